@@ -1,0 +1,5 @@
+import sys
+
+from growthwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,296 @@
+"""The declared schema of ``growthwatch.yaml`` (JSON Schema, draft 2020-12).
+
+One schema, used by ``growthwatch config check`` and by every command that loads a config,
+so "the config checker passed" and "the service accepted it" can never disagree. Fields
+marked ``"x-secret": true`` must be environment references (``${NAME}``): a secret written
+inline in a YAML file ends up in git, and the checker never prints their values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ENV_REF = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
+DURATION = r"^[0-9]+(s|m|h|d)$"
+
+SECRET: dict[str, Any] = {
+    "type": "string",
+    "pattern": ENV_REF,
+    "x-secret": True,
+    "x-hint": "secrets must be environment references like ${STRIPE_API_KEY}",
+}
+CURRENCY: dict[str, Any] = {"type": "string", "x-currency": True}
+DURATION_T: dict[str, Any] = {
+    "type": "string",
+    "pattern": DURATION,
+    "x-hint": "a duration such as 30s, 15m, 6h or 3d",
+}
+SLUG: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^[a-z0-9][a-z0-9_-]{0,62}$",
+    "x-hint": "lower-case letters, digits, '-' and '_', starting with a letter or digit",
+}
+
+
+def _source(kind: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    common = {
+        "type": {"const": kind},
+        "name": SLUG,
+        "enabled": {"type": "boolean"},
+        "schedule": DURATION_T,
+        "lookback": DURATION_T,
+        "start_date": {"type": "string", "format": "date"},
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["type", *required],
+        "properties": {**common, **props},
+    }
+
+
+SOURCES: list[dict[str, Any]] = [
+    _source(
+        "stripe",
+        {
+            "api_key": SECRET,
+            "webhook_secret": SECRET,
+            "api_base": {"type": "string", "format": "uri"},
+            "api_version": {"type": "string"},
+            "account": {"type": "string"},
+        },
+        ["api_key"],
+    ),
+    _source(
+        "mixpanel",
+        {
+            "project_id": {"type": ["integer", "string"]},
+            "username": SECRET,
+            "secret": SECRET,
+            "region": {"enum": ["us", "eu", "in"]},
+            "api_base": {"type": "string", "format": "uri"},
+            "events": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    t: {"type": "array", "items": {"type": "string"}, "minItems": 1}
+                    for t in ("signup", "activation", "active_use")
+                },
+            },
+        },
+        ["project_id", "username", "secret", "events"],
+    ),
+    _source(
+        "ga4",
+        {
+            "property_id": {"type": ["integer", "string"]},
+            "credentials_file": SECRET,
+            "api_base": {"type": "string", "format": "uri"},
+        },
+        ["property_id", "credentials_file"],
+    ),
+    _source(
+        "sql",
+        {
+            "url": SECRET,
+            "kpis": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "query", "time_column", "value_column"],
+                    "properties": {
+                        "name": SLUG,
+                        "query": {"type": "string", "minLength": 1},
+                        "time_column": {"type": "string"},
+                        "value_column": {"type": "string"},
+                        "cursor_column": {"type": "string"},
+                        "id_column": {"type": "string"},
+                    },
+                },
+            },
+        },
+        ["url", "kpis"],
+    ),
+    _source("csv", {"path": {"type": "string"}}, ["path"]),
+]
+
+ALERT_ROUTE: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "url"],
+    "properties": {
+        "name": SLUG,
+        "url": {
+            **SECRET,
+            "x-hint": "an apprise URL kept in an environment variable, e.g. ${SLACK_URL}",
+        },
+        "min_severity": {"enum": ["info", "warning", "critical"]},
+        "products": {"type": "array", "items": SLUG},
+    },
+}
+
+SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "growthwatch configuration",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["products"],
+    "properties": {
+        "reporting": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "currency": CURRENCY,
+                "timezone": {"type": "string"},
+                "fx_rates": {
+                    "type": "object",
+                    "x-hint": "currency -> list of {date: YYYY-MM-DD, rate: units of the "
+                    "reporting currency per 1 unit}",
+                    "propertyNames": {"pattern": "^[A-Z]{3}$"},
+                    "additionalProperties": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["date", "rate"],
+                            "properties": {
+                                "date": {"type": "string", "format": "date"},
+                                "rate": {"type": "number", "exclusiveMinimum": 0},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "storage": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "data_dir": {"type": "string"},
+                "ledger": {"type": "string"},
+            },
+        },
+        "influxdb": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url"],
+            "properties": {
+                "url": {"type": "string", "format": "uri", "pattern": "^https?://"},
+                "database": {"type": "string", "minLength": 1},
+                "retention_policy": {"type": "string"},
+                "username": {"type": "string"},
+                "password": SECRET,
+                "token": SECRET,
+                "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000},
+                "timeout": {"type": "number", "exclusiveMinimum": 0},
+                "raw_events": {"type": "boolean"},
+            },
+        },
+        "products": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["id"],
+                "properties": {
+                    "id": SLUG,
+                    "name": {"type": "string"},
+                    "currency": CURRENCY,
+                    "sources": {"type": "array", "items": {"$ref": "#/$defs/source"}},
+                },
+            },
+        },
+        "metrics": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "activation_window_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                "funnel_window_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                "movement_netting_minutes": {"type": "integer", "minimum": 0},
+                "include_metered": {"type": "boolean"},
+                "funnels": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "steps"],
+                        "properties": {
+                            "name": SLUG,
+                            "steps": {"type": "array", "minItems": 2, "items": {"type": "string"}},
+                            "window_days": {"type": "integer", "minimum": 1},
+                        },
+                    },
+                },
+            },
+        },
+        "archive": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "bigquery": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["project", "dataset"],
+                    "properties": {
+                        "project": {"type": "string"},
+                        "dataset": {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
+                        "location": {"type": "string"},
+                        "credentials_file": SECRET,
+                        "api_endpoint": {"type": "string", "format": "uri"},
+                    },
+                }
+            },
+        },
+        "detector": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "baseline_days": {"type": "integer", "minimum": 7, "maximum": 400},
+                "sensitivity": {"type": "number", "exclusiveMinimum": 0},
+                "interval": DURATION_T,
+                "metrics": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "alerts": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"routes": {"type": "array", "items": ALERT_ROUTE}},
+        },
+        "grafana": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["url"],
+            "properties": {
+                "url": {"type": "string", "format": "uri", "pattern": "^https?://"},
+                "token": SECRET,
+            },
+        },
+        "server": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "host": {"type": "string"},
+                "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "metrics_port": {"type": "integer", "minimum": 1, "maximum": 65535},
+            },
+        },
+    },
+    "$defs": {
+        "source": {
+            "type": "object",
+            "required": ["type"],
+            "properties": {"type": {"enum": [s["properties"]["type"]["const"] for s in SOURCES]}},
+            "allOf": [
+                {
+                    "if": {"properties": {"type": {"const": s["properties"]["type"]["const"]}}},
+                    "then": s,
+                }
+                for s in SOURCES
+            ],
+        }
+    },
+}

@@ -1,0 +1,231 @@
+"""InfluxDB over its v1 HTTP API: line-protocol writes and InfluxQL queries.
+
+Why not ``influxdb-client``: it speaks only the v2 API (``/api/v2/write``), which InfluxDB
+1.x lacks; the v1 API (``/write``, ``/query``) is served by 1.x, by 2.x (v1 compatibility
+with a DBRP mapping) and by 3.x, so one small client over ``requests`` runs everywhere and
+is tested against a real server.
+
+Failure policy:
+- 5xx, timeouts and refused connections are retried with exponential backoff;
+- when retries run out (InfluxDB down), the batch goes to the on-disk spool and the call
+  returns; later writes queue behind it (order is kept, so an older value never lands after
+  a newer one) until a write or ``flush_spool()`` finds InfluxDB back and replays it all;
+- a 4xx (bad line protocol, bad auth, missing database) is our bug or the user's config,
+  not an outage: it raises ``InfluxWriteError`` with InfluxDB's own message.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import requests
+
+from growthwatch.points import Point, PointBatch
+from growthwatch.stores.lineprotocol import encode_batch, encode_point
+from growthwatch.stores.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+class InfluxError(RuntimeError):
+    pass
+
+
+class InfluxWriteError(InfluxError):
+    """InfluxDB refused the data or the request (4xx): retrying will not help."""
+
+
+class InfluxUnavailable(InfluxError):
+    """InfluxDB could not be reached after all retries (and no spool was configured)."""
+
+
+@dataclass
+class WriteResult:
+    points: int = 0  # points acknowledged by InfluxDB in this call (replayed ones included)
+    spooled: int = 0  # points parked on disk in this call
+    requests: int = 0
+
+    def __iadd__(self, other: WriteResult) -> WriteResult:
+        self.points += other.points
+        self.spooled += other.spooled
+        self.requests += other.requests
+        return self
+
+
+class InfluxStore:
+    def __init__(
+        self,
+        url: str,
+        database: str,
+        *,
+        retention_policy: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        batch_size: int = 10_000,
+        timeout: float = 10.0,
+        max_retries: int = 4,
+        backoff: float = 0.25,
+        spool_dir: Path | None = None,
+        compress: bool = True,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self.retention_policy = retention_policy
+        self.batch_size = batch_size
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.compress = compress
+        self.spool = Spool(spool_dir) if spool_dir is not None else None
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Token {token}"
+        elif username:
+            self.session.auth = (username, password or "")
+
+    # -- schema -------------------------------------------------------------------------
+
+    def ensure_database(self) -> None:
+        """CREATE DATABASE is idempotent in InfluxQL; safe on every start."""
+        self.query(f'CREATE DATABASE "{self.database}"', method="POST", database=None)
+
+    def ping(self) -> bool:
+        try:
+            return self.session.get(f"{self.url}/ping", timeout=self.timeout).status_code == 204
+        except requests.RequestException:
+            return False
+
+    # -- writes -------------------------------------------------------------------------
+
+    def write(self, data: PointBatch | Iterable[PointBatch] | Iterable[Point]) -> WriteResult:
+        """Write batches or points in chunks of ``batch_size`` lines."""
+        return self.write_lines(self._lines(data))
+
+    def write_lines(self, lines: Iterable[str]) -> WriteResult:
+        result = WriteResult()
+        chunk: list[str] = []
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) >= self.batch_size:
+                result += self._send_chunk(chunk)
+                chunk = []
+        if chunk:
+            result += self._send_chunk(chunk)
+        return result
+
+    def flush_spool(self) -> WriteResult:
+        """Replay spooled batches if InfluxDB is reachable; returns what was replayed."""
+        result = WriteResult()
+        if self.spool is None or not len(self.spool):
+            return result
+        try:
+            result.points = self.spool.drain(self._post_with_retries)
+        except InfluxUnavailable:
+            log.warning("InfluxDB still unreachable; %d point(s) stay spooled", self.spool.lines())
+        return result
+
+    def _lines(self, data: PointBatch | Iterable[PointBatch] | Iterable[Point]) -> Iterator[str]:
+        items: Iterable[Any] = [data] if isinstance(data, PointBatch) else data
+        for item in items:
+            if isinstance(item, PointBatch):
+                yield from encode_batch(item)
+            else:
+                line = encode_point(item)
+                if line is not None:
+                    yield line
+
+    def _send_chunk(self, chunk: list[str]) -> WriteResult:
+        body = ("\n".join(chunk) + "\n").encode()
+        if self.compress:
+            body = gzip.compress(body, compresslevel=1)
+        result = WriteResult()
+        if self.spool is not None and len(self.spool):
+            # Keep order: replay older batches first; if that fails, queue behind them.
+            result += self.flush_spool()
+            if len(self.spool):
+                self.spool.put(body, len(chunk))
+                result.spooled += len(chunk)
+                return result
+        try:
+            result.requests += self._post_with_retries(body)
+            result.points += len(chunk)
+        except InfluxUnavailable:
+            if self.spool is None:
+                raise
+            self.spool.put(body, len(chunk))
+            result.spooled += len(chunk)
+            log.warning("InfluxDB unreachable; spooled %d point(s) to %s", len(chunk), self.spool.directory)
+        return result
+
+    def _post_with_retries(self, body: bytes) -> int:
+        params = {"db": self.database, "precision": "ns"}
+        if self.retention_policy:
+            params["rp"] = self.retention_policy
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if self.compress:
+            headers["Content-Encoding"] = "gzip"
+        last: str = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+            try:
+                resp = self.session.post(
+                    f"{self.url}/write", params=params, data=body, headers=headers,
+                    timeout=self.timeout,
+                )  # fmt: skip
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+                continue
+            if resp.status_code == 204:
+                return attempt + 1
+            if resp.status_code >= 500:
+                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
+                continue
+            raise InfluxWriteError(
+                f"InfluxDB at {self.url} refused the write to {self.database!r}: "
+                f"HTTP {resp.status_code}: {resp.text[:500]}"
+            )
+        raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable after retries: {last}")
+
+    # -- queries ------------------------------------------------------------------------
+
+    def query(
+        self, q: str, *, method: str = "GET", database: str | None = "", epoch: str = "ms"
+    ) -> list[dict[str, Any]]:
+        """Run InfluxQL; returns the raw ``series`` list of the first statement."""
+        params = {"q": q, "epoch": epoch}
+        db = self.database if database == "" else database
+        if db:
+            params["db"] = db
+        try:
+            resp = self.session.request(method, f"{self.url}/query", params=params, timeout=60)
+        except requests.RequestException as exc:
+            raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+        if resp.status_code >= 400:
+            raise InfluxError(f"InfluxQL failed (HTTP {resp.status_code}): {resp.text[:500]}")
+        result = resp.json()["results"][0]
+        if "error" in result:
+            raise InfluxError(f"InfluxQL error for {q!r}: {result['error']}")
+        return list(result.get("series", []))
+
+    def query_frame(self, q: str) -> pd.DataFrame:
+        """InfluxQL result as one frame: ``time`` (UTC), tag columns, value columns."""
+        frames = []
+        for series in self.query(q):
+            frame = pd.DataFrame(series["values"], columns=series["columns"])
+            for tag, value in series.get("tags", {}).items():
+                frame[tag] = value
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame()
+        out = pd.concat(frames, ignore_index=True)
+        out["time"] = pd.to_datetime(out["time"], unit="ms", utc=True)
+        return out

@@ -1,0 +1,263 @@
+"""The ledger: every growth event once, in an embedded DuckDB file.
+
+The ledger is the source of truth that metrics are recomputed from, so it must never count
+an event twice: the idempotency key is the primary key (stored as a 16-byte UUID) and
+appends use ``INSERT OR IGNORE``; a replayed webhook or a re-run backfill reports its
+events as duplicates and changes nothing. Rows that fail validation are kept in
+``rejected_events`` with the reason, so nothing a source sent is silently lost.
+
+Every stored event gets a growing ``seq``; incremental consumers (metrics, archive) keep
+the last ``seq`` they processed and read only what came after.
+
+One process owns a DuckDB file for writing; within it the ledger is thread-safe (the
+webhook receiver and the scheduler share one instance).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from growthwatch.events import EventType, GrowthEvent
+from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_frame, events_to_frame
+
+_SCHEMA = """
+CREATE SEQUENCE IF NOT EXISTS event_seq START 1;
+CREATE TABLE IF NOT EXISTS events (
+    idempotency_key UUID PRIMARY KEY,
+    seq BIGINT NOT NULL DEFAULT nextval('event_seq'),
+    product VARCHAR NOT NULL,
+    type VARCHAR NOT NULL,
+    ts TIMESTAMPTZ NOT NULL,
+    value DECIMAL(18, 6) NOT NULL,
+    currency VARCHAR,
+    subject VARCHAR,
+    mrr_before DECIMAL(18, 6),
+    mrr_after DECIMAL(18, 6),
+    plan VARCHAR,
+    channel VARCHAR,
+    metadata VARCHAR,
+    source VARCHAR NOT NULL,
+    source_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rejected_events (
+    rejected_at TIMESTAMPTZ NOT NULL,
+    source VARCHAR,
+    field VARCHAR NOT NULL,
+    value VARCHAR,
+    reason VARCHAR NOT NULL,
+    record VARCHAR
+);
+"""
+
+_SELECT = ", ".join(
+    "replace(CAST(idempotency_key AS VARCHAR), '-', '') AS idempotency_key"
+    if c == "idempotency_key"
+    else f"CAST({c} AS DOUBLE) AS {c}"
+    if c in ("value", "mrr_before", "mrr_after")
+    else c
+    for c in EVENT_COLUMNS
+)
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    received: int
+    inserted: int
+    duplicates: int
+    rejected: tuple[RowProblem, ...] = field(default=())
+
+    def __str__(self) -> str:
+        return (
+            f"{self.received} received, {self.inserted} new, {self.duplicates} duplicate(s), "
+            f"{len(self.rejected)} rejected"
+        )
+
+
+class Ledger:
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(self.path)
+        self._lock = threading.RLock()
+        self._con.execute(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A cursor on the ledger's database for read-only SQL (one per thread)."""
+        return self._con.cursor()
+
+    # -- writes -------------------------------------------------------------------------
+
+    def append(self, events: Iterable[GrowthEvent] | pd.DataFrame) -> AppendResult:
+        """Store events not seen before; return how many were new, duplicate or rejected.
+
+        A frame (``growthwatch.frames`` layout) is checked row by row: bad rows are kept in
+        ``rejected_events`` and reported, the good rows are stored.
+        """
+        if isinstance(events, pd.DataFrame):
+            received = len(events)
+            good, problems = check_frame(events)
+        else:
+            good = events_to_frame(events)
+            received, problems = len(good), []
+        unique = good.drop_duplicates("idempotency_key")
+        with self._lock:
+            before = self._count_unlocked()
+            if len(unique):
+                self._insert(unique)
+            inserted = self._count_unlocked() - before
+            if problems:
+                self._reject(problems, events if isinstance(events, pd.DataFrame) else None)
+        return AppendResult(
+            received=received,
+            inserted=inserted,
+            duplicates=received - len(problems) - inserted,
+            rejected=tuple(problems),
+        )
+
+    def _insert(self, frame: pd.DataFrame) -> None:
+        now = datetime.now(UTC)
+        self._con.register("incoming", frame)
+        try:
+            self._con.execute(
+                """
+                INSERT OR IGNORE INTO events (idempotency_key, product, type, ts, value,
+                    currency, subject, mrr_before, mrr_after, plan, channel, metadata,
+                    source, source_id, kind, ingested_at)
+                SELECT CAST(idempotency_key AS UUID), product, type, ts,
+                    CAST(value AS DECIMAL(18, 6)), currency, subject,
+                    CAST(mrr_before AS DECIMAL(18, 6)), CAST(mrr_after AS DECIMAL(18, 6)),
+                    plan, channel, metadata, source, source_id, kind, ?
+                FROM incoming ORDER BY ts
+                """,
+                [now],
+            )
+        finally:
+            self._con.unregister("incoming")
+
+    def _reject(self, problems: list[RowProblem], frame: pd.DataFrame | None) -> None:
+        now = datetime.now(UTC)
+        rows = []
+        for p in problems:
+            record = None
+            source = None
+            if frame is not None and p.row in frame.index:
+                raw = frame.loc[p.row]
+                record = raw.to_json(date_format="iso", default_handler=str)
+                source = raw.get("source") if isinstance(raw.get("source"), str) else None
+            rows.append((now, source, p.field, _short(p.value), p.reason, record))
+        self._con.executemany("INSERT INTO rejected_events VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    # -- reads --------------------------------------------------------------------------
+
+    def read(
+        self,
+        *,
+        products: str | Sequence[str] | None = None,
+        types: EventType | str | Sequence[EventType | str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        after_seq: int | None = None,
+    ) -> pd.DataFrame:
+        """Events as a frame in ``EVENT_COLUMNS`` layout, ordered by time then key.
+
+        ``start`` is inclusive and ``end`` exclusive, so adjacent ranges never overlap.
+        """
+        where, params = self._where(products, types, start, end, after_seq)
+        sql = f"SELECT {_SELECT} FROM events {where} ORDER BY ts, idempotency_key"
+        with self._lock:
+            frame = self._con.execute(sql, params).df()
+        if frame.empty:
+            frame = pd.DataFrame({c: pd.Series(dtype=d) for c, d in EVENT_COLUMNS.items()})
+        for col, dtype in EVENT_COLUMNS.items():
+            frame[col] = frame[col].astype(dtype)
+        return frame
+
+    def count(
+        self,
+        *,
+        products: str | Sequence[str] | None = None,
+        types: EventType | str | Sequence[EventType | str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> int:
+        where, params = self._where(products, types, start, end, None)
+        with self._lock:
+            row = self._con.execute(f"SELECT count(*) FROM events {where}", params).fetchone()
+        return int(row[0]) if row else 0
+
+    def _count_unlocked(self) -> int:
+        row = self._con.execute("SELECT count(*) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+    def max_seq(self) -> int:
+        with self._lock:
+            row = self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+        return int(row[0]) if row else 0
+
+    def products(self) -> list[str]:
+        with self._lock:
+            rows = self._con.execute("SELECT DISTINCT product FROM events ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
+
+    def rejected(self) -> pd.DataFrame:
+        with self._lock:
+            return self._con.execute("SELECT * FROM rejected_events ORDER BY rejected_at").df()
+
+    @staticmethod
+    def _where(
+        products: str | Sequence[str] | None,
+        types: EventType | str | Sequence[EventType | str] | None,
+        start: datetime | None,
+        end: datetime | None,
+        after_seq: int | None,
+    ) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if products is not None:
+            items = [products] if isinstance(products, str) else list(products)
+            clauses.append("product IN (SELECT unnest(?))")
+            params.append(items)
+        if types is not None:
+            names = [str(types)] if isinstance(types, str) else [str(t) for t in types]
+            clauses.append("type IN (SELECT unnest(?))")
+            params.append(names)
+        for bound, op in ((start, ">="), (end, "<")):
+            if bound is not None:
+                if bound.tzinfo is None:
+                    raise ValueError(f"time bound must be timezone-aware: {bound!r}")
+                clauses.append(f"ts {op} ?")
+                params.append(bound)
+        if after_seq is not None:
+            clauses.append("seq > ?")
+            params.append(after_seq)
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _short(value: object) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:500]

@@ -1,0 +1,192 @@
+"""Private, throw-away instances of the real servers, for tests and benchmarks.
+
+Each instance lives in its own temp folder on free loopback ports, so a test never touches
+a server it did not start (a developer's InfluxDB on 8086 stays untouched) and two runs can
+go side by side. Start-up waits on the server's own health signal, not a sleep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+INFLUXD = os.environ.get("GROWTHWATCH_INFLUXD", "/usr/bin/influxd")
+PG_BIN = Path(os.environ.get("GROWTHWATCH_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class ServerUnavailable(RuntimeError):
+    """The server binary is missing or did not come up; the message says how to fix it."""
+
+
+def free_port() -> int:
+    with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class InfluxServer:
+    """A real InfluxDB 1.x (``influxd``) in a private folder.
+
+    ``stop()`` and ``start()`` keep the data folder, so a test can take the server away in
+    the middle of an ingest and bring the same database back.
+    """
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gw-influx-")))
+    http_port: int = field(default_factory=free_port)
+    rpc_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def _write_config(self) -> Path:
+        conf = self.root / "influxdb.conf"
+        conf.write_text(
+            f"""
+reporting-enabled = false
+bind-address = "127.0.0.1:{self.rpc_port}"
+[meta]
+  dir = "{self.root}/meta"
+[data]
+  dir = "{self.root}/data"
+  wal-dir = "{self.root}/wal"
+  query-log-enabled = false
+  wal-fsync-delay = "0s"
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.http_port}"
+  log-enabled = false
+  max-body-size = 0
+[continuous_queries]
+  enabled = false
+"""
+        )
+        return conf
+
+    def start(self, timeout: float = 30.0) -> InfluxServer:
+        if not Path(INFLUXD).exists():
+            raise ServerUnavailable(
+                f"{INFLUXD} not found: install it with `apt-get install -y influxdb` "
+                "(scripts/test does this) or set GROWTHWATCH_INFLUXD"
+            )
+        conf = self._write_config()
+        log = open(self.root / "influxd.log", "ab")  # noqa: SIM115 - lives with the process
+        self.process = subprocess.Popen(
+            [INFLUXD, "-config", str(conf)], stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerUnavailable(
+                    f"influxd exited with {self.process.returncode}; see {self.root}/influxd.log"
+                )
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(f"{self.url}/ping", timeout=0.5).status_code == 204:
+                    return self
+            time.sleep(0.05)
+        self.stop()
+        raise ServerUnavailable(f"influxd did not answer /ping within {timeout}s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        """Stop without a clean shutdown (SIGKILL), as a crash would."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def query(self, q: str, db: str) -> list[dict[str, object]]:
+        """Run InfluxQL directly (tests use this as the independent reader)."""
+        resp = requests.post(f"{self.url}/query", params={"db": db, "q": q}, timeout=30)
+        resp.raise_for_status()
+        result = resp.json()["results"][0]
+        if "error" in result:
+            raise RuntimeError(result["error"])
+        rows: list[dict[str, object]] = []
+        for series in result.get("series", []):
+            for values in series["values"]:
+                row = dict(zip(series["columns"], values, strict=True))
+                row.update(series.get("tags", {}))
+                rows.append(row)
+        return rows
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def influx_server() -> Iterator[InfluxServer]:
+    server = InfluxServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@dataclass
+class PostgresServer:
+    """A real PostgreSQL cluster owned by the ``postgres`` user in a private folder.
+
+    initdb refuses to run as root, so when we are root the cluster is created and run
+    as ``postgres`` through ``runuser``; the socket lives in the cluster folder.
+    """
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gw-pg-")))
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(PG_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, capture_output=True)
+
+    def start(self) -> PostgresServer:
+        if not (PG_BIN / "initdb").exists():
+            raise ServerUnavailable(
+                f"{PG_BIN}/initdb not found: `apt-get install -y postgresql` (scripts/test does)"
+            )
+        data = self.root / "data"
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
+        self._run(
+            "pg_ctl", "-D", str(data), "-w", "-l", str(self.root / "log"), "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start",
+        )  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._run("pg_ctl", "-D", str(self.root / "data"), "-m", "fast", "stop")
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

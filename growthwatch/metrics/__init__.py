@@ -1,0 +1,1 @@
+"""Growth metrics: pure functions from event frames to metric point batches."""

@@ -1,0 +1,185 @@
+"""The embedded series store: metric points in DuckDB, with InfluxDB's overwrite semantics.
+
+With no InfluxDB configured, the demo and the reports still need somewhere to keep metric
+series. This store accepts the same ``PointBatch`` objects as ``InfluxStore`` and, like
+InfluxDB, keys a value by (measurement, tag set, time, field): writing it again replaces
+it, so recomputing a day never adds to it.
+
+Storage is long (one row per field value) so any measurement fits one table; ``read``
+pivots back to the wide frame the batch came from.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from growthwatch.points import PointBatch
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS series_points (
+    measurement VARCHAR NOT NULL,
+    tags VARCHAR NOT NULL,          -- canonical JSON object of the tag set, sorted keys
+    time TIMESTAMPTZ NOT NULL,
+    field VARCHAR NOT NULL,
+    value DOUBLE,                   -- numeric and boolean fields
+    text VARCHAR,                   -- string fields
+    PRIMARY KEY (measurement, tags, time, field)
+);
+"""
+
+
+class SeriesStore:
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._con = duckdb.connect(self.path)
+        self._lock = threading.RLock()
+        self._con.execute(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def write(self, data: PointBatch | Iterable[PointBatch]) -> int:
+        """Upsert every field value; returns the number of points (rows of the batches)."""
+        batches = [data] if isinstance(data, PointBatch) else list(data)
+        total = 0
+        for batch in batches:
+            long = _to_long(batch)
+            if long.empty:
+                continue
+            total += len(batch)
+            with self._lock:
+                self._con.register("incoming_points", long)
+                try:
+                    self._con.execute(
+                        "INSERT OR REPLACE INTO series_points "
+                        "SELECT measurement, tags, time, field, value, text FROM incoming_points"
+                    )
+                finally:
+                    self._con.unregister("incoming_points")
+        return total
+
+    def delete(
+        self, measurement: str, *, start: datetime | None = None, end: datetime | None = None
+    ) -> None:
+        """Remove a time range of a measurement (a recompute that may shrink a series)."""
+        sql = "DELETE FROM series_points WHERE measurement = ?"
+        params: list[object] = [measurement]
+        if start is not None:
+            sql += " AND time >= ?"
+            params.append(start)
+        if end is not None:
+            sql += " AND time < ?"
+            params.append(end)
+        with self._lock:
+            self._con.execute(sql, params)
+
+    def measurements(self) -> list[str]:
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT DISTINCT measurement FROM series_points ORDER BY 1"
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def count(self, measurement: str | None = None) -> int:
+        """Number of distinct points (measurement, tags, time)."""
+        sql = "SELECT count(*) FROM (SELECT DISTINCT measurement, tags, time FROM series_points"
+        params: list[object] = []
+        if measurement is not None:
+            sql += " WHERE measurement = ?"
+            params.append(measurement)
+        with self._lock:
+            row = self._con.execute(sql + ")", params).fetchone()
+        return int(row[0]) if row else 0
+
+    def read(
+        self,
+        measurement: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> pd.DataFrame:
+        """Wide frame: ``time`` (UTC), one column per tag, one per field; sorted by time.
+
+        ``start`` inclusive, ``end`` exclusive. ``tags`` filters on exact tag values.
+        """
+        sql = "SELECT tags, time, field, value, text FROM series_points WHERE measurement = ?"
+        params: list[object] = [measurement]
+        if start is not None:
+            sql += " AND time >= ?"
+            params.append(start)
+        if end is not None:
+            sql += " AND time < ?"
+            params.append(end)
+        with self._lock:
+            long = self._con.execute(sql, params).df()
+        if long.empty:
+            return pd.DataFrame(columns=["time"])
+        long["time"] = pd.to_datetime(long["time"], utc=True)
+        long["v"] = long["value"].astype(object).where(long["text"].isna(), long["text"])
+        wide = long.pivot_table(
+            index=["tags", "time"], columns="field", values="v", aggfunc="first"
+        ).reset_index()
+        wide.columns.name = None
+        tag_frame = pd.DataFrame([json.loads(t) for t in wide["tags"]], index=wide.index)
+        out = pd.concat([wide[["time"]], tag_frame, wide.drop(columns=["tags", "time"])], axis=1)
+        for col in out.columns:
+            if col != "time" and col not in tag_frame.columns:
+                converted = pd.to_numeric(out[col], errors="coerce")
+                if converted.notna().sum() == out[col].notna().sum():
+                    out[col] = converted
+        if tags:
+            for key, value in tags.items():
+                if key not in out:
+                    return out.iloc[0:0]
+                out = out[out[key] == value]
+        sort_cols = ["time", *[c for c in tag_frame.columns if c in out]]
+        return out.sort_values(sort_cols, ignore_index=True)
+
+
+def _to_long(batch: PointBatch) -> pd.DataFrame:
+    frame = batch.frame
+    if frame.empty:
+        return pd.DataFrame()
+    if batch.tags:
+        tag_json = [
+            json.dumps({k: v for k, v in zip(batch.tags, row, strict=True) if v is not None},
+                       sort_keys=True)
+            for row in frame[list(batch.tags)].astype(object).where(
+                frame[list(batch.tags)].notna(), None
+            ).itertuples(index=False, name=None)
+        ]  # fmt: skip
+    else:
+        tag_json = ["{}"] * len(frame)
+    parts = []
+    for field in batch.fields:
+        column = frame[field]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            value = column.astype("float64")
+            keep = np.isfinite(value.to_numpy())
+            part = pd.DataFrame(
+                {"tags": tag_json, "time": frame["time"], "field": field, "value": value,
+                 "text": None}
+            )  # fmt: skip
+        else:
+            keep = column.notna().to_numpy()
+            part = pd.DataFrame(
+                {"tags": tag_json, "time": frame["time"], "field": field, "value": np.nan,
+                 "text": column.astype(object)}
+            )  # fmt: skip
+        parts.append(part[keep])
+    long = pd.concat(parts, ignore_index=True)
+    long.insert(0, "measurement", batch.measurement)
+    long["text"] = long["text"].astype(object)
+    return long.drop_duplicates(["tags", "time", "field"], keep="last")

@@ -190,9 +190,7 @@ class GrowthEvent:
             )
 
     def _check_subject(self, etype: EventType) -> None:
-        if etype in SUBJECT_TYPES:
-            _text("subject", self.subject)
-        elif self.subject is not None:
+        if etype in SUBJECT_TYPES or self.subject is not None:
             _text("subject", self.subject)
 
     def _check_mrr(self, etype: EventType) -> None:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 COMMANDS = (
+    "growthwatch.cli.demo",
     "growthwatch.cli.config_cmd",
 )
 

@@ -129,11 +129,11 @@ def _lines(node: yaml.Node, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[
     yield path, node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            yield path + (key.value,), key.start_mark.line + 1
-            yield from _lines(value, path + (key.value,))
+            yield (*path, key.value), key.start_mark.line + 1
+            yield from _lines(value, (*path, key.value))
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            yield from _lines(item, path + (i,))
+            yield from _lines(item, (*path, i))
 
 
 def _dotted(path: tuple[Any, ...] | list[Any]) -> str:
@@ -172,7 +172,7 @@ def _message(error: jsonschema.ValidationError, secret: bool) -> str:
         return "unknown key(s): " + ", ".join(map(repr, extra))
     if error.validator == "required":
         return str(error.message).replace(" is a required property", " is required")
-    if secret or error.validator == "pattern" and error.validator_value == ENV_REF:
+    if secret or (error.validator == "pattern" and error.validator_value == ENV_REF):
         return "must be an environment reference like ${NAME}; the value is not shown"
     if error.validator == "const":
         return f"must be {error.validator_value!r}"
@@ -216,8 +216,11 @@ def _semantic(data: dict[str, Any], lines: Mapping[tuple[Any, ...], int]) -> lis
         problems.append(Problem(_dotted(path), message, hint, _line(lines, path)))
 
     reporting = data.get("reporting") or {}
-    currencies = [(("reporting", "currency"), reporting.get("currency"))]
-    products = data.get("products") if isinstance(data.get("products"), list) else []
+    currencies: list[tuple[tuple[Any, ...], Any]] = [
+        (("reporting", "currency"), reporting.get("currency"))
+    ]
+    raw_products = data.get("products")
+    products: list[Any] = raw_products if isinstance(raw_products, list) else []
     for i, product in enumerate(products):
         if isinstance(product, dict):
             currencies.append((("products", i, "currency"), product.get("currency")))
@@ -231,7 +234,11 @@ def _semantic(data: dict[str, Any], lines: Mapping[tuple[Any, ...], int]) -> lis
         pid = product.get("id")
         if isinstance(pid, str):
             if pid in ids:
-                add(("products", i, "id"), f"duplicate product id {pid!r}", f"first at products[{ids[pid]}]")
+                add(
+                    ("products", i, "id"),
+                    f"duplicate product id {pid!r}",
+                    f"first at products[{ids[pid]}]",
+                )
             ids.setdefault(pid, i)
         names: set[str] = set()
         for j, source in enumerate(product.get("sources") or []):
@@ -257,7 +264,7 @@ def check_file(path: str | Path) -> tuple[list[Problem], Any]:
     text = Path(path).read_text()
     try:
         node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -275,16 +282,20 @@ def env_problems(data: Any) -> list[Problem]:
     def walk(value: Any, path: tuple[Any, ...]) -> None:
         if isinstance(value, dict):
             for k, v in value.items():
-                walk(v, path + (k,))
+                walk(v, (*path, k))
         elif isinstance(value, list):
             for i, v in enumerate(value):
-                walk(v, path + (i,))
+                walk(v, (*path, i))
         elif isinstance(value, str):
             match = _ENV_NAME.match(value)
             if match and match.group(1) not in os.environ:
                 name = match.group(1)
                 problems.append(
-                    Problem(_dotted(path), f"environment variable {name} is not set", f"export {name}=...")
+                    Problem(
+                        _dotted(path),
+                        f"environment variable {name} is not set",
+                        f"export {name}=...",
+                    )
                 )
 
     walk(data, ())
@@ -312,7 +323,9 @@ def build_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
         for s in p.get("sources") or []:
             if s.get("enabled", True) is False:
                 continue
-            options = {k: v for k, v in s.items() if k not in ("type", "name", "schedule", "lookback")}
+            options = {
+                k: v for k, v in s.items() if k not in ("type", "name", "schedule", "lookback")
+            }
             sources.append(
                 SourceConfig(
                     type=s["type"],
@@ -323,9 +336,13 @@ def build_config(data: Mapping[str, Any], base: Path = Path(".")) -> Config:
                     options=options,
                 )
             )
-        products.append(ProductConfig(p["id"], p.get("name", p["id"]), p.get("currency"), tuple(sources)))
+        products.append(
+            ProductConfig(p["id"], p.get("name", p["id"]), p.get("currency"), tuple(sources))
+        )
     fx = {
-        code: tuple(sorted((date.fromisoformat(str(r["date"])), Decimal(str(r["rate"]))) for r in rates))
+        code: tuple(
+            sorted((date.fromisoformat(str(r["date"])), Decimal(str(r["rate"]))) for r in rates)
+        )
         for code, rates in (reporting.get("fx_rates") or {}).items()
     }
     influx = data.get("influxdb")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-
 from growthwatch.demo.generator import DemoSpec, catalog, generate, write_ground_truth
+
 from growthwatch.metrics.daily import daily_series
 from growthwatch.points import PointBatch
 from growthwatch.stores.event_points import event_points
@@ -52,7 +52,9 @@ def run_demo(
     started = time.perf_counter()
     data_dir.mkdir(parents=True, exist_ok=True)
     ledger_path = data_dir / "ledger.duckdb"
-    result = DemoResult(data_dir, ledger_path, write_ground_truth(spec, data_dir / "incidents.json"))
+    result = DemoResult(
+        data_dir, ledger_path, write_ground_truth(spec, data_dir / "incidents.json")
+    )
     (data_dir / "products.json").write_text(
         json.dumps([p.to_dict() for p in catalog(spec)], indent=2) + "\n"
     )
@@ -98,7 +100,9 @@ def product_summary(events: pd.DataFrame, batches: list[PointBatch]) -> pd.DataF
     )
     counts = events.groupby("product").size().rename("events")
     signups = by_name["signups_daily"].groupby("product")["count"].sum().rename("signups")
-    cancels = by_name["cancellations_daily"].groupby("product")["count"].sum().rename("cancellations")
+    cancels = (
+        by_name["cancellations_daily"].groupby("product")["count"].sum().rename("cancellations")
+    )
     customers = by_name["customers_daily"].sort_values("time").groupby("product")["active"].last()
     summary = pd.concat(
         [counts, revenue, signups, cancels, customers.rename("active_customers")], axis=1

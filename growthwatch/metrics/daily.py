@@ -64,7 +64,9 @@ def active_customers_daily(events: pd.DataFrame) -> PointBatch:
     if subs.empty:
         return PointBatch(
             "customers_daily",
-            pd.DataFrame({"time": pd.Series(dtype="datetime64[us, UTC]"), "product": [], "active": []}),
+            pd.DataFrame(
+                {"time": pd.Series(dtype="datetime64[us, UTC]"), "product": [], "active": []}
+            ),
             ("product",),
             ("active",),
         )

@@ -162,7 +162,9 @@ class InfluxStore:
                 raise
             self.spool.put(body, len(chunk))
             result.spooled += len(chunk)
-            log.warning("InfluxDB unreachable; spooled %d point(s) to %s", len(chunk), self.spool.directory)
+            log.warning(
+                "InfluxDB unreachable; spooled %d point(s) to %s", len(chunk), self.spool.directory
+            )
         return result
 
     def _post_with_retries(self, body: bytes) -> int:

@@ -44,7 +44,7 @@ class Spool:
             os.replace(tmp, final)
             return final
 
-    def drain(self, send: Callable[[bytes], None]) -> int:
+    def drain(self, send: Callable[[bytes], object]) -> int:
         """Send every spooled body in order; stop at the first failure (it propagates).
 
         Returns the number of points sent.

@@ -1,0 +1,158 @@
+"""``growthwatch demo``: the whole pipeline on generated data, on a fresh machine."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from growthwatch.config import ConfigError, load_config, resolve_env
+from growthwatch.demo.generator import DemoSpec, estimated_events
+from growthwatch.demo.pipeline import run_demo
+from growthwatch.stores.influx import InfluxError, InfluxStore
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "demo",
+        help="generate demo data and run it through ledger, metrics and stores",
+        description="Generate a deterministic portfolio of 12 products over 18 months, store it "
+        "in the embedded ledger, compute daily series and, when InfluxDB is configured, write "
+        "them there too. Running it again with the same seed changes nothing.",
+    )
+    defaults = DemoSpec()
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--products", type=int, default=defaults.products)
+    parser.add_argument("--months", type=int, default=defaults.months)
+    parser.add_argument("--days", type=int, default=None, help="generate N days instead of months")
+    parser.add_argument(
+        "--events-per-day", type=int, default=defaults.events_per_day,
+        help="mean portfolio-wide events per day (default %(default)s; 2000000 for a heavy day)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--end", type=date.fromisoformat, default=defaults.end, help="exclusive end date"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="where the ledger, series and ground truth go (default ./growthwatch-data or "
+        "storage.data_dir of --config)",
+    )  # fmt: skip
+    parser.add_argument("--config", type=Path, help="growthwatch.yaml (for InfluxDB and storage)")
+    parser.add_argument(
+        "--influx-url", help="also write to this InfluxDB (v1 API), e.g. http://127.0.0.1:8086"
+    )
+    parser.add_argument("--influx-db", default=None, help="InfluxDB database (default growthwatch)")
+    parser.add_argument(
+        "--no-raw-events", action="store_true", help="write only series to InfluxDB"
+    )
+    parser.set_defaults(func=run)
+
+
+def _influx(args: argparse.Namespace, config: Any) -> InfluxStore | None:
+    if args.influx_url:
+        return InfluxStore(args.influx_url, args.influx_db or "growthwatch",
+                           spool_dir=_data_dir(args, config) / "influx-spool")  # fmt: skip
+    if config is not None and config.influxdb is not None:
+        c = config.influxdb
+        return InfluxStore(
+            c.url, args.influx_db or c.database, retention_policy=c.retention_policy,
+            username=c.username,
+            password=resolve_env(c.password, "influxdb.password") if c.password else None,
+            token=resolve_env(c.token, "influxdb.token") if c.token else None,
+            batch_size=c.batch_size, timeout=c.timeout,
+            spool_dir=_data_dir(args, config) / "influx-spool",
+        )  # fmt: skip
+    return None
+
+
+def _data_dir(args: argparse.Namespace, config: Any) -> Path:
+    if args.data_dir is not None:
+        return Path(args.data_dir)
+    return Path(config.data_dir) if config is not None else Path("growthwatch-data")
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    try:
+        config = load_config(args.config) if args.config else None
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        return 2
+    spec = DemoSpec(
+        seed=args.seed, products=args.products, months=args.months, days=args.days,
+        events_per_day=args.events_per_day, end=args.end,
+    )  # fmt: skip
+    influx = _influx(args, config)
+    raw = not args.no_raw_events and (config is None or config.influxdb is None
+                                      or config.influxdb.raw_events)  # fmt: skip
+    data_dir = _data_dir(args, config)
+    total = estimated_events(spec)
+    console.print(
+        f"growthwatch demo: {spec.products} products, {spec.start} .. {spec.end} (seed {spec.seed}),"
+        f" ~{total:,} events -> {data_dir}"
+        + (f" and {influx.url}/{influx.database}" if influx else "")
+    )
+    columns = (
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks = {"ledger": bar.add_task("generate -> ledger", total=total)}
+        if influx is not None and raw:
+            tasks["influx"] = bar.add_task("events -> InfluxDB", total=total)
+
+        def progress(stage: str, n: int) -> None:
+            bar.advance(tasks[stage], n)
+
+        try:
+            result = run_demo(spec, data_dir, influx=influx, raw_events=raw, progress=progress)
+        except InfluxError as exc:
+            console.print(f"[red]InfluxDB: {exc}[/red]")
+            return 1
+        for task in tasks.values():
+            bar.update(task, total=bar.tasks[task].completed)
+    out = Console()
+    table = Table(title=f"growthwatch demo: {result.generated:,} events in {result.seconds:.1f}s")
+    for col in (
+        "product",
+        "events",
+        "currency",
+        "net revenue",
+        "signups",
+        "cancellations",
+        "active customers",
+    ):
+        table.add_column(col, justify="left" if col in ("product", "currency") else "right")
+    for row in result.summary.itertuples(index=False):
+        table.add_row(
+            row.product, f"{row.events:,}", str(row.currency), f"{row.net_revenue:,.2f}",
+            f"{int(row.signups):,}", f"{int(row.cancellations):,}", f"{int(row.active_customers):,}",
+        )  # fmt: skip
+    out.print(table)
+    out.print(
+        f"ledger: {result.inserted:,} new, {result.duplicates:,} already there, "
+        f"{result.rejected:,} rejected; {result.series_points:,} series points"
+    )
+    if influx is not None:
+        out.print(
+            f"InfluxDB: {result.influx.points:,} points written, {result.influx.spooled:,} spooled"
+        )
+    out.print("\nWhere to look next:")
+    out.print(f"  ledger (DuckDB):      {result.ledger_path}")
+    out.print(f"  series (DuckDB):      {result.ledger_path.with_name('series.duckdb')}")
+    out.print(f"  injected incidents:   {result.ground_truth}")
+    out.print(
+        "  check a config:       growthwatch config example > growthwatch.yaml && growthwatch config check growthwatch.yaml"
+    )
+    if influx is not None:
+        out.print(
+            f"  InfluxQL:             SELECT * FROM customers_daily WHERE product='...'  (db {influx.database})"
+        )
+    return 0 if result.rejected == 0 else 1

@@ -99,6 +99,10 @@ def idempotency_key(source: str, source_id: str, kind: str) -> str:
     across processes and machines: the Stripe webhook and the Stripe backfill that see the
     same ``evt_...`` object produce the same key.
     """
+    if "\x1f" in source or "\x1f" in kind:
+        # With both leading parts free of the separator, the split is unambiguous even when
+        # source_id contains it.
+        raise EventValidationError("source/kind", f"{source}/{kind}", "contains \\x1f")
     raw = f"{source}\x1f{kind}\x1f{source_id}".encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 

@@ -1,0 +1,154 @@
+"""InfluxStore: batching with gzip, retries, clear 4xx errors, spooling through an outage."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from growthwatch.points import PointBatch
+from growthwatch.stores.influx import InfluxStore, InfluxUnavailable, InfluxWriteError
+from growthwatch.testing.servers import InfluxServer
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def batch(start: int, n: int) -> PointBatch:
+    """Points with ids start..start+n-1, one second apart; field `id` identifies each."""
+    ids = list(range(start, start + n))
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime([T0 + timedelta(seconds=i) for i in ids], utc=True),
+            "product": ["acme"] * n,
+            "id": pd.Series(ids, dtype="int64"),
+            "value": [i * 0.5 for i in ids],
+        }
+    )
+    return PointBatch("ingest", frame, ("product",), ("id", "value"))
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Answers /write like InfluxDB, failing the first `fail` requests with `status`."""
+
+    bodies: list[bytes]
+    plan: list[int]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        self.server.bodies.append(body)  # type: ignore[attr-defined]
+        status = self.server.plan.pop(0) if self.server.plan else 204  # type: ignore[attr-defined]
+        self.send_response(status)
+        payload = b'{"error":"unable to parse \'x\': missing fields"}' if status == 400 else b""
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[ThreadingHTTPServer]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    server.bodies = []  # type: ignore[attr-defined]
+    server.plan = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+def url(server: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def test_batches_are_gzip_chunks_of_batch_size(recorder: ThreadingHTTPServer) -> None:
+    store = InfluxStore(url(recorder), "db", batch_size=4)
+    result = store.write(batch(0, 10))
+    assert (result.points, result.requests) == (10, 3)
+    sizes = [len(b.decode().strip().split("\n")) for b in recorder.bodies]  # type: ignore[attr-defined]
+    assert sizes == [4, 4, 2]
+
+
+def test_5xx_is_retried_with_backoff(recorder: ThreadingHTTPServer) -> None:
+    recorder.plan.extend([503, 500])  # type: ignore[attr-defined]
+    store = InfluxStore(url(recorder), "db", backoff=0.01)
+    result = store.write(batch(0, 3))
+    assert result.points == 3 and result.requests == 3
+    assert len(recorder.bodies) == 3  # type: ignore[attr-defined]
+
+
+def test_4xx_raises_with_influx_message_and_is_not_retried(recorder: ThreadingHTTPServer) -> None:
+    recorder.plan.append(400)  # type: ignore[attr-defined]
+    store = InfluxStore(url(recorder), "mydb", backoff=0.01)
+    with pytest.raises(InfluxWriteError, match=r"refused the write to 'mydb': HTTP 400.*missing fields"):
+        store.write(batch(0, 1))
+    assert len(recorder.bodies) == 1  # type: ignore[attr-defined]
+
+
+def test_unreachable_without_spool_raises() -> None:
+    store = InfluxStore("http://127.0.0.1:9", "db", max_retries=1, backoff=0.01, timeout=0.5)
+    with pytest.raises(InfluxUnavailable, match="unreachable"):
+        store.write(batch(0, 1))
+
+
+def count_ids(server: InfluxServer, db: str) -> tuple[int, int, set[int]]:
+    rows = server.query('SELECT "id" FROM "ingest"', db)
+    ids = [int(str(r["id"])) for r in rows]
+    return len(ids), len(set(ids)), set(ids)
+
+
+@pytest.mark.influx
+def test_rewrite_overwrites_same_key(influx_server: InfluxServer, influx_db: str) -> None:
+    store = InfluxStore(influx_server.url, influx_db)
+    store.ensure_database()
+    store.write(batch(0, 100))
+    store.write(batch(0, 100))
+    assert count_ids(influx_server, influx_db)[:2] == (100, 100)
+
+
+@pytest.mark.influx
+@pytest.mark.slow
+def test_influx_stopped_mid_ingest_every_point_once(tmp_path: Path) -> None:
+    """A real influxd is stopped while a writer is busy, then restarted on the same data."""
+    server = InfluxServer().start()
+    try:
+        store = InfluxStore(server.url, "outage", batch_size=500, max_retries=2, backoff=0.05,
+                            timeout=2.0, spool_dir=tmp_path / "spool")  # fmt: skip
+        store.ensure_database()
+        total, per_write = 60_000, 1_000
+        spooled = 0
+        written = 0
+
+        def writer() -> None:
+            nonlocal spooled, written
+            for start in range(0, total, per_write):
+                result = store.write(batch(start, per_write))
+                spooled += result.spooled
+                written += result.points
+                time.sleep(0.01)
+
+        thread = threading.Thread(target=writer)
+        thread.start()
+        time.sleep(0.3)
+        server.stop()  # InfluxDB goes away mid-ingest
+        time.sleep(1.5)
+        server.start()  # ... and comes back with the same data folder
+        thread.join()
+        store.flush_spool()
+        assert spooled > 0, "the outage should have made the store spool"
+        assert store.spool is not None and len(store.spool) == 0
+        n, distinct, ids = count_ids(server, "outage")
+        assert (n, distinct) == (total, total)
+        assert ids == set(range(total))
+    finally:
+        server.cleanup()

@@ -1,0 +1,98 @@
+"""Ledger: idempotent appends, range reads, rejected rows kept, safe across threads."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pandas as pd
+
+from growthwatch.events import EventType, GrowthEvent
+from growthwatch.frames import events_to_frame
+from growthwatch.stores.ledger import Ledger
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def payments(n: int, product: str = "acme", start: int = 0) -> list[GrowthEvent]:
+    return [
+        GrowthEvent(product=product, type=EventType.PAYMENT, timestamp=T0 + timedelta(hours=i),
+                    value=Decimal("0.10"), currency="USD", subject=f"c{i}", source="stripe",
+                    source_id=f"evt_{product}_{i}")
+        for i in range(start, start + n)
+    ]  # fmt: skip
+
+
+def test_same_key_twice_is_stored_once_and_counted_as_duplicate() -> None:
+    ledger = Ledger()
+    first = ledger.append(payments(3))
+    assert (first.received, first.inserted, first.duplicates) == (3, 3, 0)
+    again = ledger.append(payments(3))
+    assert (again.received, again.inserted, again.duplicates) == (3, 0, 3)
+    overlap = ledger.append(payments(4, start=1))  # 1, 2 known; 3, 4 new
+    assert (overlap.inserted, overlap.duplicates) == (2, 2)
+    within = ledger.append(payments(1, start=10) * 3)  # the same event three times in one batch
+    assert (within.inserted, within.duplicates) == (1, 2)
+    assert ledger.count() == 6
+
+
+def test_decimal_values_are_exact_in_storage() -> None:
+    ledger = Ledger()
+    ledger.append(payments(3))  # 3 x 0.10
+    total = ledger.connection.execute("SELECT CAST(sum(value) AS VARCHAR) FROM events").fetchone()
+    assert total is not None and Decimal(total[0]) == Decimal("0.30")  # not 0.30000000000000004
+
+
+def test_read_by_product_type_and_half_open_time_range() -> None:
+    ledger = Ledger()
+    ledger.append(payments(48, "acme") + payments(5, "globex"))
+    ledger.append([GrowthEvent(product="acme", type="signup", timestamp=T0, value=Decimal(1),  # type: ignore[arg-type]
+                               subject="u1", source="mixpanel", source_id="m1")])  # fmt: skip
+    day2 = ledger.read(products="acme", types="payment", start=T0 + timedelta(days=1),
+                       end=T0 + timedelta(days=2))  # fmt: skip
+    assert len(day2) == 24
+    assert day2["ts"].min() == pd.Timestamp(T0 + timedelta(days=1))
+    assert day2["ts"].max() == pd.Timestamp(T0 + timedelta(days=1, hours=23))
+    assert day2["ts"].is_monotonic_increasing
+    assert len(ledger.read(types=[EventType.SIGNUP])) == 1
+    assert len(ledger.read(products=["globex", "acme"])) == 54
+    assert ledger.products() == ["acme", "globex"]
+    assert str(ledger.read()["ts"].dtype) == "datetime64[us, UTC]"
+
+
+def test_after_seq_reads_only_new_events(tmp_path: Path) -> None:
+    path = tmp_path / "l.duckdb"
+    with Ledger(path) as ledger:
+        ledger.append(payments(5))
+        mark = ledger.max_seq()
+        ledger.append(payments(5))  # duplicates get no new rows
+        ledger.append(payments(2, start=5))
+        assert sorted(ledger.read(after_seq=mark)["source_id"]) == ["evt_acme_5", "evt_acme_6"]
+    with Ledger(path) as reopened:  # persisted
+        assert reopened.count() == 7
+
+
+def test_rejected_rows_are_kept_with_reasons_and_good_rows_stored() -> None:
+    ledger = Ledger()
+    frame = events_to_frame(payments(4))
+    frame.loc[1, "currency"] = "usd"
+    frame.loc[2, "subject"] = None
+    result = ledger.append(frame)
+    assert (result.inserted, len(result.rejected), result.duplicates) == (2, 2, 0)
+    rejected = ledger.rejected()
+    assert rejected["field"].tolist() == ["currency", "subject"]
+    assert "evt_acme_1" in rejected["record"].iloc[0]
+    assert set(ledger.read()["source_id"]) == {"evt_acme_0", "evt_acme_3"}
+
+
+def test_concurrent_appends_count_every_event_once() -> None:
+    ledger = Ledger()
+    batches = [payments(50, start=25 * i) for i in range(8)]  # neighbours overlap by 25
+    threads = [threading.Thread(target=ledger.append, args=(b,)) for b in batches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert ledger.count() == 25 * 7 + 50

@@ -1,0 +1,97 @@
+"""Line protocol: InfluxDB's escaping rules, checked by hand and through a real InfluxDB."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pandas as pd
+import pytest
+
+from growthwatch.points import Point, PointBatch
+from growthwatch.stores.influx import InfluxStore
+from growthwatch.stores.lineprotocol import (
+    LineProtocolError,
+    encode_batch,
+    encode_point,
+    sanitize_tag_value,
+)
+from growthwatch.testing.servers import InfluxServer
+
+T = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+NS = 1735787045000000000
+
+
+def test_escaping_by_hand() -> None:
+    point = Point(
+        "my measure,x",
+        {"tag key": "a b,c=d", "plain": "x\\y"},
+        {"f=1": 1.5, "n": 3, "ok": True, "s": 'say "hi" \\ bye\nnext line'},
+        T,
+    )
+    assert encode_point(point) == (
+        r"my\ measure\,x,plain=x\y,tag\ key=a\ b\,c\=d "
+        r'f\=1=1.5,n=3i,ok=true,s="say \"hi\" \\ bye' + "\n" + r'next line" ' + str(NS)
+    )
+
+
+def test_unstorable_values() -> None:
+    assert encode_point(Point("m", {}, {"x": math.nan}, T)) is None
+    assert encode_point(Point("m", {}, {"x": math.inf, "y": 2.0}, T)) == f"m y=2.0 {NS}"
+    for bad in ("line\nbreak", "ends\\", "esc\\,comma", "esc\\ space"):
+        with pytest.raises(LineProtocolError, match="cannot be written"):
+            encode_point(Point("m", {"t": bad}, {"v": 1.0}, T))
+    assert sanitize_tag_value("two\nlines\\") == "two lines"
+
+
+def test_batch_encoding_matches_point_encoding() -> None:
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime([T, T], utc=True),
+            "product": ["a b", "c,d"],
+            "n": pd.Series([1, 2], dtype="int64"),
+            "x": [0.1, math.nan],
+            "s": ["q\"", None],
+        }
+    )
+    lines = list(encode_batch(PointBatch("m", frame, ("product",), ("n", "s", "x"))))
+    assert lines == [
+        encode_point(Point("m", {"product": "a b"}, {"n": 1, "x": 0.1, "s": 'q"'}, T)),
+        encode_point(Point("m", {"product": "c,d"}, {"n": 2}, T)),
+    ]
+
+
+NASTY = [
+    "space here",
+    "comma,here",
+    "equals=here",
+    'quote"here',
+    "back\\slash",
+    "all of , = \" \\them",
+]
+
+
+@pytest.mark.influx
+def test_round_trip_through_real_influxdb(influx_server: InfluxServer, influx_db: str) -> None:
+    store = InfluxStore(influx_server.url, influx_db)
+    store.ensure_database()
+    points = [
+        Point(
+            "weird measure,name",
+            {"tag key": tag, "idx": str(i)},
+            {"field key,=": float(i), "text": tag + "\nsecond line \\ end\\"},
+            datetime(2025, 1, 1, 0, 0, i, tzinfo=UTC),
+        )
+        for i, tag in enumerate(NASTY)
+    ]
+    result = store.write(points)
+    assert result.points == len(NASTY)
+    rows = influx_server.query('SELECT * FROM "weird measure,name"', influx_db)
+    got = sorted(rows, key=lambda r: int(str(r["idx"])))
+    assert [r["tag key"] for r in got] == NASTY
+    assert [r["text"] for r in got] == [t + "\nsecond line \\ end\\" for t in NASTY]
+    assert [r["field key,="] for r in got] == [float(i) for i in range(len(NASTY))]
+    tag_values = influx_server.query(
+        'SHOW TAG VALUES FROM "weird measure,name" WITH KEY = "tag key"', influx_db
+    )
+    assert sorted(str(r["value"]) for r in tag_values) == sorted(NASTY)

@@ -271,7 +271,9 @@ def check_file(path: str | Path) -> tuple[list[Problem], Any]:
         return [Problem("", f"not valid YAML: {getattr(exc, 'problem', exc)}", "", line)], None
     if data is None:
         return [Problem("", "the file is empty", "start from growthwatch.example.yaml")], None
-    lines = dict(_lines(node)) if node is not None else {}
+    lines: dict[tuple[Any, ...], int] = {}
+    for key_path, line in _lines(node) if node is not None else ():
+        lines.setdefault(key_path, line)  # a key's own line, not its value's first line
     return check_data(data, lines), data
 
 

@@ -1,0 +1,1 @@
+"""Grafana dashboards as code; the generated JSON lives in dashboards/json/."""

@@ -1,0 +1,1 @@
+"""Anomaly detection over the metric series (the detector service)."""

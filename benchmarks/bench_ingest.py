@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import requests
-
 from growthwatch.demo.generator import DemoSpec, generate
+
 from growthwatch.stores.event_points import event_points
 from growthwatch.stores.influx import InfluxStore
 from growthwatch.stores.ledger import Ledger
@@ -60,14 +60,15 @@ def main() -> None:
         # The ceiling: the same points, pre-encoded, posted raw.
         lines = list(encode_batch(event_points(ledger.read())))
         bodies = [
-            ("\n".join(lines[i : i + 10_000]) + "\n").encode()
-            for i in range(0, len(lines), 10_000)
+            ("\n".join(lines[i : i + 10_000]) + "\n").encode() for i in range(0, len(lines), 10_000)
         ]
         requests.post(f"{server.url}/query", params={"q": 'CREATE DATABASE "ceiling"'}, timeout=30)
         session = requests.Session()
         t1 = time.perf_counter()
         for body in bodies:
-            resp = session.post(f"{server.url}/write", params={"db": "ceiling"}, data=body, timeout=60)
+            resp = session.post(
+                f"{server.url}/write", params={"db": "ceiling"}, data=body, timeout=60
+            )
             resp.raise_for_status()
         ceiling_s = time.perf_counter() - t1
         ledger.close()

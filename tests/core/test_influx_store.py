@@ -90,7 +90,9 @@ def test_5xx_is_retried_with_backoff(recorder: ThreadingHTTPServer) -> None:
 def test_4xx_raises_with_influx_message_and_is_not_retried(recorder: ThreadingHTTPServer) -> None:
     recorder.plan.append(400)  # type: ignore[attr-defined]
     store = InfluxStore(url(recorder), "mydb", backoff=0.01)
-    with pytest.raises(InfluxWriteError, match=r"refused the write to 'mydb': HTTP 400.*missing fields"):
+    with pytest.raises(
+        InfluxWriteError, match=r"refused the write to 'mydb': HTTP 400.*missing fields"
+    ):
         store.write(batch(0, 1))
     assert len(recorder.bodies) == 1  # type: ignore[attr-defined]
 

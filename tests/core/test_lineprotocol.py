@@ -51,7 +51,7 @@ def test_batch_encoding_matches_point_encoding() -> None:
             "product": ["a b", "c,d"],
             "n": pd.Series([1, 2], dtype="int64"),
             "x": [0.1, math.nan],
-            "s": ["q\"", None],
+            "s": ['q"', None],
         }
     )
     lines = list(encode_batch(PointBatch("m", frame, ("product",), ("n", "s", "x"))))
@@ -67,7 +67,7 @@ NASTY = [
     "equals=here",
     'quote"here',
     "back\\slash",
-    "all of , = \" \\them",
+    'all of , = " \\them',
 ]
 
 

@@ -16,18 +16,16 @@ webhook receiver and the scheduler share one instance).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_frame, events_to_frame
+from growthwatch.stores.duckdb_file import DuckDBFile
 
 _SCHEMA = """
 CREATE SEQUENCE IF NOT EXISTS event_seq START 1;
@@ -84,29 +82,11 @@ class AppendResult:
         )
 
 
-class Ledger:
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(self.path)
-        self._lock = threading.RLock()
-        self._con.execute(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._con.close()
+class Ledger(DuckDBFile):
+    schema = _SCHEMA
 
     def __enter__(self) -> Ledger:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        """A cursor on the ledger's database for read-only SQL (one per thread)."""
-        return self._con.cursor()
 
     # -- writes -------------------------------------------------------------------------
 

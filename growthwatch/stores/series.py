@@ -12,16 +12,14 @@ pivots back to the wide frame the batch came from.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from growthwatch.points import PointBatch
+from growthwatch.stores.duckdb_file import DuckDBFile
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series_points (
@@ -36,18 +34,8 @@ CREATE TABLE IF NOT EXISTS series_points (
 """
 
 
-class SeriesStore:
-    def __init__(self, path: str | Path = ":memory:") -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._con = duckdb.connect(self.path)
-        self._lock = threading.RLock()
-        self._con.execute(_SCHEMA)
-
-    def close(self) -> None:
-        with self._lock:
-            self._con.close()
+class SeriesStore(DuckDBFile):
+    schema = _SCHEMA
 
     def write(self, data: PointBatch | Iterable[PointBatch]) -> int:
         """Upsert every field value; returns the number of points (rows of the batches)."""
@@ -73,14 +61,8 @@ class SeriesStore:
         self, measurement: str, *, start: datetime | None = None, end: datetime | None = None
     ) -> None:
         """Remove a time range of a measurement (a recompute that may shrink a series)."""
-        sql = "DELETE FROM series_points WHERE measurement = ?"
-        params: list[object] = [measurement]
-        if start is not None:
-            sql += " AND time >= ?"
-            params.append(start)
-        if end is not None:
-            sql += " AND time < ?"
-            params.append(end)
+        where, params = _range(measurement, start, end)
+        sql = "DELETE FROM series_points" + where
         with self._lock:
             self._con.execute(sql, params)
 
@@ -114,14 +96,8 @@ class SeriesStore:
 
         ``start`` inclusive, ``end`` exclusive. ``tags`` filters on exact tag values.
         """
-        sql = "SELECT tags, time, field, value, text FROM series_points WHERE measurement = ?"
-        params: list[object] = [measurement]
-        if start is not None:
-            sql += " AND time >= ?"
-            params.append(start)
-        if end is not None:
-            sql += " AND time < ?"
-            params.append(end)
+        where, params = _range(measurement, start, end)
+        sql = "SELECT tags, time, field, value, text FROM series_points" + where
         with self._lock:
             long = self._con.execute(sql, params).df()
         if long.empty:
@@ -146,6 +122,21 @@ class SeriesStore:
                 out = out[out[key] == value]
         sort_cols = ["time", *[c for c in tag_frame.columns if c in out]]
         return out.sort_values(sort_cols, ignore_index=True)
+
+
+def _range(
+    measurement: str, start: datetime | None, end: datetime | None
+) -> tuple[str, list[object]]:
+    """WHERE clause for one measurement over [start, end)."""
+    sql = " WHERE measurement = ?"
+    params: list[object] = [measurement]
+    if start is not None:
+        sql += " AND time >= ?"
+        params.append(start)
+    if end is not None:
+        sql += " AND time < ?"
+        params.append(end)
+    return sql, params
 
 
 def _to_long(batch: PointBatch) -> pd.DataFrame:

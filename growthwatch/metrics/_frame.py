@@ -1,0 +1,127 @@
+"""Shared helpers for the metric functions: clean input, exact money, time buckets.
+
+Every metric function starts from the same cleaned frame so that "the same events" always
+means the same thing: duplicates (same idempotency key) are dropped, events are ordered by
+time and then key (a deterministic order for events that share a timestamp, which is what
+makes a full recompute and an incremental one agree), and money is handled as integer
+micro-units (the ledger's DECIMAL(18, 6) precision), so sums are exact and the MRR identity
+holds to the cent rather than to a float tolerance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+PORTFOLIO = "all"  # the ``product`` tag of portfolio-wide rows (reporting currency)
+MICRO = 1_000_000
+TIME_DTYPE = "datetime64[us, UTC]"
+DAY = np.timedelta64(1, "D")
+
+
+def clean(frame: pd.DataFrame, types: Iterable[str] | None = None) -> pd.DataFrame:
+    """Drop duplicate events (same idempotency key), keep ``types``, order by (ts, key)."""
+    if types is not None:
+        frame = frame[frame["type"].isin(list(types))]
+    if frame.empty:
+        return frame.reset_index(drop=True)
+    frame = frame.drop_duplicates("idempotency_key", keep="first")
+    if not (frame["ts"].is_monotonic_increasing and _keys_sorted_within_ts(frame)):
+        frame = frame.sort_values(["ts", "idempotency_key"], kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def _keys_sorted_within_ts(frame: pd.DataFrame) -> bool:
+    ts = frame["ts"].to_numpy()
+    same = ts[1:] == ts[:-1]
+    if not same.any():
+        return True
+    keys = frame["idempotency_key"].to_numpy(dtype=object)
+    return bool(np.all(keys[1:][same] > keys[:-1][same]))
+
+
+def micros(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Money as int64 micro-units; NaN becomes 0 (the ledger holds at most 6 decimals)."""
+    arr = np.asarray(values, dtype="float64")
+    return np.round(np.nan_to_num(arr, nan=0.0) * MICRO).astype("int64")
+
+
+def units(values: np.ndarray | pd.Series) -> np.ndarray:
+    """int64 micro-units back to float amounts (exact to 6 decimals)."""
+    return np.asarray(values, dtype="float64") / MICRO
+
+
+def day_floor(ts: pd.Series) -> pd.Series:
+    return ts.dt.floor("D")
+
+
+def month_floor(ts: pd.Series) -> pd.Series:
+    """First instant of the UTC calendar month, keeping the UTC dtype."""
+    naive = ts.dt.tz_localize(None).astype("datetime64[us]")
+    months = naive.to_numpy().astype("datetime64[M]").astype("datetime64[us]")
+    return pd.Series(months, index=ts.index).dt.tz_localize("UTC").astype(TIME_DTYPE)
+
+
+def period_floor(ts: pd.Series, freq: str) -> pd.Series:
+    """Bucket start for ``freq`` in {"h", "D", "MS", "YS"} (UTC)."""
+    if freq in ("h", "D"):
+        return ts.dt.floor(freq)
+    naive = ts.dt.tz_localize(None).astype("datetime64[us]").to_numpy()
+    unit = "M" if freq == "MS" else "Y"
+    floored = naive.astype(f"datetime64[{unit}]").astype("datetime64[us]")
+    return pd.Series(floored, index=ts.index).dt.tz_localize("UTC").astype(TIME_DTYPE)
+
+
+def day_range(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
+    """Every UTC day from ``start`` to ``end`` inclusive."""
+    return pd.date_range(start.floor("D"), end.floor("D"), freq="D", tz="UTC").astype(TIME_DTYPE)
+
+
+def json_key(metadata: pd.Series, key: str) -> pd.Series:
+    """A string value of one metadata key, extracted without parsing every JSON object.
+
+    Metadata is JSON text with sorted keys written by ``growthwatch.frames``; the value of a
+    well-known key (``subscription``, ``kpi``, ``channel``) is a plain string or number, so
+    a regular expression over the column is exact and many times faster than ``json.loads``
+    per row. Missing keys give NA.
+    """
+    text = metadata.astype("string")
+    pattern = rf'"{key}":\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+-]*))'
+    found = text.str.extract(pattern)
+    out = found[0].fillna(found[1])
+    return out.astype("string")
+
+
+def with_portfolio(
+    frame: pd.DataFrame,
+    keys: Sequence[str],
+    sums: Sequence[str],
+    derive: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """Append ``product = all`` rows: sums of ``sums`` over products per ``keys``.
+
+    Ratios are never summed: ``derive`` recomputes them from the summed columns, so the
+    portfolio churn rate is total churned over total active, not a mean of rates.
+    """
+    if frame.empty:
+        return frame
+    total = frame.groupby(list(keys), as_index=False, sort=False)[list(sums)].sum()
+    total.insert(0, "product", PORTFOLIO)
+    if derive is not None:
+        total = derive(total)
+    return pd.concat([frame, total[frame.columns.intersection(total.columns)]], ignore_index=True)
+
+
+def ratio(num: pd.Series | np.ndarray, den: pd.Series | np.ndarray) -> np.ndarray:
+    """num / den with NaN (undefined, never infinite) where den is 0."""
+    n = np.asarray(num, dtype="float64")
+    d = np.asarray(den, dtype="float64")
+    out = np.full(n.shape, np.nan)
+    np.divide(n, d, out=out, where=d != 0)
+    return out
+
+
+def empty(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})

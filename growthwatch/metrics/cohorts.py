@@ -1,0 +1,206 @@
+"""Cohort retention matrices: logo retention by signup month, revenue retention by
+first-payment month.
+
+* Logo: the cohort is the month of a user's first ``signup``; a member counts at age k if
+  they have an ``active_use`` event in calendar month cohort + k ("on" counting, as
+  Mixpanel and Amplitude do), so a user who skips a month and returns counts again.
+* Revenue: the cohort is the month of a customer's first paid MRR (a ``new`` movement);
+  at age k, the cohort's MRR at the end of month cohort + k (reporting currency, valued at
+  that day's rates) over its MRR at the end of the cohort month, plus how many members are
+  still paying. Expansion can push it above 1 (net revenue retention of a cohort).
+
+Matrix shape for stores and the dashboard: one row per (product, basis, cohort month, age)
+with ``time`` = cohort month and ``age`` (months, a tag of at most a few dozen values), so
+the heatmap panel reads ``SELECT rate FROM cohort_retention WHERE product='x' AND
+basis='logo' GROUP BY age``. Every cell of the triangle up to the last month is present
+(zeros included), so a recompute always overwrites every cell it owns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from growthwatch.events import EventType
+from growthwatch.metrics._frame import TIME_DTYPE, clean, empty, ratio, units, with_portfolio
+from growthwatch.metrics.fx import FxTable
+from growthwatch.metrics.mrr import MrrResult
+
+COLUMNS = {
+    "time": TIME_DTYPE,  # cohort month
+    "period": TIME_DTYPE,  # calendar month of the cell (cohort + age), for incremental updates
+    "product": "str",
+    "basis": "str",
+    "age": "str",
+    "cohort_size": "int64",
+    "retained": "int64",
+    "mrr": "float64",
+    "rate": "float64",
+}
+
+
+def _month_numbers(ts: pd.Series) -> np.ndarray:
+    months = ts.dt.tz_localize(None).to_numpy().astype("datetime64[M]")
+    return months.astype("int64")
+
+
+def _month_ts(numbers: np.ndarray) -> pd.Series:
+    values = np.asarray(numbers, dtype="int64").astype("datetime64[M]").astype("datetime64[us]")
+    return pd.Series(values).dt.tz_localize("UTC").astype(TIME_DTYPE)
+
+
+def _triangle(
+    products: np.ndarray, cohorts: np.ndarray, last: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All (product, cohort, age) cells with cohort + age <= last."""
+    ages = np.maximum(last - cohorts + 1, 0)
+    p = np.repeat(products, ages)
+    c = np.repeat(cohorts, ages)
+    starts = np.repeat(np.cumsum(ages) - ages, ages)
+    a = np.arange(int(ages.sum())) - starts
+    return p, c, a
+
+
+def logo_retention(events: pd.DataFrame, until: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Signup-month cohorts x months since signup: members active that month."""
+    types = (EventType.SIGNUP.value, EventType.ACTIVE_USE.value)
+    ev = clean(events, types)
+    ev = ev[ev["subject"].notna()]
+    signups = ev[ev["type"] == EventType.SIGNUP.value]
+    if signups.empty:
+        return empty(COLUMNS)
+    month = _month_numbers(ev["ts"])
+    last = int(month.max())
+    if until is not None:
+        last = max(last, int(_month_numbers(pd.Series([until]))[0]))
+    is_signup = (ev["type"] == EventType.SIGNUP.value).to_numpy()
+    members = (
+        pd.DataFrame({"product": ev["product"].to_numpy()[is_signup],
+                      "user": ev["subject"].to_numpy()[is_signup], "cohort": month[is_signup]})
+        .groupby(["product", "user"], as_index=False)["cohort"].min()
+    )  # fmt: skip
+    active = pd.DataFrame(
+        {"product": ev["product"].to_numpy()[~is_signup],
+         "user": ev["subject"].to_numpy()[~is_signup], "month": month[~is_signup]}
+    ).drop_duplicates()  # fmt: skip
+    hits = active.merge(members, on=["product", "user"])
+    hits = hits[hits["month"] >= hits["cohort"]]
+    retained = hits.groupby(["product", "cohort", "month"]).size()
+    sizes = members.groupby(["product", "cohort"]).size()
+    p, c, a = _triangle(
+        sizes.index.get_level_values(0).to_numpy(), sizes.index.get_level_values(1).to_numpy(),
+        last,
+    )  # fmt: skip
+    cells = pd.MultiIndex.from_arrays([p, c, c + a])
+    out = pd.DataFrame(
+        {
+            "product": p,
+            "cohort": c,
+            "age": a,
+            "cohort_size": sizes.reindex(pd.MultiIndex.from_arrays([p, c])).to_numpy(),
+            "retained": retained.reindex(cells, fill_value=0).to_numpy(),
+            "mrr": np.nan,
+        }
+    )
+    out = with_portfolio(out, ["cohort", "age"], ["cohort_size", "retained"])
+    out["rate"] = ratio(out["retained"], out["cohort_size"])
+    return _finish(out, "logo")
+
+
+def revenue_retention(
+    mrr: MrrResult, fx: FxTable, until: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """First-payment-month cohorts x months since: MRR kept (and paying members)."""
+    firsts = mrr.movements[mrr.movements["kind"] == "new"]
+    if firsts.empty:
+        return empty(COLUMNS)
+    members = (
+        firsts.assign(cohort=_month_numbers(firsts["time"]))
+        .groupby(["product", "customer"], as_index=False)["cohort"].min()
+    )  # fmt: skip
+    changes = mrr.changes
+    months_all = _month_numbers(changes["time"])
+    last = int(months_all.max())
+    if until is not None:
+        last = max(last, int(_month_numbers(pd.Series([until]))[0]))
+    first_month = int(members["cohort"].min())
+    n = last - first_month + 1
+
+    # Native MRR per (product, cohort, currency) at each month end: a customer's change in
+    # month m holds from m on; difference arrays over the month axis, then a cumsum.
+    ch = changes.assign(month=months_all).merge(members, on=["product", "customer"])
+    native = ch.groupby(["product", "cohort", "currency", "month"])["delta"].sum()
+    keys = native.index.droplevel("month").unique()
+    key_pos = keys.get_indexer(native.index.droplevel("month"))
+    grid = np.zeros((len(keys), n + 1), dtype="int64")
+    month_pos = np.clip(native.index.get_level_values("month").to_numpy() - first_month, 0, n)
+    np.add.at(grid, (key_pos, month_pos), native.to_numpy())
+    stock = np.cumsum(grid, axis=1)[:, :n]
+    month_end_days = _month_ts(np.arange(first_month + 1, last + 2)) - pd.Timedelta(days=1)
+    currencies = pd.Series(np.repeat(keys.get_level_values("currency").to_numpy(), n))
+    when = pd.Series(np.tile(month_end_days.to_numpy(), len(keys)))
+    rates = fx.convert_factor(currencies, when).reshape(len(keys), n)
+    valued = np.round(stock * rates).astype("int64")
+    cohort_mrr = (
+        pd.DataFrame(valued, index=keys.droplevel("currency"))
+        .groupby(level=["product", "cohort"]).sum()
+    )  # fmt: skip
+
+    # Paying members at each month end, from the customers' movements.
+    mv = mrr.movements.merge(members, on=["product", "customer"])
+    mv = mv.assign(month=_month_numbers(mv["time"]))
+    state = mv.groupby(["product", "customer", "month"], sort=True).agg(
+        cohort=("cohort", "first"), paying=("paid_after", "last")
+    )
+    state["change"] = state["paying"].astype("int64") - state.groupby(level=[0, 1])[
+        "paying"
+    ].shift(1, fill_value=False).astype("int64")
+    paying = state.groupby(["product", "cohort", "month"])["change"].sum()
+    sizes = members.groupby(["product", "cohort"]).size()
+    p, c, a = _triangle(
+        sizes.index.get_level_values(0).to_numpy(), sizes.index.get_level_values(1).to_numpy(),
+        last,
+    )  # fmt: skip
+    paying_grid = (
+        paying.reindex(pd.MultiIndex.from_arrays([p, c, c + a]), fill_value=0)
+        .groupby(level=[0, 1]).cumsum()
+    )  # fmt: skip
+    mrr_cells = cohort_mrr.reindex(pd.MultiIndex.from_arrays([p, c])).to_numpy()
+    col = np.clip(c + a - first_month, 0, n - 1)
+    out = pd.DataFrame(
+        {
+            "product": p,
+            "cohort": c,
+            "age": a,
+            "cohort_size": sizes.reindex(pd.MultiIndex.from_arrays([p, c])).to_numpy(),
+            "retained": paying_grid.to_numpy(),
+            "mrr": mrr_cells[np.arange(len(p)), col],
+        }
+    )
+    out = with_portfolio(out, ["cohort", "age"], ["cohort_size", "retained", "mrr"])
+    base = out[out["age"] == 0].set_index(["product", "cohort"])["mrr"]
+    initial = base.reindex(pd.MultiIndex.from_arrays([out["product"], out["cohort"]])).to_numpy()
+    out["rate"] = ratio(out["mrr"], initial)
+    out["mrr"] = units(out["mrr"].to_numpy())
+    return _finish(out, "revenue")
+
+
+def _finish(out: pd.DataFrame, basis: str) -> pd.DataFrame:
+    cohort = out["cohort"].to_numpy(dtype="int64")
+    age = out["age"].to_numpy(dtype="int64")
+    frame = pd.DataFrame(
+        {
+            "time": _month_ts(cohort).to_numpy(),
+            "period": _month_ts(cohort + age).to_numpy(),
+            "product": out["product"].astype(str).to_numpy(),
+            "basis": basis,
+            "age": age.astype(str),
+            "cohort_size": out["cohort_size"].to_numpy(dtype="int64"),
+            "retained": out["retained"].to_numpy(dtype="int64"),
+            "mrr": out["mrr"].to_numpy(dtype="float64"),
+            "rate": out["rate"].to_numpy(dtype="float64"),
+        }
+    )
+    frame["time"] = frame["time"].astype(TIME_DTYPE)
+    frame["period"] = frame["period"].astype(TIME_DTYPE)
+    return frame.sort_values(["product", "time", "period"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,129 @@
+"""Product analytics per day: signups, activations, activation rate, DAU/WAU/MAU, stickiness.
+
+Definitions (METRICS.md, as Mixpanel and Amplitude use them):
+
+* DAU / WAU / MAU on day d: distinct users with at least one ``active_use`` event in the
+  rolling 1 / 7 / 30 days ending with d. Stickiness = DAU / MAU.
+* signups on day d: distinct users with a ``signup`` event that day.
+* activation rate of the day-d signup cohort: those users with an ``activation`` event
+  within N days (``activation_window_days``) after their signup / the cohort. The rate of
+  the last N days is still maturing; it is written anyway and rewritten as activations come.
+
+Rolling distinct counts are computed without a per-day loop: each user-day of activity
+covers the days up to the window length or the user's next active day, whichever comes
+first; +1/-1 at the ends of those intervals and a cumulative sum give every day's count in
+one pass (O(events), not O(days x users)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from growthwatch.events import EventType
+from growthwatch.metrics._frame import TIME_DTYPE, clean, day_range, empty, ratio, with_portfolio
+from growthwatch.metrics.settings import MetricsSettings
+
+TYPES = (EventType.ACTIVE_USE.value, EventType.SIGNUP.value, EventType.ACTIVATION.value)
+WINDOWS = {"dau": 1, "wau": 7, "mau": 30}
+COUNTS = ("signups", "activations", "activated", "dau", "wau", "mau")
+COLUMNS = {"time": TIME_DTYPE, "product": "str", **dict.fromkeys(COUNTS, "int64"),
+           "activation_rate": "float64", "stickiness": "float64"}  # fmt: skip
+_DAY_US = 86_400_000_000
+
+
+def _day_numbers(ts: pd.Series) -> np.ndarray:
+    """Whole UTC days since the epoch, as int64."""
+    return ts.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype("int64")
+
+
+def product_daily(
+    events: pd.DataFrame,
+    settings: MetricsSettings,
+    until: pd.Timestamp | None = None,
+    first_days: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Per product (and ``all``) and day, from the product's first such event to ``until``.
+
+    ``first_days`` (product -> first day with such events in the whole history) lets a
+    caller that passes only recent events still get every product's full day grid.
+    """
+    ev = clean(events, TYPES)
+    ev = ev[ev["subject"].notna()]
+    known = [] if first_days is None else list(first_days.index)
+    if ev.empty and not known:
+        return empty(COLUMNS)
+    day = _day_numbers(ev["ts"])
+    products = pd.Index(sorted({*ev["product"].unique(), *known}))
+    codes = products.get_indexer(ev["product"])
+    last_days = [int(day.max())] if len(day) else []
+    if until is not None:
+        last_days.append(int(_day_numbers(pd.Series([until]))[0]))
+    end_day = max(last_days)
+    seen = pd.Series(day).groupby(codes).min()
+    first = np.full(len(products), end_day, dtype="int64")
+    first[seen.index.to_numpy()] = seen.to_numpy()
+    if first_days is not None:
+        given = _day_numbers(pd.Series(first_days.to_numpy()).astype(TIME_DTYPE))
+        pos = products.get_indexer(first_days.index)
+        first[pos] = np.minimum(first[pos], given)
+    start_day = int(first.min())
+    n_days = end_day - start_day + 1
+    grid = np.zeros((len(products), n_days, len(COUNTS)), dtype="int64")
+    kind = ev["type"].to_numpy()
+
+    active = kind == EventType.ACTIVE_USE.value
+    if active.any():
+        user_days = pd.DataFrame(
+            {"p": codes[active], "u": ev["subject"].to_numpy()[active], "d": day[active]}
+        ).drop_duplicates()
+        user_days = user_days.sort_values(["p", "u", "d"], kind="stable")
+        same_user = (user_days["p"].to_numpy()[1:] == user_days["p"].to_numpy()[:-1]) & (
+            user_days["u"].to_numpy()[1:] == user_days["u"].to_numpy()[:-1]
+        )
+        d = user_days["d"].to_numpy()
+        nxt = np.full(len(d), np.iinfo("int64").max)
+        nxt[:-1][same_user] = d[1:][same_user]
+        p = user_days["p"].to_numpy()
+        for name, width in WINDOWS.items():
+            stop = np.minimum(d + width, nxt)
+            delta = np.zeros((len(products), n_days + width + 1), dtype="int64")
+            np.add.at(delta, (p, d - start_day), 1)
+            np.add.at(delta, (p, stop - start_day), -1)
+            grid[:, :, COUNTS.index(name)] = np.cumsum(delta, axis=1)[:, :n_days]
+
+    signup = kind == EventType.SIGNUP.value
+    s = pd.DataFrame({"p": codes[signup], "u": ev["subject"].to_numpy()[signup],
+                      "d": day[signup], "ts": ev["ts"].to_numpy()[signup]})  # fmt: skip
+    cohort = s.drop_duplicates(["p", "u", "d"])
+    np.add.at(grid[:, :, COUNTS.index("signups")], (cohort["p"], cohort["d"] - start_day), 1)
+    act = kind == EventType.ACTIVATION.value
+    a = pd.DataFrame({"p": codes[act], "u": ev["subject"].to_numpy()[act], "d": day[act],
+                      "ts": ev["ts"].to_numpy()[act]})  # fmt: skip
+    a_users = a.drop_duplicates(["p", "u", "d"])
+    np.add.at(grid[:, :, COUNTS.index("activations")], (a_users["p"], a_users["d"] - start_day), 1)
+    if len(s) and len(a):
+        pairs = s.merge(a[["p", "u", "ts"]], on=["p", "u"], suffixes=("", "_act"))
+        lag = pairs["ts_act"] - pairs["ts"]
+        window = pd.Timedelta(days=settings.activation_window_days)
+        ok = pairs[(lag >= pd.Timedelta(0)) & (lag <= window)].drop_duplicates(["p", "u", "d"])
+        np.add.at(grid[:, :, COUNTS.index("activated")], (ok["p"], ok["d"] - start_day), 1)
+
+    days = day_range(
+        pd.Timestamp(start_day * _DAY_US, unit="us", tz="UTC"),
+        pd.Timestamp(end_day * _DAY_US, unit="us", tz="UTC"),
+    )
+    out = pd.DataFrame(
+        grid.reshape(-1, len(COUNTS)), columns=list(COUNTS)
+    ).assign(
+        time=np.tile(days.to_numpy(), len(products)),
+        product=np.repeat(np.asarray(products, dtype=object), n_days),
+        _day=np.tile(np.arange(start_day, end_day + 1), len(products)),
+        _first=np.repeat(first, n_days),
+    )
+    out = out[out["_day"] >= out["_first"]].drop(columns=["_day", "_first"])
+    out["time"] = pd.to_datetime(out["time"], utc=True).astype(TIME_DTYPE)
+    out = with_portfolio(out, ["time"], list(COUNTS))
+    out["activation_rate"] = ratio(out["activated"], out["signups"])
+    out["stickiness"] = ratio(out["dau"], out["mau"])
+    return out[list(COLUMNS)].reset_index(drop=True)

@@ -1,0 +1,474 @@
+"""The metrics engine: metric families over the ledger, full or incremental, into stores.
+
+``compute`` is the pure entry point (an event frame in, metric frames out) that the demo,
+the archive replay and the tests use. ``MetricsEngine`` runs the same functions over a
+``Ledger``:
+
+* ``recompute(since, until)`` reads each family's event types and rewrites every bucket in
+  the range;
+* ``update()`` reads what arrived after the last processed ``seq`` (one small SQL
+  aggregate), works out per family the earliest bucket those events can change (a payment
+  touches its day; an active_use event the next 30 days of MAU; an activation the signup
+  cohorts of the N days before it; a subscription event every later day of MRR), reads only
+  the input that those buckets depend on, and writes only those buckets (plus every
+  product's new days when the ledger's horizon moved). Because the functions are the same
+  and stores overwrite by (measurement, tags, time), the result equals a full recompute,
+  which the property tests check on random streams.
+
+Families read only their own event types: the 10M-event full recompute never holds the
+whole ledger in memory at once, and a family whose types did not change is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from growthwatch.events import EventType
+from growthwatch.frames import EVENT_COLUMNS
+from growthwatch.metrics import cohorts, engagement, funnels, kpis, revenue, traffic
+from growthwatch.metrics._frame import PORTFOLIO, TIME_DTYPE, month_floor
+from growthwatch.metrics.customers import churn_periods
+from growthwatch.metrics.mrr import SUB_TYPES, compute_mrr
+from growthwatch.metrics.schema import MEASUREMENTS, to_batch
+from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.points import PointBatch
+from growthwatch.stores.ledger import Ledger
+
+log = logging.getLogger(__name__)
+Frames = dict[str, pd.DataFrame]
+
+
+class Store(Protocol):
+    def write(self, data: Any) -> Any: ...
+
+
+def _union(*groups: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t for g in groups for t in g))
+
+
+def family_types(settings: MetricsSettings) -> dict[str, tuple[str, ...]]:
+    """Event types each family reads."""
+    funnel_types = _union(*(funnels.funnel_types(f, settings) for f in settings.funnels))
+    known = {t.value for t in EventType}
+    return {
+        "revenue": revenue.MONEY_TYPES,
+        "subscriptions": SUB_TYPES,
+        "product": engagement.TYPES,
+        "cohorts": (EventType.SIGNUP.value, EventType.ACTIVE_USE.value),
+        # kinds as funnel steps need every type; else just the named types
+        "funnels": funnel_types if set(funnel_types) <= known else tuple(sorted(known)),
+        "traffic": traffic.TYPES,
+        "kpis": (EventType.KPI.value,),
+    }
+
+
+# -- the pure part -------------------------------------------------------------------------
+
+
+def compute_family(
+    family: str,
+    events: pd.DataFrame,
+    settings: MetricsSettings,
+    until: pd.Timestamp | None = None,
+    first_days: pd.Series | None = None,
+) -> Frames:
+    """Metric frames (keyed by measurement name) of one family from an event frame."""
+    if family == "revenue":
+        return {
+            "revenue_daily": revenue.revenue(events, settings.fx, "D"),
+            "revenue_hourly": revenue.revenue(events, settings.fx, "h"),
+        }
+    if family == "subscriptions":
+        state = compute_mrr(events, settings, until)
+        daily = churn_periods(state, "D")
+        if not daily.empty:
+            daily["net_change"] = np.round(daily["mrr_end"] - daily["mrr_start"], 6)
+        return {
+            "mrr_daily": daily,
+            "customers_daily": daily,
+            "churn_monthly": churn_periods(state, "MS", settings.ltv_months),
+            "churn_yearly": churn_periods(state, "YS"),
+            "cohort_retention": cohorts.revenue_retention(state, settings.fx, until),
+        }
+    if family == "product":
+        return {"product_daily": engagement.product_daily(events, settings, until, first_days)}
+    if family == "cohorts":
+        return {"cohort_retention": cohorts.logo_retention(events, until)}
+    if family == "funnels":
+        steps, branches = funnels.funnels(events, settings)
+        return {"funnel_steps": steps, "funnel_branches": branches}
+    if family == "traffic":
+        return {"traffic_daily": traffic.traffic_daily(events)}
+    if family == "kpis":
+        return {"kpi": kpis.kpi_series(events)}
+    raise ValueError(f"unknown metric family {family!r}")
+
+
+def compute(
+    events: pd.DataFrame, settings: MetricsSettings, until: pd.Timestamp | None = None
+) -> Frames:
+    """Every metric of every family from one event frame (pure; the demo's entry point).
+
+    ``until`` extends the day grids (MRR, DAU...) to that instant; by default they end with
+    the last event of the frame.
+    """
+    if until is None and not events.empty:
+        until = events["ts"].max()
+    out: Frames = {}
+    for family, types in family_types(settings).items():
+        chosen = events[events["type"].isin(list(types))]
+        for name, frame in compute_family(family, chosen, settings, until).items():
+            out[name] = pd.concat([out[name], frame]) if name in out else frame
+    return out
+
+
+def to_batches(frames: Mapping[str, pd.DataFrame]) -> list[PointBatch]:
+    """Metric frames to point batches in the documented schema (empty frames skipped)."""
+    return [to_batch(m.name, frames[m.name]) for m in MEASUREMENTS
+            if m.name in frames and not frames[m.name].empty]  # fmt: skip
+
+
+def metric_batches(
+    events: pd.DataFrame, settings: MetricsSettings | None = None
+) -> list[PointBatch]:
+    """``compute`` then ``to_batches``: the one call the demo pipeline needs."""
+    return to_batches(compute(events, settings or MetricsSettings()))
+
+
+# -- the ledger-driven part ----------------------------------------------------------------
+
+_SELECT = {
+    c: (
+        "replace(CAST(idempotency_key AS VARCHAR), '-', '')"
+        if c == "idempotency_key"
+        else f"CAST({c} AS DOUBLE)"
+        if c in ("value", "mrr_before", "mrr_after")
+        else c
+    )
+    for c in EVENT_COLUMNS
+}
+# Columns each family's functions use; the rest are read as NULL (memory on 10M events).
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "revenue": ("idempotency_key", "product", "type", "ts", "value", "currency"),
+    "subscriptions": ("idempotency_key", "product", "type", "ts", "currency", "subject",
+                      "mrr_after", "metadata"),
+    "product": ("idempotency_key", "product", "type", "ts", "subject"),
+    "cohorts": ("idempotency_key", "product", "type", "ts", "subject"),
+    "funnels": ("idempotency_key", "product", "type", "ts", "subject", "kind"),
+    "traffic": ("idempotency_key", "product", "type", "ts", "value", "subject", "channel"),
+    "kpis": ("idempotency_key", "product", "type", "ts", "value", "metadata"),
+}  # fmt: skip
+
+
+def read_events(
+    ledger: Ledger,
+    types: Sequence[str],
+    *,
+    start: pd.Timestamp | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Events of ``types`` from ``start`` on, in ``EVENT_COLUMNS`` layout (unused columns
+    NULL), ordered by time then key: the ledger's order, with only the columns needed."""
+    wanted = set(columns or EVENT_COLUMNS)
+    select = ", ".join(
+        f"{_SELECT[c]} AS {c}" if c in wanted else f"NULL AS {c}" for c in EVENT_COLUMNS
+    )
+    sql = f"SELECT {select} FROM events WHERE type IN (SELECT unnest(?))"
+    params: list[Any] = [list(types)]
+    if start is not None:
+        sql += " AND ts >= ?"
+        params.append(start.to_pydatetime())
+    sql += " ORDER BY ts, idempotency_key"
+    cursor = ledger.connection
+    try:
+        frame = cursor.execute(sql, params).df()
+    finally:
+        cursor.close()
+    for col, dtype in EVENT_COLUMNS.items():
+        if col in wanted or dtype != "str":
+            frame[col] = frame[col].astype(dtype)
+        else:
+            frame[col] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    return frame
+
+
+@dataclass
+class EngineState:
+    """What an incremental consumer remembers: the last ledger ``seq`` processed and the
+    horizon (latest event time) the day grids were extended to."""
+
+    last_seq: int = 0
+    horizon: pd.Timestamp | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"last_seq": self.last_seq,
+             "horizon": None if self.horizon is None else self.horizon.isoformat()}
+        )  # fmt: skip
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineState:
+        raw = json.loads(text)
+        horizon = raw.get("horizon")
+        return cls(int(raw.get("last_seq", 0)), None if horizon is None else pd.Timestamp(horizon))
+
+
+@dataclass
+class RunResult:
+    mode: str  # "full", "incremental" or "noop"
+    events: int = 0  # new events seen (incremental) or ledger events (full)
+    points: int = 0
+    families: dict[str, str] = field(default_factory=dict)  # family -> buckets from
+    seconds: float = 0.0
+
+
+class MetricsEngine:
+    """Runs the metric families over a ledger and writes their batches to stores."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        settings: MetricsSettings | None = None,
+        *,
+        state_path: str | Path | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.settings = settings or MetricsSettings()
+        self.state_path = Path(state_path) if state_path is not None else None
+        self.state = self._load_state()
+
+    def _load_state(self) -> EngineState:
+        if self.state_path is not None and self.state_path.exists():
+            return EngineState.from_json(self.state_path.read_text())
+        return EngineState()
+
+    def _save_state(self) -> None:
+        if self.state_path is not None:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(self.state.to_json())
+            tmp.replace(self.state_path)
+
+    def _ledger_summary(self, after_seq: int | None) -> pd.DataFrame:
+        sql = (
+            "SELECT product, type, min(ts) AS first, max(ts) AS last, max(seq) AS seq, "
+            "count(*) AS n FROM events"
+        )
+        params: list[Any] = []
+        if after_seq is not None:
+            sql += " WHERE seq > ?"
+            params.append(after_seq)
+        cursor = self.ledger.connection
+        try:
+            frame = cursor.execute(sql + " GROUP BY ALL", params).df()
+        finally:
+            cursor.close()
+        for col in ("first", "last"):
+            frame[col] = pd.to_datetime(frame[col], utc=True)
+        return frame
+
+    def _first_days(self, types: Sequence[str]) -> pd.Series:
+        cursor = self.ledger.connection
+        try:
+            frame = cursor.execute(
+                "SELECT product, min(ts) AS first FROM events WHERE type IN (SELECT unnest(?)) "
+                "AND subject IS NOT NULL GROUP BY product",
+                [list(types)],
+            ).df()
+        finally:
+            cursor.close()
+        return pd.to_datetime(frame.set_index("product")["first"], utc=True).dt.floor("D")
+
+    def _read(
+        self,
+        family: str,
+        types: Sequence[str],
+        start: pd.Timestamp | None,
+        read_from: pd.Timestamp | None,
+    ) -> pd.DataFrame:
+        columns = _COLUMNS[family]
+        if family == "cohorts" and start is not None:
+            # every signup (cohort membership), active use only of the months updated
+            month = _bucket_floor("cohort_retention", start)
+            return pd.concat(
+                [
+                    read_events(self.ledger, [EventType.SIGNUP.value], columns=columns),
+                    read_events(self.ledger, [EventType.ACTIVE_USE.value], start=month,
+                                columns=columns),
+                ],
+                ignore_index=True,
+            )  # fmt: skip
+        return read_events(self.ledger, types, start=read_from, columns=columns)
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def recompute(
+        self,
+        stores: Sequence[Store],
+        *,
+        since: pd.Timestamp | None = None,
+        until: pd.Timestamp | None = None,
+    ) -> RunResult:
+        """Rewrite every bucket in [since, until) (all history by default)."""
+        started = time.perf_counter()
+        summary = self._ledger_summary(None)
+        result = RunResult("full", events=self.ledger.count())
+        if summary.empty:
+            return result
+        horizon = summary["last"].max()
+        touched = {f: since for f in family_types(self.settings)}
+        result.points = self._run(stores, touched, None, horizon, since, until, result)
+        self.state = EngineState(int(summary["seq"].max()), horizon)
+        self._save_state()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def update(self, stores: Sequence[Store]) -> RunResult:
+        """Process the events appended since the last run; only the buckets they touch."""
+        started = time.perf_counter()
+        if self.state.last_seq == 0 and self.state.horizon is None:
+            return self.recompute(stores)
+        new = self._ledger_summary(self.state.last_seq)
+        result = RunResult("incremental", events=0)
+        if new.empty:
+            result.mode = "noop"
+            return result
+        prev = self.state.horizon
+        horizon = max(new["last"].max(), prev) if prev is not None else new["last"].max()
+        grew = prev is None or horizon.floor("D") > prev.floor("D")
+        touched: dict[str, pd.Timestamp | None] = {}
+        products: dict[str, set[str]] = {}
+        for family, types in family_types(self.settings).items():
+            rows = new[new["type"].isin(list(types))]
+            earliest = rows["first"].min() if not rows.empty else None
+            start = _touch_start(family, earliest, self.settings)
+            if family in _GRID_FAMILIES and grew and prev is not None:
+                start = prev.floor("D") if start is None else min(start, prev.floor("D"))
+            if start is not None:
+                touched[family] = start
+                products[family] = (
+                    {"*"} if grew and family in _GRID_FAMILIES else set(rows["product"])
+                )
+        result.points = self._run(stores, touched, products, horizon, None, None, result)
+        result.events = int(new["n"].sum())
+        self.state = EngineState(int(new["seq"].max()), horizon)
+        self._save_state()
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _run(
+        self,
+        stores: Sequence[Store],
+        touched: Mapping[str, pd.Timestamp | None],
+        products: Mapping[str, set[str]] | None,
+        horizon: pd.Timestamp,
+        since: pd.Timestamp | None,
+        until: pd.Timestamp | None,
+        result: RunResult,
+    ) -> int:
+        types = family_types(self.settings)
+        points = 0
+        for family, start in touched.items():
+            read_from = _read_start(family, start, self.settings)
+            events = self._read(family, types[family], start, read_from)
+            first_days = self._first_days(types[family]) if family == "product" else None
+            frames = compute_family(family, events, self.settings, horizon, first_days)
+            del events
+            keep = None if products is None or "*" in products[family] else products[family]
+            lower = start if since is None else since
+            batches = []
+            for name, frame in frames.items():
+                chosen = _select(frame, name, lower, until, keep)
+                if not chosen.empty:
+                    batches.append(to_batch(name, chosen))
+            for store in stores:
+                store.write(batches)
+            points += sum(len(b) for b in batches)
+            result.families[family] = "all" if lower is None else lower.isoformat()
+            log.info("metrics %s: %d points from %s", family, points, lower)
+        return points
+
+
+_GRID_FAMILIES = frozenset({"subscriptions", "product", "cohorts"})
+
+
+def _touch_start(
+    family: str, earliest: pd.Timestamp | None, settings: MetricsSettings
+) -> pd.Timestamp | None:
+    """The earliest bucket start an event at ``earliest`` can change, per family."""
+    if earliest is None:
+        return None
+    day = earliest.floor("D")
+    if family == "product":
+        return day - pd.Timedelta(days=settings.activation_window_days)
+    if family == "funnels":
+        window = max([f.window_days for f in settings.funnels] or [0])
+        return day - pd.Timedelta(days=window)
+    if family == "kpis":
+        return earliest
+    return day
+
+
+def _read_start(
+    family: str, start: pd.Timestamp | None, settings: MetricsSettings
+) -> pd.Timestamp | None:
+    """Where a family's input must begin for buckets from ``start`` on to come out right."""
+    if start is None or family in ("subscriptions", "funnels"):
+        return None  # state over all history: MRR per subscription, first funnel entry
+    if family == "product":
+        return start - pd.Timedelta(days=max(engagement.WINDOWS.values()))
+    if family == "cohorts":
+        return None  # signups of every cohort; the active-use events are filtered below
+    return start
+
+
+def _period_start(frame: pd.DataFrame, name: str) -> pd.Series:
+    """The bucket start that decides whether a row is in the updated range."""
+    if name == "cohort_retention":
+        return frame["period"]
+    return frame["time"]
+
+
+def _select(
+    frame: pd.DataFrame,
+    name: str,
+    lower: pd.Timestamp | None,
+    until: pd.Timestamp | None,
+    products: set[str] | None,
+) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    keep = np.ones(len(frame), dtype=bool)
+    when = _period_start(frame, name)
+    if lower is not None:
+        floor = _bucket_floor(name, lower)
+        keep &= (when >= floor).to_numpy()
+    if until is not None:
+        keep &= (when < until).to_numpy()
+    if products is not None:
+        keep &= frame["product"].isin([*products, PORTFOLIO]).to_numpy()
+    return frame[keep]
+
+
+def _bucket_floor(name: str, at: pd.Timestamp) -> pd.Timestamp:
+    """The start of the bucket of ``name`` that contains ``at``."""
+    spec = {m.name: m for m in MEASUREMENTS}[name]
+    series = pd.Series([at]).astype(TIME_DTYPE)
+    if spec.bucket == "hour":
+        return at.floor("h")
+    if spec.bucket == "day":
+        return at.floor("D")
+    if spec.bucket in ("month", "cohort month"):
+        return pd.Timestamp(month_floor(series).iloc[0])
+    if spec.bucket == "year":
+        return pd.Timestamp(year=at.year, month=1, day=1, tz="UTC")
+    return at

@@ -1,0 +1,338 @@
+"""MRR from subscription state, and its movements (new, expansion, contraction, churn,
+reactivation, FX impact).
+
+Why it is built this way:
+
+* **State, not sums of deltas.** Each subscription's MRR is the ``mrr_after`` of its latest
+  event (subscription id from ``metadata.subscription``, else the customer). A lost or
+  duplicated delta therefore cannot drift the total: the next event of the subscription
+  restates it. Sources have already normalised intervals, quantities and recurring
+  discounts into ``mrr_after`` (``monthly_mrr`` below is that rule, for sources and tests),
+  and trials carry 0, so a trial counts only once it converts to a paid period.
+* **Per customer, netted.** Movements are classified on the customer's total MRR across
+  all their subscriptions (METRICS.md), after netting changes that follow each other within
+  ``movement_netting_minutes`` (a plan switch done as cancel + new subscription is one
+  expansion, a churn undone within the window is nothing). Netting never crosses a UTC day,
+  so every daily bucket is closed and the identity holds per day.
+* **Exact.** Everything is int64 micro-units. The reporting-currency stock is valued at each
+  day's rate; movements are valued at the rate of the day they happen, and the difference
+  that only exchange rates explain is the ``fx_impact`` column, so
+  ``mrr(d) = mrr(d-1) + new + expansion + reactivation - contraction - churn + fx_impact``
+  holds exactly, per product and day (``fx_impact`` is 0 for reporting-currency products).
+* **When churn lands.** At the event's timestamp: the source emits a cancel-at-period-end
+  as a ``subscription_cancelled`` at the period end, so MRR stays until then.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from growthwatch.events import SUBSCRIPTION_TYPES, EventType
+from growthwatch.metrics._frame import (
+    TIME_DTYPE,
+    clean,
+    day_floor,
+    day_range,
+    empty,
+    json_key,
+    micros,
+    units,
+)
+from growthwatch.metrics.settings import MetricsSettings
+
+SUB_TYPES = tuple(t.value for t in SUBSCRIPTION_TYPES)
+MOVEMENT_KINDS = ("new", "expansion", "contraction", "churn", "reactivation")
+# amount columns of the daily frame (int micro-units internally)
+MONEY = ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact")
+COUNTS = ("active", "new_customers", "reactivated_customers", "churned_customers", "cancellations")
+
+_MONTHS_PER = {"day": Decimal(12) / Decimal(365), "week": Decimal(12) / Decimal(52)}
+
+
+def monthly_mrr(
+    amount: Decimal,
+    interval: str,
+    interval_count: int = 1,
+    quantity: int = 1,
+    percent_off: Decimal = Decimal(0),
+    amount_off: Decimal = Decimal(0),
+) -> Decimal:
+    """MRR of one subscription item under the METRICS.md rule (for sources and tests).
+
+    price x quantity, less recurring discounts, normalised to a month: yearly / 12,
+    quarterly (month x 3) / 3, every N months / N, weekly x 52 / 12, daily x 365 / 12.
+    Rounded to 6 decimals, the ledger's precision.
+    """
+    total = amount * quantity
+    total = total * (Decimal(100) - percent_off) / Decimal(100) - amount_off
+    total = max(total, Decimal(0))
+    if interval == "month":
+        monthly = total / interval_count
+    elif interval == "year":
+        monthly = total / (12 * interval_count)
+    elif interval in _MONTHS_PER:
+        monthly = total / (_MONTHS_PER[interval] * interval_count)
+    else:
+        raise ValueError(f"unknown billing interval {interval!r}")
+    return monthly.quantize(Decimal("0.000001"))
+
+
+@dataclass(frozen=True)
+class MrrResult:
+    """Everything the subscription-based metrics need, computed once.
+
+    ``movements``: one row per netted customer movement (time of the first change, day,
+    product, customer, kind, amount in reporting-currency micro-units, whether the customer
+    paid before and after). ``daily``: per product and day, the stock and movement sums
+    (micro-units) and customer counts, for every day from the product's first subscription
+    event to ``until``. ``changes``: per subscription event, the native MRR change per
+    currency (for revenue cohorts).
+    """
+
+    movements: pd.DataFrame
+    daily: pd.DataFrame
+    changes: pd.DataFrame
+
+
+def _sub_events(events: pd.DataFrame) -> pd.DataFrame:
+    return clean(events, SUB_TYPES)
+
+
+def compute_mrr(
+    events: pd.DataFrame, settings: MetricsSettings, until: pd.Timestamp | None = None
+) -> MrrResult:
+    """MRR state, netted movements and daily series from an event frame."""
+    sub = _sub_events(events)
+    if sub.empty:
+        return MrrResult(_empty_movements(), _empty_daily(), _empty_changes())
+    n = len(sub)
+    sid = json_key(sub["metadata"], "subscription").fillna(sub["subject"].astype("string"))
+    skey = _group_codes(sub[["product", "subject"]].assign(sid=sid.to_numpy()))
+    ckey = _group_codes(sub[["product", "subject"]])
+    after = micros(sub["mrr_after"])
+    currency = sub["currency"].astype(object).to_numpy()
+    order = np.arange(n)
+    prev = pd.Series(after).groupby(skey, sort=False).shift(1)
+    first_of_sub = prev.isna().to_numpy()
+    prev_micro = prev.fillna(0).to_numpy().astype("int64")
+    prev_cur = pd.Series(currency).groupby(skey, sort=False).shift(1).to_numpy(dtype=object)
+    prev_cur = np.where(first_of_sub, currency, prev_cur)
+    ts = sub["ts"]
+    rate_now = settings.fx.convert_factor(pd.Series(currency), ts.reset_index(drop=True))
+    rate_prev = settings.fx.convert_factor(pd.Series(prev_cur), ts.reset_index(drop=True))
+    move_rc = np.round(after * rate_now).astype("int64") - np.round(prev_micro * rate_prev).astype(
+        "int64"
+    )
+    pos_delta = (after > 0).astype("int64") - (prev_micro > 0).astype("int64")
+    pos_after = pd.Series(pos_delta).groupby(ckey, sort=False).cumsum().to_numpy()
+    pos_before = pos_after - pos_delta
+
+    # Netting groups: per customer, consecutive events within the window on the same day.
+    by_customer = np.lexsort((order, ckey))
+    c_sorted = ckey[by_customer]
+    t_sorted = ts.dt.tz_localize(None).to_numpy()[by_customer]
+    d_sorted = t_sorted.astype("datetime64[D]")
+    window = np.timedelta64(int(settings.movement_netting_minutes) * 60_000_000, "us")
+    starts = np.ones(n, dtype=bool)
+    if n > 1:
+        same_c = c_sorted[1:] == c_sorted[:-1]
+        close = (t_sorted[1:] - t_sorted[:-1]) <= window
+        same_d = d_sorted[1:] == d_sorted[:-1]
+        starts[1:] = ~(same_c & close & same_d)
+    gid_sorted = np.cumsum(starts) - 1
+    first_idx = by_customer[starts]
+    last_mask = np.ones(n, dtype=bool)
+    last_mask[:-1] = starts[1:]
+    last_idx = by_customer[last_mask]
+    delta = np.bincount(gid_sorted, weights=move_rc[by_customer]).round().astype("int64")
+    g_before = pos_before[first_idx] > 0
+    g_after = pos_after[last_idx] > 0
+    g_customer = ckey[first_idx]
+    ever = (
+        pd.Series(g_after).groupby(g_customer, sort=False).cummax().groupby(g_customer).shift(1)
+    )
+    ever_before = ever.fillna(False).to_numpy(dtype=bool)
+    kind = np.full(len(first_idx), "", dtype=object)
+    kind[~g_before & g_after & ~ever_before] = "new"
+    kind[~g_before & g_after & ever_before] = "reactivation"
+    kind[g_before & ~g_after] = "churn"
+    kind[g_before & g_after & (delta > 0)] = "expansion"
+    kind[g_before & g_after & (delta < 0)] = "contraction"
+    g_time = ts.iloc[first_idx].reset_index(drop=True)
+    movements = pd.DataFrame(
+        {
+            "time": g_time,
+            "day": day_floor(g_time),
+            "product": sub["product"].iloc[first_idx].to_numpy(),
+            "customer": sub["subject"].iloc[first_idx].to_numpy(),
+            "kind": kind,
+            "amount": np.abs(delta),
+            "paid_before": g_before,
+            "paid_after": g_after,
+        }
+    )
+    movements = movements[movements["kind"] != ""].sort_values(
+        ["time", "product", "customer"], kind="stable"
+    )
+    movements = movements.reset_index(drop=True)
+    changes = _changes(sub, after, prev_micro, currency, prev_cur)
+    cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
+    daily = _daily(movements, changes, cancels, settings, until)
+    return MrrResult(movements, daily, changes)
+
+
+def _group_codes(frame: pd.DataFrame) -> np.ndarray:
+    return frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
+
+
+def _changes(
+    sub: pd.DataFrame,
+    after: np.ndarray,
+    prev: np.ndarray,
+    currency: np.ndarray,
+    prev_cur: np.ndarray,
+) -> pd.DataFrame:
+    """Native MRR change per event and currency (a currency switch is -old, +new)."""
+    base = {
+        "time": sub["ts"].to_numpy(),
+        "product": sub["product"].to_numpy(),
+        "customer": sub["subject"].to_numpy(),
+    }
+    plus = pd.DataFrame({**base, "currency": currency, "delta": after})
+    minus = pd.DataFrame({**base, "currency": prev_cur, "delta": -prev})
+    out = pd.concat([plus, minus], ignore_index=True)
+    out = out[out["delta"] != 0]
+    out["time"] = pd.to_datetime(out["time"], utc=True).astype(TIME_DTYPE)
+    out["currency"] = out["currency"].astype("str")
+    return out.reset_index(drop=True)
+
+
+def _daily(
+    movements: pd.DataFrame,
+    changes: pd.DataFrame,
+    cancels: pd.DataFrame,
+    settings: MetricsSettings,
+    until: pd.Timestamp | None,
+) -> pd.DataFrame:
+    """Per product and day: stock (valued at the day's rates), movement sums, counts."""
+    first_day = day_floor(changes["time"]).groupby(changes["product"]).min()
+    if movements.empty and changes.empty:
+        return _empty_daily()
+    end = changes["time"].max() if until is None else max(until, changes["time"].max())
+    days = day_range(first_day.min(), end)
+    products = sorted(first_day.index)
+
+    # Native stock per (product, currency) at each day end, then valued at that day's rate.
+    chg_day = day_floor(changes["time"])
+    native = (
+        pd.DataFrame(
+            {
+                "product": changes["product"],
+                "currency": changes["currency"],
+                "day": chg_day,
+                "delta": changes["delta"],
+            }
+        )
+        .groupby(["product", "currency", "day"])["delta"]
+        .sum()
+        .unstack(["product", "currency"], fill_value=0)
+        .reindex(days, fill_value=0)
+        .cumsum()
+    )
+    stock_cols = native.columns
+    day_series = pd.Series(np.repeat(days.to_numpy(), len(stock_cols)))
+    cur_series = pd.Series(np.tile(stock_cols.get_level_values("currency"), len(days)))
+    rates = settings.fx.convert_factor(cur_series, day_series).reshape(len(days), len(stock_cols))
+    valued = np.round(native.to_numpy(dtype="float64") * rates).astype("int64")
+    stock = (
+        pd.DataFrame(valued, index=days, columns=stock_cols.get_level_values("product"))
+        .T.groupby(level=0)
+        .sum()
+        .T.reindex(columns=products, fill_value=0)
+    )
+
+    grid = pd.MultiIndex.from_product([products, days], names=["product", "time"])
+    out = pd.DataFrame(index=grid)
+    out["mrr"] = stock.unstack().reindex(grid).to_numpy()
+    sums = movements.pivot_table(
+        index=["product", "day"], columns="kind", values="amount", aggfunc="sum", fill_value=0
+    )
+    counts = movements.pivot_table(
+        index=["product", "day"], columns="kind", values="amount", aggfunc="size", fill_value=0
+    )
+    sums.index.names = counts.index.names = ["product", "time"]
+    for kind in MOVEMENT_KINDS:
+        col = sums[kind] if kind in sums else pd.Series(dtype="int64")
+        out[kind] = col.reindex(grid, fill_value=0).to_numpy().astype("int64")
+    names = {"new": "new_customers", "reactivation": "reactivated_customers",
+             "churn": "churned_customers"}  # fmt: skip
+    for kind, name in names.items():
+        col = counts[kind] if kind in counts else pd.Series(dtype="int64")
+        out[name] = col.reindex(grid, fill_value=0).to_numpy().astype("int64")
+    out["active"] = (
+        (out["new_customers"] + out["reactivated_customers"] - out["churned_customers"])
+        .groupby(level="product")
+        .cumsum()
+    )
+    cancel_counts = cancels.groupby([cancels["product"], day_floor(cancels["ts"])]).size()
+    cancel_counts.index.names = ["product", "time"]
+    out["cancellations"] = cancel_counts.reindex(grid, fill_value=0).to_numpy().astype("int64")
+    out["fx_impact"] = _fx_impact(out)
+    out = out.reset_index()
+    out = out[out["time"] >= out["product"].map(first_day)]
+    out["time"] = out["time"].astype(TIME_DTYPE)
+    return out.reset_index(drop=True)[["time", "product", *MONEY, *COUNTS]]
+
+
+def _fx_impact(frame: pd.DataFrame) -> np.ndarray:
+    """What exchange rates alone changed: the stock change the movements do not explain."""
+    prev = frame["mrr"].groupby(level="product").shift(1, fill_value=0)
+    explained = (
+        frame["new"] + frame["expansion"] + frame["reactivation"]
+        - frame["contraction"] - frame["churn"]
+    )  # fmt: skip
+    return (frame["mrr"] - prev - explained).to_numpy().astype("int64")
+
+
+def daily_with_portfolio(daily: pd.DataFrame) -> pd.DataFrame:
+    """Append ``product = all`` rows (sums of reporting-currency micro-units and counts)."""
+    from growthwatch.metrics._frame import with_portfolio
+
+    return with_portfolio(daily, ["time"], [*MONEY, *COUNTS])
+
+
+def to_units(daily: pd.DataFrame) -> pd.DataFrame:
+    """Micro-units to amounts and derived daily fields (net change, ARPA)."""
+    out = daily.copy()
+    for col in MONEY:
+        out[col] = units(out[col].to_numpy())
+    out["net_change"] = np.round(
+        out["new"] + out["expansion"] + out["reactivation"] - out["contraction"] - out["churn"]
+        + out["fx_impact"],
+        6,
+    )  # fmt: skip
+    return out
+
+
+def _empty_daily() -> pd.DataFrame:
+    cols = {"time": TIME_DTYPE, "product": "str"}
+    cols.update({c: "int64" for c in (*MONEY, *COUNTS)})
+    return empty(cols)
+
+
+def _empty_movements() -> pd.DataFrame:
+    return empty(
+        {"time": TIME_DTYPE, "day": TIME_DTYPE, "product": "str", "customer": "str",
+         "kind": "str", "amount": "int64", "paid_before": "bool", "paid_after": "bool"}
+    )  # fmt: skip
+
+
+def _empty_changes() -> pd.DataFrame:
+    return empty(
+        {"time": TIME_DTYPE, "product": "str", "customer": "str", "currency": "str",
+         "delta": "int64"}
+    )  # fmt: skip

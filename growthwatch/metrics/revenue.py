@@ -1,0 +1,71 @@
+"""Revenue: gross payments, refunds and net revenue, per day or hour.
+
+Refunds land on the day (hour) they happen, never back-dated to the payment they reverse
+(METRICS.md): a closed day's revenue does not change when a refund arrives later, and a
+refund after churn still shows as money going out on that day. Rows are per product and
+transaction currency with the native amounts (exact sums in micro-units) and the same
+amounts in the reporting currency at that day's rate (``*_rc``); the portfolio figure is
+the sum of ``*_rc`` over products, which InfluxQL's ``sum()`` does directly.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from growthwatch.events import EventType
+from growthwatch.metrics._frame import TIME_DTYPE, clean, empty, micros, period_floor, units
+from growthwatch.metrics.fx import FxTable
+
+MONEY_TYPES = (EventType.PAYMENT.value, EventType.REFUND.value, EventType.PAYMENT_FAILED.value)
+COLUMNS = {
+    "time": TIME_DTYPE,
+    "product": "str",
+    "currency": "str",
+    "gross": "float64",
+    "refunds": "float64",
+    "net": "float64",
+    "failed": "float64",
+    "payments": "int64",
+    "refund_count": "int64",
+    "failed_count": "int64",
+    "gross_rc": "float64",
+    "refunds_rc": "float64",
+    "net_rc": "float64",
+}
+
+
+def revenue(events: pd.DataFrame, fx: FxTable, freq: str = "D") -> pd.DataFrame:
+    """Revenue per (bucket, product, currency); ``freq`` is "D" or "h"."""
+    money = clean(events, MONEY_TYPES)
+    if money.empty:
+        return empty(COLUMNS)
+    amount = micros(money["value"])
+    kind = money["type"].to_numpy()
+    is_pay = kind == EventType.PAYMENT.value
+    is_ref = kind == EventType.REFUND.value
+    is_fail = kind == EventType.PAYMENT_FAILED.value
+    frame = pd.DataFrame(
+        {
+            "time": period_floor(money["ts"], freq),
+            "product": money["product"],
+            "currency": money["currency"],
+            "gross": np.where(is_pay, amount, 0),
+            "refunds": np.where(is_ref, amount, 0),
+            "failed": np.where(is_fail, amount, 0),
+            "payments": is_pay.astype("int64"),
+            "refund_count": is_ref.astype("int64"),
+            "failed_count": is_fail.astype("int64"),
+        }
+    )
+    out = frame.groupby(["time", "product", "currency"], as_index=False, sort=True).sum()
+    rate = fx.convert_factor(out["currency"], out["time"])
+    gross, refunds = out["gross"].to_numpy(), out["refunds"].to_numpy()
+    out["net"] = units(gross - refunds)
+    out["gross_rc"] = np.round(units(gross) * rate, 6)
+    out["refunds_rc"] = np.round(units(refunds) * rate, 6)
+    out["net_rc"] = np.round(out["gross_rc"] - out["refunds_rc"], 6)
+    out["gross"] = units(gross)
+    out["refunds"] = units(refunds)
+    out["failed"] = units(out["failed"].to_numpy())
+    return out[list(COLUMNS)]

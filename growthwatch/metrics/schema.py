@@ -1,0 +1,116 @@
+"""The metric series schema: measurement names, tags and fields (see docs/metrics.md).
+
+One table in code, used both to build ``PointBatch`` objects and to document the InfluxDB
+schema, so the two cannot drift. Tags are low-cardinality dimensions only (product,
+currency, channel, funnel, step, cohort basis and age, KPI name); customer ids never are.
+Portfolio rows use ``product = all``, in the reporting currency.
+
+Field types are fixed per field (InfluxDB rejects a field whose type changes within a
+shard): counts are integers, amounts and rates floats. Undefined rates (a zero
+denominator) are NaN and are simply not written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from growthwatch.points import PointBatch
+
+
+@dataclass(frozen=True)
+class Measurement:
+    name: str
+    family: str  # which metric function produces it (for incremental updates)
+    tags: tuple[str, ...]
+    ints: tuple[str, ...]
+    floats: tuple[str, ...]
+    bucket: str  # "hour", "day", "month", "year", "cohort month" or "event"
+    rename: Mapping[str, str] | None = None  # frame column -> field name
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.ints + self.floats
+
+
+MEASUREMENTS: tuple[Measurement, ...] = (
+    Measurement(
+        "revenue_daily", "revenue", ("product", "currency"),
+        ("payments", "refund_count", "failed_count"),
+        ("gross", "refunds", "net", "failed", "gross_rc", "refunds_rc", "net_rc"), "day",
+    ),
+    Measurement(
+        "revenue_hourly", "revenue", ("product", "currency"),
+        ("payments", "refund_count", "failed_count"),
+        ("gross", "refunds", "net", "failed", "gross_rc", "refunds_rc", "net_rc"), "hour",
+    ),
+    Measurement(
+        "mrr_daily", "subscriptions", ("product",), (),
+        ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
+         "net_change"), "day", {"mrr_end": "mrr"},
+    ),
+    Measurement(
+        "customers_daily", "subscriptions", ("product",),
+        ("active", "active_start", "new", "reactivated", "churned", "churned_from_start",
+         "cancellations"),
+        ("churn_rate", "arpa"), "day",
+        {"customers_end": "active", "customers_start": "active_start",
+         "new_customers": "new", "reactivated_customers": "reactivated",
+         "churned_customers": "churned", "churned": "churned_from_start",
+         "customer_churn_rate": "churn_rate"},
+    ),
+    *(
+        Measurement(
+            f"churn_{period}", "subscriptions", ("product",),
+            ("customers_start", "customers_end", "churned", "new_customers",
+             "reactivated_customers", "churned_customers"),
+            ("mrr_start", "mrr_end", "new", "expansion", "contraction", "churn",
+             "reactivation", "fx_impact", "customer_churn_rate", "gross_mrr_churn_rate",
+             "net_mrr_churn_rate", "grr", "nrr", "arpa", *(("ltv",) if period == "monthly"
+                                                           else ())),
+            bucket,
+        )
+        for period, bucket in (("monthly", "month"), ("yearly", "year"))
+    ),
+    Measurement(
+        "product_daily", "product", ("product",),
+        ("signups", "activations", "activated", "dau", "wau", "mau"),
+        ("activation_rate", "stickiness"), "day",
+    ),
+    Measurement(
+        "cohort_retention", "cohorts", ("product", "basis", "age"),
+        ("cohort_size", "retained"), ("mrr", "rate"), "cohort month",
+    ),
+    Measurement(
+        "funnel_steps", "funnels", ("product", "funnel", "step"),
+        ("users", "dropoff"), ("conversion", "step_conversion"), "cohort month",
+    ),
+    Measurement(
+        "funnel_branches", "funnels", ("product", "funnel", "step", "next"),
+        ("users",), (), "cohort month",
+    ),
+    Measurement(
+        "traffic_daily", "traffic", ("product", "channel"),
+        ("users", "signups"), ("sessions", "conversion"), "day",
+    ),
+    Measurement("kpi", "kpis", ("product", "kpi"), (), ("value",), "event"),
+)  # fmt: skip
+BY_NAME: Mapping[str, Measurement] = {m.name: m for m in MEASUREMENTS}
+
+
+def to_batch(name: str, frame: pd.DataFrame) -> PointBatch:
+    """A metric frame as a ``PointBatch`` of measurement ``name`` with the schema's types."""
+    spec = BY_NAME[name]
+    source = {v: k for k, v in (spec.rename or {}).items()}
+    out = pd.DataFrame({"time": pd.to_datetime(frame["time"], utc=True).to_numpy()})
+    out["time"] = out["time"].dt.tz_localize("UTC") if out["time"].dt.tz is None else out["time"]
+    for tag in spec.tags:
+        out[tag] = frame[source.get(tag, tag)].astype(str).to_numpy()
+    for col in spec.ints:
+        out[col] = np.asarray(frame[source.get(col, col)], dtype="int64")
+    for col in spec.floats:
+        out[col] = np.round(np.asarray(frame[source.get(col, col)], dtype="float64"), 9)
+    return PointBatch(name, out.reset_index(drop=True), spec.tags, spec.fields)

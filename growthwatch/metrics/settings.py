@@ -1,0 +1,70 @@
+"""The knobs of the metric definitions, read from the ``metrics`` config section.
+
+Kept in one frozen object so every metric function receives the same policy explicitly
+(pure functions, no global config) and a test can state the policy it checks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from growthwatch.metrics.fx import FxTable
+
+# Event types that can be "the next thing a user did instead" in a funnel's branches:
+# per-user, low-volume types. active_use, session and kpi are excluded (volume / no user).
+DEFAULT_BRANCH_TYPES: tuple[str, ...] = (
+    "signup",
+    "activation",
+    "trial_started",
+    "subscription_started",
+    "payment",
+    "payment_failed",
+    "subscription_cancelled",
+    "refund",
+)
+
+
+@dataclass(frozen=True)
+class Funnel:
+    name: str
+    steps: tuple[str, ...]  # event types (or event kinds) in order
+    window_days: int = 14
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    fx: FxTable = field(default_factory=FxTable)
+    activation_window_days: int = 7
+    funnel_window_days: int = 14
+    movement_netting_minutes: int = 60
+    ltv_months: int = 6
+    funnels: tuple[Funnel, ...] = ()
+    branch_types: tuple[str, ...] = DEFAULT_BRANCH_TYPES
+
+    @property
+    def reporting_currency(self) -> str:
+        return self.fx.reporting
+
+    @classmethod
+    def from_config(cls, config: Any) -> MetricsSettings:
+        """Build from a ``growthwatch.config.Config``."""
+        section = config.section("metrics")
+        window = int(section.get("funnel_window_days", 14))
+        funnels = tuple(
+            Funnel(
+                name=str(f["name"]),
+                steps=tuple(str(s) for s in f["steps"]),
+                window_days=int(f.get("window_days", window)),
+            )
+            for f in section.get("funnels") or ()
+        )
+        return cls(
+            fx=FxTable(config.reporting_currency, dict(config.fx_rates)),
+            activation_window_days=int(section.get("activation_window_days", 7)),
+            funnel_window_days=window,
+            movement_netting_minutes=int(section.get("movement_netting_minutes", 60)),
+            ltv_months=int(section.get("ltv_months", 6)),
+            funnels=funnels,
+            branch_types=tuple(section.get("branch_types") or DEFAULT_BRANCH_TYPES),
+        )

@@ -1,0 +1,337 @@
+"""The stream contract every source follows, and the one loop that stores what they read.
+
+Shaped like a Singer/Meltano stream: each source declares the ``schema`` of the records it
+reads and its ``replication_key``, reads a time range in ``run(since, until)`` and yields
+``Batch``es of growth events; ``Ingestor.sync`` appends each batch to the ledger and only
+*then* moves the stream's persisted cursor, so an interrupted run re-reads what was not
+yet stored (the ledger's idempotency keys turn the re-read into duplicates, never into
+double counts). Every scheduled run starts ``lookback`` before the cursor, for late data.
+
+Bad records never stop a batch: a source turns what it cannot map into a ``Rejection``
+(a low-cardinality reason code plus the detail and the raw record), frames are split by
+``check_frame`` inside the ledger, and both kinds are logged, counted in Prometheus and
+kept in the state file's ``rejected`` table.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar
+
+import pandas as pd
+import requests
+
+from exporters import telemetry
+from exporters.state import StateStore
+from growthwatch.config import SourceConfig
+from growthwatch.events import GrowthEvent
+from growthwatch.frames import events_to_frame
+from growthwatch.stores.ledger import AppendResult, Ledger
+
+log = logging.getLogger(__name__)
+
+SeriesHook = Callable[[pd.DataFrame], None]
+"""Called with the events (``growthwatch.frames`` layout) a batch stored, so the metric
+series of the touched product/days can be recomputed; must be idempotent."""
+
+_DURATION = re.compile(r"^([0-9]+)(s|m|h|d)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30s``/``15m``/``6h``/``3d`` (the config schema's duration pattern)."""
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 15m, 6h, 3d)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def utc(value: datetime | date | str | int | float) -> datetime:
+    """Aware UTC datetime from a datetime, a date (midnight), ISO text or unix seconds."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return utc(datetime.fromisoformat(value))
+
+
+class SourceError(RuntimeError):
+    """A source answered in a way retrying will not fix (bad request, bad config)."""
+
+
+class SourceAuthError(SourceError):
+    """The source refused our credentials; the message says which and what to check."""
+
+
+class SourceUnavailable(SourceError):
+    """The source kept failing (429/5xx/network) after all retries."""
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A source record that could not become a growth event."""
+
+    reason: str  # low-cardinality code: unknown_currency, missing_id, malformed_json, ...
+    detail: str
+    record: str | None = None
+
+
+@dataclass
+class Batch:
+    """Events read from a source, and what storing them durably allows.
+
+    ``cursor`` is the replication-key value the stream has reached once these events are
+    in the ledger (None: no change). ``on_commit`` runs after the ledger accepted the
+    events (e.g. per-object state of out-of-order-safe sources).
+    """
+
+    events: Sequence[GrowthEvent] | pd.DataFrame
+    cursor: datetime | None = None
+    rejected: list[Rejection] = field(default_factory=list)
+    on_commit: Callable[[], None] | None = None
+    progress: float | None = None  # fraction of the requested range read so far
+
+
+class Stream(ABC):
+    """One configured source of one product."""
+
+    source_type: ClassVar[str]
+    schema: ClassVar[Mapping[str, str]]  # source record field -> type (documentation + checks)
+    replication_key: ClassVar[str]
+    default_window: ClassVar[timedelta] = timedelta(days=30)  # first run without start_date
+
+    def __init__(self, config: SourceConfig, state: StateStore) -> None:
+        self.config = config
+        self.state = state
+        self.product = config.product
+        self.stream_id = f"{config.product}/{config.name}"
+        self.lookback = parse_duration(config.lookback)
+        self.schedule = parse_duration(config.schedule)
+        raw_start = config.options.get("start_date")
+        self.start_date = utc(date.fromisoformat(str(raw_start))) if raw_start else None
+        # One run at a time per stream: the scheduler and a webhook or backfill share it.
+        self.lock = threading.RLock()
+
+    @abstractmethod
+    def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
+        """Read records with replication key in [since, until) and yield them as batches."""
+
+    def default_start(self, now: datetime) -> datetime:
+        return self.start_date or (now - self.default_window)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and sessions."""
+
+
+@dataclass
+class SyncResult:
+    stream: str
+    since: datetime
+    until: datetime
+    received: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    cursor: datetime | None = None
+
+    def add(self, appended: AppendResult | None, rejected: int) -> None:
+        if appended is not None:
+            self.received += appended.received
+            self.inserted += appended.inserted
+            self.duplicates += appended.duplicates
+        self.rejected += rejected
+
+    def __str__(self) -> str:
+        return (
+            f"{self.stream} {self.since:%Y-%m-%d %H:%M} .. {self.until:%Y-%m-%d %H:%M}: "
+            f"{self.inserted} new, {self.duplicates} duplicate(s), {self.rejected} rejected"
+        )
+
+
+BACKFILL_CURSOR = "backfill"
+
+
+class Ingestor:
+    """Stores batches in the ledger, records rejections, advances cursors, fires the hook."""
+
+    def __init__(self, ledger: Ledger, state: StateStore, hook: SeriesHook | None = None) -> None:
+        self.ledger = ledger
+        self.state = state
+        self.hook = hook
+
+    def store(self, stream: Stream, batch: Batch) -> tuple[AppendResult | None, int]:
+        """Append one batch; returns the ledger's answer and the number of rejections."""
+        source, product = stream.source_type, stream.product
+        rejections = list(batch.rejected)
+        appended: AppendResult | None = None
+        if len(batch.events):
+            before = self.ledger.max_seq() if isinstance(batch.events, pd.DataFrame) else 0
+            appended = self.ledger.append(batch.events)
+            for problem in appended.rejected:
+                rejections.append(
+                    Rejection(f"invalid_{problem.field.split('.')[0]}", str(problem), None)
+                )
+            telemetry.EVENTS_INGESTED.labels(source, product).inc(appended.inserted)
+            telemetry.EVENTS_DUPLICATE.labels(source, product).inc(appended.duplicates)
+            if self.hook is not None and appended.inserted:
+                if isinstance(batch.events, pd.DataFrame):
+                    touched = self.ledger.read(after_seq=before)
+                else:
+                    touched = events_to_frame(batch.events)
+                try:
+                    self.hook(touched)
+                except Exception:  # the ledger has the events; series catch up on next run
+                    log.exception("%s: series hook failed", stream.stream_id)
+        for rejection in rejections:
+            self.reject(stream, rejection)
+        if batch.on_commit is not None:
+            batch.on_commit()
+        return appended, len(rejections)
+
+    def reject(self, stream: Stream, rejection: Rejection) -> None:
+        log.warning("%s: rejected (%s): %s", stream.stream_id, rejection.reason, rejection.detail)
+        telemetry.EVENTS_REJECTED.labels(stream.source_type, stream.product, rejection.reason).inc()
+        self.state.reject(stream.stream_id, rejection.reason, rejection.detail, rejection.record)
+
+    def sync(
+        self,
+        stream: Stream,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        backfill: bool = False,
+        progress: Callable[[float], None] | None = None,
+    ) -> SyncResult:
+        """Read [since, until) and store it; without ``since``, resume at cursor - lookback.
+
+        A backfill keeps its own resume point (with the ``since`` it was started with), so
+        running the same backfill again after an interrupt continues where it stopped.
+        """
+        now = datetime.now(UTC)
+        until = until or now
+        cursor = _as_dt(self.state.get_cursor(stream.stream_id))
+        if backfill:
+            if since is None:
+                raise ValueError("a backfill needs --since")
+            resume = self.state.get_cursor(stream.stream_id, BACKFILL_CURSOR)
+            if resume and _as_dt(resume.get("since")) == since and resume.get("reached"):
+                reached = _as_dt(resume["reached"])
+                assert reached is not None
+                log.info("%s: resuming backfill at %s", stream.stream_id, reached)
+                start = max(since, reached)
+            else:
+                start = since
+        elif since is not None:
+            start = since
+        elif cursor is not None:
+            start = cursor - stream.lookback
+        else:
+            start = stream.default_start(now)
+        result = SyncResult(stream.stream_id, start, until)
+        with stream.lock, telemetry.pull_timer(stream.source_type, stream.product):
+            for batch in stream.run(start, until):
+                appended, rejected = self.store(stream, batch)
+                result.add(appended, rejected)
+                if batch.cursor is not None:
+                    result.cursor = batch.cursor
+                    if backfill:
+                        self.state.set_cursor(
+                            stream.stream_id,
+                            {"since": since.isoformat() if since else None,
+                             "reached": batch.cursor.isoformat()},
+                            BACKFILL_CURSOR,
+                        )  # fmt: skip
+                    if cursor is None or batch.cursor > cursor:
+                        cursor = batch.cursor
+                        self.state.set_cursor(stream.stream_id, cursor.isoformat())
+                if progress is not None and batch.progress is not None:
+                    progress(batch.progress)
+        if backfill:
+            self.state.delete_cursor(stream.stream_id, BACKFILL_CURSOR)
+        if cursor is not None:
+            lag = (datetime.now(UTC) - cursor).total_seconds()
+            telemetry.CURSOR_LAG.labels(stream.source_type, stream.product).set(max(lag, 0.0))
+        log.info("%s", result)
+        return result
+
+
+def _as_dt(value: Any) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+# -- HTTP with retries (Mixpanel, GA4) --------------------------------------------------------
+
+
+@dataclass
+class RetryPolicy:
+    """How hard to try a rate-limited or failing API before giving up.
+
+    429 and 5xx answers and network errors are retried with exponential backoff (or the
+    server's ``Retry-After``, capped at ``max_delay``); 401/403 are configuration problems
+    and raise ``SourceAuthError`` at once.
+    """
+
+    max_retries: int = 5
+    backoff: float = 1.0
+    max_delay: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after:
+            try:
+                return min(float(retry_after), self.max_delay)
+            except ValueError:
+                parsed = email.utils.parsedate_to_datetime(retry_after)
+                return min(max((parsed - datetime.now(UTC)).total_seconds(), 0), self.max_delay)
+        return min(self.backoff * 2**attempt, self.max_delay)
+
+
+def request(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    source: str,
+    policy: RetryPolicy,
+    auth_hint: str,
+    **kwargs: Any,
+) -> requests.Response:
+    """One API call with the retry policy; returns a 2xx response or raises SourceError."""
+    last = ""
+    for attempt in range(policy.max_retries + 1):
+        try:
+            resp = session.request(method, url, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            telemetry.api_error(source, None)
+            last = f"{type(exc).__name__}: {exc}"
+            log.warning("%s: %s (attempt %d)", source, last, attempt + 1)
+            if attempt < policy.max_retries:
+                policy.sleep(policy.delay(attempt, None))
+            continue
+        if resp.status_code < 400:
+            return resp
+        telemetry.api_error(source, resp.status_code)
+        body = resp.text[:300].strip()
+        if resp.status_code in (401, 403):
+            raise SourceAuthError(
+                f"{source}: the API refused our credentials (HTTP {resp.status_code}: {body}); "
+                f"{auth_hint}"
+            )
+        if resp.status_code == 429 or resp.status_code >= 500:
+            last = f"HTTP {resp.status_code}: {body}"
+            log.warning("%s: %s (attempt %d)", source, last, attempt + 1)
+            if attempt < policy.max_retries:
+                policy.sleep(policy.delay(attempt, resp.headers.get("Retry-After")))
+            continue
+        raise SourceError(f"{source}: HTTP {resp.status_code} for {url}: {body}")
+    raise SourceUnavailable(f"{source}: gave up after {policy.max_retries + 1} attempts: {last}")

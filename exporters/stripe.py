@@ -1,0 +1,439 @@
+"""Stripe: scheduled pulls (Events API, list-endpoint backfills) through the official SDK.
+
+Two ways in, one processor. Recent history (Stripe keeps events for 30 days) is read from
+``GET /v1/events`` in chronological order; each event goes through the same inbox as a
+webhook of that ``evt_`` id, so a pulled event that a webhook already delivered is skipped
+and vice versa. Older history comes from the list endpoints (subscriptions, charges,
+refunds, invoices, customers), window by window, with cursor pagination; a list object
+is the *current* state, so the backfill produces the facts that state proves (started,
+cancelled, payments, refunds, failed attempts) with the same ids the webhook path uses.
+
+Subscription events need the previous MRR, and deliveries come in any order: the last
+applied state of every subscription (status, MRR, the ``created`` time of the observation)
+lives in the state file; an observation older than it changes nothing. All of one
+product's Stripe processing goes through one lock, so the chain of before/after values
+never forks between the webhook worker and a pull.
+
+Rate limits: the SDK does not retry a plain 429, so every request (each list page) is
+retried here with exponential backoff; 5xx and network errors too. Authentication
+errors stop the run with a message naming the key and the account.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypeVar
+
+import stripe
+
+from exporters import telemetry
+from exporters.base import (
+    Batch,
+    Rejection,
+    RetryPolicy,
+    SourceAuthError,
+    SourceError,
+    SourceUnavailable,
+    Stream,
+)
+from exporters.state import StateStore
+from exporters.stripe_mapping import (
+    MappingError,
+    charge_payment,
+    customer_signup,
+    ident,
+    invoice_payment_failed,
+    refund_event,
+    subscription_transition,
+    validation_reason,
+)
+from growthwatch.config import SourceConfig
+from growthwatch.events import EventValidationError, GrowthEvent
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+EVENTS_RETENTION = timedelta(days=30)
+SUBSCRIPTION_EVENTS = frozenset(
+    {
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "customer.subscription.paused",
+        "customer.subscription.resumed",
+    }
+)
+CHARGE_EVENTS = frozenset({"charge.succeeded", "charge.captured"})
+REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "charge.refund.updated"})
+HANDLED_EVENTS = (
+    SUBSCRIPTION_EVENTS
+    | CHARGE_EVENTS
+    | REFUND_EVENTS
+    | {"charge.refunded", "invoice.payment_failed", "customer.created"}
+)
+
+
+class StripeApi:
+    """The SDK client plus what it lacks: 429 backoff, page-level retries, clear auth errors."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        api_version: str | None = None,
+        account: str | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            stripe_version=api_version,
+            stripe_account=account,
+            max_network_retries=0,  # retried here, with one policy for 429, 5xx and network
+        )
+        self.account = account
+        self.key_hint = f"{api_key[:8]}..." if len(api_key) > 12 else "the configured key"
+        self.policy = policy or RetryPolicy()
+
+    def call(self, fn: Callable[[], T]) -> T:
+        last = ""
+        for attempt in range(self.policy.max_retries + 1):
+            try:
+                return fn()
+            except (stripe.AuthenticationError, stripe.PermissionError) as exc:
+                telemetry.api_error("stripe", exc.http_status)
+                who = f" for account {self.account}" if self.account else ""
+                raise SourceAuthError(
+                    f"stripe: the API refused key {self.key_hint}{who} "
+                    f"(HTTP {exc.http_status}: {exc.user_message}); check api_key (a secret "
+                    "or restricted key with read access to events, subscriptions, invoices, "
+                    "charges, refunds and customers)"
+                ) from exc
+            except (stripe.RateLimitError, stripe.APIConnectionError, stripe.APIError) as exc:
+                status = exc.http_status
+                telemetry.api_error("stripe", status)
+                last = f"HTTP {status}: {exc.user_message}" if status else str(exc)
+                retry_after = (exc.headers or {}).get("Retry-After") if exc.headers else None
+                log.warning("stripe: %s (attempt %d)", last, attempt + 1)
+                if attempt < self.policy.max_retries:
+                    self.policy.sleep(self.policy.delay(attempt, retry_after))
+            except stripe.StripeError as exc:
+                if exc.http_status == 429 or (exc.http_status or 0) >= 500:
+                    telemetry.api_error("stripe", exc.http_status)
+                    last = f"HTTP {exc.http_status}: {exc.user_message}"
+                    if attempt < self.policy.max_retries:
+                        self.policy.sleep(self.policy.delay(attempt, None))
+                    continue
+                telemetry.api_error("stripe", exc.http_status)
+                raise SourceError(f"stripe: {exc.user_message or exc}") from exc
+        raise SourceUnavailable(f"stripe: gave up after {self.policy.max_retries + 1} tries: {last}")
+
+    def pages(self, resource: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a list endpoint as plain dicts (cursor pagination, 100 a page).
+
+        The SDK's ``auto_paging_iter`` would raise out of the middle of an iteration on a
+        429; fetching page by page with ``starting_after`` lets each page be retried.
+        """
+        service = getattr(self.client.v1, resource)
+        query = {"limit": 100, **params}
+        while True:
+            page = self.call(lambda q=dict(query): service.list(q))  # type: ignore[misc]
+            data = [obj.to_dict() for obj in page.data]
+            yield data
+            if not page.has_more or not data:
+                return
+            query["starting_after"] = data[-1]["id"]
+
+    def refunds_of(self, charge_id: str) -> list[dict[str, Any]]:
+        return [r for page in self.pages("refunds", {"charge": charge_id}) for r in page]
+
+
+@dataclass
+class _Work:
+    """One batch being mapped: events, rejections, and the state to commit with it."""
+
+    events: list[GrowthEvent] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    subs: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    changed_subs: set[str] = field(default_factory=set)
+    processed: list[tuple[str, str]] = field(default_factory=list)  # (event id, outcome)
+
+
+class StripeProcessor:
+    """Maps Stripe events and objects of one product, with per-subscription state."""
+
+    def __init__(
+        self,
+        stream_id: str,
+        product: str,
+        state: StateStore,
+        *,
+        api: StripeApi | None = None,
+        customer_signups: bool = False,
+    ) -> None:
+        self.stream_id = stream_id
+        self.product = product
+        self.state = state
+        self.api = api
+        self.customer_signups = customer_signups
+        self.lock = threading.RLock()
+
+    def new_work(self) -> _Work:
+        return _Work()
+
+    def _sub_state(self, work: _Work, sub_id: str) -> dict[str, Any] | None:
+        if sub_id not in work.subs:
+            work.subs[sub_id] = self.state.get_object(self.stream_id, f"sub:{sub_id}")
+        return work.subs[sub_id]
+
+    def _guard(self, work: _Work, record: Any, fn: Callable[[], None]) -> bool:
+        """Run one record's mapping; a bad record becomes a rejection, never an exception."""
+        try:
+            fn()
+            return True
+        except MappingError as exc:
+            work.rejected.append(Rejection(exc.reason, exc.detail, _dump(record)))
+        except EventValidationError as exc:
+            work.rejected.append(Rejection(validation_reason(exc), str(exc), _dump(record)))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            work.rejected.append(
+                Rejection("malformed_record", f"{type(exc).__name__}: {exc}", _dump(record))
+            )
+        return False
+
+    def _subscription(
+        self, work: _Work, sub: dict[str, Any], observed: int, event_id: str | None,
+        event_type: str | None,
+    ) -> None:  # fmt: skip
+        sub_id = ident(sub.get("id"))
+        if not sub_id:
+            raise MappingError("missing_id", "subscription without an id")
+        self._resolve_discounts(sub)
+        step = subscription_transition(
+            self._sub_state(work, sub_id), sub, product=self.product, observed=observed,
+            event_id=event_id, event_type=event_type,
+        )  # fmt: skip
+        if step.state is not None:
+            work.subs[sub_id] = step.state
+            work.changed_subs.add(sub_id)
+        work.events.extend(step.events)
+
+    def _resolve_discounts(self, sub: dict[str, Any]) -> None:
+        """Newer API versions send discount ids only; expand them when we have a client."""
+        discounts = sub.get("discounts")
+        if self.api is None or not isinstance(discounts, list):
+            return
+        if not any(isinstance(d, str) for d in discounts) or not sub.get("id"):
+            return
+        try:
+            fresh = self.api.call(
+                lambda: self.api.client.v1.subscriptions.retrieve(  # type: ignore[union-attr]
+                    sub["id"], {"expand": ["discounts"]}
+                )
+            ).to_dict()
+        except SourceError as exc:
+            log.warning("stripe: could not expand discounts of %s: %s", sub["id"], exc)
+            return
+        sub["discounts"] = fresh.get("discounts", discounts)
+
+    def add_event(self, work: _Work, event: dict[str, Any]) -> None:
+        """One Stripe event (webhook or Events API) into the batch."""
+        event_id = ident(event.get("id"))
+        if not event_id:
+            work.rejected.append(Rejection("missing_id", "event without an id", _dump(event)))
+            return
+        etype = str(event.get("type"))
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if etype not in HANDLED_EVENTS:
+            work.processed.append((event_id, "ignored"))
+            return
+        if not isinstance(obj, dict):
+            work.rejected.append(Rejection("malformed_record", f"{event_id}: no data.object"))
+            work.processed.append((event_id, "rejected"))
+            return
+        created = event.get("created")
+        observed = int(created) if isinstance(created, int | float) else int(time.time())
+
+        def handle() -> None:
+            if etype in SUBSCRIPTION_EVENTS:
+                self._subscription(work, obj, observed, event_id, etype)
+            elif etype in CHARGE_EVENTS:
+                self._append(work, charge_payment(obj, self.product))
+            elif etype == "charge.refunded":
+                refunds = (obj.get("refunds") or {}).get("data")
+                if not refunds and self.api is not None and obj.get("id"):
+                    refunds = self.api.refunds_of(obj["id"])
+                for refund in refunds or []:
+                    self._append(work, refund_event(refund, self.product, obj.get("customer")))
+            elif etype in REFUND_EVENTS:
+                self._append(work, refund_event(obj, self.product))
+            elif etype == "invoice.payment_failed":
+                self._append(work, invoice_payment_failed(obj, self.product, at=observed))
+            elif etype == "customer.created" and self.customer_signups:
+                self._append(work, customer_signup(obj, self.product))
+
+        ok = self._guard(work, event, handle)
+        work.processed.append((event_id, "ok" if ok else "rejected"))
+
+    def add_object(self, work: _Work, resource: str, obj: dict[str, Any], observed: int) -> None:
+        """One list-endpoint object (its current state, fetched at ``observed``)."""
+
+        def handle() -> None:
+            if resource == "subscriptions":
+                self._subscription(work, obj, observed, None, None)
+            elif resource == "charges":
+                self._append(work, charge_payment(obj, self.product))
+            elif resource == "refunds":
+                self._append(work, refund_event(obj, self.product))
+            elif resource == "invoices":
+                self._append(work, invoice_payment_failed(obj, self.product))
+            elif resource == "customers" and self.customer_signups:
+                self._append(work, customer_signup(obj, self.product))
+
+        self._guard(work, obj, handle)
+
+    @staticmethod
+    def _append(work: _Work, event: GrowthEvent | None) -> None:
+        if event is not None:
+            work.events.append(event)
+
+    def batch(self, work: _Work, **extra: Any) -> Batch:
+        """The work as a batch whose commit saves subscription states and marks events done."""
+
+        def commit() -> None:
+            with self.state.transaction() as con:
+                for sub_id in work.changed_subs:
+                    value = work.subs[sub_id]
+                    con.execute(
+                        "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
+                        (self.stream_id, f"sub:{sub_id}", json.dumps(value, sort_keys=True),
+                         datetime.now(UTC).isoformat()),
+                    )  # fmt: skip
+                for event_id, outcome in work.processed:
+                    con.execute(
+                        "UPDATE inbox SET processed_at = ?, outcome = ? "
+                        "WHERE stream = ? AND event_id = ?",
+                        (datetime.now(UTC).isoformat(), outcome, self.stream_id, event_id),
+                    )
+
+        return Batch(events=work.events, rejected=work.rejected, on_commit=commit, **extra)
+
+
+def _dump(record: Any) -> str:
+    return json.dumps(record, default=str)[:20000]
+
+
+class StripeStream(Stream):
+    """Subscriptions, charges, refunds, invoices and customers of one Stripe account."""
+
+    source_type: ClassVar[str] = "stripe"
+    replication_key: ClassVar[str] = "created"
+    schema: ClassVar[dict[str, str]] = {
+        "id": "string (evt_...)",
+        "type": "string (event type)",
+        "created": "integer (unix seconds; the replication key)",
+        "data.object": "object (subscription, charge, refund, invoice, customer)",
+        "data.previous_attributes": "object (changed fields, .updated events)",
+    }
+    backfill_window: ClassVar[timedelta] = timedelta(days=7)
+    list_resources: ClassVar[tuple[str, ...]] = (
+        "customers", "subscriptions", "charges", "refunds", "invoices",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        state: StateStore,
+        *,
+        api: StripeApi | None = None,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(config, state)
+        options = config.options
+        self.api = api or StripeApi(
+            config.secret("api_key"),
+            api_base=options.get("api_base"),
+            api_version=options.get("api_version"),
+            account=options.get("account"),
+            policy=policy,
+        )
+        self.processor = StripeProcessor(
+            self.stream_id, self.product, state, api=self.api,
+            customer_signups=bool(options.get("customer_signups", False)),
+        )  # fmt: skip
+
+    def default_start(self, now: datetime) -> datetime:
+        return self.start_date or (now - EVENTS_RETENTION + timedelta(hours=1))
+
+    def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
+        now = datetime.now(UTC)
+        if since < now - EVENTS_RETENTION + timedelta(minutes=5):
+            yield from self.run_lists(since, until)
+        else:
+            yield from self.run_events(since, until)
+
+    # -- Events API ---------------------------------------------------------------------
+
+    def run_events(self, since: datetime, until: datetime) -> Iterator[Batch]:
+        """All handled events in [since, until), oldest first, 100 to a batch."""
+        params: dict[str, Any] = {
+            "created": {"gte": int(since.timestamp()), "lt": int(until.timestamp())},
+            "types": sorted(HANDLED_EVENTS),
+        }
+        events = [e for page in self.api.pages("events", params) for e in page]
+        events.reverse()  # the API lists newest first
+        events.sort(key=lambda e: int(e.get("created") or 0))
+        total = max(len(events), 1)
+        for start in range(0, len(events), 100):
+            chunk = events[start : start + 100]
+            with self.processor.lock:
+                work = self.processor.new_work()
+                for event in chunk:
+                    event_id = ident(event.get("id"))
+                    if event_id and self.state.inbox_is_processed(self.stream_id, event_id):
+                        continue
+                    if event_id:
+                        self.state.inbox_put(self.stream_id, event_id, _dump(event), "events_api")
+                    self.processor.add_event(work, event)
+                last = chunk[-1].get("created")
+                cursor = datetime.fromtimestamp(last, UTC) if isinstance(last, int) else None
+                yield self.processor.batch(
+                    work, cursor=cursor, progress=min((start + len(chunk)) / total, 1.0)
+                )
+        yield Batch(events=[], cursor=until, progress=1.0)
+
+    # -- list endpoints (backfill) ------------------------------------------------------
+
+    def run_lists(self, since: datetime, until: datetime) -> Iterator[Batch]:
+        """Window by window (oldest first), every resource's objects created in it."""
+        span = max((until - since).total_seconds(), 1.0)
+        resources = [
+            r for r in self.list_resources
+            if r != "customers" or self.processor.customer_signups
+        ]  # fmt: skip
+        start = since
+        while start < until:
+            end = min(start + self.backfill_window, until)
+            created = {"gte": int(start.timestamp()), "lt": int(end.timestamp())}
+            for resource in resources:
+                params: dict[str, Any] = {"created": created}
+                if resource == "subscriptions":
+                    params["status"] = "all"
+                for page in self.api.pages(resource, params):
+                    observed = int(time.time())
+                    with self.processor.lock:
+                        work = self.processor.new_work()
+                        for obj in page:
+                            self.processor.add_object(work, resource, obj, observed)
+                        yield self.processor.batch(work)
+            done = (end - since).total_seconds() / span
+            yield Batch(events=[], cursor=end, progress=min(done, 1.0))
+            start = end

@@ -2,8 +2,9 @@
 
 A ``kpi`` event is already a metric value (the SQL exporter ran the product's query), so
 nothing is aggregated: each event becomes one point at its own timestamp, tagged with the
-product and the KPI name. If a source restates a value (same product, KPI and time), the
-last one in ledger order wins, as the store's overwrite would.
+product and the KPI name. Replays are the same event (same idempotency key) and count
+once; two different events for the same product, KPI and time keep the last in ledger
+order (time, then key), which is also what the store's overwrite would keep.
 """
 
 from __future__ import annotations

@@ -152,9 +152,7 @@ def compute_mrr(
     g_before = pos_before[first_idx] > 0
     g_after = pos_after[last_idx] > 0
     g_customer = ckey[first_idx]
-    ever = (
-        pd.Series(g_after).groupby(g_customer, sort=False).cummax().groupby(g_customer).shift(1)
-    )
+    ever = pd.Series(g_after).groupby(g_customer, sort=False).cummax().groupby(g_customer).shift(1)
     ever_before = ever.fillna(False).to_numpy(dtype=bool)
     kind = np.full(len(first_idx), "", dtype=object)
     kind[~g_before & g_after & ~ever_before] = "new"
@@ -181,7 +179,8 @@ def compute_mrr(
     movements = movements.reset_index(drop=True)
     changes = _changes(sub, after, prev_micro, currency, prev_cur)
     cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
-    daily = _daily(movements, changes, cancels, settings, until)
+    first_day = day_floor(sub["ts"]).groupby(sub["product"]).min()
+    daily = _daily(movements, changes, cancels, first_day, settings, until)
     return MrrResult(movements, daily, changes)
 
 
@@ -215,46 +214,22 @@ def _daily(
     movements: pd.DataFrame,
     changes: pd.DataFrame,
     cancels: pd.DataFrame,
+    first_day: pd.Series,
     settings: MetricsSettings,
     until: pd.Timestamp | None,
 ) -> pd.DataFrame:
-    """Per product and day: stock (valued at the day's rates), movement sums, counts."""
-    first_day = day_floor(changes["time"]).groupby(changes["product"]).min()
-    if movements.empty and changes.empty:
-        return _empty_daily()
-    end = changes["time"].max() if until is None else max(until, changes["time"].max())
+    """Per product and day: stock (valued at the day's rates), movement sums, counts.
+
+    Days run from each product's first subscription event (a trial counts: its zero-MRR
+    days are real days of the product) to ``until``.
+    """
+    last = cancels["ts"].max() if changes.empty else changes["time"].max()
+    last = first_day.max() if pd.isna(last) else max(last, first_day.max())
+    end = last if until is None else max(until, last)
     days = day_range(first_day.min(), end)
     products = sorted(first_day.index)
 
-    # Native stock per (product, currency) at each day end, then valued at that day's rate.
-    chg_day = day_floor(changes["time"])
-    native = (
-        pd.DataFrame(
-            {
-                "product": changes["product"],
-                "currency": changes["currency"],
-                "day": chg_day,
-                "delta": changes["delta"],
-            }
-        )
-        .groupby(["product", "currency", "day"])["delta"]
-        .sum()
-        .unstack(["product", "currency"], fill_value=0)
-        .reindex(days, fill_value=0)
-        .cumsum()
-    )
-    stock_cols = native.columns
-    day_series = pd.Series(np.repeat(days.to_numpy(), len(stock_cols)))
-    cur_series = pd.Series(np.tile(stock_cols.get_level_values("currency"), len(days)))
-    rates = settings.fx.convert_factor(cur_series, day_series).reshape(len(days), len(stock_cols))
-    valued = np.round(native.to_numpy(dtype="float64") * rates).astype("int64")
-    stock = (
-        pd.DataFrame(valued, index=days, columns=stock_cols.get_level_values("product"))
-        .T.groupby(level=0)
-        .sum()
-        .T.reindex(columns=products, fill_value=0)
-    )
-
+    stock = _stock(changes, days, settings).reindex(columns=products, fill_value=0)
     grid = pd.MultiIndex.from_product([products, days], names=["product", "time"])
     out = pd.DataFrame(index=grid)
     out["mrr"] = stock.unstack().reindex(grid).to_numpy()
@@ -286,6 +261,40 @@ def _daily(
     out = out[out["time"] >= out["product"].map(first_day)]
     out["time"] = out["time"].astype(TIME_DTYPE)
     return out.reset_index(drop=True)[["time", "product", *MONEY, *COUNTS]]
+
+
+def _stock(
+    changes: pd.DataFrame, days: pd.DatetimeIndex, settings: MetricsSettings
+) -> pd.DataFrame:
+    """MRR per product at each day end: native stock per currency valued at that day's rate."""
+    if changes.empty:
+        return pd.DataFrame(index=days)
+    native = (
+        pd.DataFrame(
+            {
+                "product": changes["product"],
+                "currency": changes["currency"],
+                "day": day_floor(changes["time"]),
+                "delta": changes["delta"],
+            }
+        )
+        .groupby(["product", "currency", "day"])["delta"]
+        .sum()
+        .unstack(["product", "currency"], fill_value=0)
+        .reindex(days, fill_value=0)
+        .cumsum()
+    )
+    cols = native.columns
+    day_series = pd.Series(np.repeat(days.to_numpy(), len(cols)))
+    cur_series = pd.Series(np.tile(cols.get_level_values("currency"), len(days)))
+    rates = settings.fx.convert_factor(cur_series, day_series).reshape(len(days), len(cols))
+    valued = np.round(native.to_numpy(dtype="float64") * rates).astype("int64")
+    return (
+        pd.DataFrame(valued, index=days, columns=cols.get_level_values("product"))
+        .T.groupby(level=0)
+        .sum()
+        .T
+    )
 
 
 def _fx_impact(frame: pd.DataFrame) -> np.ndarray:

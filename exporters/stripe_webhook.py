@@ -93,8 +93,10 @@ class StripeWebhookReceiver:
 
     def start(self) -> StripeWebhookReceiver:
         self.recover()
-        for target, name in ((self._server.serve_forever, "webhook-http"),
-                             (self._work, "webhook-worker")):  # fmt: skip
+        def serve() -> None:
+            self._server.serve_forever(poll_interval=0.05)  # quick, clean shutdown
+
+        for target, name in ((serve, "webhook-http"), (self._work, "webhook-worker")):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -102,7 +104,8 @@ class StripeWebhookReceiver:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._threads:  # shutdown() would wait forever on a server never started
+            self._server.shutdown()
         self._server.server_close()
         self._queue.put(None)
         for thread in self._threads:

@@ -12,6 +12,7 @@ from exporters.base import Ingestor
 from exporters.state import StateStore
 from growthwatch.stores.ledger import Ledger
 
+
 @pytest.fixture
 def ledger(tmp_path: Path) -> Iterator[Ledger]:
     store = Ledger(tmp_path / "ledger.duckdb")

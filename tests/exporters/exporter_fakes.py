@@ -83,41 +83,41 @@ def subscription(
     item["quantity"] = quantity
     price = item["price"]
     price.update(id=price_id, nickname=nickname, currency=currency, unit_amount=unit_amount,
-                 unit_amount_decimal=str(unit_amount), transform_quantity=None)  # fmt: skip
+                 unit_amount_decimal=str(unit_amount), transform_quantity=None)
     price["recurring"].update(interval=interval, interval_count=interval_count)
     item["plan"].update(id=price_id, amount=unit_amount, amount_decimal=str(unit_amount),
                         currency=currency, interval=interval, interval_count=interval_count,
-                        billing_scheme="per_unit", transform_usage=None)  # fmt: skip
+                        billing_scheme="per_unit", transform_usage=None)
     sub["items"]["url"] = f"/v1/subscription_items?subscription={sub_id}"
     return sub
 
 
 def charge(charge_id: str, *, amount: int = 2000, customer: str | None = "cus_1",
-           created: int = 1_700_000_000, currency: str = "usd") -> dict[str, Any]:  # fmt: skip
+           created: int = 1_700_000_000, currency: str = "usd") -> dict[str, Any]:
     return stripe_fixture(
         "charge", id=charge_id, amount=amount, amount_captured=amount, captured=True,
         customer=customer, created=created, currency=currency, status="succeeded", paid=True,
-    )  # fmt: skip
+    )
 
 
 def refund(refund_id: str, *, charge_id: str, amount: int = 500, created: int = 1_700_000_000,
-           currency: str = "usd", customer: str | None = None) -> dict[str, Any]:  # fmt: skip
+           currency: str = "usd", customer: str | None = None) -> dict[str, Any]:
     return stripe_fixture(
         "refund", id=refund_id, charge=charge_id, amount=amount, created=created,
         currency=currency, customer=customer, status="succeeded",
-    )  # fmt: skip
+    )
 
 
 def invoice_failed(invoice_id: str, *, customer: str = "cus_1", amount: int = 2000,
-                   attempt: int = 1, created: int = 1_700_000_000) -> dict[str, Any]:  # fmt: skip
+                   attempt: int = 1, created: int = 1_700_000_000) -> dict[str, Any]:
     return stripe_fixture(
         "invoice", id=invoice_id, customer=customer, amount_due=amount, amount_remaining=amount,
         attempt_count=attempt, attempted=True, status="open", created=created,
-    )  # fmt: skip
+    )
 
 
 def event(event_id: str, etype: str, obj: dict[str, Any], created: int,
-          previous: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+          previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """An event in the fixture's shape around ``obj``."""
     data: dict[str, Any] = {"object": copy.deepcopy(obj)}
     if previous is not None:
@@ -125,7 +125,7 @@ def event(event_id: str, etype: str, obj: dict[str, Any], created: int,
     return stripe_fixture(
         "event", id=event_id, type=etype, created=created, data=data,
         api_version="2026-10-28.endive",
-    )  # fmt: skip
+    )
 
 
 class _Server:
@@ -137,7 +137,9 @@ class _Server:
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -176,7 +178,7 @@ class _Server:
                 fault = server._take_fault()
                 if fault is not None:
                     status, body, ctype = fault, {"error": {"message": f"injected {fault}",
-                                                  "type": "api_error"}}, "application/json"  # fmt: skip
+                                                  "type": "api_error"}}, "application/json"
                     extra = {"Retry-After": "0"} if fault == 429 else {}
                 else:
                     status, body, ctype = server.handle(self, method)
@@ -214,13 +216,13 @@ class FakeStripe(_Server):
         auth = handler.headers.get("Authorization", "")
         if auth != f"Bearer {self.api_key}":
             return 401, {"error": {"message": f"Invalid API Key provided: {auth[7:15]}***",
-                                   "type": "invalid_request_error"}}, "application/json"  # fmt: skip
+                                   "type": "invalid_request_error"}}, "application/json"
         parts = urlsplit(handler.path)
         query = parse_qsl(parts.query)
         match = re.fullmatch(r"/v1/([a-z_]+)(?:/([A-Za-z0-9_]+))?", parts.path)
         if not match:
             return 404, {"error": {"message": "unknown path", "type": "invalid_request_error"}}, \
-                "application/json"  # fmt: skip
+                "application/json"
         resource, obj_id = match.groups()
         with self.lock:
             items = list(self.objects.get(resource, []))
@@ -229,7 +231,7 @@ class FakeStripe(_Server):
                 if obj["id"] == obj_id:
                     return 200, obj, "application/json"
             return 404, {"error": {"message": f"No such {resource}: {obj_id}",
-                                   "type": "invalid_request_error"}}, "application/json"  # fmt: skip
+                                   "type": "invalid_request_error"}}, "application/json"
         params: dict[str, Any] = {}
         types: list[str] = []
         for key, value in query:
@@ -258,7 +260,7 @@ class FakeStripe(_Server):
         limit = int(params.get("limit", 10))
         page = selected[:limit]
         return 200, {"object": "list", "data": page, "has_more": len(selected) > limit,
-                     "url": f"/v1/{resource}"}, "application/json"  # fmt: skip
+                     "url": f"/v1/{resource}"}, "application/json"
 
 
 class FakeMixpanel(_Server):
@@ -274,7 +276,7 @@ class FakeMixpanel(_Server):
         expected = base64.b64encode(f"{self.username}:{self.secret}".encode()).decode()
         if handler.headers.get("Authorization") != f"Basic {expected}":
             return 401, {"error": "Unable to authenticate request", "status": "error"}, \
-                "application/json"  # fmt: skip
+                "application/json"
         parts = urlsplit(handler.path)
         query = dict(parse_qsl(parts.query))
         if parts.path != "/api/2.0/export":
@@ -316,21 +318,21 @@ class FakeGA4(_Server):
             form = dict(parse_qsl(body.decode()))
             self.token_requests += 1
             if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" or not \
-                    self.accept_jwt or form.get("assertion", "").count(".") != 2:  # fmt: skip
+                    self.accept_jwt or form.get("assertion", "").count(".") != 2:
                 return 400, {"error": "invalid_grant", "error_description": "Invalid JWT"}, \
-                    "application/json"  # fmt: skip
+                    "application/json"
             token = f"ya29.test-{len(self.tokens)}"
             self.tokens.add(token)
             return 200, {"access_token": token, "expires_in": 3600, "token_type": "Bearer"}, \
-                "application/json"  # fmt: skip
+                "application/json"
         if parts.path != f"/v1beta/properties/{self.property_id}:runReport":
             return 404, {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}, \
-                "application/json"  # fmt: skip
+                "application/json"
         auth = handler.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
             return 401, {"error": {"code": 401, "message": "Request had invalid authentication "
                                    "credentials.", "status": "UNAUTHENTICATED"}}, \
-                "application/json"  # fmt: skip
+                "application/json"
         request = json.loads(body)
         (date_range,) = request["dateRanges"]
         low = date_range["startDate"].replace("-", "")
@@ -342,7 +344,7 @@ class FakeGA4(_Server):
         out: dict[str, Any] = {
             "dimensionHeaders": [{"name": d["name"]} for d in request["dimensions"]],
             "metricHeaders": [{"name": m["name"], "type": "TYPE_INTEGER"}
-                              for m in request["metrics"]],  # fmt: skip
+                              for m in request["metrics"]],
             "rowCount": len(rows),
             "metadata": {"currencyCode": "USD", "timeZone": "Etc/UTC"},
             "kind": "analyticsData#runReport",
@@ -352,7 +354,7 @@ class FakeGA4(_Server):
                 {"dimensionValues": [{"value": d}, {"value": c}],
                  "metricValues": [{"value": str(s)}, {"value": str(u)}]}
                 for d, c, s, u in page
-            ]  # fmt: skip
+            ]
         return 200, out, "application/json"
 
 
@@ -369,8 +371,8 @@ FAST = RetryPolicy(max_retries=3, backoff=0.01, max_delay=0.05)
 
 
 def source(type_: str, product: str = "acme", name: str | None = None, *, schedule: str = "15m",
-           lookback: str = "3d", **options: Any) -> SourceConfig:  # fmt: skip
+           lookback: str = "3d", **options: Any) -> SourceConfig:
     return SourceConfig(
         type=type_, name=name or type_, product=product, schedule=schedule,
         lookback=lookback, options=options,
-    )  # fmt: skip
+    )

@@ -175,8 +175,11 @@ class _Server:
 
             def _do(self, method: str) -> None:
                 server.requests.append((method, self.path, dict(self.headers)))
-                fault = server._take_fault()
+                fault = None if self.path.startswith("/token") else server._take_fault()
                 if fault is not None:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    if length:
+                        self.rfile.read(length)  # keep the connection usable
                     status, body, ctype = fault, {"error": {"message": f"injected {fault}",
                                                   "type": "api_error"}}, "application/json"
                     extra = {"Retry-After": "0"} if fault == 429 else {}

@@ -147,7 +147,7 @@ class MixpanelStream(Stream):
             return
         name = obj.get("event")
         etype = self.types.get(name) if isinstance(name, str) else None
-        if etype is None:
+        if etype is None or not isinstance(name, str):
             return  # not a configured event (the export filter should have left it out)
         props = obj["properties"]
         when = props.get("time")

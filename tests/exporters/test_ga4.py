@@ -90,9 +90,9 @@ def test_auth_failures_name_the_credentials(fake_ga4: FakeGA4, key_file: Path,
                                             state: StateStore, ingestor: Ingestor) -> None:  # fmt: skip
     fill(fake_ga4, days=1)
     fake_ga4.accept_jwt = False
-    with pytest.raises(SourceAuthError, match="could not obtain an access token.*credentials_file"):
+    with pytest.raises(SourceAuthError, match=r"could not obtain an access token.*credentials_file"):
         ingestor.sync(stream(fake_ga4, state))
     fake_ga4.accept_jwt = True
     fake_ga4.fail_next(403)
-    with pytest.raises(SourceAuthError, match="HTTP 403.*Viewer role on GA4 property 312345678"):
+    with pytest.raises(SourceAuthError, match=r"HTTP 403.*Viewer role on GA4 property 312345678"):
         ingestor.sync(stream(fake_ga4, state))

@@ -125,7 +125,7 @@ def _branches(
     n = len(funnel.steps)
     stalled = users[users["last_step"] < n - 1]
     options = sorted({*settings.branch_types, *funnel.steps} | {NONE})
-    if stalled.empty:
+    if n < 2 or users.empty:
         return empty(BRANCH_COLUMNS)
     cand = ev.merge(stalled[["product", "subject", "t0", "reached", "last_step"]],
                     on=["product", "subject"])  # fmt: skip
@@ -141,6 +141,8 @@ def _branches(
     stalled["next"] = nxt.reindex(stalled.index).fillna(NONE).astype(str)
     stalled = stalled.reset_index()
     counts = stalled.groupby(["product", "month", "last_step", "next"]).size()
+    # Every cell, zeros included, even when nobody stalled: a recompute must be able to
+    # overwrite a branch count that has dropped to 0.
     cells = pd.MultiIndex.from_product(
         [sorted(users["product"].unique()), sorted(users["month"].unique()), range(n - 1),
          options],

@@ -1,0 +1,177 @@
+"""The engine over a ledger: targeted incremental cases, ranges, the state file, InfluxDB."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from metric_cases import ev, sub
+from test_properties import MemoryStore
+
+from growthwatch.events import GrowthEvent
+from growthwatch.metrics.engine import MetricsEngine, compute, metric_batches, to_batches
+from growthwatch.metrics.settings import Funnel, MetricsSettings
+from growthwatch.stores.influx import InfluxStore
+from growthwatch.stores.ledger import Ledger
+from growthwatch.stores.series import SeriesStore
+from growthwatch.testing.servers import InfluxServer
+
+S = MetricsSettings(
+    activation_window_days=3,
+    funnels=(Funnel("paid", ("signup", "activation", "payment"), window_days=5),),
+)
+
+
+def incremental_vs_full(*chunks: list[GrowthEvent]) -> tuple[MemoryStore, MemoryStore]:
+    inc = MemoryStore()
+    with Ledger() as ledger:
+        engine = MetricsEngine(ledger, S)
+        for chunk in chunks:
+            ledger.append(chunk)
+            engine.update([inc])
+    full = MemoryStore()
+    with Ledger() as ledger:
+        ledger.append([e for c in chunks for e in c])
+        MetricsEngine(ledger, S).recompute([full])
+    return inc, full
+
+
+def assert_same(inc: MemoryStore, full: MemoryStore) -> None:
+    assert inc.points.keys() == full.points.keys()
+    for key, fields in full.points.items():
+        assert inc.points[key] == pytest.approx(fields), key
+
+
+def point(store: MemoryStore, measurement: str, tags: tuple[str, ...], day: str) -> dict:
+    return store.points[(measurement, tags, pd.Timestamp(day, tz="UTC"))]
+
+
+def test_activation_arriving_later_updates_the_earlier_signup_cohort() -> None:
+    first = [ev("signup", "2026-01-01 10:00", "u1"), ev("signup", "2026-01-01", "u2"),
+             ev("active_use", "2026-01-02", "u9")]  # fmt: skip
+    later = [ev("activation", "2026-01-03 09:00", "u1"), ev("active_use", "2026-01-03", "u9")]
+    inc, full = incremental_vs_full(first, later)
+    assert_same(inc, full)
+    day1 = point(inc, "product_daily", ("p1",), "2026-01-01")
+    assert (day1["activated"], day1["activation_rate"]) == (1, 0.5)
+
+
+def test_new_day_extends_every_grid_even_without_events_of_that_family() -> None:
+    first = [ev("active_use", "2026-01-01", "u1"), sub("2026-01-02", 0, 100)]
+    later = [ev("payment", "2026-01-05 12:00", value="10")]  # only revenue arrives
+    inc, full = incremental_vs_full(first, later)
+    assert_same(inc, full)
+    assert point(inc, "mrr_daily", ("p1",), "2026-01-05")["mrr"] == 100
+    assert point(inc, "product_daily", ("p1",), "2026-01-05")["mau"] == 1
+
+
+def test_late_subscription_event_rewrites_every_later_day() -> None:
+    first = [sub("2026-01-01", 0, 100), ev("payment", "2026-01-10", value="1")]
+    late = [sub("2026-01-03", 0, 50, "c2")]
+    inc, full = incremental_vs_full(first, late)
+    assert_same(inc, full)
+    assert point(inc, "mrr_daily", ("all",), "2026-01-10")["mrr"] == 150
+    assert point(inc, "churn_monthly", ("p1",), "2026-01-01")["new"] == 150
+
+
+def test_funnel_and_cohort_cells_update_from_later_events() -> None:
+    first = [ev("signup", "2026-01-30", "u1"), ev("active_use", "2026-01-30", "u1")]
+    later = [ev("activation", "2026-02-01", "u1"), ev("payment", "2026-02-02", "u1", value="5"),
+             ev("active_use", "2026-02-03", "u1")]  # fmt: skip
+    inc, full = incremental_vs_full(first, later)
+    assert_same(inc, full)
+    jan = pd.Timestamp("2026-01-01", tz="UTC")
+    assert inc.points[("funnel_steps", ("p1", "paid", "3:payment"), jan)]["users"] == 1
+    assert inc.points[("cohort_retention", ("p1", "logo", "1"), jan)]["retained"] == 1
+
+
+def test_nothing_new_is_a_noop_and_state_survives_a_restart(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.append([sub("2026-01-01", 0, 100), ev("signup", "2026-01-01", "u1")])
+        engine = MetricsEngine(ledger, S, state_path=tmp_path / "state.json")
+        first = engine.update([MemoryStore()])
+        assert first.mode == "full"
+        again = MetricsEngine(ledger, S, state_path=tmp_path / "state.json")
+        assert again.state.last_seq == ledger.max_seq()
+        assert again.update([MemoryStore()]).mode == "noop"
+        ledger.append([ev("payment", "2026-01-02", value="3")])
+        result = again.update([MemoryStore()])
+        assert (result.mode, result.events) == ("incremental", 1)
+        # payments feed revenue and the funnel; the grids move to the new day
+        assert set(result.families) == {"revenue", "funnels", "subscriptions", "product", "cohorts"}
+
+
+def test_recompute_a_range_writes_only_that_range() -> None:
+    store = SeriesStore()
+    with Ledger() as ledger:
+        ledger.append([sub("2026-01-01", 0, 100), sub("2026-01-20", 100, 0)])
+        since, until = pd.Timestamp("2026-01-10", tz="UTC"), pd.Timestamp("2026-01-15", tz="UTC")
+        MetricsEngine(ledger, S).recompute([store], since=since, until=until)
+    days = store.read("mrr_daily", tags={"product": "p1"})
+    assert days["time"].min() == since and days["time"].max() == until - pd.Timedelta(days=1)
+    assert (days["mrr"] == 100).all()
+
+
+def test_pure_compute_equals_engine_full_run() -> None:
+    events = [sub("2026-01-01", 0, 100), ev("payment", "2026-01-01", value="100"),
+              ev("signup", "2026-01-01", "u1"), ev("active_use", "2026-01-02", "u1"),
+              ev("session", "2026-01-01", None, value=4, channel="seo"),
+              ev("kpi", "2026-01-02", None, value="7", kpi="orders")]  # fmt: skip
+    pure = MemoryStore()
+    pure.write(metric_batches(pd.concat([_frame(events)]), S))
+    engine = MemoryStore()
+    with Ledger() as ledger:
+        ledger.append(events)
+        MetricsEngine(ledger, S).recompute([engine])
+    assert_same(pure, engine)
+
+
+def _frame(events: list[GrowthEvent]) -> pd.DataFrame:
+    from growthwatch.frames import events_to_frame
+
+    return events_to_frame(events)
+
+
+@pytest.mark.influx
+def test_metric_batches_round_trip_through_influxdb(
+    influx_server: InfluxServer, influx_db: str
+) -> None:
+    events = [
+        sub("2026-01-01 09:00", 0, 100, "c1"),
+        sub("2026-01-02 09:00", 0, 50, "c2", product="p2"),
+        sub("2026-01-03 09:00", 100, 0, "c1"),
+        ev("payment", "2026-01-01 09:00", "c1", value="100"),
+        ev("payment", "2026-01-02 09:00", "c2", value="50", product="p2"),
+        ev("signup", "2026-01-01", "u1"), ev("active_use", "2026-01-01", "u1"),
+    ]  # fmt: skip
+    store = InfluxStore(influx_server.url, influx_db)
+    store.ensure_database()
+    frames = compute(_frame(events), S)
+    store.write(to_batches(frames))
+    rows = influx_server.query(
+        "SELECT \"mrr\", \"churn\", \"new\" FROM \"mrr_daily\" WHERE \"product\" = 'all' "
+        "ORDER BY time", influx_db,
+    )  # fmt: skip
+    assert [(r["mrr"], r["new"], r["churn"]) for r in rows] == [
+        (100.0, 100.0, 0.0), (150.0, 50.0, 0.0), (50.0, 0.0, 100.0)
+    ]  # fmt: skip
+    rows = influx_server.query(
+        'SELECT sum("net_rc") FROM "revenue_daily" WHERE time >= \'2026-01-01\' GROUP BY time(1d) '
+        "fill(none)", influx_db,
+    )  # fmt: skip
+    assert [r["sum"] for r in rows] == [100.0, 50.0]
+    rows = influx_server.query(
+        'SELECT "active", "churned" FROM "customers_daily" WHERE "product" = \'p1\'', influx_db
+    )
+    assert [(r["active"], r["churned"]) for r in rows] == [(1, 0), (1, 0), (0, 1)]
+    rows = influx_server.query(
+        'SELECT "rate" FROM "cohort_retention" WHERE "basis" = \'logo\' AND "product" = \'p1\' '
+        'GROUP BY "age"', influx_db,
+    )  # fmt: skip
+    assert rows and all(math.isclose(float(str(r["rate"])), 1.0) for r in rows)
+    # Writing again overwrites: nothing doubles.
+    store.write(to_batches(frames))
+    rows = influx_server.query('SELECT count("mrr") FROM "mrr_daily"', influx_db)
+    assert rows[0]["count"] == 3 + 2 + 3  # p1 and all: Jan 1-3; p2 from its first day, Jan 2

@@ -30,7 +30,7 @@ import pandas as pd
 from growthwatch.demo.analytics import ProductAnalytics
 from growthwatch.demo.catalog import DemoPlan, DemoProduct, ProductProfile, catalog, profiles
 from growthwatch.demo.columns import TYPES, Block, concat
-from growthwatch.demo.incidents import Incident, incidents, write_ground_truth
+from growthwatch.demo.incidents import WARMUP_DAYS, Incident, incidents, write_ground_truth
 from growthwatch.demo.spec import DAY_S, HOUR_S, DemoSpec, Stream, add_months, rng
 from growthwatch.demo.subscriptions import ProductContext, customers_block
 from growthwatch.events import MONETARY_TYPES
@@ -52,6 +52,10 @@ SOURCE: Final = "demo"
 # New subscription customers per expected event: about 2-3% of the events end up being
 # subscription lifecycle events and payments once the customer base has built up.
 ACQUISITION_RATE: Final = 0.005
+# Customers acquired this many days before the start make up the opening customer base
+# (only for ranges of at least the incidents' warm-up: short runs start empty).
+PRE_RANGE_DAYS: Final = 365
+PRE_RANGE_KEY: Final = 2**31  # the acquisition stream's "day" for the opening base
 CHUNK_ROWS: Final = 1_000_000  # chunks beyond this volume split into fewer days
 FRAME_COLUMNS: Final = [c for c in EVENT_COLUMNS if c != "idempotency_key"]
 _TYPE_NAMES: Final = np.array([t.value for t in TYPES], dtype=object)
@@ -149,6 +153,8 @@ class _Portfolio:
         blocks: list[Block] = []
         for index, state in enumerate(self.states):
             volume = self.spec.events_per_day * state.profile.share * state.factors[day_no]
+            if day_no == 0 and self.spec.n_days >= WARMUP_DAYS:
+                blocks.append(self._opening_base(index, state, volume))
             blocks.extend(state.analytics.day(day_s, day_no, volume))
             draw = rng(self.spec.seed, Stream.ACQUISITION, index, day_no)
             n = int(draw.poisson(ACQUISITION_RATE * volume))
@@ -156,6 +162,19 @@ class _Portfolio:
             blocks.append(customers_block(state.context, state.customers + 1, acquired))
             state.customers += n
         return [b for b in blocks if len(b)]
+
+    def _opening_base(self, index: int, state: _ProductState, volume: float) -> Block:
+        """The customers already there at the start: a year of earlier acquisitions (at the
+        product's growth rate) simulated through, kept from the start on."""
+        days = np.arange(-PRE_RANGE_DAYS, 0)
+        rate = ACQUISITION_RATE * volume * np.exp(state.profile.growth * days / 365.0)
+        draw = rng(self.spec.seed, Stream.ACQUISITION, index, PRE_RANGE_KEY)
+        counts = draw.poisson(rate)
+        day_starts = np.repeat(self.spec.start_s + days * DAY_S, counts)
+        acquired = day_starts + draw.integers(0, DAY_S - HOUR_S, len(day_starts))
+        block = customers_block(state.context, 1, acquired, opening_s=self.spec.start_s)
+        state.customers = len(acquired)
+        return block
 
 
 def day_factors(spec: DemoSpec, profile: ProductProfile) -> np.ndarray:

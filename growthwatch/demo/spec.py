@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from enum import IntEnum
 
 import numpy as np
 
 DAY_S = 86_400
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 HOUR_S = 3_600
 
 
@@ -88,15 +89,16 @@ def add_months(day: date, months: int) -> date:
 
 
 def day_seconds(day: date) -> int:
-    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
+    """UTC midnight of ``day`` as UNIX seconds."""
+    return (day.toordinal() - _EPOCH_ORDINAL) * DAY_S
 
 
 def add_months_s(anchor_s: int, months: int) -> int:
-    """``anchor_s`` (UNIX seconds) plus calendar months, keeping the time of day."""
-    anchor = datetime.fromtimestamp(anchor_s, UTC)
-    moved = add_months(anchor.date(), months)
-    return day_seconds(moved) + (anchor_s - day_seconds(anchor.date()))
+    """``anchor_s`` (UNIX seconds) plus calendar months, keeping the time of day.
 
-
-def iso(ts_s: int) -> str:
-    return datetime.fromtimestamp(ts_s, UTC).isoformat().replace("+00:00", "Z")
+    Plain integer and ordinal arithmetic: this runs once per billing period of every
+    simulated subscription, where timezone-aware datetimes would dominate the cost.
+    """
+    days, seconds = divmod(anchor_s, DAY_S)
+    moved = add_months(date.fromordinal(_EPOCH_ORDINAL + days), months)
+    return (moved.toordinal() - _EPOCH_ORDINAL) * DAY_S + seconds

@@ -28,7 +28,7 @@ from growthwatch.demo.catalog import TIERS, DemoPlan, DemoProduct, ProductProfil
 from growthwatch.demo.columns import CODE, Block, empty
 from growthwatch.demo.incidents import CHURN_SPIKE_FACTOR, Incident
 from growthwatch.demo.spec import DAY_S, HOUR_S, Stream, add_months_s, rng
-from growthwatch.events import EventType
+from growthwatch.events import SUBSCRIPTION_TYPES, EventType
 
 TRIAL_DAYS: Final = 14
 FAIL_RATE: Final = 0.035  # a renewal charge fails (card declined, expired, ...)
@@ -43,6 +43,8 @@ REFUND_ON_IMMEDIATE: Final = 0.35  # immediate cancellations refunded pro rata
 ANNUAL_NON_RENEWAL: Final = 0.22
 REACTIVATION_RATE: Final = 0.2
 TIER_WEIGHTS: Final = (0.5, 0.35, 0.15)
+_SUBSCRIPTION_CODES: Final = frozenset(CODE[t] for t in SUBSCRIPTION_TYPES)
+_OPENING_KEYS: Final = ("subscription", "interval", "quantity")
 
 
 @dataclass(frozen=True)
@@ -317,19 +319,69 @@ class _Customer:
         }
         source_id = f"{self.subject}:{self.seq:04d}"
         self.rows.append((t, CODE[etype], value, before, after, self.plan.id,
-                          json.dumps(meta, sort_keys=True), source_id))  # fmt: skip
+                          metadata_json(meta), source_id))  # fmt: skip
 
 
-def customers_block(ctx: ProductContext, first_number: int, acquired_s: np.ndarray) -> Block:
-    """All events of the customers acquired at these times (numbered from ``first_number``)."""
+def metadata_json(meta: dict[str, object]) -> str:
+    """``json.dumps(meta, sort_keys=True)`` for the flat, plain values used here, faster
+    (it runs for every subscription and payment event); anything else goes to json."""
+    parts = []
+    for key in sorted(meta):
+        value = meta[key]
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, int):
+            text = str(value)
+        elif isinstance(value, str) and value.isidentifier():
+            text = f'"{value}"'
+        else:
+            text = json.dumps(value)
+        parts.append(f'"{key}": {text}')
+    return "{" + ", ".join(parts) + "}"
+
+
+def customers_block(
+    ctx: ProductContext, first_number: int, acquired_s: np.ndarray, opening_s: int | None = None
+) -> Block:
+    """All events of the customers acquired at these times (numbered from ``first_number``).
+
+    With ``opening_s``, the customers were acquired before the range: their lives are
+    simulated from the start, but what happened before ``opening_s`` is replaced by one
+    opening event (see ``opening_rows``).
+    """
     rows: list[Row] = []
     subjects: list[str] = []
     for offset, t in enumerate(acquired_s.tolist()):
         customer = _Customer(ctx, first_number + offset, int(t))
         customer.live()
-        rows.extend(customer.rows)
-        subjects.extend([customer.subject] * len(customer.rows))
+        mine = customer.rows if opening_s is None else opening_rows(customer, opening_s)
+        rows.extend(mine)
+        subjects.extend([customer.subject] * len(mine))
     return _rows_block(ctx, rows, subjects)
+
+
+def opening_rows(customer: _Customer, opening_s: int) -> list[Row]:
+    """A pre-existing customer's events from ``opening_s`` on, led by its opening state.
+
+    The ledger must hold whole MRR chains (metrics sum ``value`` per customer from 0), so a
+    customer who was paying (or trialing) when the data starts gets one opening event at
+    that moment: ``subscription_started`` 0 -> its MRR (``trial_started`` for a trial),
+    marked ``"opening": true`` in the metadata so metrics can leave it out of new MRR.
+    """
+    later = [r for r in customer.rows if r[0] > opening_s]
+    subs = [r for r in customer.rows if r[0] <= opening_s and r[1] in _SUBSCRIPTION_CODES]
+    if not subs:
+        return later
+    ts, code, _value, _before, after, plan, meta_json, _sid = subs[-1]
+    trialing = code == CODE[EventType.TRIAL_STARTED] and ts + TRIAL_DAYS * DAY_S > opening_s
+    if not (after or trialing):
+        return later
+    meta = {k: v for k, v in json.loads(meta_json).items() if k in _OPENING_KEYS}
+    meta["opening"] = True
+    opening_code = code if trialing else CODE[EventType.SUBSCRIPTION_STARTED]
+    opening: Row = (opening_s, opening_code, after or 0, 0, after, plan,
+                    metadata_json(meta), f"{customer.subject}:open")  # fmt: skip
+    return [opening, *later]
 
 
 def _rows_block(ctx: ProductContext, rows: list[Row], subjects: list[str]) -> Block:

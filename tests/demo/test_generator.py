@@ -159,26 +159,50 @@ def test_incidents_deterministic_from_seed() -> None:
 # -- subscriptions ---------------------------------------------------------------------
 
 
+def minor(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A money column in integer minor units of each row's currency (exact for the demo)."""
+    scale = frame["currency"].map(lambda c: 10 ** MINOR_UNITS[c]).to_numpy()
+    return np.round(frame[column].to_numpy() * scale).astype(np.int64)
+
+
 def test_mrr_chains_replay_per_subscription(small: pd.DataFrame) -> None:
     subs = small[small["mrr_after"].notna()].copy()
     info = meta(subs)
-    subs["subscription"] = subs["product"] + "/" + info["subscription"]
+    subs["key"] = subs["product"] + "/" + info["subscription"]
+    subs = subs.sort_values(["key", "ts"], kind="stable")
+    info = info.loc[subs.index]
+    before, after, value = minor(subs, "mrr_before"), minor(subs, "mrr_after"), minor(subs, "value")
+    assert (value == after - before).all()
+    # Replay: each subscription starts from 0 and every event starts where the last ended.
+    previous = pd.Series(after, index=subs.index).groupby(subs["key"].to_numpy()).shift()
+    expected_before = previous.fillna(0).astype(np.int64).to_numpy()
+    assert (before == expected_before).all()
+    assert subs.groupby("key")["subject"].nunique().max() == 1
+    # MRR is the list price per month (annual / 12) times seats, in minor units.
     plans = {(p.id, plan.id): plan for p in catalog(SMALL) for plan in p.plans}
-    for _, rows in subs.groupby("subscription", sort=False):
-        mrr = Decimal(0)
-        for row, quantity, interval in zip(
-            rows.itertuples(), info.loc[rows.index, "quantity"], info.loc[rows.index, "interval"],
-            strict=True,
-        ):  # fmt: skip
-            before, after = Decimal(str(row.mrr_before)), Decimal(str(row.mrr_after))
-            assert before == mrr, row
-            assert Decimal(str(row.value)) == after - before, row
-            plan = plans[(row.product, row.plan)]
-            assert interval == plan.interval
-            if after > 0:  # MRR is the list price per month: annual / 12, times seats
-                assert after == plan.price * quantity / (12 if interval == "year" else 1), row
-            mrr = after
-        assert rows["subject"].nunique() == 1
+    price = np.array(
+        [plans[k].price_minor for k in zip(subs["product"], subs["plan"], strict=True)]
+    )
+    months = np.where(info["interval"].to_numpy() == "year", 12, 1)
+    assert set(subs["plan"].str.endswith("-annual")) == {True, False}
+    assert ((subs["plan"].str.endswith("-annual")).to_numpy() == (months == 12)).all()
+    paying = after > 0
+    expected = price * info["quantity"].to_numpy().astype(np.int64) // months
+    assert (after[paying] == expected[paying]).all()
+    assert ((price[months == 12] % 12) == 0).all()
+
+
+def test_customers_already_paying_at_the_start_open_with_one_event(small: pd.DataFrame) -> None:
+    start = pd.Timestamp(SMALL.start, tz=UTC)
+    subs = small[small["mrr_after"].notna()]
+    opening = subs[subs["metadata"].str.contains('"opening": true')]
+    assert len(opening) > 50
+    assert (opening["ts"] == start).all()
+    assert set(opening["type"]) == {"subscription_started", "trial_started"}
+    assert opening["subject"].is_unique
+    assert (subs["ts"] > start).sum() == len(subs) - len(opening)
+    short = pd.concat(generate(DemoSpec(seed=7, products=3, days=20, events_per_day=2_000)))
+    assert not short["metadata"].dropna().str.contains('"opening"').any()  # short runs start empty
 
 
 def test_payments_charge_the_billing_period(small: pd.DataFrame) -> None:
@@ -220,10 +244,11 @@ def test_every_kind_of_event_and_lifecycle_is_present(medium: pd.DataFrame) -> N
 
     react = rows[rows["type"] == "subscription_reactivated"]
     assert (react["mrr_before"] == 0).all() and (react["mrr_after"] > 0).all()
-    gaps = [
-        (r.ts - cancels[(cancels.subject == r.subject)]["ts"].max()).days
-        for r in react.itertuples()
-    ]
+    gaps = []
+    for r in react.itertuples():
+        earlier = cancels[(cancels["subject"] == r.subject) & (cancels["ts"] < r.ts)]
+        if len(earlier):  # (others churned before the data starts)
+            gaps.append((r.ts - earlier["ts"].max()).days)
     assert min(gaps) < 15 and max(gaps) >= 30  # some come back within days, some months later
 
     refunds = rows[rows["type"] == "refund"]

@@ -11,12 +11,15 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
-from growthwatch.demo.generator import DemoSpec, catalog, generate, write_ground_truth
 
-from growthwatch.metrics.daily import daily_series
+from growthwatch.demo.generator import DemoSpec, catalog, generate, write_ground_truth
+from growthwatch.metrics.engine import metric_batches
+from growthwatch.metrics.fx import FxTable
+from growthwatch.metrics.settings import Funnel, MetricsSettings
 from growthwatch.points import PointBatch
 from growthwatch.stores.event_points import event_points
 from growthwatch.stores.influx import InfluxStore, WriteResult
@@ -24,6 +27,14 @@ from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
 
 Progress = Callable[[str, int], None]  # (stage, events just processed)
+# The demo catalog prices in EUR/GBP/JPY at fixed rates (0.9, 0.8, 150 per USD); the
+# metrics report the portfolio in USD at the inverse rates.
+DEMO_METRICS = MetricsSettings(
+    fx=FxTable.constant(
+        "USD", {"EUR": Decimal("1.111111"), "GBP": Decimal("1.25"), "JPY": Decimal("0.006667")}
+    ),
+    funnels=(Funnel("visit-to-paid", ("session", "signup", "activation", "payment")),),
+)
 
 
 @dataclass
@@ -76,7 +87,7 @@ def run_demo(
                 result.influx += influx.write(event_points(events.iloc[start : start + 500_000]))
                 if progress:
                     progress("influx", min(500_000, len(events) - start))
-        batches = daily_series(events)
+        batches = metric_batches(events, DEMO_METRICS)
         series = SeriesStore(ledger_path.with_name("series.duckdb"))
         try:
             result.series_points = series.write(batches)
@@ -93,15 +104,15 @@ def run_demo(
 
 def product_summary(events: pd.DataFrame, batches: list[PointBatch]) -> pd.DataFrame:
     """One row per product: events, net revenue, signups, cancellations, active customers."""
-    by_name = {b.measurement: b.frame for b in batches}
+    by_name = {b.measurement: b.frame[b.frame["product"] != "all"] for b in batches}
     revenue = by_name["revenue_daily"].groupby(["product", "currency"], as_index=False)["net"].sum()
     revenue = revenue.groupby("product").agg(
         currency=("currency", "first"), net_revenue=("net", "sum")
     )
     counts = events.groupby("product").size().rename("events")
-    signups = by_name["signups_daily"].groupby("product")["count"].sum().rename("signups")
+    signups = by_name["product_daily"].groupby("product")["signups"].sum().rename("signups")
     cancels = (
-        by_name["cancellations_daily"].groupby("product")["count"].sum().rename("cancellations")
+        by_name["customers_daily"].groupby("product")["cancellations"].sum().rename("cancellations")
     )
     customers = by_name["customers_daily"].sort_values("time").groupby("product")["active"].last()
     summary = pd.concat(

@@ -160,7 +160,7 @@ _SELECT = {
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "revenue": ("idempotency_key", "product", "type", "ts", "value", "currency"),
     "subscriptions": ("idempotency_key", "product", "type", "ts", "currency", "subject",
-                      "mrr_after", "metadata"),
+                      "mrr_before", "mrr_after", "metadata"),
     "product": ("idempotency_key", "product", "type", "ts", "subject"),
     "cohorts": ("idempotency_key", "product", "type", "ts", "subject"),
     "funnels": ("idempotency_key", "product", "type", "ts", "subject", "kind"),

@@ -31,6 +31,11 @@ class FxTable:
     reporting: str = "USD"
     rates: Mapping[str, tuple[tuple[date, Decimal], ...]] = field(default_factory=dict)
 
+    @classmethod
+    def constant(cls, reporting: str, rates: Mapping[str, Decimal]) -> FxTable:
+        """One rate per currency for all time (demos, tests, a pegged currency)."""
+        return cls(reporting, {c: ((date(1970, 1, 1), r),) for c, r in rates.items()})
+
     def rate_on(self, currency: str, day: date) -> float:
         """The rate of one currency on one day (scalar form, for tests and tables)."""
         days = pd.Series(pd.to_datetime([day], utc=True))

@@ -4,10 +4,10 @@ reactivation, FX impact).
 Why it is built this way:
 
 * **State, not sums of deltas.** Each subscription's MRR is the ``mrr_after`` of its latest
-  event (subscription id from ``metadata.subscription``, else the customer). A lost or
-  duplicated delta therefore cannot drift the total: the next event of the subscription
-  restates it. Sources have already normalised intervals, quantities and recurring
-  discounts into ``mrr_after`` (``monthly_mrr`` below is that rule, for sources and tests),
+  event (subscription id from ``metadata.subscription``). A lost or duplicated delta
+  therefore cannot drift the total: the next event of the subscription restates it.
+  Events without a subscription id fall back to their own ``mrr_after - mrr_before``.
+  Sources have already normalised intervals, quantities and recurring discounts into ``mrr_after`` (``monthly_mrr`` below is that rule, for sources and tests),
   and trials carry 0, so a trial counts only once it converts to a paid period.
 * **Per customer, netted.** Movements are classified on the customer's total MRR across
   all their subscriptions (METRICS.md), after netting changes that follow each other within
@@ -110,26 +110,35 @@ def compute_mrr(
     if sub.empty:
         return MrrResult(_empty_movements(), _empty_daily(), _empty_changes())
     n = len(sub)
-    sid = json_key(sub["metadata"], "subscription").fillna(sub["subject"].astype("string"))
-    skey = _group_codes(sub[["product", "subject"]].assign(sid=sid.to_numpy()))
+    sid = json_key(sub["metadata"], "subscription")
+    has_sid = sid.notna().to_numpy()
+    skey = _group_codes(sub[["product", "subject"]].assign(sid=sid.fillna("").to_numpy()))
     ckey = _group_codes(sub[["product", "subject"]])
     after = micros(sub["mrr_after"])
     currency = sub["currency"].astype(object).to_numpy()
     order = np.arange(n)
+    # With a subscription id: the change is from that subscription's previous state. Without
+    # one (a source that cannot tell a customer's subscriptions apart), the event's own
+    # mrr_before is all we know, so its change is taken as given.
     prev = pd.Series(after).groupby(skey, sort=False).shift(1)
     first_of_sub = prev.isna().to_numpy()
     prev_micro = prev.fillna(0).to_numpy().astype("int64")
     prev_cur = pd.Series(currency).groupby(skey, sort=False).shift(1).to_numpy(dtype=object)
     prev_cur = np.where(first_of_sub, currency, prev_cur)
+    prev_micro = np.where(has_sid, prev_micro, micros(sub["mrr_before"]))
+    prev_cur = np.where(has_sid, prev_cur, currency)
     ts = sub["ts"]
     rate_now = settings.fx.convert_factor(pd.Series(currency), ts.reset_index(drop=True))
     rate_prev = settings.fx.convert_factor(pd.Series(prev_cur), ts.reset_index(drop=True))
     move_rc = np.round(after * rate_now).astype("int64") - np.round(prev_micro * rate_prev).astype(
         "int64"
     )
-    pos_delta = (after > 0).astype("int64") - (prev_micro > 0).astype("int64")
-    pos_after = pd.Series(pos_delta).groupby(ckey, sort=False).cumsum().to_numpy()
-    pos_before = pos_after - pos_delta
+    # Paying = the sum of the customer's subscription states (each >= 0) is above zero; the
+    # sum telescopes, so currencies need no conversion for this test.
+    state_delta = after - prev_micro
+    state_after = pd.Series(state_delta).groupby(ckey, sort=False).cumsum().to_numpy()
+    pos_after = (state_after > 0).astype("int64")
+    pos_before = (state_after - state_delta > 0).astype("int64")
 
     # Netting groups: per customer, consecutive events within the window on the same day.
     by_customer = np.lexsort((order, ckey))

@@ -228,10 +228,18 @@ def test_out_of_order_and_duplicated_events_give_the_same_numbers() -> None:
 
 def test_a_lost_event_is_corrected_by_the_next_state() -> None:
     # The 100 -> 140 change never arrived; the next event restates the subscription.
-    events = [sub("2026-01-01", 0, 100), sub("2026-01-05", 140, 150)]
+    events = [sub("2026-01-01", 0, 100, sid="s1"), sub("2026-01-05", 140, 150, sid="s1")]
     d = daily(events)
     assert d.loc[("p1", "2026-01-05"), "mrr_end"] == 150
     assert d.loc[("p1", "2026-01-05"), "expansion"] == 50
+
+
+def test_without_subscription_ids_the_events_own_change_is_used() -> None:
+    # Two subscriptions the source cannot tell apart: each event's before/after is trusted.
+    events = [sub("2026-01-01", 0, 10), sub("2026-01-01 05:00", 0, 5), sub("2026-01-03", 10, 0)]
+    d = daily(events)
+    assert d.loc[("p1", "2026-01-01"), "mrr_end"] == 15
+    assert d.loc[("p1", "2026-01-03"), ["mrr_end", "contraction", "churn"]].tolist() == [5, 10, 0]
 
 
 def test_identity_holds_for_every_product_and_day() -> None:

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 COMMANDS = (
     "growthwatch.cli.demo",
     "growthwatch.cli.config_cmd",
+    "growthwatch.cli.serve",
+    "growthwatch.cli.backfill",
 )
 
 

@@ -58,6 +58,10 @@ SOURCES: list[dict[str, Any]] = [
             "api_base": {"type": "string", "format": "uri"},
             "api_version": {"type": "string"},
             "account": {"type": "string"},
+            "customer_signups": {
+                "type": "boolean",
+                "x-hint": "true: each new Stripe customer is also a signup event",
+            },
         },
         ["api_key"],
     ),

@@ -1,0 +1,157 @@
+"""Wiring from ``growthwatch.yaml`` to running exporters (``serve`` and ``backfill``).
+
+One place builds the ledger, the state file, the stores, the metrics engine, the streams,
+the webhook receiver and the scheduler from a ``Config``, so the two commands and the
+tests assemble the same thing. Files live under ``storage.data_dir``: ``ledger.duckdb``
+(events), ``series.duckdb`` (embedded metric series), ``exporters.sqlite`` (cursors,
+webhook inbox, per-object state, rejected records), ``metrics-engine.json`` (the engine's
+last processed ledger seq) and ``influx-spool/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from prometheus_client import start_http_server
+
+from exporters import telemetry
+from exporters.base import Ingestor, Stream
+from exporters.csv_import import CsvStream
+from exporters.ga4 import GA4Stream
+from exporters.mixpanel import MixpanelStream
+from exporters.scheduler import Scheduler
+from exporters.series_hook import LiveSeriesHook
+from exporters.sql import SqlStream
+from exporters.state import StateStore
+from exporters.stripe import StripeStream
+from exporters.stripe_webhook import StripeWebhookReceiver, WebhookRoute
+from growthwatch.config import Config, SourceConfig, resolve_env
+from growthwatch.metrics.engine import MetricsEngine, Store
+from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.stores.influx import InfluxStore
+from growthwatch.stores.ledger import Ledger
+from growthwatch.stores.series import SeriesStore
+
+log = logging.getLogger(__name__)
+
+SCHEDULED = frozenset({"stripe", "mixpanel", "ga4", "sql"})  # csv is a one-off (backfill)
+
+
+def build_stream(source: SourceConfig, state: StateStore, base: Path | None = None) -> Stream:
+    if source.type == "stripe":
+        return StripeStream(source, state)
+    if source.type == "mixpanel":
+        return MixpanelStream(source, state)
+    if source.type == "ga4":
+        return GA4Stream(source, state)
+    if source.type == "sql":
+        return SqlStream(source, state)
+    if source.type == "csv":
+        return CsvStream(source, state, base=base)
+    raise ValueError(f"unknown source type {source.type!r}")
+
+
+def all_sources(config: Config) -> list[SourceConfig]:
+    return [s for product in config.products for s in product.sources]
+
+
+def select_source(config: Config, name: str) -> SourceConfig:
+    """``product/source-name``, or a source name/type that only one product has."""
+    sources = all_sources(config)
+    matches = [s for s in sources if f"{s.product}/{s.name}" == name]
+    if not matches:
+        matches = [s for s in sources if name in (s.name, s.type)]
+    if len(matches) == 1:
+        return matches[0]
+    known = ", ".join(f"{s.product}/{s.name}" for s in sources) or "none"
+    if not matches:
+        raise ValueError(f"no source {name!r} in the config (configured: {known})")
+    raise ValueError(f"{name!r} is ambiguous: say which one of {known}")
+
+
+def influx_store(config: Config) -> InfluxStore | None:
+    c = config.influxdb
+    if c is None:
+        return None
+    return InfluxStore(
+        c.url, c.database, retention_policy=c.retention_policy, username=c.username,
+        password=resolve_env(c.password, "influxdb.password") if c.password else None,
+        token=resolve_env(c.token, "influxdb.token") if c.token else None,
+        batch_size=c.batch_size, timeout=c.timeout, spool_dir=config.data_dir / "influx-spool",
+    )  # fmt: skip
+
+
+class Service:
+    """Everything ``growthwatch serve`` runs, built from one config."""
+
+    def __init__(self, config: Config, *, base: Path | None = None) -> None:
+        self.config = config
+        self.base = base
+        self.ledger = Ledger(config.ledger_path)
+        self.state = StateStore(config.data_dir / "exporters.sqlite")
+        self.influx = influx_store(config)
+        if self.influx is not None:
+            self.influx.ensure_database()
+        self.series = SeriesStore(config.ledger_path.with_name("series.duckdb"))
+        stores: list[Store] = [self.series, *([self.influx] if self.influx else [])]
+        self.engine = MetricsEngine(
+            self.ledger, MetricsSettings.from_config(config),
+            state_path=config.data_dir / "metrics-engine.json",
+        )  # fmt: skip
+        raw = config.influxdb.raw_events if config.influxdb else False
+        self.hook = LiveSeriesHook(
+            influx=self.influx, engine=self.engine, stores=stores, raw_events=raw
+        )
+        self.ingestor = Ingestor(self.ledger, self.state, self.hook)
+        self.streams: list[Stream] = []
+        self.receiver: StripeWebhookReceiver | None = None
+        self.scheduler: Scheduler | None = None
+
+    def stream(self, source: SourceConfig) -> Stream:
+        stream = build_stream(source, self.state, self.base)
+        self.streams.append(stream)
+        return stream
+
+    def start(self, *, schedule: bool = True) -> Service:
+        server = self.config.section("server")
+        host = str(server.get("host", "0.0.0.0"))
+        streams = [self.stream(s) for s in all_sources(self.config) if s.type in SCHEDULED]
+        routes = [
+            WebhookRoute(s, s.config.secret("webhook_secret"))
+            for s in streams
+            if isinstance(s, StripeStream) and s.config.options.get("webhook_secret")
+        ]
+        self.receiver = StripeWebhookReceiver(
+            self.ingestor, routes, host=host, port=int(server.get("port", 8000))
+        ).start()
+        if server.get("metrics_port"):
+            start_http_server(int(server["metrics_port"]), addr=host, registry=telemetry.REGISTRY)
+        if schedule:
+            self.scheduler = Scheduler(self.ingestor, streams).start()
+        return self
+
+    def close(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.stop()
+        if self.receiver is not None:
+            self.receiver.stop()
+        self.hook.wait_idle(timeout=10)
+        self.hook.close()
+        for stream in self.streams:
+            stream.close()
+        self.state.close()
+        self.series.close()
+        self.ledger.close()
+
+    def __enter__(self) -> Service:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def describe(streams: Sequence[Stream]) -> list[str]:
+    return [f"{s.stream_id} ({s.source_type}, every {s.schedule}, lookback {s.lookback})"
+            for s in streams]  # fmt: skip

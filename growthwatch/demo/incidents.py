@@ -122,8 +122,9 @@ def _churn_spike(
         expected=(("metric", "cancellations"), ("factor", CHURN_SPIKE_FACTOR)),
         description=(
             f"Churn spike: {product}'s paying customers cancel about {CHURN_SPIKE_FACTOR:g}x as "
-            f"often as usual for {CHURN_SPIKE_DAYS} days (immediate cancellations), the story "
-            "of the 47 customers who left over three days before anyone noticed."
+            f"often as usual for {CHURN_SPIKE_DAYS} days (extra immediate cancellations): the "
+            "scenario growthwatch exists for, where 47 customers left over three days before "
+            "anyone noticed."
         ),
     )
 

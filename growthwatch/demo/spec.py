@@ -1,7 +1,8 @@
 """What to generate (``DemoSpec``) and the random streams every part draws from.
 
 Reproducibility is the point of the demo: the same spec must give byte-identical data on
-any machine and any day. So the range has a fixed default end, and every random draw comes
+any day and any machine (with the same numpy version: numpy does not promise identical
+streams across releases for every distribution). So the range has a fixed default end, and every random draw comes
 from a numpy ``Generator`` seeded by the spec's seed plus a tuple of stable integers naming
 what it is for (stream, product index, day, customer number), never from Python's
 ``hash()`` (salted per process) or from the order in which chunks are requested.

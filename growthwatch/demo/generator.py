@@ -74,14 +74,18 @@ def generate(spec: DemoSpec) -> Iterator[pd.DataFrame]:
     for first_day, last_day in chunk_days(spec):
         fresh = [portfolio.day(day_no) for day_no in range(first_day, last_day)]
         pending = concat([b for b in (carry, *chain.from_iterable(fresh)) if len(b)])
+        del fresh  # the per-product blocks are copied into ``pending``; free them early
         chunk_end_us = (spec.start_s + last_day * DAY_S) * 1_000_000
         due = pending.ts < chunk_end_us
         if due.all():
             ready, carry = pending, concat([])
         else:
             ready, carry = pending.take(due), pending.take(~due)
+        del pending
         if len(ready):
-            yield to_frame(ready, portfolio.products)
+            frame = to_frame(ready, portfolio.products)
+            del ready  # while the caller stores the frame, only the frame is held
+            yield frame
 
 
 def chunk_days(spec: DemoSpec) -> list[tuple[int, int]]:

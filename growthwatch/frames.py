@@ -133,7 +133,9 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def check_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[RowProblem]]:
+def check_frame(
+    frame: pd.DataFrame, *, derive_keys: bool = True
+) -> tuple[pd.DataFrame, list[RowProblem]]:
     """Validate every row with ``GrowthEvent``'s rules, vectorised.
 
     Returns the good rows in the ``EVENT_COLUMNS`` layout (keys always derived,
@@ -228,17 +230,26 @@ def check_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[RowProblem]]:
 
     plan, channel = text("plan"), text("channel")
     metadata = text("metadata")
-    if "metadata" in frame and metadata.notna().any():
-        meta_objs = [_parse_meta(m) for m in metadata]
-        broken = np.array([m is None for m in meta_objs]) & metadata.notna().to_numpy()
+    kpi = pd.Series(None, index=index, dtype=object)
+    has_meta = metadata.notna().to_numpy()
+    if has_meta.any():
+        # Parse only the rows that carry metadata (most bulk events carry none).
+        rows = np.flatnonzero(has_meta)
+        meta_objs = [_parse_meta(m) for m in metadata.iloc[rows]]
+        broken = np.zeros(n, dtype=bool)
+        broken[rows] = [m is None for m in meta_objs]
         flag(broken, "metadata", metadata, "must be a JSON object")
+
+        def lifted(key: str, given: pd.Series) -> pd.Series:
+            out = given.astype(object).copy()
+            out.iloc[rows] = [_get(m, key) for m in meta_objs]
+            return out.where(out.notna(), given)
+
         if "plan" not in frame:
-            plan = pd.Series([_get(m, "plan") for m in meta_objs], index=index, dtype=object)
+            plan = lifted("plan", plan)
         if "channel" not in frame:
-            channel = pd.Series([_get(m, "channel") for m in meta_objs], index=index, dtype=object)
-        kpi = pd.Series([_get(m, "kpi") for m in meta_objs], index=index, dtype=object)
-    else:
-        kpi = pd.Series(None, index=index, dtype=object)
+            channel = lifted("channel", channel)
+        kpi = lifted("kpi", kpi)
     for required_type, keys in REQUIRED_METADATA.items():
         is_type = (etype_s == required_type.value).to_numpy()
         for key in keys:
@@ -268,11 +279,13 @@ def check_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[RowProblem]]:
         index=index,
     )[good]
     # Always derived, never trusted from the input: a key that disagrees with the
-    # source's ids would silently merge or split events.
-    out["idempotency_key"] = [
-        idempotency_key(s, i, k)
-        for s, i, k in zip(out["source"], out["source_id"], out["kind"], strict=True)
-    ]
+    # source's ids would silently merge or split events. The ledger derives keys itself
+    # in SQL (same formula, vectorised) and asks for none here.
+    if derive_keys:
+        out["idempotency_key"] = [
+            idempotency_key(s, i, k)
+            for s, i, k in zip(out["source"], out["source_id"], out["kind"], strict=True)
+        ]
     return _typed(out), problems
 
 

@@ -98,15 +98,14 @@ class Ledger(DuckDBFile):
         """
         if isinstance(events, pd.DataFrame):
             received = len(events)
-            good, problems = check_frame(events)
+            good, problems = check_frame(events, derive_keys=False)
         else:
             good = events_to_frame(events)
             received, problems = len(good), []
-        unique = good.drop_duplicates("idempotency_key")
         with self._lock:
             before = self._count_unlocked()
-            if len(unique):
-                self._insert(unique)
+            if len(good):
+                self._insert(good)
             inserted = self._count_unlocked() - before
             if problems:
                 self._reject(problems, events if isinstance(events, pd.DataFrame) else None)
@@ -118,6 +117,8 @@ class Ledger(DuckDBFile):
         )
 
     def _insert(self, frame: pd.DataFrame) -> None:
+        """INSERT OR IGNORE; the key is derived here, in SQL, with the formula of
+        ``growthwatch.events.idempotency_key`` (a test holds the two equal)."""
         now = datetime.now(UTC)
         self._con.register("incoming", frame)
         try:
@@ -126,11 +127,13 @@ class Ledger(DuckDBFile):
                 INSERT OR IGNORE INTO events (idempotency_key, product, type, ts, value,
                     currency, subject, mrr_before, mrr_after, plan, channel, metadata,
                     source, source_id, kind, ingested_at)
-                SELECT CAST(idempotency_key AS UUID), product, type, ts,
+                SELECT CAST(substr(sha256(source || chr(31) || kind || chr(31) || source_id),
+                                   1, 32) AS UUID),
+                    product, type, ts,
                     CAST(value AS DECIMAL(18, 6)), currency, subject,
                     CAST(mrr_before AS DECIMAL(18, 6)), CAST(mrr_after AS DECIMAL(18, 6)),
                     plan, channel, metadata, source, source_id, kind, ?
-                FROM incoming ORDER BY ts
+                FROM incoming
                 """,
                 [now],
             )
@@ -168,7 +171,8 @@ class Ledger(DuckDBFile):
         where, params = self._where(products, types, start, end, after_seq)
         sql = f"SELECT {_SELECT} FROM events {where} ORDER BY ts, idempotency_key"
         with self._lock:
-            frame = self._con.execute(sql, params).df()
+            # Through Arrow: several times faster than .df() for string columns.
+            frame = self._con.execute(sql, params).arrow().read_all().to_pandas()
         if frame.empty:
             frame = pd.DataFrame({c: pd.Series(dtype=d) for c, d in EVENT_COLUMNS.items()})
         for col, dtype in EVENT_COLUMNS.items():

@@ -96,3 +96,16 @@ def test_concurrent_appends_count_every_event_once() -> None:
     for t in threads:
         t.join()
     assert ledger.count() == 25 * 7 + 50
+
+
+def test_keys_derived_in_sql_equal_the_python_definition() -> None:
+    ids = ["evt_1", "in_ü€漢字", "a\x1fb", "with space,comma=equals", "x" * 200]
+    events = [
+        GrowthEvent(product="p", type=EventType.PAYMENT, timestamp=T0, value=Decimal(1),
+                    currency="EUR", subject="c", source="stripe", source_id=i, kind="invoice.paid")
+        for i in ids
+    ]  # fmt: skip
+    ledger = Ledger()
+    ledger.append(events)
+    stored = ledger.read().set_index("source_id")["idempotency_key"]
+    assert {i: stored[i] for i in ids} == {e.source_id: e.idempotency_key for e in events}

@@ -19,6 +19,9 @@ PORTFOLIO = "all"  # the ``product`` tag of portfolio-wide rows (reporting curre
 MICRO = 1_000_000
 TIME_DTYPE = "datetime64[us, UTC]"
 DAY = np.timedelta64(1, "D")
+# ``frame.attrs`` flag set by readers whose frames are already de-duplicated and in
+# (ts, idempotency_key) order, as the ledger returns them; ``clean`` then skips that work.
+LEDGER_ORDER = "growthwatch.ledger_order"
 
 
 def clean(frame: pd.DataFrame, types: Iterable[str] | None = None) -> pd.DataFrame:
@@ -27,6 +30,8 @@ def clean(frame: pd.DataFrame, types: Iterable[str] | None = None) -> pd.DataFra
         frame = frame[frame["type"].isin(list(types))]
     if frame.empty:
         return frame.reset_index(drop=True)
+    if frame.attrs.get(LEDGER_ORDER):
+        return frame.reset_index(drop=True)  # straight from the ledger: unique and ordered
     frame = frame.drop_duplicates("idempotency_key", keep="first")
     if not (frame["ts"].is_monotonic_increasing and _keys_sorted_within_ts(frame)):
         frame = frame.sort_values(["ts", "idempotency_key"], kind="stable")
@@ -34,12 +39,14 @@ def clean(frame: pd.DataFrame, types: Iterable[str] | None = None) -> pd.DataFra
 
 
 def _keys_sorted_within_ts(frame: pd.DataFrame) -> bool:
-    ts = frame["ts"].to_numpy()
-    same = ts[1:] == ts[:-1]
-    if not same.any():
+    ts = frame["ts"].dt.tz_localize(None).to_numpy()
+    tied = np.flatnonzero(ts[1:] == ts[:-1])
+    if not len(tied):
         return True
-    keys = frame["idempotency_key"].to_numpy(dtype=object)
-    return bool(np.all(keys[1:][same] > keys[:-1][same]))
+    keys = frame["idempotency_key"]
+    first = keys.iloc[tied].to_numpy(dtype=object)
+    second = keys.iloc[tied + 1].to_numpy(dtype=object)
+    return bool(np.all(second > first))
 
 
 def micros(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -77,6 +84,14 @@ def period_floor(ts: pd.Series, freq: str) -> pd.Series:
 def day_range(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     """Every UTC day from ``start`` to ``end`` inclusive."""
     return pd.date_range(start.floor("D"), end.floor("D"), freq="D", tz="UTC").astype(TIME_DTYPE)
+
+
+def naive_utc(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """datetime64[us] UTC values without the per-element Timestamp objects that
+    ``to_numpy()`` of a tz-aware column creates (seconds per million rows)."""
+    if isinstance(ts, pd.DatetimeIndex):
+        return ts.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[us]")
+    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
 
 
 def json_key(metadata: pd.Series, key: str) -> pd.Series:

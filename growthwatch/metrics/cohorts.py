@@ -22,7 +22,15 @@ import numpy as np
 import pandas as pd
 
 from growthwatch.events import EventType
-from growthwatch.metrics._frame import TIME_DTYPE, clean, empty, ratio, units, with_portfolio
+from growthwatch.metrics._frame import (
+    TIME_DTYPE,
+    clean,
+    empty,
+    naive_utc,
+    ratio,
+    units,
+    with_portfolio,
+)
 from growthwatch.metrics.fx import FxTable
 from growthwatch.metrics.mrr import MrrResult
 
@@ -138,7 +146,7 @@ def revenue_retention(
     stock = np.cumsum(grid, axis=1)[:, :n]
     month_end_days = _month_ts(np.arange(first_month + 1, last + 2)) - pd.Timedelta(days=1)
     currencies = pd.Series(np.repeat(keys.get_level_values("currency").to_numpy(), n))
-    when = pd.Series(np.tile(month_end_days.to_numpy(), len(keys)))
+    when = pd.Series(np.tile(naive_utc(month_end_days), len(keys)))
     rates = fx.convert_factor(currencies, when).reshape(len(keys), n)
     valued = np.round(stock * rates).astype("int64")
     cohort_mrr = (
@@ -190,8 +198,8 @@ def _finish(out: pd.DataFrame, basis: str) -> pd.DataFrame:
     age = out["age"].to_numpy(dtype="int64")
     frame = pd.DataFrame(
         {
-            "time": _month_ts(cohort).to_numpy(),
-            "period": _month_ts(cohort + age).to_numpy(),
+            "time": naive_utc(_month_ts(cohort)),
+            "period": naive_utc(_month_ts(cohort + age)),
             "product": out["product"].astype(str).to_numpy(),
             "basis": basis,
             "age": age.astype(str),
@@ -201,6 +209,6 @@ def _finish(out: pd.DataFrame, basis: str) -> pd.DataFrame:
             "rate": out["rate"].to_numpy(dtype="float64"),
         }
     )
-    frame["time"] = frame["time"].astype(TIME_DTYPE)
-    frame["period"] = frame["period"].astype(TIME_DTYPE)
+    frame["time"] = frame["time"].dt.tz_localize("UTC").astype(TIME_DTYPE)
+    frame["period"] = frame["period"].dt.tz_localize("UTC").astype(TIME_DTYPE)
     return frame.sort_values(["product", "time", "period"], kind="stable").reset_index(drop=True)

@@ -21,7 +21,15 @@ import numpy as np
 import pandas as pd
 
 from growthwatch.events import EventType
-from growthwatch.metrics._frame import TIME_DTYPE, clean, day_range, empty, ratio, with_portfolio
+from growthwatch.metrics._frame import (
+    TIME_DTYPE,
+    clean,
+    day_range,
+    empty,
+    naive_utc,
+    ratio,
+    with_portfolio,
+)
 from growthwatch.metrics.settings import MetricsSettings
 
 TYPES = (EventType.ACTIVE_USE.value, EventType.SIGNUP.value, EventType.ACTIVATION.value)
@@ -71,11 +79,12 @@ def product_daily(
     n_days = end_day - start_day + 1
     grid = np.zeros((len(products), n_days, len(COUNTS)), dtype="int64")
     kind = ev["type"].to_numpy()
+    user = pd.factorize(ev["subject"])[0]  # ints: cheaper to sort, merge and de-duplicate
 
     active = kind == EventType.ACTIVE_USE.value
     if active.any():
         user_days = pd.DataFrame(
-            {"p": codes[active], "u": ev["subject"].to_numpy()[active], "d": day[active]}
+            {"p": codes[active], "u": user[active], "d": day[active]}
         ).drop_duplicates()
         user_days = user_days.sort_values(["p", "u", "d"], kind="stable")
         same_user = (user_days["p"].to_numpy()[1:] == user_days["p"].to_numpy()[:-1]) & (
@@ -93,13 +102,13 @@ def product_daily(
             grid[:, :, COUNTS.index(name)] = np.cumsum(delta, axis=1)[:, :n_days]
 
     signup = kind == EventType.SIGNUP.value
-    s = pd.DataFrame({"p": codes[signup], "u": ev["subject"].to_numpy()[signup],
-                      "d": day[signup], "ts": ev["ts"].to_numpy()[signup]})  # fmt: skip
+    s = pd.DataFrame({"p": codes[signup], "u": user[signup],
+                      "d": day[signup], "ts": naive_utc(ev["ts"])[signup]})  # fmt: skip
     cohort = s.drop_duplicates(["p", "u", "d"])
     np.add.at(grid[:, :, COUNTS.index("signups")], (cohort["p"], cohort["d"] - start_day), 1)
     act = kind == EventType.ACTIVATION.value
-    a = pd.DataFrame({"p": codes[act], "u": ev["subject"].to_numpy()[act], "d": day[act],
-                      "ts": ev["ts"].to_numpy()[act]})  # fmt: skip
+    a = pd.DataFrame({"p": codes[act], "u": user[act], "d": day[act],
+                      "ts": naive_utc(ev["ts"])[act]})  # fmt: skip
     a_users = a.drop_duplicates(["p", "u", "d"])
     np.add.at(grid[:, :, COUNTS.index("activations")], (a_users["p"], a_users["d"] - start_day), 1)
     if len(s) and len(a):
@@ -116,7 +125,7 @@ def product_daily(
     out = pd.DataFrame(
         grid.reshape(-1, len(COUNTS)), columns=list(COUNTS)
     ).assign(
-        time=np.tile(days.to_numpy(), len(products)),
+        time=np.tile(naive_utc(days), len(products)),
         product=np.repeat(np.asarray(products, dtype=object), n_days),
         _day=np.tile(np.arange(start_day, end_day + 1), len(products)),
         _first=np.repeat(first, n_days),

@@ -35,7 +35,7 @@ import pandas as pd
 from growthwatch.events import EventType
 from growthwatch.frames import EVENT_COLUMNS
 from growthwatch.metrics import cohorts, engagement, funnels, kpis, revenue, traffic
-from growthwatch.metrics._frame import PORTFOLIO, TIME_DTYPE, month_floor
+from growthwatch.metrics._frame import LEDGER_ORDER, PORTFOLIO, TIME_DTYPE, month_floor
 from growthwatch.metrics.customers import churn_periods
 from growthwatch.metrics.mrr import SUB_TYPES, compute_mrr
 from growthwatch.metrics.schema import MEASUREMENTS, to_batch
@@ -198,6 +198,7 @@ def read_events(
             frame[col] = frame[col].astype(dtype)
         else:
             frame[col] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    frame.attrs[LEDGER_ORDER] = True
     return frame
 
 
@@ -299,7 +300,7 @@ class MetricsEngine:
         if family == "cohorts" and start is not None:
             # every signup (cohort membership), active use only of the months updated
             month = _bucket_floor("cohort_retention", start)
-            return pd.concat(
+            both = pd.concat(
                 [
                     read_events(self.ledger, [EventType.SIGNUP.value], columns=columns),
                     read_events(self.ledger, [EventType.ACTIVE_USE.value], start=month,
@@ -307,6 +308,8 @@ class MetricsEngine:
                 ],
                 ignore_index=True,
             )  # fmt: skip
+            both.attrs.pop(LEDGER_ORDER, None)  # two reads: unique, but not in one order
+            return both
         return read_events(self.ledger, types, start=read_from, columns=columns)
 
     # -- runs ------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ from growthwatch.metrics._frame import (
     empty,
     json_key,
     micros,
+    naive_utc,
     units,
 )
 from growthwatch.metrics.settings import MetricsSettings
@@ -206,7 +207,7 @@ def _changes(
 ) -> pd.DataFrame:
     """Native MRR change per event and currency (a currency switch is -old, +new)."""
     base = {
-        "time": sub["ts"].to_numpy(),
+        "time": naive_utc(sub["ts"]),
         "product": sub["product"].to_numpy(),
         "customer": sub["subject"].to_numpy(),
     }
@@ -294,7 +295,7 @@ def _stock(
         .cumsum()
     )
     cols = native.columns
-    day_series = pd.Series(np.repeat(days.to_numpy(), len(cols)))
+    day_series = pd.Series(np.repeat(naive_utc(days), len(cols)))
     cur_series = pd.Series(np.tile(cols.get_level_values("currency"), len(days)))
     rates = settings.fx.convert_factor(cur_series, day_series).reshape(len(days), len(cols))
     valued = np.round(native.to_numpy(dtype="float64") * rates).astype("int64")

@@ -105,8 +105,7 @@ def to_batch(name: str, frame: pd.DataFrame) -> PointBatch:
     """A metric frame as a ``PointBatch`` of measurement ``name`` with the schema's types."""
     spec = BY_NAME[name]
     source = {v: k for k, v in (spec.rename or {}).items()}
-    out = pd.DataFrame({"time": pd.to_datetime(frame["time"], utc=True).to_numpy()})
-    out["time"] = out["time"].dt.tz_localize("UTC") if out["time"].dt.tz is None else out["time"]
+    out = pd.DataFrame({"time": pd.to_datetime(frame["time"], utc=True).reset_index(drop=True)})
     for tag in spec.tags:
         out[tag] = frame[source.get(tag, tag)].astype(str).to_numpy()
     for col in spec.ints:

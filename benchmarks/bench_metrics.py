@@ -1,0 +1,133 @@
+"""Metrics benchmark: full recompute over N demo events, then an incremental update after
+1,000 new events, with time and peak memory of each.
+
+    .venv/bin/python benchmarks/bench_metrics.py [--events 10000000] [--new 1000]
+
+Phases run in separate processes so each peak-memory figure (``ru_maxrss``, which covers
+numpy/pandas and DuckDB alike) belongs to that phase alone:
+
+1. load: generate the demo portfolio (``growthwatch.demo.generator``) into a ledger, holding
+   back the latest ``--new`` events (they are the "new events" of phase 3);
+2. full: ``MetricsEngine.recompute`` over the whole ledger into an embedded series store;
+3. incremental: append the held-back events, ``MetricsEngine.update``.
+
+The reference ratio printed at the end (incremental time / full time) is what the
+incremental design buys on this machine, independent of its speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from growthwatch.demo.generator import DemoSpec, estimated_events, generate
+from growthwatch.demo.pipeline import DEMO_METRICS
+from growthwatch.metrics.engine import MetricsEngine
+from growthwatch.stores.ledger import Ledger
+from growthwatch.stores.series import SeriesStore
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def spec_for(events: int) -> DemoSpec:
+    """The default 18-month portfolio scaled to about ``events`` events."""
+    base = DemoSpec()
+    per_day = max(1, round(base.events_per_day * events / estimated_events(base)))
+    return DemoSpec(events_per_day=per_day)
+
+
+def load(work: Path, events: int, new: int) -> dict[str, float]:
+    spec = spec_for(events)
+    started = time.perf_counter()
+    total = 0
+    held: list[pd.DataFrame] = []
+    with Ledger(work / "ledger.duckdb") as ledger:
+        pending: pd.DataFrame | None = None
+        for chunk in generate(spec):
+            if pending is not None:
+                total += ledger.append(pending).received
+            pending = chunk
+        assert pending is not None
+        pending = pending.sort_values("ts", kind="stable")
+        total += ledger.append(pending.iloc[:-new]).received
+        held.append(pending.iloc[-new:])
+    pd.concat(held).to_pickle(work / "new.pkl")
+    return {"events": total, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
+
+
+def full(work: Path) -> dict[str, float]:
+    with Ledger(work / "ledger.duckdb") as ledger:
+        series = SeriesStore(work / "series.duckdb")
+        engine = MetricsEngine(ledger, DEMO_METRICS, state_path=work / "state.json")
+        started = time.perf_counter()
+        result = engine.recompute([series])
+        seconds = time.perf_counter() - started
+        series.close()
+        return {"events": result.events, "points": result.points, "seconds": seconds,
+                "peak_mb": peak_mb()}  # fmt: skip
+
+
+def incremental(work: Path) -> dict[str, float]:
+    new = pd.read_pickle(work / "new.pkl")
+    with Ledger(work / "ledger.duckdb") as ledger:
+        ledger.append(new)
+        series = SeriesStore(work / "series.duckdb")
+        engine = MetricsEngine(ledger, DEMO_METRICS, state_path=work / "state.json")
+        base = peak_mb()
+        started = time.perf_counter()
+        result = engine.update([series])
+        seconds = time.perf_counter() - started
+        series.close()
+        return {"events": result.events, "points": result.points, "seconds": seconds,
+                "peak_mb": peak_mb(), "peak_mb_before": base,
+                "families": json.dumps(result.families)}  # fmt: skip
+
+
+PHASES = {"load": load, "full": full, "incremental": incremental}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--new", type=int, default=1_000)
+    parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.phase:
+        fn = PHASES[args.phase]
+        out = fn(args.work, args.events, args.new) if args.phase == "load" else fn(args.work)
+        print(json.dumps(out))
+        return
+    work = Path(tempfile.mkdtemp(prefix="gw-bench-metrics-"))
+    results = {}
+    for phase in ("load", "full", "incremental"):
+        proc = subprocess.run(
+            [sys.executable, __file__, "--phase", phase, "--work", str(work),
+             "--events", str(args.events), "--new", str(args.new)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"{phase:12s} {results[phase]}", flush=True)
+    f, i = results["full"], results["incremental"]
+    print()
+    print(f"ledger events:            {int(results['load']['events']):,}")
+    print(f"full recompute:           {f['seconds']:8.2f} s   peak RSS {f['peak_mb']:8.0f} MB   "
+          f"{int(f['points']):,} points")  # fmt: skip
+    print(f"incremental ({int(i['events']):,} new):   {i['seconds']:8.2f} s   peak RSS "
+          f"{i['peak_mb']:8.0f} MB   {int(i['points']):,} points")  # fmt: skip
+    print(f"incremental / full time:  {i['seconds'] / f['seconds']:.3f}")
+    print(f"work dir (delete when done): {work}")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 COMMANDS = (
     "growthwatch.cli.demo",
+    "growthwatch.cli.metrics",
     "growthwatch.cli.config_cmd",
     "growthwatch.cli.serve",
     "growthwatch.cli.backfill",

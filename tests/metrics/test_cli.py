@@ -1,0 +1,41 @@
+"""``growthwatch metrics``: recompute, update and show through the real CLI entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from metric_cases import ev, sub
+
+from growthwatch.cli import main
+from growthwatch.stores.ledger import Ledger
+
+
+def test_recompute_update_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.append([sub("2026-01-01", 0, 100), sub("2026-01-02", 0, 50, "c2"),
+                       ev("payment", "2026-01-01", value="100")])  # fmt: skip
+    assert main(["metrics", "recompute", "--data-dir", str(tmp_path)]) == 0
+    assert "metrics full: 3 events" in capsys.readouterr().out
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.append([sub("2026-01-03", 100, 0)])
+    assert main(["metrics", "update", "--data-dir", str(tmp_path)]) == 0
+    assert "metrics incremental: 1 events" in capsys.readouterr().out
+    assert main(["metrics", "show", "mrr", "--data-dir", str(tmp_path), "--fields",
+                 "mrr,churn"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("│ 2026")]
+    cells = [[c.strip() for c in r.split("│")[2:4]] for r in rows]
+    assert cells == [["100.00", "0.00"], ["150.00", "0.00"], ["50.00", "100.00"]]
+    assert main(["metrics", "show", "customers", "--product", "p1", "--from", "2026-01-03",
+                 "--data-dir", str(tmp_path)]) == 0  # fmt: skip
+    assert "│ 2026-01-03 │" in capsys.readouterr().out
+    assert main(["metrics", "show", "nope", "--data-dir", str(tmp_path)]) == 2
+    assert main(["metrics", "schema"]) == 0
+    assert "cohort_retention" in capsys.readouterr().out
+
+
+def test_missing_exchange_rate_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.append([sub("2026-01-01", 0, 100, currency="GBP")])
+    assert main(["metrics", "recompute", "--data-dir", str(tmp_path)]) == 1

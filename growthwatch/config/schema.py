@@ -216,6 +216,12 @@ SCHEMA: dict[str, Any] = {
                 "funnel_window_days": {"type": "integer", "minimum": 1, "maximum": 365},
                 "movement_netting_minutes": {"type": "integer", "minimum": 0},
                 "include_metered": {"type": "boolean"},
+                "ltv_months": {"type": "integer", "minimum": 1, "maximum": 36},
+                "branch_types": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "x-hint": "event types that count as 'where users went instead' in funnels",
+                },
                 "funnels": {
                     "type": "array",
                     "items": {

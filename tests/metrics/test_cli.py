@@ -39,3 +39,21 @@ def test_missing_exchange_rate_is_reported_not_a_traceback(tmp_path: Path) -> No
     with Ledger(tmp_path / "ledger.duckdb") as ledger:
         ledger.append([sub("2026-01-01", 0, 100, currency="GBP")])
     assert main(["metrics", "recompute", "--data-dir", str(tmp_path)]) == 1
+
+
+def test_settings_from_config_file(tmp_path: Path) -> None:
+    from growthwatch.config import load_config
+    from growthwatch.metrics.settings import MetricsSettings
+
+    path = tmp_path / "growthwatch.yaml"
+    path.write_text(
+        "reporting:\n  currency: EUR\n  fx_rates:\n    USD:\n      - {date: 2026-01-01, rate: 0.9}\n"
+        "products:\n  - id: p1\n"
+        "metrics:\n  activation_window_days: 3\n  ltv_months: 4\n  movement_netting_minutes: 0\n"
+        "  funnels:\n    - {name: f, steps: [signup, activation], window_days: 2}\n"
+    )
+    s = MetricsSettings.from_config(load_config(path))
+    assert (s.reporting_currency, s.activation_window_days, s.ltv_months) == ("EUR", 3, 4)
+    assert s.movement_netting_minutes == 0
+    assert s.funnels[0].steps == ("signup", "activation") and s.funnels[0].window_days == 2
+    assert s.fx.rate_on("USD", __import__("datetime").date(2026, 2, 1)) == 0.9

@@ -11,7 +11,10 @@ from growthwatch.cli import main
 from growthwatch.stores.ledger import Ledger
 
 
-def test_recompute_update_and_show(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_recompute_update_and_show(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # rich wraps narrower tables
     with Ledger(tmp_path / "ledger.duckdb") as ledger:
         ledger.append([sub("2026-01-01", 0, 100), sub("2026-01-02", 0, 50, "c2"),
                        ev("payment", "2026-01-01", value="100")])  # fmt: skip

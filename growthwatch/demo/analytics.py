@@ -27,7 +27,7 @@ from growthwatch.events import EventType
 # Shares of a product's daily volume (subscriptions and payments make up the rest).
 SIGNUP_SHARE: Final = 0.04
 ACTIVE_USE_SHARE: Final = 0.78
-SESSION_SHARE: Final = 0.13
+SESSION_SHARE: Final = 0.13 - SIGNUP_SHARE  # anonymous; each signup adds its own session
 INITIAL_POPULATION_DAYS: Final = 6  # users before the range: 6 days' worth of active use
 VISITORS_PER_USER: Final = 3
 _HOURS = np.arange(24)
@@ -57,16 +57,24 @@ class ProductAnalytics:
             self._started = True
         ymd = datetime.fromtimestamp(day_s, UTC).strftime("%Y%m%d")
         population = self.users
-        signups, activations = self._signups(draw, day_s, volume)
+        signups, activations, visits = self._signups(draw, day_s, volume)
         blocks = [
             signups,
             activations,
+            visits,
             self._active_use(draw, day_s, ymd, volume, population),
             self._sessions(draw, day_s, ymd, volume),
         ]
         return [b for b in blocks if len(b)]
 
-    def _signups(self, draw: np.random.Generator, day_s: int, volume: float) -> tuple[Block, Block]:
+    def _signups(
+        self, draw: np.random.Generator, day_s: int, volume: float
+    ) -> tuple[Block, Block, Block]:
+        """Signups, their activations and the web session each signup came from.
+
+        The signup session carries the new user's id, so a visit -> signup -> activation
+        funnel can follow one id per person (other sessions are anonymous visitors).
+        """
         n = int(draw.poisson(SIGNUP_SHARE * volume))
         numbers = np.arange(self.users, self.users + n)
         self.users += n
@@ -81,7 +89,28 @@ class ProductAnalytics:
         activations = unit_block(
             ts[activates] + delay, self.index, EventType.ACTIVATION, subjects[activates], act_ids
         )
-        return signups, self._tracked(activations)
+        return signups, self._tracked(activations), self._signup_visits(draw, ts, subjects, numbers)
+
+    def _signup_visits(
+        self,
+        draw: np.random.Generator,
+        signup_ts: np.ndarray,
+        subjects: np.ndarray,
+        numbers: np.ndarray,
+    ) -> Block:
+        """One session per signup, up to 30 minutes before it (never before its day)."""
+        n = len(signup_ts)
+        lead = draw.integers(60, 30 * 60, n) * 1_000_000
+        day_start = signup_ts - signup_ts % (86_400 * 1_000_000)
+        channels = draw.choice(len(CHANNELS), n, p=np.array(self.profile.channel_mix))
+        return unit_block(
+            np.maximum(signup_ts - lead, day_start),
+            self.index,
+            EventType.SESSION,
+            subjects,
+            _ids(f"{self.product.id}:ses:signup:", numbers.tolist()),
+            channel=_CHANNEL_NAMES[channels],
+        )
 
     def _active_use(
         self, draw: np.random.Generator, day_s: int, ymd: str, volume: float, population: int

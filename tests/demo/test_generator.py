@@ -277,6 +277,11 @@ def test_product_analytics_shape(small: pd.DataFrame) -> None:
     days = delay / pd.Timedelta(days=1)
     assert (days < 1).mean() > 0.4 and (days > 7).any()  # most fast, some miss the window
     assert 0.2 < len(acts) / len(signups) < 0.7
+    # Each signup came from a session under the same id (a visit -> signup funnel works).
+    visits = sessions[sessions["subject"].isin(signups.index)].set_index("subject")["ts"]
+    assert visits.index.is_unique and set(visits.index) == set(signups.index)
+    lead = signups - visits.loc[signups.index]
+    assert ((lead >= pd.Timedelta(0)) & (lead <= pd.Timedelta(minutes=30))).all()
 
 
 # -- incidents -------------------------------------------------------------------------

@@ -5,8 +5,8 @@ first-payment month.
   they have an ``active_use`` event in calendar month cohort + k ("on" counting, as
   Mixpanel and Amplitude do), so a user who skips a month and returns counts again.
 * Revenue: the cohort is the month of a customer's first paid MRR (a ``new`` movement);
-  at age k, the cohort's MRR at the end of month cohort + k (reporting currency, valued at
-  that day's rates) over its MRR at the end of the cohort month, plus how many members are
+  at age k, the cohort's MRR at the end of month cohort + k (reporting currency, valued as
+  ``mrr_daily`` values it) over its MRR at the end of the cohort month, plus how many members are
   still paying. Expansion can push it above 1 (net revenue retention of a cohort).
 
 Matrix shape for stores and the dashboard: one row per (product, basis, cohort month, age)
@@ -31,7 +31,6 @@ from growthwatch.metrics._frame import (
     units,
     with_portfolio,
 )
-from growthwatch.metrics.fx import FxTable
 from growthwatch.metrics.mrr import MrrResult
 
 COLUMNS = {
@@ -115,9 +114,7 @@ def logo_retention(events: pd.DataFrame, until: pd.Timestamp | None = None) -> p
     return _finish(out, "logo")
 
 
-def revenue_retention(
-    mrr: MrrResult, fx: FxTable, until: pd.Timestamp | None = None
-) -> pd.DataFrame:
+def revenue_retention(mrr: MrrResult, until: pd.Timestamp | None = None) -> pd.DataFrame:
     """First-payment-month cohorts x months since: MRR kept (and paying members)."""
     firsts = mrr.movements[mrr.movements["kind"] == "new"]
     if firsts.empty:
@@ -134,25 +131,16 @@ def revenue_retention(
     first_month = int(members["cohort"].min())
     n = last - first_month + 1
 
-    # Native MRR per (product, cohort, currency) at each month end: a customer's change in
-    # month m holds from m on; difference arrays over the month axis, then a cumsum.
+    # MRR per (product, cohort) at each month end: the running sum of the members'
+    # reporting-currency changes (movements and FX revaluations), so it agrees with mrr_daily.
     ch = changes.assign(month=months_all).merge(members, on=["product", "customer"])
-    native = ch.groupby(["product", "cohort", "currency", "month"])["delta"].sum()
-    keys = native.index.droplevel("month").unique()
-    key_pos = keys.get_indexer(native.index.droplevel("month"))
+    monthly = ch.groupby(["product", "cohort", "month"])["delta"].sum()
+    keys = monthly.index.droplevel("month").unique()
+    key_pos = keys.get_indexer(monthly.index.droplevel("month"))
     grid = np.zeros((len(keys), n + 1), dtype="int64")
-    month_pos = np.clip(native.index.get_level_values("month").to_numpy() - first_month, 0, n)
-    np.add.at(grid, (key_pos, month_pos), native.to_numpy())
-    stock = np.cumsum(grid, axis=1)[:, :n]
-    month_end_days = _month_ts(np.arange(first_month + 1, last + 2)) - pd.Timedelta(days=1)
-    currencies = pd.Series(np.repeat(keys.get_level_values("currency").to_numpy(), n))
-    when = pd.Series(np.tile(naive_utc(month_end_days), len(keys)))
-    rates = fx.convert_factor(currencies, when).reshape(len(keys), n)
-    valued = np.round(stock * rates).astype("int64")
-    cohort_mrr = (
-        pd.DataFrame(valued, index=keys.droplevel("currency"))
-        .groupby(level=["product", "cohort"]).sum()
-    )  # fmt: skip
+    month_pos = np.clip(monthly.index.get_level_values("month").to_numpy() - first_month, 0, n)
+    np.add.at(grid, (key_pos, month_pos), monthly.to_numpy())
+    cohort_mrr = pd.DataFrame(np.cumsum(grid, axis=1)[:, :n], index=keys)
 
     # Paying members at each month end, from the customers' movements.
     mv = mrr.movements.merge(members, on=["product", "customer"])

@@ -37,7 +37,7 @@ from growthwatch.frames import EVENT_COLUMNS
 from growthwatch.metrics import cohorts, engagement, funnels, kpis, revenue, traffic
 from growthwatch.metrics._frame import LEDGER_ORDER, PORTFOLIO, TIME_DTYPE, month_floor
 from growthwatch.metrics.customers import churn_periods
-from growthwatch.metrics.mrr import SUB_TYPES, compute_mrr
+from growthwatch.metrics.mrr import MRR_TYPES, compute_mrr
 from growthwatch.metrics.schema import MEASUREMENTS, to_batch
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.points import PointBatch
@@ -61,7 +61,7 @@ def family_types(settings: MetricsSettings) -> dict[str, tuple[str, ...]]:
     known = {t.value for t in EventType}
     return {
         "revenue": revenue.MONEY_TYPES,
-        "subscriptions": SUB_TYPES,
+        "subscriptions": MRR_TYPES,
         "product": engagement.TYPES,
         "cohorts": (EventType.SIGNUP.value, EventType.ACTIVE_USE.value),
         # kinds as funnel steps need every type; else just the named types
@@ -97,7 +97,7 @@ def compute_family(
             "customers_daily": daily,
             "churn_monthly": churn_periods(state, "MS", settings.ltv_months),
             "churn_yearly": churn_periods(state, "YS"),
-            "cohort_retention": cohorts.revenue_retention(state, settings.fx, until),
+            "cohort_retention": cohorts.revenue_retention(state, until),
         }
     if family == "product":
         return {"product_daily": engagement.product_daily(events, settings, until, first_days)}

@@ -46,6 +46,9 @@ from growthwatch.metrics._frame import (
 from growthwatch.metrics.settings import MetricsSettings
 
 SUB_TYPES = tuple(t.value for t in SUBSCRIPTION_TYPES)
+# What the MRR functions read: subscription events, and payments (a renewal starts a new
+# service period, which re-sets the exchange rate a foreign-currency MRR is valued at).
+MRR_TYPES = (*SUB_TYPES, EventType.PAYMENT.value)
 MOVEMENT_KINDS = ("new", "expansion", "contraction", "churn", "reactivation")
 # amount columns of the daily frame (int micro-units internally)
 MONEY = ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact")
@@ -116,24 +119,15 @@ def compute_mrr(
     skey = _group_codes(sub[["product", "subject"]].assign(sid=sid.fillna("").to_numpy()))
     ckey = _group_codes(sub[["product", "subject"]])
     after = micros(sub["mrr_after"])
-    currency = sub["currency"].astype(object).to_numpy()
     order = np.arange(n)
     # With a subscription id: the change is from that subscription's previous state. Without
     # one (a source that cannot tell a customer's subscriptions apart), the event's own
     # mrr_before is all we know, so its change is taken as given.
     prev = pd.Series(after).groupby(skey, sort=False).shift(1)
-    first_of_sub = prev.isna().to_numpy()
     prev_micro = prev.fillna(0).to_numpy().astype("int64")
-    prev_cur = pd.Series(currency).groupby(skey, sort=False).shift(1).to_numpy(dtype=object)
-    prev_cur = np.where(first_of_sub, currency, prev_cur)
     prev_micro = np.where(has_sid, prev_micro, micros(sub["mrr_before"]))
-    prev_cur = np.where(has_sid, prev_cur, currency)
     ts = sub["ts"]
-    rate_now = settings.fx.convert_factor(pd.Series(currency), ts.reset_index(drop=True))
-    rate_prev = settings.fx.convert_factor(pd.Series(prev_cur), ts.reset_index(drop=True))
-    move_rc = np.round(after * rate_now).astype("int64") - np.round(prev_micro * rate_prev).astype(
-        "int64"
-    )
+    move_rc, revaluations = _valued(sub, sid, after, prev_micro, events, settings)
     # Paying = the sum of the customer's subscription states (each >= 0) is above zero; the
     # sum telescopes, so currencies need no conversion for this test.
     state_delta = after - prev_micro
@@ -187,10 +181,10 @@ def compute_mrr(
         ["time", "product", "customer"], kind="stable"
     )
     movements = movements.reset_index(drop=True)
-    changes = _changes(sub, after, prev_micro, currency, prev_cur)
+    changes = _changes(sub, move_rc, revaluations)
     cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
     first_day = day_floor(sub["ts"]).groupby(sub["product"]).min()
-    daily = _daily(movements, changes, cancels, first_day, settings, until)
+    daily = _daily(movements, revaluations, cancels, first_day, until)
     return MrrResult(movements, daily, changes)
 
 
@@ -198,51 +192,122 @@ def _group_codes(frame: pd.DataFrame) -> np.ndarray:
     return frame.groupby(list(frame.columns), sort=False, dropna=False).ngroup().to_numpy()
 
 
-def _changes(
+def _valued(
     sub: pd.DataFrame,
+    sid: pd.Series,
     after: np.ndarray,
     prev: np.ndarray,
-    currency: np.ndarray,
-    prev_cur: np.ndarray,
-) -> pd.DataFrame:
-    """Native MRR change per event and currency (a currency switch is -old, +new)."""
-    base = {
-        "time": naive_utc(sub["ts"]),
-        "product": sub["product"].to_numpy(),
-        "customer": sub["subject"].to_numpy(),
-    }
-    plus = pd.DataFrame({**base, "currency": currency, "delta": after})
-    minus = pd.DataFrame({**base, "currency": prev_cur, "delta": -prev})
-    out = pd.concat([plus, minus], ignore_index=True)
+    events: pd.DataFrame,
+    settings: MetricsSettings,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Reporting-currency change of every subscription event, and FX revaluations.
+
+    A subscription's MRR is valued at the rate of its service period's start (METRICS.md):
+    the rate of the day it started, restarted or changed currency, re-set at each renewal
+    (a ``payment`` carrying the subscription id starts a new period). A change inside the
+    period (seats, plan) is valued at the period's rate, so it is a pure movement; the
+    revaluation at a renewal is the FX impact. Returns the per-event change (micro-units)
+    and the revaluations (time, product, customer, amount), which sum exactly to the stock.
+    """
+    n = len(sub)
+    has_sid = sid.notna().to_numpy()
+    currency = sub["currency"].astype(object).to_numpy()
+    t = naive_utc(sub["ts"])
+    rate_now = settings.fx.convert_factor(pd.Series(currency), pd.Series(t))
+    # Without a subscription id there is no period to follow: value at the event's day.
+    move = np.round(after * rate_now).astype("int64") - np.round(prev * rate_now).astype("int64")
+    fx_empty = pd.DataFrame({"time": pd.Series(dtype=TIME_DTYPE), "product": [], "customer": [],
+                             "amount": pd.Series(dtype="int64")})  # fmt: skip
+    if not has_sid.any():
+        return move, fx_empty
+    pay = clean(events, (EventType.PAYMENT.value,))
+    pay_sid = json_key(pay["metadata"], "subscription") if len(pay) else pd.Series(dtype="string")
+    pay = pay[pay_sid.notna().to_numpy()]
+    pay_sid = pay_sid[pay_sid.notna()]
+    timeline = pd.concat(
+        [
+            pd.DataFrame({"pos": np.arange(n)[has_sid], "product": sub["product"].to_numpy()[has_sid],
+                          "customer": sub["subject"].to_numpy()[has_sid],
+                          "sid": sid.to_numpy()[has_sid], "t": t[has_sid],
+                          "key": sub["idempotency_key"].to_numpy()[has_sid],
+                          "state": after[has_sid].astype("float64"),
+                          "cur": currency[has_sid]}),
+            pd.DataFrame({"pos": -1, "product": pay["product"].to_numpy(),
+                          "customer": pay["subject"].to_numpy(), "sid": pay_sid.to_numpy(),
+                          "t": naive_utc(pay["ts"]), "key": pay["idempotency_key"].to_numpy(),
+                          "state": np.nan, "cur": None}),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
+    timeline = timeline.sort_values(["t", "key"], kind="stable").reset_index(drop=True)
+    g = _group_codes(timeline[["product", "customer", "sid"]])
+    is_sub = (timeline["pos"] >= 0).to_numpy()
+    state = timeline["state"].groupby(g, sort=False).ffill().fillna(0).to_numpy()
+    cur = timeline["cur"].groupby(g, sort=False).ffill()
+    known = cur.notna().to_numpy()  # a renewal before the subscription's first event: ignore
+    timeline, state, g, is_sub = timeline[known], state[known], g[known], is_sub[known]
+    cur = cur[known].astype(object)
+    rate = settings.fx.convert_factor(
+        cur.reset_index(drop=True), pd.Series(timeline["t"].to_numpy())
+    )
+    prev_state = pd.Series(state).groupby(g, sort=False).shift(1).fillna(0).to_numpy()
+    prev_cur = pd.Series(cur.to_numpy()).groupby(g, sort=False).shift(1).to_numpy(dtype=object)
+    reset = ~is_sub | (prev_state == 0) | (cur.to_numpy() != prev_cur)
+    period_rate = pd.Series(np.where(reset, rate, np.nan)).groupby(g, sort=False).ffill()
+    value = np.round(state * period_rate.to_numpy()).astype("int64")
+    prev_value = pd.Series(value).groupby(g, sort=False).shift(1).fillna(0).to_numpy()
+    delta = value - prev_value.astype("int64")
+    move[timeline["pos"].to_numpy()[is_sub]] = delta[is_sub]
+    reval = ~is_sub & (delta != 0)
+    fx = pd.DataFrame(
+        {
+            "time": pd.to_datetime(timeline["t"].to_numpy()[reval]).tz_localize("UTC"),
+            "product": timeline["product"].to_numpy()[reval],
+            "customer": timeline["customer"].to_numpy()[reval],
+            "amount": delta[reval],
+        }
+    )
+    fx["time"] = fx["time"].astype(TIME_DTYPE)
+    return move, fx
+
+
+def _changes(sub: pd.DataFrame, move: np.ndarray, fx: pd.DataFrame) -> pd.DataFrame:
+    """Per customer, every reporting-currency change of their MRR (movements and FX)."""
+    out = pd.concat(
+        [
+            pd.DataFrame({"time": sub["ts"].astype(TIME_DTYPE).to_numpy(),
+                          "product": sub["product"].to_numpy(),
+                          "customer": sub["subject"].to_numpy(), "delta": move}),
+            fx.rename(columns={"amount": "delta"}),
+        ],
+        ignore_index=True,
+    )  # fmt: skip
     out = out[out["delta"] != 0]
     out["time"] = pd.to_datetime(out["time"], utc=True).astype(TIME_DTYPE)
-    out["currency"] = out["currency"].astype("str")
     return out.reset_index(drop=True)
 
 
 def _daily(
     movements: pd.DataFrame,
-    changes: pd.DataFrame,
+    revaluations: pd.DataFrame,
     cancels: pd.DataFrame,
     first_day: pd.Series,
-    settings: MetricsSettings,
     until: pd.Timestamp | None,
 ) -> pd.DataFrame:
-    """Per product and day: stock (valued at the day's rates), movement sums, counts.
+    """Per product and day: movement sums, FX impact, the stock they add up to, counts.
 
-    Days run from each product's first subscription event (a trial counts: its zero-MRR
-    days are real days of the product) to ``until``.
+    The stock is the running sum of movements and revaluations, so the identity holds
+    exactly by construction (and the property tests check the stock against an
+    independent valuation). Days run from each product's first subscription event (a
+    trial counts: its zero-MRR days are real days of the product) to ``until``.
     """
-    last = cancels["ts"].max() if changes.empty else changes["time"].max()
-    last = first_day.max() if pd.isna(last) else max(last, first_day.max())
+    last = max(x for x in (movements["time"].max(), revaluations["time"].max(),
+                           cancels["ts"].max(), first_day.max()) if not pd.isna(x))  # fmt: skip
     end = last if until is None else max(until, last)
     days = day_range(first_day.min(), end)
     products = sorted(first_day.index)
-
-    stock = _stock(changes, days, settings).reindex(columns=products, fill_value=0)
     grid = pd.MultiIndex.from_product([products, days], names=["product", "time"])
     out = pd.DataFrame(index=grid)
-    out["mrr"] = stock.unstack().reindex(grid).to_numpy()
     sums = movements.pivot_table(
         index=["product", "day"], columns="kind", values="amount", aggfunc="sum", fill_value=0
     )
@@ -253,6 +318,16 @@ def _daily(
     for kind in MOVEMENT_KINDS:
         col = sums[kind] if kind in sums else pd.Series(dtype="int64")
         out[kind] = col.reindex(grid, fill_value=0).to_numpy().astype("int64")
+    fx = revaluations.groupby([revaluations["product"], day_floor(revaluations["time"])])[
+        "amount"
+    ].sum()
+    fx.index.names = ["product", "time"]
+    out["fx_impact"] = fx.reindex(grid, fill_value=0).to_numpy().astype("int64")
+    net = (
+        out["new"] + out["expansion"] + out["reactivation"] - out["contraction"] - out["churn"]
+        + out["fx_impact"]
+    )  # fmt: skip
+    out["mrr"] = net.groupby(level="product").cumsum()
     names = {"new": "new_customers", "reactivation": "reactivated_customers",
              "churn": "churned_customers"}  # fmt: skip
     for kind, name in names.items():
@@ -266,55 +341,10 @@ def _daily(
     cancel_counts = cancels.groupby([cancels["product"], day_floor(cancels["ts"])]).size()
     cancel_counts.index.names = ["product", "time"]
     out["cancellations"] = cancel_counts.reindex(grid, fill_value=0).to_numpy().astype("int64")
-    out["fx_impact"] = _fx_impact(out)
     out = out.reset_index()
     out = out[out["time"] >= out["product"].map(first_day)]
     out["time"] = out["time"].astype(TIME_DTYPE)
     return out.reset_index(drop=True)[["time", "product", *MONEY, *COUNTS]]
-
-
-def _stock(
-    changes: pd.DataFrame, days: pd.DatetimeIndex, settings: MetricsSettings
-) -> pd.DataFrame:
-    """MRR per product at each day end: native stock per currency valued at that day's rate."""
-    if changes.empty:
-        return pd.DataFrame(index=days)
-    native = (
-        pd.DataFrame(
-            {
-                "product": changes["product"],
-                "currency": changes["currency"],
-                "day": day_floor(changes["time"]),
-                "delta": changes["delta"],
-            }
-        )
-        .groupby(["product", "currency", "day"])["delta"]
-        .sum()
-        .unstack(["product", "currency"], fill_value=0)
-        .reindex(days, fill_value=0)
-        .cumsum()
-    )
-    cols = native.columns
-    day_series = pd.Series(np.repeat(naive_utc(days), len(cols)))
-    cur_series = pd.Series(np.tile(cols.get_level_values("currency"), len(days)))
-    rates = settings.fx.convert_factor(cur_series, day_series).reshape(len(days), len(cols))
-    valued = np.round(native.to_numpy(dtype="float64") * rates).astype("int64")
-    return (
-        pd.DataFrame(valued, index=days, columns=cols.get_level_values("product"))
-        .T.groupby(level=0)
-        .sum()
-        .T
-    )
-
-
-def _fx_impact(frame: pd.DataFrame) -> np.ndarray:
-    """What exchange rates alone changed: the stock change the movements do not explain."""
-    prev = frame["mrr"].groupby(level="product").shift(1, fill_value=0)
-    explained = (
-        frame["new"] + frame["expansion"] + frame["reactivation"]
-        - frame["contraction"] - frame["churn"]
-    )  # fmt: skip
-    return (frame["mrr"] - prev - explained).to_numpy().astype("int64")
 
 
 def daily_with_portfolio(daily: pd.DataFrame) -> pd.DataFrame:
@@ -351,7 +381,4 @@ def _empty_movements() -> pd.DataFrame:
 
 
 def _empty_changes() -> pd.DataFrame:
-    return empty(
-        {"time": TIME_DTYPE, "product": "str", "customer": "str", "currency": "str",
-         "delta": "int64"}
-    )  # fmt: skip
+    return empty({"time": TIME_DTYPE, "product": "str", "customer": "str", "delta": "int64"})

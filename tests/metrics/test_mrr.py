@@ -171,25 +171,38 @@ def test_one_of_two_subscriptions_ending_is_contraction_not_churn() -> None:
     ]
 
 
-def test_currency_change_and_rate_change() -> None:
-    # EUR 100 at 1.10 -> 110 USD; the rate moves to 1.20 on Jan 15: +10 FX impact, no
-    # expansion; on Jan 20 the customer moves to a USD subscription of 130: expansion 10.
+def test_foreign_mrr_is_valued_at_the_service_period_start_and_fx_moves_at_renewal() -> None:
+    # EUR 100 from Jan 1 at 1.10 -> 110 USD. The rate moves to 1.20 on Jan 15, but the paid
+    # period started at 1.10, so MRR stays 110 until the renewal on Feb 1 (a payment of the
+    # subscription): +10 FX impact, never expansion. On Feb 10 the customer moves to a USD
+    # subscription of 130 (cancel + new within the netting window): one expansion of 10.
     events = [
         sub("2026-01-01", 0, 100, currency="EUR", sid="eur"),
-        sub("2026-01-20 09:00", 100, 0, currency="EUR", sid="eur"),
-        sub("2026-01-20 09:10", 0, 130, currency="USD", sid="usd"),
+        ev("payment", "2026-02-01", value="100", currency="EUR", subscription="eur"),
+        sub("2026-02-10 09:00", 100, 0, currency="EUR", sid="eur"),
+        sub("2026-02-10 09:10", 0, 130, currency="USD", sid="usd"),
     ]
     d = daily(events, FX)
-    assert d.loc[("p1", "2026-01-01"), "mrr_end"] == pytest.approx(110)
-    assert d.loc[("p1", "2026-01-01"), "new"] == pytest.approx(110)
-    assert d.loc[("p1", "2026-01-14"), "mrr_end"] == pytest.approx(110)
-    row = d.loc[("p1", "2026-01-15")]
+    assert d.loc[("p1", "2026-01-01"), ["mrr_end", "new"]].tolist() == pytest.approx([110, 110])
+    assert d.loc[("p1", "2026-01-31"), "mrr_end"] == pytest.approx(110)
+    row = d.loc[("p1", "2026-02-01")]
     assert (row["mrr_end"], row["fx_impact"], row["expansion"]) == pytest.approx((120, 10, 0))
-    row = d.loc[("p1", "2026-01-20")]
+    row = d.loc[("p1", "2026-02-10")]
     assert (row["mrr_end"], row["expansion"], row["churn"], row["fx_impact"]) == pytest.approx(
         (130, 10, 0, 0)
     )
-    assert moves(events, FX)[1] == ("01-20 09:00", "c1", "expansion", 10.0)
+    assert moves(events, FX)[1] == ("02-10 09:00", "c1", "expansion", 10.0)
+    assert d["fx_impact"].sum() == pytest.approx(2 * 10)  # p1 and all
+
+
+def test_a_change_inside_the_period_keeps_the_periods_rate() -> None:
+    events = [
+        sub("2026-01-10", 0, 100, currency="EUR", sid="s"),  # 1.10 -> 110
+        sub("2026-01-20", 100, 200, currency="EUR", sid="s"),  # seats added at the same rate
+    ]
+    d = daily(events, FX)
+    row = d.loc[("p1", "2026-01-20")]
+    assert (row["expansion"], row["fx_impact"], row["mrr_end"]) == pytest.approx((110, 0, 220))
 
 
 def test_same_subscription_changing_currency_is_valued_at_the_days_rate() -> None:
@@ -245,14 +258,18 @@ def test_without_subscription_ids_the_events_own_change_is_used() -> None:
 def test_identity_holds_for_every_product_and_day() -> None:
     events = [
         sub("2026-01-01", 0, 100, product="a"),
-        sub("2026-01-02", 0, 50, "c2", product="b", currency="EUR"),
+        sub("2026-01-02", 0, 50, "c2", product="b", currency="EUR", sid="b1"),
         sub("2026-01-16", 100, 30, product="a"),
-        sub("2026-01-17", 50, 0, "c2", product="b", currency="EUR"),
-    ]
+        ev("payment", "2026-01-16", "c2", product="b", value="50", currency="EUR",
+           subscription="b1"),
+        sub("2026-01-17", 50, 0, "c2", product="b", currency="EUR", sid="b1"),
+    ]  # fmt: skip
     d = daily(events, FX).reset_index()
     explained = (
         d["mrr_start"] + d["new"] + d["expansion"] + d["reactivation"]
         - d["contraction"] - d["churn"] + d["fx_impact"]
     )  # fmt: skip
     assert ((explained - d["mrr_end"]).abs() < 0.005).all()
-    assert d.loc[d["product"] == "b", "fx_impact"].sum() == pytest.approx(5)  # 55 -> 60
+    b = d[d["product"] == "b"]
+    assert b["fx_impact"].sum() == pytest.approx(5)  # renewal on Jan 16: 55 -> 60
+    assert b["churn"].sum() == pytest.approx(60)  # churn of what it was worth

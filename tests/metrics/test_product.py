@@ -119,7 +119,7 @@ def test_revenue_retention_by_first_payment_month() -> None:
         sub("2026-03-02", 100, 0, "b"),
         sub("2026-02-01", 0, 40, "c"),
     ]
-    out = revenue_retention(compute_mrr(frame(*events), S), S.fx)
+    out = revenue_retention(compute_mrr(frame(*events), S))
     p = out[(out["product"] == "p1")]
     got = {(r.time.strftime("%Y-%m"), r.age): (r.retained, r.mrr, round(r.rate, 4))
            for r in p.itertuples()}  # fmt: skip

@@ -1,6 +1,6 @@
 """Product analytics events in bulk: signups, activations, daily active use, sessions.
 
-These are the volume (about 97% of the events), so they are drawn with numpy a whole
+These are the volume (about 95% of the events), so they are drawn with numpy a whole
 product-day at a time: counts from Poisson draws around the day's expected volume, times
 from a diurnal profile (busy in the European and American afternoon), users from the
 product's population with recent signups more active than old ones (retention decays).

@@ -8,7 +8,7 @@ nothing new.
 
 How the volume is shaped: ``events_per_day`` is the portfolio's mean over the range. Each
 product gets a share of it and a day factor (growth trend x weekday/weekend), normalised
-so the factors average 1 over the range; analytics events (about 97%) are drawn in bulk
+so the factors average 1 over the range; analytics events (about 95%) are drawn in bulk
 per product-day, subscription customers are acquired in proportion and each simulated over
 its whole life. Events that fall into a later chunk (a renewal next month, an activation
 next week) wait in a carry-over block, so memory holds one chunk plus that backlog.
@@ -49,8 +49,9 @@ __all__ = [
 ]
 
 SOURCE: Final = "demo"
-# New subscription customers per expected event: about 2-3% of the events end up being
-# subscription lifecycle events and payments once the customer base has built up.
+# New subscription customers per expected event: with the opening base, about 4.5% of the
+# events are subscription lifecycle events and payments (about 1.5% in runs shorter than
+# the warm-up, which start without customers).
 ACQUISITION_RATE: Final = 0.005
 # Customers acquired this many days before the start make up the opening customer base
 # (only for ranges of at least the incidents' warm-up: short runs start empty).

@@ -30,7 +30,7 @@ class DemoSpec:
     products: int = 12
     end: date = date(2026, 11, 1)  # exclusive; fixed so that a run is reproducible any day
     months: int = 18  # start = end minus this many months
-    events_per_day: int = 4_000  # portfolio-wide mean volume
+    events_per_day: int = 3_000  # portfolio-wide mean volume (the demo stays under a minute)
     days: int | None = None  # if given, overrides months
 
     def __post_init__(self) -> None:

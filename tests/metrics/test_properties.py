@@ -66,20 +66,21 @@ def build_subs(raw: list[tuple[Any, ...]]) -> list[GrowthEvent]:
     return out
 
 
-renewal = st.tuples(
-    st.sampled_from(["p1", "p2"]),
-    st.sampled_from(["c1", "c2", "c3"]),
-    st.sampled_from(["s1", "s2"]),
-    st.integers(0, 14 * 24 * 60),
-)
+# A renewal pays for one of the generated subscriptions: (which event's subscription, when).
+renewal = st.tuples(st.integers(0, 1000), st.integers(0, 14 * 24 * 60))
 
 
-def build_renewals(raw: list[tuple[Any, ...]]) -> list[GrowthEvent]:
-    return [
-        ev("payment", START + timedelta(minutes=minute), customer, product=product, value="1",
-           currency="USD", subscription=sid, source_id=f"r{i}")
-        for i, (product, customer, sid, minute) in enumerate(raw)
-    ]  # fmt: skip
+def build_renewals(
+    raw: list[tuple[Any, ...]], subs: list[tuple[Any, ...]]
+) -> list[GrowthEvent]:
+    out = []
+    for i, (which, minute) in enumerate(raw):
+        product, customer, sid = subs[which % len(subs)][:3]
+        out.append(
+            ev("payment", START + timedelta(minutes=minute), customer, product=product,
+               value="1", currency="USD", subscription=sid, source_id=f"r{i}")
+        )  # fmt: skip
+    return out
 
 
 def naive_stock(events: list[GrowthEvent], product: str, end: pd.Timestamp) -> float:
@@ -117,7 +118,7 @@ def test_mrr_identity_and_independent_stock(
 ) -> None:
     if not foreign:
         raw = [(*r[:6], "USD") for r in raw]
-    events = build_subs(raw) + build_renewals(renewals)
+    events = build_subs(raw) + build_renewals(renewals, raw)
     until = pd.Timestamp(START + timedelta(days=16))
     state = compute_mrr(frame(*events), SETTINGS, until)
     days = churn_periods(state, "D")

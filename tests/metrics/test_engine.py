@@ -175,3 +175,40 @@ def test_metric_batches_round_trip_through_influxdb(
     store.write(to_batches(frames))
     rows = influx_server.query('SELECT count("mrr") FROM "mrr_daily"', influx_db)
     assert rows[0]["count"] == 3 + 2 + 3  # p1 and all: Jan 1-3; p2 from its first day, Jan 2
+
+
+@pytest.mark.influx
+def test_every_documented_influxql_query_runs(influx_server: InfluxServer, influx_db: str) -> None:
+    """The example panel queries of docs/metrics.md, after Grafana's macro expansion."""
+    doc = (Path(__file__).parents[2] / "docs" / "metrics.md").read_text()
+    queries: list[str] = []
+    current: list[str] | None = None
+    for line in doc.split("### Example queries")[1].splitlines():
+        if line.startswith("    SELECT"):
+            current = [line.strip()]
+            queries.append("")
+        elif line.startswith("      ") and current is not None:
+            current.append(line.strip())
+        else:
+            current = None
+            continue
+        queries[-1] = " ".join(current)
+    assert len(queries) >= 10
+    events = [
+        sub("2025-12-15 09:00", 0, 100, "c1", product="acme"),
+        ev("payment", "2026-01-01 09:00", "c1", value="100", product="acme"),
+        ev("signup", "2026-01-01", "u1", product="acme"),
+        ev("activation", "2026-01-02", "u1", product="acme"),
+        ev("active_use", "2026-01-02", "u1", product="acme"),
+        ev("session", "2026-01-01", None, value=3, channel="seo", product="acme"),
+        ev("kpi", "2026-01-02", None, value="7", kpi="orders", product="acme"),
+    ]
+    settings = MetricsSettings(funnels=(Funnel("visit-to-paid", ("signup", "activation")),))
+    store = InfluxStore(influx_server.url, influx_db)
+    store.ensure_database()
+    store.write(metric_batches(_frame(events), settings))
+    for q in queries:
+        q = (q.replace("$timeFilter", "time >= 1767225600000ms and time <= 1767830400000ms")
+             .replace("$__interval", "1d").replace("$product", "acme"))  # fmt: skip
+        rows = influx_server.query(q, influx_db)
+        assert rows, q

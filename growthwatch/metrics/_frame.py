@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 PORTFOLIO = "all"  # the ``product`` tag of portfolio-wide rows (reporting currency)
 MICRO = 1_000_000
@@ -22,17 +24,26 @@ DAY = np.timedelta64(1, "D")
 # ``frame.attrs`` flag set by readers whose frames are already de-duplicated and in
 # (ts, idempotency_key) order, as the ledger returns them; ``clean`` then skips that work.
 LEDGER_ORDER = "growthwatch.ledger_order"
+LEDGER_UNIQUE = "growthwatch.ledger_unique"  # de-duplicated, in no particular order
 
 
-def clean(frame: pd.DataFrame, types: Iterable[str] | None = None) -> pd.DataFrame:
-    """Drop duplicate events (same idempotency key), keep ``types``, order by (ts, key)."""
+def clean(
+    frame: pd.DataFrame, types: Iterable[str] | None = None, *, ordered: bool = True
+) -> pd.DataFrame:
+    """Drop duplicate events (same idempotency key), keep ``types``, order by (ts, key).
+
+    ``ordered=False`` skips the ordering for callers that only count (cohort membership).
+    """
     if types is not None:
         frame = frame[frame["type"].isin(list(types))]
     if frame.empty:
         return frame.reset_index(drop=True)
-    if frame.attrs.get(LEDGER_ORDER):
-        return frame.reset_index(drop=True)  # straight from the ledger: unique and ordered
-    frame = frame.drop_duplicates("idempotency_key", keep="first")
+    if frame.attrs.get(LEDGER_ORDER) or (frame.attrs.get(LEDGER_UNIQUE) and not ordered):
+        return frame.reset_index(drop=True)  # straight from the ledger: unique (and ordered)
+    if not frame.attrs.get(LEDGER_UNIQUE):
+        frame = frame.drop_duplicates("idempotency_key", keep="first")
+    if not ordered:
+        return frame.reset_index(drop=True)
     if not (frame["ts"].is_monotonic_increasing and _keys_sorted_within_ts(frame)):
         frame = frame.sort_values(["ts", "idempotency_key"], kind="stable")
     return frame.reset_index(drop=True)
@@ -102,11 +113,16 @@ def json_key(metadata: pd.Series, key: str) -> pd.Series:
     a regular expression over the column is exact and many times faster than ``json.loads``
     per row. Missing keys give NA.
     """
-    text = metadata.astype("string")
-    pattern = rf'"{key}":\s*(?:"((?:[^"\\]|\\.)*)"|(-?[0-9][0-9.eE+-]*))'
-    found = text.str.extract(pattern)
-    out = found[0].fillna(found[1])
-    return out.astype("string")
+    if metadata.empty:
+        return pd.Series(pd.NA, index=metadata.index, dtype="string")
+    pattern = rf'"{key}":\s*(?:"(?P<s>(?:[^"\\]|\\.)*)"|(?P<n>-?[0-9][0-9.eE+-]*))'
+    arr = pa.array(metadata.astype("str"), from_pandas=True)
+    found = pc.extract_regex(arr, pattern=pattern)  # RE2, vectorised; no match -> null
+    text = pc.struct_field(found, "s")
+    number = pc.struct_field(found, "n")
+    value = pc.if_else(pc.equal(text, ""), number, text)
+    out = pd.Series(value.to_pandas(), index=metadata.index, dtype="string")
+    return out.where(out != "", pd.NA)
 
 
 def with_portfolio(

@@ -71,7 +71,7 @@ def _triangle(
 def logo_retention(events: pd.DataFrame, until: pd.Timestamp | None = None) -> pd.DataFrame:
     """Signup-month cohorts x months since signup: members active that month."""
     types = (EventType.SIGNUP.value, EventType.ACTIVE_USE.value)
-    ev = clean(events, types)
+    ev = clean(events, types, ordered=False)  # membership and activity: order is irrelevant
     ev = ev[ev["subject"].notna()]
     signups = ev[ev["type"] == EventType.SIGNUP.value]
     if signups.empty:
@@ -81,14 +81,16 @@ def logo_retention(events: pd.DataFrame, until: pd.Timestamp | None = None) -> p
     if until is not None:
         last = max(last, int(_month_numbers(pd.Series([until]))[0]))
     is_signup = (ev["type"] == EventType.SIGNUP.value).to_numpy()
+    product_codes, product_names = pd.factorize(ev["product"])
+    user = pd.factorize(ev["subject"])[0]  # integers: merges and de-duplication are cheap
+    product = np.asarray(product_names, dtype=object)[product_codes]
     members = (
-        pd.DataFrame({"product": ev["product"].to_numpy()[is_signup],
-                      "user": ev["subject"].to_numpy()[is_signup], "cohort": month[is_signup]})
+        pd.DataFrame({"product": product[is_signup], "user": user[is_signup],
+                      "cohort": month[is_signup]})
         .groupby(["product", "user"], as_index=False)["cohort"].min()
     )  # fmt: skip
     active = pd.DataFrame(
-        {"product": ev["product"].to_numpy()[~is_signup],
-         "user": ev["subject"].to_numpy()[~is_signup], "month": month[~is_signup]}
+        {"product": product[~is_signup], "user": user[~is_signup], "month": month[~is_signup]}
     ).drop_duplicates()  # fmt: skip
     hits = active.merge(members, on=["product", "user"])
     hits = hits[hits["month"] >= hits["cohort"]]

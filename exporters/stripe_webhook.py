@@ -38,6 +38,7 @@ from exporters.stripe import StripeStream
 log = logging.getLogger(__name__)
 
 TOLERANCE = 300  # seconds; Stripe's default
+MAX_BATCH = 500  # deliveries processed together when they queue up
 ProcessedCallback = Callable[[str, float], None]  # (event id, arrival perf_counter)
 
 
@@ -121,10 +122,12 @@ class StripeWebhookReceiver:
         """Process payloads that were stored but not processed before a restart."""
         count = 0
         for route in {id(r): r for r in self.routes.values()}.values():
-            for item in route.stream.state.inbox_pending(route.stream.stream_id):
-                if item.via == "webhook":
-                    self.process(route, item.event_id, json.loads(item.payload))
-                    count += 1
+            pending = [json.loads(item.payload)
+                       for item in route.stream.state.inbox_pending(route.stream.stream_id)
+                       if item.via == "webhook"]  # fmt: skip
+            for start in range(0, len(pending), MAX_BATCH):
+                self.process_many(route, pending[start : start + MAX_BATCH])
+            count += len(pending)
         if count:
             log.info("stripe webhooks: processed %d delivery(ies) left from before", count)
         return count
@@ -132,34 +135,55 @@ class StripeWebhookReceiver:
     # -- processing ---------------------------------------------------------------------
 
     def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                route, event, arrived = item
-                event_id = str(event["id"])
+        """Process deliveries in arrival order, whatever has queued up as one batch.
+
+        One ledger append costs about the same for 1 event as for 500 (frame building,
+        one DuckDB statement), so under a burst the worker takes everything waiting
+        (group commit): latency stays flat instead of growing with the queue.
+        """
+        stopping = False
+        while not stopping:
+            items = [self._queue.get()]
+            while len(items) < MAX_BATCH:
                 try:
-                    self.process(route, event_id, event)
-                except Exception:  # stays unprocessed in the inbox; recovered on restart
-                    log.exception("stripe webhook %s: processing failed", event_id)
-                    continue
-                telemetry.WEBHOOK_PROCESSING.labels("stripe").observe(
-                    time.perf_counter() - arrived
-                )
-                if self.on_processed is not None:
-                    self.on_processed(event_id, arrived)
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                stopping = None in items
+                todo = [item for item in items if item is not None]
+                for route in {id(r): r for r, _, _ in todo}.values():
+                    mine = [(e, t) for r, e, t in todo if r is route]
+                    try:
+                        self.process_many(route, [e for e, _ in mine])
+                    except Exception:  # stays unprocessed in the inbox; recovered on restart
+                        log.exception("stripe webhooks: processing %d delivery(ies) failed",
+                                      len(mine))  # fmt: skip
+                        continue
+                    now = time.perf_counter()
+                    for evt, arrived in mine:
+                        telemetry.WEBHOOK_PROCESSING.labels("stripe").observe(now - arrived)
+                        if self.on_processed is not None:
+                            try:
+                                self.on_processed(str(evt["id"]), arrived)
+                            except Exception:
+                                log.exception("on_processed callback failed")
             finally:
-                self._queue.task_done()
+                for _ in items:
+                    self._queue.task_done()
 
     def process(self, route: WebhookRoute, event_id: str, event: dict[str, Any]) -> None:
+        self.process_many(route, [event])
+
+    def process_many(self, route: WebhookRoute, events: list[dict[str, Any]]) -> None:
+        """Map, store and mark processed; events the Events API pull already did are skipped."""
         stream = route.stream
         processor = stream.processor
         with processor.lock:
-            if stream.state.inbox_is_processed(stream.stream_id, event_id):
-                return  # the Events API pull got there first
             work = processor.new_work()
-            processor.add_event(work, event)
+            for event in events:
+                if not stream.state.inbox_is_processed(stream.stream_id, str(event["id"])):
+                    processor.add_event(work, event)
             self.ingestor.store(stream, processor.batch(work))
 
     # -- HTTP ---------------------------------------------------------------------------

@@ -56,7 +56,7 @@ def product_daily(
     ``first_days`` (product -> first day with such events in the whole history) lets a
     caller that passes only recent events still get every product's full day grid.
     """
-    ev = clean(events, TYPES)
+    ev = clean(events, TYPES, ordered=False)  # distinct users per day: order is irrelevant
     ev = ev[ev["subject"].notna()]
     known = [] if first_days is None else list(first_days.index)
     if ev.empty and not known:

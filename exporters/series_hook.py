@@ -40,12 +40,16 @@ class LiveSeriesHook:
         stores: Sequence[Store] = (),
         raw_events: bool = True,
         on_update: Callable[[int], None] | None = None,
+        min_interval: float = 0.25,
     ) -> None:
         self.influx = influx
         self.engine = engine
         self.stores = list(stores)
         self.raw_events = raw_events
         self.on_update = on_update  # called with the ledger seq an update has covered
+        # Pause between updates under a steady flow, so the engine (pandas, holding the
+        # GIL) leaves the webhook worker room; a lone event still updates at once.
+        self.min_interval = min_interval
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -79,6 +83,8 @@ class LiveSeriesHook:
                 log.exception("series update failed")
             if not self._wake.is_set():
                 self._idle.set()
+            else:
+                self._stop.wait(self.min_interval)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until no update is pending (tests, benchmark, shutdown)."""

@@ -33,7 +33,7 @@ def snapshot(data_dir: Path, influx: InfluxServer, db: str) -> dict[str, Any]:
     ).fetchone()
     con.close()
     series = SeriesStore(data_dir / "series.duckdb")
-    frames = {m: series.read(m).to_json() for m in series.measurements()}
+    frames = {m: series.read(m).to_json(date_format="iso") for m in series.measurements()}
     series.close()
     counts = {
         m: influx.query(f'SELECT count(*) FROM "{m}"', db)

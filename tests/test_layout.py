@@ -16,7 +16,7 @@ SHARED = ROOT.parent / "shared"
 def test_docker_compose_matches_compose_spec() -> None:
     schema = json.loads((SHARED / "compose-schema" / "compose-spec.json").read_text())
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    jsonschema.validate(compose, schema)
+    jsonschema.Draft7Validator(schema).validate(compose)
     services = compose["services"]
     assert {"influxdb", "grafana", "exporters", "prometheus", "renderer"} <= set(services)
     for service in services.values():

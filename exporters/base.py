@@ -102,6 +102,29 @@ class Batch:
     progress: float | None = None  # fraction of the requested range read so far
 
 
+@dataclass(frozen=True)
+class DayWindow:
+    """Whole UTC days [first, last] of a range, and the checkpoint reached after them."""
+
+    first: date
+    last: date
+    checkpoint: Batch  # no events; cursor = end of ``last`` (capped), progress so far
+
+
+def day_windows(since: datetime, until: datetime, days: int) -> Iterator[DayWindow]:
+    """Split [since, until) into windows of whole UTC days (APIs that take dates)."""
+    first = since.astimezone(UTC).date()
+    last = (until - timedelta(microseconds=1)).astimezone(UTC).date()
+    total = max((last - first).days + 1, 1)
+    day = first
+    while day <= last:
+        to = min(day + timedelta(days=days - 1), last)
+        end = datetime(to.year, to.month, to.day, tzinfo=UTC) + timedelta(days=1)
+        done = min(((to - first).days + 1) / total, 1.0)
+        yield DayWindow(day, to, Batch(events=[], cursor=min(end, until), progress=done))
+        day = to + timedelta(days=1)
+
+
 class Stream(ABC):
     """One configured source of one product."""
 

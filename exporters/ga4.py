@@ -35,7 +35,15 @@ import requests
 from google.auth.transport.requests import AuthorizedSession
 from google.oauth2 import service_account
 
-from exporters.base import Batch, Rejection, RetryPolicy, SourceAuthError, Stream, request
+from exporters.base import (
+    Batch,
+    Rejection,
+    RetryPolicy,
+    SourceAuthError,
+    Stream,
+    day_windows,
+    request,
+)
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
 from growthwatch.events import EventType, EventValidationError, GrowthEvent
@@ -100,19 +108,10 @@ class GA4Stream(Stream):
             self._session.close()
 
     def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
-        first = since.astimezone(UTC).date()
-        last = (until - timedelta(microseconds=1)).astimezone(UTC).date()
         final_before = datetime.now(UTC).date() - timedelta(days=max(self.lookback.days, 1))
-        total = max((last - first).days + 1, 1)
-        day = first
-        while day <= last:
-            to = min(day + timedelta(days=self.window_days - 1), last)
-            rows = list(self._report(day, to))
-            yield self._batch(rows, final_before)
-            end = datetime(to.year, to.month, to.day, tzinfo=UTC) + timedelta(days=1)
-            yield Batch(events=[], cursor=min(end, until),
-                        progress=min(((to - first).days + 1) / total, 1.0))  # fmt: skip
-            day = to + timedelta(days=1)
+        for window in day_windows(since, until, self.window_days):
+            yield self._batch(list(self._report(window.first, window.last)), final_before)
+            yield window.checkpoint
 
     def _report(self, first: date, last: date) -> Iterator[dict[str, Any]]:
         url = f"{self.base}/v1beta/properties/{self.property_id}:runReport"

@@ -23,13 +23,13 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 import pandas as pd
 import requests
 
-from exporters.base import Batch, Rejection, RetryPolicy, Stream, request
+from exporters.base import Batch, Rejection, RetryPolicy, Stream, day_windows, request
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
 from growthwatch.events import EventType
@@ -98,17 +98,9 @@ class MixpanelStream(Stream):
         self.session.close()
 
     def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
-        first = since.astimezone(UTC).date()
-        last = (until - timedelta(microseconds=1)).astimezone(UTC).date()
-        total = max((last - first).days + 1, 1)
-        day = first
-        while day <= last:
-            to = min(day + timedelta(days=self.window_days - 1), last)
-            yield from self._export(day, to)
-            end = datetime(to.year, to.month, to.day, tzinfo=UTC) + timedelta(days=1)
-            yield Batch(events=[], cursor=min(end, until),
-                        progress=min(((to - first).days + 1) / total, 1.0))  # fmt: skip
-            day = to + timedelta(days=1)
+        for window in day_windows(since, until, self.window_days):
+            yield from self._export(window.first, window.last)
+            yield window.checkpoint
 
     def _export(self, first: date, last: date) -> Iterator[Batch]:
         params = {

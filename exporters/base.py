@@ -77,6 +77,11 @@ class SourceUnavailable(SourceError):
     """The source kept failing (429/5xx/network) after all retries."""
 
 
+def invalid_reason(field_name: str) -> str:
+    """Reason code for a record that broke an event rule: ``invalid_<top-level field>``."""
+    return f"invalid_{field_name.split('.')[0]}"
+
+
 @dataclass(frozen=True)
 class Rejection:
     """A source record that could not become a growth event."""
@@ -198,11 +203,12 @@ class Ingestor:
         rejections = list(batch.rejected)
         appended: AppendResult | None = None
         if len(batch.events):
-            before = self.ledger.max_seq() if isinstance(batch.events, pd.DataFrame) else 0
+            frame_in = isinstance(batch.events, pd.DataFrame)
+            before = self.ledger.max_seq() if frame_in and self.hook is not None else 0
             appended = self.ledger.append(batch.events)
             for problem in appended.rejected:
                 rejections.append(
-                    Rejection(f"invalid_{problem.field.split('.')[0]}", str(problem), None)
+                    Rejection(invalid_reason(problem.field), str(problem), None)
                 )
             telemetry.EVENTS_INGESTED.labels(source, product).inc(appended.inserted)
             telemetry.EVENTS_DUPLICATE.labels(source, product).inc(appended.duplicates)

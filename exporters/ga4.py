@@ -42,6 +42,7 @@ from exporters.base import (
     SourceAuthError,
     Stream,
     day_windows,
+    invalid_reason,
     request,
 )
 from exporters.state import StateStore
@@ -185,7 +186,7 @@ class GA4Stream(Stream):
                     ))  # fmt: skip
                     record["users_final"] = True
             except EventValidationError as exc:
-                rejected.append(Rejection(f"invalid_{exc.field}", str(exc), repr(row)[:2000]))
+                rejected.append(Rejection(invalid_reason(exc.field), str(exc), repr(row)[:2000]))
                 continue
             if record != known:
                 updates[key] = record

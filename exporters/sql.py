@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from exporters.base import Batch, Rejection, SourceAuthError, SourceError, Stream
+from exporters.base import Batch, Rejection, SourceAuthError, SourceError, Stream, invalid_reason
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
 from growthwatch.events import EventType, EventValidationError, GrowthEvent
@@ -149,7 +149,7 @@ class SqlStream(Stream):
                     source_id=f"{self.config.name}:{name}:{identity}", kind="kpi",
                 ))  # fmt: skip
             except EventValidationError as exc:
-                rejected.append(Rejection(f"invalid_{exc.field}", str(exc), repr(dict(row))))
+                rejected.append(Rejection(invalid_reason(exc.field), str(exc), repr(dict(row))))
                 continue
             except (ValueError, TypeError) as exc:
                 reason = "missing_id" if "NULL" in str(exc) else "malformed_record"

@@ -151,13 +151,6 @@ class StateStore:
             ).fetchone()
         return bool(row and row[0])
 
-    def inbox_done(self, stream: str, event_id: str, outcome: str) -> None:
-        with self._lock:
-            self._con.execute(
-                "UPDATE inbox SET processed_at = ?, outcome = ? WHERE stream = ? AND event_id = ?",
-                (_now(), outcome, stream, event_id),
-            )
-
     def inbox_pending(self, stream: str | None = None) -> list[InboxItem]:
         """Payloads stored but not processed (a crash between answer and ledger)."""
         sql = "SELECT event_id, stream, payload, via FROM inbox WHERE processed_at IS NULL"

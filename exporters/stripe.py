@@ -41,6 +41,7 @@ from exporters.base import (
     SourceError,
     SourceUnavailable,
     Stream,
+    invalid_reason,
 )
 from exporters.state import StateStore
 from exporters.stripe_mapping import (
@@ -51,7 +52,6 @@ from exporters.stripe_mapping import (
     invoice_payment_failed,
     refund_event,
     subscription_transition,
-    validation_reason,
 )
 from growthwatch.config import SourceConfig
 from growthwatch.events import EventValidationError, GrowthEvent
@@ -201,7 +201,7 @@ class StripeProcessor:
         except MappingError as exc:
             work.rejected.append(Rejection(exc.reason, exc.detail, _dump(record)))
         except EventValidationError as exc:
-            work.rejected.append(Rejection(validation_reason(exc), str(exc), _dump(record)))
+            work.rejected.append(Rejection(invalid_reason(exc.field), str(exc), _dump(record)))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             work.rejected.append(
                 Rejection("malformed_record", f"{type(exc).__name__}: {exc}", _dump(record))

@@ -33,7 +33,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from growthwatch import currency as iso4217
-from growthwatch.events import EventType, EventValidationError, GrowthEvent
+from growthwatch.events import EventType, GrowthEvent
 
 log = logging.getLogger(__name__)
 
@@ -564,7 +564,3 @@ def customer_signup(customer: Mapping[str, Any], product: str) -> GrowthEvent:
         source_id=customer_id,
         kind=EventType.SIGNUP.value,
     )
-
-
-def validation_reason(exc: EventValidationError) -> str:
-    return f"invalid_{exc.field.split('.')[0]}"

@@ -33,7 +33,6 @@ from exporters import telemetry
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
 from growthwatch.events import GrowthEvent
-from growthwatch.frames import events_to_frame
 from growthwatch.stores.ledger import AppendResult, Ledger
 
 log = logging.getLogger(__name__)
@@ -203,22 +202,17 @@ class Ingestor:
         rejections = list(batch.rejected)
         appended: AppendResult | None = None
         if len(batch.events):
-            frame_in = isinstance(batch.events, pd.DataFrame)
-            before = self.ledger.max_seq() if frame_in and self.hook is not None else 0
+            # What this append stored, read back for the hook (one small query; cheaper
+            # than building the frame a second time, and duplicates are left out).
+            before = self.ledger.max_seq() if self.hook is not None else 0
             appended = self.ledger.append(batch.events)
             for problem in appended.rejected:
-                rejections.append(
-                    Rejection(invalid_reason(problem.field), str(problem), None)
-                )
+                rejections.append(Rejection(invalid_reason(problem.field), str(problem), None))
             telemetry.EVENTS_INGESTED.labels(source, product).inc(appended.inserted)
             telemetry.EVENTS_DUPLICATE.labels(source, product).inc(appended.duplicates)
             if self.hook is not None and appended.inserted:
-                if isinstance(batch.events, pd.DataFrame):
-                    touched = self.ledger.read(after_seq=before)
-                else:
-                    touched = events_to_frame(batch.events)
                 try:
-                    self.hook(touched)
+                    self.hook(self.ledger.read(after_seq=before))
                 except Exception:  # the ledger has the events; series catch up on next run
                     log.exception("%s: series hook failed", stream.stream_id)
         for rejection in rejections:

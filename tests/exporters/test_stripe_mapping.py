@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 import pytest
 from exporter_fakes import charge, invoice_failed, refund, stripe_fixture, subscription
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from exporters.stripe_mapping import (
     MappingError,
@@ -175,3 +178,41 @@ def test_money_events_and_bad_records() -> None:
     with pytest.raises(MappingError) as exc:
         charge_payment(nameless, "acme")
     assert exc.value.reason == "missing_id"
+
+
+STATUSES = ("active", "past_due", "trialing", "unpaid", "paused", "incomplete")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.sampled_from(STATUSES), st.integers(1, 5)), min_size=1,
+                   max_size=6),
+    cancelled=st.booleans(),
+    order=st.randoms(use_true_random=False),
+)  # fmt: skip
+def test_any_delivery_order_ends_in_the_latest_state_and_mrr_adds_up(
+    steps: list[tuple[str, int]], cancelled: bool, order: random.Random
+) -> None:
+    observations = [(T0 + 10 * i, subscription("sub_p", status=s, quantity=q))
+                    for i, (s, q) in enumerate(steps)]  # fmt: skip
+    if cancelled:
+        last = T0 + 10 * len(steps)
+        observations.append((last, subscription("sub_p", status="canceled", ended_at=last)))
+    delivered = observations[:]
+    order.shuffle(delivered)
+    state = None
+    total = Decimal(0)
+    keys: set[str] = set()
+    for observed, sub in delivered:
+        step = subscription_transition(state, sub, product="acme", observed=observed,
+                                       event_id=f"evt_{observed}")  # fmt: skip
+        for event in step.events:
+            if event.idempotency_key not in keys:  # the ledger stores a key once
+                keys.add(event.idempotency_key)
+                total += event.value
+        state = step.state or state
+    assert state is not None
+    latest_at, latest = max(observations, key=lambda o: o[0])
+    assert state["observed"] == latest_at  # the newest observation always wins
+    assert Decimal(state["mrr"]) == subscription_mrr(latest).mrr
+    assert total == Decimal(state["mrr"])  # the events' values sum to the MRR they leave

@@ -136,6 +136,9 @@ def backfill_objects(fake: FakeStripe) -> None:
                           trial=(old + 40 * DAY, old + 54 * DAY)))  # fmt: skip
     fake.add("charges", *[charge(f"ch_b{i}", customer="cus_a", created=old + i * 5 * DAY)
                           for i in range(12)])  # fmt: skip
+    # a busy day: 130 charges in one window, more than one page of 100
+    fake.add("charges", *[charge(f"ch_busy{i:03d}", customer="cus_a", created=old + 3 * DAY + i)
+                          for i in range(130)])  # fmt: skip
     fake.add("refunds", refund("re_b1", charge_id="ch_b1", amount=1000, created=old + 7 * DAY))
     fake.add("invoices", invoice_failed("in_b1", customer="cus_b", attempt=3,
                                         created=old + 30 * DAY))  # fmt: skip
@@ -164,6 +167,8 @@ def test_backfill_from_list_endpoints_matches_webhook_ids_and_resumes(
     partial = ledger.count()
     resume = state.get_cursor(s.stream_id, "backfill")
     assert resume is not None and datetime.fromisoformat(resume["reached"]) > since
+    paged = [p for _, p, _ in fake_stripe.requests if "/v1/charges" in p and "starting_after" in p]
+    assert paged  # the busy window took a second page
     fake_stripe.requests.clear()
     result = ingestor.sync(s, since=since, backfill=True)
     first = next(p for _, p, _ in fake_stripe.requests if p.startswith("/v1/"))
@@ -171,7 +176,7 @@ def test_backfill_from_list_endpoints_matches_webhook_ids_and_resumes(
     assert ledger.count() == partial + result.inserted
     events = ledger.read()
     by_type = events.groupby("type").size().to_dict()
-    assert by_type == {"payment": 12, "refund": 1, "payment_failed": 1, "trial_started": 1,
+    assert by_type == {"payment": 12 + 130, "refund": 1, "payment_failed": 1, "trial_started": 1,
                        "subscription_started": 3, "subscription_cancelled": 1}  # fmt: skip
     mrr = events[events["type"].str.startswith(("subscription", "trial"))]
     assert Decimal(str(mrr["value"].sum())) == Decimal("70")  # sub_old1 50 + sub_trial 20

@@ -12,8 +12,9 @@ each latency is measured from the moment the client starts sending the request:
 - series:   a metrics-engine update covering it finished (MRR/customers/churn series
             rewritten in InfluxDB); updates coalesce under load.
 
-Two passes: a burst (back to back, as fast as one client can send) and paced (a fixed
-rate, as Stripe delivers in normal operation). The reference figure is the bare HTTP
+Three passes: a burst (back to back, as fast as one client can send), paced (a fixed
+rate, as Stripe delivers in normal operation) and isolated (one webhook at a time on an
+idle service: what a lone cancellation sees). The reference figure is the bare HTTP
 round trip of the same server (``GET /healthz``) in the same run.
 
     .venv/bin/python benchmarks/bench_webhooks.py [--webhooks 1000] [--rate 25]
@@ -122,7 +123,8 @@ class Probe:
 
 
 def run_pass(name: str, receiver: StripeWebhookReceiver, probe: Probe, hook: LiveSeriesHook,
-             events: list[dict[str, Any]], rate: float | None) -> dict[str, Any]:  # fmt: skip
+             events: list[dict[str, Any]], rate: float | None,
+             isolated: bool = False) -> dict[str, Any]:  # fmt: skip
     session = requests.Session()
     url = receiver.url + "/webhooks/stripe/bench"
     for key in ("ledger_ms", "influx_ms", "series_ms"):
@@ -144,6 +146,9 @@ def run_pass(name: str, receiver: StripeWebhookReceiver, probe: Probe, hook: Liv
                                      "Content-Type": "application/json"})  # fmt: skip
         answers.append(time.perf_counter() - t0)
         assert resp.status_code == 200, resp.text
+        if isolated:  # one at a time on an idle service: the latency of a lone cancellation
+            receiver.drain(timeout=30)
+            hook.wait_idle(timeout=30)
     receiver.drain(timeout=300)
     hook.wait_idle(timeout=300)
     elapsed = time.perf_counter() - started
@@ -160,6 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--webhooks", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=25.0, help="paced pass, webhooks/s")
+    parser.add_argument("--isolated", type=int, default=25,
+                        help="pairs of webhooks sent one at a time on an idle service")  # fmt: skip
     args = parser.parse_args()
     os.environ.setdefault("GW_BENCH_STRIPE_KEY", "sk_test_bench")
     influx_server = InfluxServer().start()
@@ -200,6 +207,8 @@ def main() -> None:
             run_pass("burst", receiver, probe, hook, webhooks(args.webhooks, "b"), None),
             run_pass(f"paced {args.rate:g}/s", receiver, probe, hook,
                      webhooks(args.webhooks, "p"), args.rate),
+            run_pass("isolated", receiver, probe, hook, webhooks(2 * args.isolated, "i"),
+                     None, isolated=True)  # ledger now holds 2,000+ events
         ]  # fmt: skip
         cancelled = influx_server.query(
             "SELECT count(value) FROM growth_events WHERE type = 'subscription_cancelled'", "bench"

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 TOLERANCE = 300  # seconds; Stripe's default
 MAX_BATCH = 500  # deliveries processed together when they queue up
+MAX_BODY = 4 * 1024 * 1024  # Stripe events are far smaller; refuse anything bigger unread
 ProcessedCallback = Callable[[str, float], None]  # (event id, arrival perf_counter)
 
 
@@ -222,6 +223,10 @@ class StripeWebhookReceiver:
             def do_POST(self) -> None:
                 arrived = time.perf_counter()
                 length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    self.close_connection = True  # the body is left unread
+                    self._answer(413, {"error": f"body over {MAX_BODY} bytes"})
+                    return
                 body = self.rfile.read(length) if length > 0 else b""
                 route = receiver.routes.get(self.path.rstrip("/"))
                 if route is None:

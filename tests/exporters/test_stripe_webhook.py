@@ -98,6 +98,9 @@ def test_forged_unsigned_stale_and_future_deliveries_are_refused(
                          headers={"Stripe-Signature": sign(body)}, timeout=5)  # fmt: skip
     assert resp.status_code == 400
     assert post(receiver, evt, path="/webhooks/stripe/nope").status_code == 404
+    huge = requests.post(receiver.url + "/webhooks/stripe/acme", data=b"x" * (5 * 2**20),
+                         headers={"Stripe-Signature": sign(body)}, timeout=5)  # fmt: skip
+    assert huge.status_code == 413
     receiver.drain()
     assert ledger.count() == 0 and state.inbox_count() == 0
 

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import requests
-from growthwatch.demo.generator import DemoSpec, generate
 
+from growthwatch.demo.generator import DemoSpec, generate
 from growthwatch.stores.event_points import event_points
 from growthwatch.stores.influx import InfluxStore
 from growthwatch.stores.ledger import Ledger

@@ -19,6 +19,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -68,6 +69,13 @@ _SELECT = ", ".join(
 )
 
 
+_COLUMNS = (
+    "idempotency_key, product, type, ts, value, currency, subject, mrr_before, mrr_after, "
+    "plan, channel, metadata, source, source_id, kind, ingested_at"
+)
+_SMALL = 64  # up to this many events are inserted as parameter rows, not through a frame
+
+
 @dataclass(frozen=True)
 class AppendResult:
     received: int
@@ -96,15 +104,20 @@ class Ledger(DuckDBFile):
         A frame (``growthwatch.frames`` layout) is checked row by row: bad rows are kept in
         ``rejected_events`` and reported, the good rows are stored.
         """
+        rows: list[GrowthEvent] | None = None
         if isinstance(events, pd.DataFrame):
             received = len(events)
             good, problems = check_frame(events, derive_keys=False)
         else:
-            good = events_to_frame(events)
-            received, problems = len(good), []
+            rows = list(events)
+            received, problems = len(rows), []
+            # A webhook brings one event: a frame costs more than the insert itself.
+            good = events_to_frame(rows) if len(rows) > _SMALL else pd.DataFrame()
         with self._lock:
             before = self._count_unlocked()
-            if len(good):
+            if rows is not None and len(rows) <= _SMALL:
+                self._insert_events(rows)
+            elif len(good):
                 self._insert(good)
             inserted = self._count_unlocked() - before
             if problems:
@@ -116,6 +129,27 @@ class Ledger(DuckDBFile):
             rejected=tuple(problems),
         )
 
+    def _insert_events(self, events: list[GrowthEvent]) -> None:
+        """Small batches as parameter rows; the key is the event's own (same formula)."""
+        now = datetime.now(UTC)
+        params = [
+            (
+                e.idempotency_key, e.product, e.type.value, e.timestamp, str(e.value),
+                e.currency, e.subject, _opt(e.mrr_before), _opt(e.mrr_after),
+                r["plan"], r["channel"],
+                json.dumps(r["metadata"], sort_keys=True) if r["metadata"] else None,
+                e.source, e.source_id, e.kind, now,
+            )
+            for e in events
+            for r in (e.to_record(),)
+        ]  # fmt: skip
+        self._con.executemany(
+            f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (CAST(? AS UUID), ?, ?, ?, "
+            "CAST(? AS DECIMAL(18, 6)), ?, ?, CAST(? AS DECIMAL(18, 6)), "
+            "CAST(? AS DECIMAL(18, 6)), ?, ?, ?, ?, ?, ?, ?)",
+            params,
+        )
+
     def _insert(self, frame: pd.DataFrame) -> None:
         """INSERT OR IGNORE; the key is derived here, in SQL, with the formula of
         ``growthwatch.events.idempotency_key`` (a test holds the two equal)."""
@@ -123,10 +157,8 @@ class Ledger(DuckDBFile):
         self._con.register("incoming", frame)
         try:
             self._con.execute(
-                """
-                INSERT OR IGNORE INTO events (idempotency_key, product, type, ts, value,
-                    currency, subject, mrr_before, mrr_after, plan, channel, metadata,
-                    source, source_id, kind, ingested_at)
+                f"""
+                INSERT OR IGNORE INTO events ({_COLUMNS})
                 SELECT CAST(substr(sha256(source || chr(31) || kind || chr(31) || source_id),
                                    1, 32) AS UUID),
                     product, type, ts,
@@ -238,6 +270,10 @@ class Ledger(DuckDBFile):
             clauses.append("seq > ?")
             params.append(after_seq)
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _short(value: object) -> str | None:

@@ -105,7 +105,11 @@ def test_keys_derived_in_sql_equal_the_python_definition() -> None:
                     currency="EUR", subject="c", source="stripe", source_id=i, kind="invoice.paid")
         for i in ids
     ]  # fmt: skip
-    ledger = Ledger()
-    ledger.append(events)
-    stored = ledger.read().set_index("source_id")["idempotency_key"]
-    assert {i: stored[i] for i in ids} == {e.source_id: e.idempotency_key for e in events}
+    expected = {e.source_id: e.idempotency_key for e in events}
+    as_frame, as_events = Ledger(), Ledger()
+    as_frame.append(events_to_frame(events))  # bulk path: key computed in SQL
+    as_events.append(events)  # small-batch path: the event's own key
+    for ledger in (as_frame, as_events):
+        stored = ledger.read().set_index("source_id")["idempotency_key"]
+        assert {i: stored[i] for i in ids} == expected
+    assert as_events.append(events_to_frame(events)).duplicates == len(ids)

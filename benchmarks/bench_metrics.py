@@ -24,12 +24,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 
 from growthwatch.demo.generator import DemoSpec, estimated_events, generate
 from growthwatch.demo.pipeline import DEMO_METRICS
+from growthwatch.events import EventType, GrowthEvent
 from growthwatch.metrics.engine import MetricsEngine
 from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
@@ -87,10 +89,33 @@ def incremental(work: Path) -> dict[str, float]:
         started = time.perf_counter()
         result = engine.update([series])
         seconds = time.perf_counter() - started
+        peak = peak_mb()
+        # What ``growthwatch serve`` then does for a lone webhook: the engine is warm (it
+        # keeps the portfolio's MRR state), one subscription of one product is cancelled.
+        live = engine_live_cancellation(ledger, engine, series)
         series.close()
         return {"events": result.events, "points": result.points, "seconds": seconds,
-                "peak_mb": peak_mb(), "peak_mb_before": base,
-                "families": json.dumps(result.families)}  # fmt: skip
+                "peak_mb": peak, "peak_mb_before": base,
+                "families": json.dumps(result.families), **live}  # fmt: skip
+
+
+def engine_live_cancellation(
+    ledger: Ledger, engine: MetricsEngine, series: SeriesStore
+) -> dict[str, float]:
+    last = ledger.read(types=[EventType.SUBSCRIPTION_STARTED.value]).iloc[-1]
+    assert engine.state.horizon is not None
+    cancel = GrowthEvent(
+        product=last["product"], type=EventType.SUBSCRIPTION_CANCELLED,
+        timestamp=engine.state.horizon.to_pydatetime(), value=-Decimal(str(last["mrr_after"])),
+        currency=last["currency"], subject=last["subject"],
+        mrr_before=Decimal(str(last["mrr_after"])), mrr_after=Decimal(0),
+        metadata=json.loads(last["metadata"]), source="bench", source_id="live-cancel",
+    )  # fmt: skip
+    ledger.append([cancel])
+    started = time.perf_counter()
+    result = engine.update([series])
+    return {"live_seconds": time.perf_counter() - started, "live_points": result.points,
+            "live_timings": json.dumps(result.timings)}  # fmt: skip
 
 
 PHASES = {"load": load, "full": full, "incremental": incremental}
@@ -125,7 +150,10 @@ def main() -> None:
           f"{int(f['points']):,} points")  # fmt: skip
     print(f"incremental ({int(i['events']):,} new):   {i['seconds']:8.2f} s   peak RSS "
           f"{i['peak_mb']:8.0f} MB   {int(i['points']):,} points")  # fmt: skip
+    print(f"live cancellation (warm engine, 1 event):  {i['live_seconds']:8.2f} s   "
+          f"{int(i['live_points']):,} points   {i['live_timings']}")  # fmt: skip
     print(f"incremental / full time:  {i['seconds'] / f['seconds']:.3f}")
+    print(f"live / full time:         {i['live_seconds'] / f['seconds']:.4f}")
     print(f"work dir (delete when done): {work}")
 
 

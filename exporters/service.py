@@ -4,7 +4,7 @@ One place builds the ledger, the state file, the stores, the metrics engine, the
 the webhook receiver and the scheduler from a ``Config``, so the two commands and the
 tests assemble the same thing. Files live under ``storage.data_dir``: ``ledger.duckdb``
 (events), ``series.duckdb`` (embedded metric series), ``exporters.sqlite`` (cursors,
-webhook inbox, per-object state, rejected records), ``metrics-engine.json`` (the engine's
+webhook inbox, per-object state, rejected records), ``metrics-state.json`` (the engine's
 last processed ledger seq) and ``influx-spool/``.
 """
 
@@ -27,8 +27,8 @@ from exporters.sql import SqlStream
 from exporters.state import StateStore
 from exporters.stripe import StripeStream
 from exporters.stripe_webhook import StripeWebhookReceiver, WebhookRoute
-from growthwatch.config import Config, SourceConfig, resolve_env
-from growthwatch.metrics.engine import MetricsEngine, Store
+from growthwatch.config import Config, SourceConfig
+from growthwatch.metrics.engine import STATE_FILE, MetricsEngine, Store
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.stores.influx import InfluxStore
 from growthwatch.stores.ledger import Ledger
@@ -72,15 +72,9 @@ def select_source(config: Config, name: str) -> SourceConfig:
 
 
 def influx_store(config: Config) -> InfluxStore | None:
-    c = config.influxdb
-    if c is None:
+    if config.influxdb is None:
         return None
-    return InfluxStore(
-        c.url, c.database, retention_policy=c.retention_policy, username=c.username,
-        password=resolve_env(c.password, "influxdb.password") if c.password else None,
-        token=resolve_env(c.token, "influxdb.token") if c.token else None,
-        batch_size=c.batch_size, timeout=c.timeout, spool_dir=config.data_dir / "influx-spool",
-    )  # fmt: skip
+    return InfluxStore.from_config(config.influxdb, spool_dir=config.data_dir / "influx-spool")
 
 
 class Service:
@@ -98,7 +92,7 @@ class Service:
         stores: list[Store] = [self.series, *([self.influx] if self.influx else [])]
         self.engine = MetricsEngine(
             self.ledger, MetricsSettings.from_config(config),
-            state_path=config.data_dir / "metrics-engine.json",
+            state_path=config.data_dir / STATE_FILE,
         )  # fmt: skip
         raw = config.influxdb.raw_events if config.influxdb else False
         self.hook = LiveSeriesHook(

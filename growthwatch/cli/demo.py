@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from growthwatch.config import ConfigError, load_config, resolve_env
+from growthwatch.cli.common import influx_from_args
+from growthwatch.config import ConfigError, load_config
 from growthwatch.demo.generator import DemoSpec, estimated_events
 from growthwatch.demo.pipeline import run_demo
 from growthwatch.stores.influx import InfluxError, InfluxStore
@@ -54,20 +55,7 @@ def register(sub: Any) -> None:
 
 
 def _influx(args: argparse.Namespace, config: Any) -> InfluxStore | None:
-    if args.influx_url:
-        return InfluxStore(args.influx_url, args.influx_db or "growthwatch",
-                           spool_dir=_data_dir(args, config) / "influx-spool")  # fmt: skip
-    if config is not None and config.influxdb is not None:
-        c = config.influxdb
-        return InfluxStore(
-            c.url, args.influx_db or c.database, retention_policy=c.retention_policy,
-            username=c.username,
-            password=resolve_env(c.password, "influxdb.password") if c.password else None,
-            token=resolve_env(c.token, "influxdb.token") if c.token else None,
-            batch_size=c.batch_size, timeout=c.timeout,
-            spool_dir=_data_dir(args, config) / "influx-spool",
-        )  # fmt: skip
-    return None
+    return influx_from_args(args, config, _data_dir(args, config))
 
 
 def _data_dir(args: argparse.Namespace, config: Any) -> Path:

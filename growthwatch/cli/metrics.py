@@ -23,12 +23,13 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from growthwatch.config import load_config, resolve_env
-from growthwatch.metrics.engine import MetricsEngine, RunResult, Store
+from growthwatch.cli.common import influx_from_args
+from growthwatch.config import load_config
+from growthwatch.metrics.engine import STATE_FILE, MetricsEngine, RunResult, Store
 from growthwatch.metrics.fx import FxError
 from growthwatch.metrics.schema import BY_NAME, MEASUREMENTS
 from growthwatch.metrics.settings import MetricsSettings
-from growthwatch.stores.influx import InfluxError, InfluxStore
+from growthwatch.stores.influx import InfluxError
 from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
 
@@ -124,22 +125,6 @@ def _ledger_path(config: Any, data_dir: Path, args: argparse.Namespace) -> Path:
     return data_dir / "ledger.duckdb"
 
 
-def _influx(args: argparse.Namespace, config: Any, data_dir: Path) -> InfluxStore | None:
-    spool = data_dir / "influx-spool"
-    if getattr(args, "influx_url", None):
-        return InfluxStore(args.influx_url, args.influx_db or "growthwatch", spool_dir=spool)
-    if config is not None and config.influxdb is not None:
-        c = config.influxdb
-        return InfluxStore(
-            c.url, args.influx_db or c.database, retention_policy=c.retention_policy,
-            username=c.username,
-            password=resolve_env(c.password, "influxdb.password") if c.password else None,
-            token=resolve_env(c.token, "influxdb.token") if c.token else None,
-            batch_size=c.batch_size, timeout=c.timeout, spool_dir=spool,
-        )  # fmt: skip
-    return None
-
-
 def _run(args: argparse.Namespace, full: bool) -> int:
     console = Console(stderr=True)
     config, data_dir, settings = _context(args)
@@ -149,13 +134,13 @@ def _run(args: argparse.Namespace, full: bool) -> int:
         return 1
     series = SeriesStore(data_dir / "series.duckdb")
     stores: list[Store] = [series]
-    influx = _influx(args, config, data_dir)
+    influx = influx_from_args(args, config, data_dir)
     try:
         if influx is not None:
             influx.ensure_database()
             stores.append(influx)
         with Ledger(ledger_path) as ledger:
-            engine = MetricsEngine(ledger, settings, state_path=data_dir / "metrics-state.json")
+            engine = MetricsEngine(ledger, settings, state_path=data_dir / STATE_FILE)
             if full:
                 since = pd.Timestamp(args.since, tz="UTC") if args.since else None
                 until = pd.Timestamp(args.until, tz="UTC") if args.until else None

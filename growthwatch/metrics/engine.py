@@ -44,7 +44,7 @@ from growthwatch.metrics._frame import (
     month_floor,
 )
 from growthwatch.metrics.customers import churn_periods
-from growthwatch.metrics.mrr import MRR_TYPES, compute_mrr
+from growthwatch.metrics.mrr import MRR_TYPES, MrrResult, compute_mrr
 from growthwatch.metrics.schema import MEASUREMENTS, to_batch
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.points import PointBatch
@@ -52,6 +52,9 @@ from growthwatch.stores.ledger import Ledger
 
 log = logging.getLogger(__name__)
 Frames = dict[str, pd.DataFrame]
+# The engine's state file in a data directory: ``serve`` and ``growthwatch metrics`` share
+# it, so either one continues incrementally from where the other stopped.
+STATE_FILE = "metrics-state.json"
 
 
 class Store(Protocol):
@@ -95,17 +98,7 @@ def compute_family(
             "revenue_hourly": revenue.revenue(events, settings.fx, "h"),
         }
     if family == "subscriptions":
-        state = compute_mrr(events, settings, until)
-        daily = churn_periods(state, "D")
-        if not daily.empty:
-            daily["net_change"] = np.round(daily["mrr_end"] - daily["mrr_start"], 6)
-        return {
-            "mrr_daily": daily,
-            "customers_daily": daily,
-            "churn_monthly": churn_periods(state, "MS", settings.ltv_months),
-            "churn_yearly": churn_periods(state, "YS"),
-            "cohort_retention": cohorts.revenue_retention(state, until),
-        }
+        return subscription_frames(compute_mrr(events, settings, until), settings, until)
     if family == "product":
         return {"product_daily": engagement.product_daily(events, settings, until, first_days)}
     if family == "cohorts":
@@ -118,6 +111,22 @@ def compute_family(
     if family == "kpis":
         return {"kpi": kpis.kpi_series(events)}
     raise ValueError(f"unknown metric family {family!r}")
+
+
+def subscription_frames(
+    state: MrrResult, settings: MetricsSettings, until: pd.Timestamp | None
+) -> Frames:
+    """The subscription family's frames from its MRR state (cheap: per-day aggregates)."""
+    daily = churn_periods(state, "D")
+    if not daily.empty:
+        daily["net_change"] = np.round(daily["mrr_end"] - daily["mrr_start"], 6)
+    return {
+        "mrr_daily": daily,
+        "customers_daily": daily,
+        "churn_monthly": churn_periods(state, "MS", settings.ltv_months),
+        "churn_yearly": churn_periods(state, "YS"),
+        "cohort_retention": cohorts.revenue_retention(state, until),
+    }
 
 
 def compute(
@@ -185,11 +194,14 @@ def read_events(
     types: Sequence[str],
     *,
     start: pd.Timestamp | None = None,
+    end: pd.Timestamp | None = None,
     columns: Sequence[str] | None = None,
     ordered: bool = True,
+    products: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Events of ``types`` from ``start`` on, in ``EVENT_COLUMNS`` layout (unused columns
-    NULL), ordered by time then key (the ledger's order) unless ``ordered`` is False."""
+    """Events of ``types`` (of ``products``, default all) in [start, end), in
+    ``EVENT_COLUMNS`` layout (unused columns NULL), ordered by time then key (the ledger's
+    order) unless ``ordered`` is False."""
     wanted = set(columns or EVENT_COLUMNS)
     select = ", ".join(
         f"{_SELECT[c]} AS {c}" if c in wanted else f"NULL AS {c}" for c in EVENT_COLUMNS
@@ -199,6 +211,12 @@ def read_events(
     if start is not None:
         sql += " AND ts >= ?"
         params.append(start.to_pydatetime())
+    if end is not None:
+        sql += " AND ts < ?"
+        params.append(end.to_pydatetime())
+    if products is not None:
+        sql += " AND product IN (SELECT unnest(?))"
+        params.append(list(products))
     if ordered:  # counting families skip the sort (and the keys): millions of rows
         sql += " ORDER BY ts, idempotency_key"
     cursor = ledger.connection
@@ -264,6 +282,11 @@ class MetricsEngine:
         self.settings = settings or MetricsSettings()
         self.state_path = Path(state_path) if state_path is not None else None
         self.state = self._load_state()
+        # The subscription family's MRR state as of the last run (keyed by the day its
+        # grids end), so a long-running engine (``growthwatch serve``) recomputes only the
+        # products whose subscriptions changed: a webhook's cancellation costs one product's
+        # history, not the portfolio's. Per-day aggregates are a few thousand rows.
+        self._mrr: tuple[pd.Timestamp, MrrResult] | None = None
 
     def _load_state(self) -> EngineState:
         if self.state_path is not None and self.state_path.exists():
@@ -330,6 +353,20 @@ class MetricsEngine:
             both.attrs.pop(LEDGER_ORDER, None)  # two reads of distinct types: unique, but
             both.attrs[LEDGER_UNIQUE] = True  # not in one (ts, key) order
             return both
+        if family == "funnels" and start is not None:
+            entry = {f.steps[0] for f in self.settings.funnels}
+            if entry <= {t.value for t in EventType}:
+                # Rows are per entry month, and an event can only move users who entered
+                # before it. So the months from ``start`` on need every event from their
+                # first day, and only the entry steps before it (is a user's entry new?).
+                month = _bucket_floor("funnel_steps", start)
+                both = pd.concat(
+                    [read_events(self.ledger, sorted(entry), end=month, columns=columns),
+                     read_events(self.ledger, types, start=month, columns=columns)],
+                    ignore_index=True,
+                )  # fmt: skip
+                both.attrs[LEDGER_ORDER] = True  # [.., month) then [month, ..): still ordered
+                return both
         ordered = family not in _ORDER_FREE
         return read_events(self.ledger, types, start=read_from, columns=columns, ordered=ordered)
 
@@ -403,12 +440,15 @@ class MetricsEngine:
         points = 0
         for family, start in touched.items():
             began = time.perf_counter()
-            read_from = _read_start(family, start, self.settings)
-            events = self._read(family, types[family], start, read_from)
-            first_days = self._first_days(types[family]) if family == "product" else None
-            frames = compute_family(family, events, self.settings, horizon, first_days)
-            del events
             keep = None if products is None or "*" in products[family] else products[family]
+            if family == "subscriptions":
+                frames = self._subscription_frames(types[family], keep, horizon)
+            else:
+                read_from = _read_start(family, start, self.settings)
+                events = self._read(family, types[family], start, read_from)
+                first_days = self._first_days(types[family]) if family == "product" else None
+                frames = compute_family(family, events, self.settings, horizon, first_days)
+                del events
             lower = start if since is None else since
             batches = []
             for name, frame in frames.items():
@@ -422,6 +462,25 @@ class MetricsEngine:
             result.timings[family] = round(time.perf_counter() - began, 3)
             log.info("metrics %s: %d points from %s", family, points, lower)
         return points
+
+
+    def _subscription_frames(
+        self, types: Sequence[str], keep: set[str] | None, horizon: pd.Timestamp
+    ) -> Frames:
+        """MRR over each subscription's whole history: of every product on a full run or
+        a cold start, else of the changed products only, merged into the kept state."""
+        day = horizon.floor("D")
+        columns = _COLUMNS["subscriptions"]
+        cached = self._mrr[1] if self._mrr is not None and self._mrr[0] == day else None
+        if keep is None or cached is None:
+            state = compute_mrr(read_events(self.ledger, types, columns=columns),
+                                self.settings, horizon)  # fmt: skip
+        else:
+            chosen = sorted(keep)
+            events = read_events(self.ledger, types, columns=columns, products=chosen)
+            state = cached.with_products_from(compute_mrr(events, self.settings, horizon), chosen)
+        self._mrr = (day, state)
+        return subscription_frames(state, self.settings, horizon)
 
 
 _GRID_FAMILIES = frozenset({"subscriptions", "product", "cohorts"})

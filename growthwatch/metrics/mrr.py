@@ -25,6 +25,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -100,6 +101,32 @@ class MrrResult:
     movements: pd.DataFrame
     daily: pd.DataFrame
     changes: pd.DataFrame
+
+    def with_products_from(self, other: MrrResult, products: Collection[str]) -> MrrResult:
+        """This result with the rows of ``products`` taken from ``other`` instead.
+
+        Every row of every frame belongs to one product, and ``compute_mrr`` treats
+        products independently (customers, subscriptions and netting are per product), so
+        ``compute_mrr`` over all events equals this merge of ``compute_mrr`` over the
+        events of ``products`` into the result for the rest. That is what lets a live
+        update recompute one product's subscription history instead of the portfolio's.
+        Within a product the rows keep their order, which is all the period and cohort
+        aggregations depend on; products stay sorted in ``daily`` as ``_daily`` makes it.
+        """
+        chosen = list(products)
+
+        def merged(mine: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame:
+            kept = mine[~mine["product"].isin(chosen)]
+            if theirs.empty:
+                return kept.reset_index(drop=True)
+            return pd.concat([kept, theirs], ignore_index=True)
+
+        daily = merged(self.daily, other.daily).sort_values("product", kind="stable")
+        return MrrResult(
+            merged(self.movements, other.movements),
+            daily.reset_index(drop=True),
+            merged(self.changes, other.changes),
+        )
 
 
 def _sub_events(events: pd.DataFrame) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 import requests
 
+from growthwatch.config.loader import InfluxConfig, resolve_env
 from growthwatch.points import Point, PointBatch
 from growthwatch.stores.lineprotocol import encode_batch, encode_point
 from growthwatch.stores.spool import Spool
@@ -36,6 +37,16 @@ log = logging.getLogger(__name__)
 
 class InfluxError(RuntimeError):
     pass
+
+
+def _ident(name: str) -> str:
+    """An InfluxQL identifier (measurement, field, tag key), always double-quoted."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _literal(value: str) -> str:
+    """An InfluxQL string literal (a tag value in a WHERE clause)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class InfluxWriteError(InfluxError):
@@ -91,6 +102,21 @@ class InfluxStore:
         elif username:
             self.session.auth = (username, password or "")
 
+    @classmethod
+    def from_config(
+        cls, section: InfluxConfig, *, spool_dir: Path | None, database: str | None = None
+    ) -> InfluxStore:
+        """The store a config's ``influxdb`` section describes, its secrets read from the
+        environment only now (a missing variable is a ``ConfigError`` naming it)."""
+        c = section
+        return cls(
+            c.url, database or c.database, retention_policy=c.retention_policy,
+            username=c.username,
+            password=resolve_env(c.password, "influxdb.password") if c.password else None,
+            token=resolve_env(c.token, "influxdb.token") if c.token else None,
+            batch_size=c.batch_size, timeout=c.timeout, spool_dir=spool_dir,
+        )  # fmt: skip
+
     # -- schema -------------------------------------------------------------------------
 
     def ensure_database(self) -> None:
@@ -106,8 +132,90 @@ class InfluxStore:
     # -- writes -------------------------------------------------------------------------
 
     def write(self, data: PointBatch | Iterable[PointBatch] | Iterable[Point]) -> WriteResult:
-        """Write batches or points in chunks of ``batch_size`` lines."""
-        return self.write_lines(self._lines(data))
+        """Write batches or points in chunks of ``batch_size`` lines.
+
+        A NaN field of a batch row is undefined (a rate over zero customers): line protocol
+        cannot carry it, and InfluxDB merges a rewritten point's fields into the stored
+        ones, so without ``_clear_undefined`` a rate that became undefined would keep its
+        old value.
+        """
+        items: list[Any] = [data] if isinstance(data, PointBatch) else list(data)
+        for item in items:
+            if isinstance(item, PointBatch):
+                self._clear_undefined(item)
+        return self.write_lines(self._lines(items))
+
+    def _clear_undefined(self, batch: PointBatch) -> None:
+        """Delete the stored points whose field the batch now leaves undefined.
+
+        One query reads the stored values of the batch's NaN fields over its time range;
+        only points that really hold such a value are deleted (InfluxQL ``DELETE`` is slow,
+        and most undefined values were never defined) before the batch rewrites them with
+        their defined fields. If InfluxDB is unreachable the check is skipped and the
+        points are spooled as usual: a stale rate can then survive until the next rewrite.
+        """
+        frame = batch.frame
+        numeric = [f for f in batch.fields if pd.api.types.is_float_dtype(frame[f])]
+        if frame.empty or not numeric:
+            return
+        undefined = frame[numeric].isna()
+        rows = undefined.any(axis=1).to_numpy()
+        if not rows.any():
+            return
+        sub, undefined = frame[rows], undefined[rows]
+        times = pd.DatetimeIndex(sub["time"]).as_unit("ns").asi8
+        tags = [sub[t].astype(object).where(sub[t].notna(), "").astype(str).to_numpy()
+                for t in batch.tags]  # fmt: skip
+        source = _ident(batch.measurement)
+        if self.retention_policy:
+            source = f"{_ident(self.retention_policy)}.{source}"
+        fields = [f for f in numeric if undefined[f].any()]
+        q = (
+            f"SELECT {', '.join(_ident(f) for f in fields)} FROM {source} "
+            f"WHERE time >= {times.min()} AND time <= {times.max()} GROUP BY *"
+        )
+        try:
+            stored: dict[tuple[tuple[str, ...], int], set[str]] = {}
+            for series in self.query(q, epoch="ns"):
+                key_tags = tuple(str(series.get("tags", {}).get(t, "")) for t in batch.tags)
+                columns = series["columns"]
+                for row in series["values"]:
+                    held = {c for c, v in zip(columns[1:], row[1:], strict=True) if v is not None}
+                    stored.setdefault((key_tags, int(row[0])), set()).update(held)
+            deletes = []
+            flags = undefined[fields].to_numpy()
+            for i, when in enumerate(times):
+                key_tags = tuple(str(col[i]) for col in tags)
+                have = stored.get((key_tags, int(when)), set())
+                if any(flags[i, j] and f in have for j, f in enumerate(fields)):
+                    where = " AND ".join(
+                        [*(f"{_ident(t)} = {_literal(v)}" for t, v in zip(batch.tags, key_tags,
+                                                                          strict=True)),
+                         f"time = {int(when)}"]
+                    )  # fmt: skip
+                    deletes.append(f"DELETE FROM {_ident(batch.measurement)} WHERE {where}")
+            for k in range(0, len(deletes), 100):
+                self._statements(deletes[k : k + 100])
+            if deletes:
+                log.info("%s: cleared %d point(s) whose field became undefined",
+                         batch.measurement, len(deletes))  # fmt: skip
+        except InfluxUnavailable as exc:
+            log.warning("%s: could not clear undefined fields (%s)", batch.measurement, exc)
+
+    def _statements(self, statements: list[str]) -> None:
+        """Run several InfluxQL statements in one request; any statement's error raises."""
+        try:
+            resp = self.session.post(
+                f"{self.url}/query", params={"db": self.database},
+                data={"q": ";".join(statements)}, timeout=max(self.timeout, 60),
+            )  # fmt: skip
+        except requests.RequestException as exc:
+            raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
+        if resp.status_code >= 400:
+            raise InfluxError(f"InfluxQL failed (HTTP {resp.status_code}): {resp.text[:500]}")
+        for result in resp.json().get("results", []):
+            if "error" in result:
+                raise InfluxError(f"InfluxQL error: {result['error']}")
 
     def write_lines(self, lines: Iterable[str]) -> WriteResult:
         result = WriteResult()

@@ -3,7 +3,8 @@
 With no InfluxDB configured, the demo and the reports still need somewhere to keep metric
 series. This store accepts the same ``PointBatch`` objects as ``InfluxStore`` and, like
 InfluxDB, keys a value by (measurement, tag set, time, field): writing it again replaces
-it, so recomputing a day never adds to it.
+it, so recomputing a day never adds to it. A NaN (undefined) field value removes the
+stored value, as ``InfluxStore`` does.
 
 Storage is long (one row per field value) so any measurement fits one table; ``read``
 pivots back to the wide frame the batch came from.
@@ -49,9 +50,16 @@ class SeriesStore(DuckDBFile):
             with self._lock:
                 self._con.register("incoming_points", long)
                 try:
+                    # An undefined value (NaN, NA) clears the stored one: a churn rate whose
+                    # denominator dropped to zero must not keep its old value.
                     self._con.execute(
-                        "INSERT OR REPLACE INTO series_points "
-                        "SELECT measurement, tags, time, field, value, text FROM incoming_points"
+                        "DELETE FROM series_points s USING incoming_points i "
+                        "WHERE NOT i.defined AND s.measurement = i.measurement "
+                        "AND s.tags = i.tags AND s.time = i.time AND s.field = i.field"
+                    )
+                    self._con.execute(
+                        "INSERT OR REPLACE INTO series_points SELECT measurement, tags, time, "
+                        "field, value, text FROM incoming_points WHERE defined"
                     )
                 finally:
                     self._con.unregister("incoming_points")
@@ -161,15 +169,15 @@ def _to_long(batch: PointBatch) -> pd.DataFrame:
             keep = np.isfinite(value.to_numpy())
             part = pd.DataFrame(
                 {"tags": tag_json, "time": frame["time"], "field": field, "value": value,
-                 "text": None}
+                 "text": None, "defined": keep}
             )  # fmt: skip
         else:
             keep = column.notna().to_numpy()
             part = pd.DataFrame(
                 {"tags": tag_json, "time": frame["time"], "field": field, "value": np.nan,
-                 "text": column.astype(object)}
+                 "text": column.astype(object), "defined": keep}
             )  # fmt: skip
-        parts.append(part[keep])
+        parts.append(part)
     long = pd.concat(parts, ignore_index=True)
     long.insert(0, "measurement", batch.measurement)
     long["text"] = long["text"].astype(object)

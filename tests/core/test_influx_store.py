@@ -118,6 +118,41 @@ def test_rewrite_overwrites_same_key(influx_server: InfluxServer, influx_db: str
     assert count_ids(influx_server, influx_db)[:2] == (100, 100)
 
 
+def rate_batch(rates: list[float], active: list[int], tag: str = "it's \"q\" a\\b") -> PointBatch:
+    """Two days of a rate series; the tag value needs InfluxQL escaping."""
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime([T0, T0 + timedelta(days=1)], utc=True),
+            "product": [tag, tag],
+            "active": pd.Series(active, dtype="int64"),
+            "rate": rates,
+        }
+    )
+    return PointBatch("rates", frame, ("product",), ("active", "rate"))
+
+
+@pytest.mark.influx
+def test_an_undefined_field_clears_the_stored_value(
+    influx_server: InfluxServer, influx_db: str
+) -> None:
+    """InfluxDB merges a rewritten point's fields into the old ones; a rate that became
+    undefined (NaN) must not keep its old value, and nothing else may be lost."""
+    store = InfluxStore(influx_server.url, influx_db)
+    store.ensure_database()
+    store.write(rate_batch([0.25, 0.5], [4, 2]))
+    store.write(rate_batch([0.1, 0.2], [1, 1], tag="other"))
+    store.write(rate_batch([float("nan"), 0.75], [0, 4]))
+    rows = influx_server.query('SELECT "active", "rate", "product" FROM "rates"', influx_db)
+    got = sorted((str(r["product"]), str(r["time"]), r["active"], r["rate"]) for r in rows)
+    day1, day2 = "2025-01-01T00:00:00Z", "2025-01-02T00:00:00Z"
+    assert got == [
+        ("it's \"q\" a\\b", day1, 0, None),
+        ("it's \"q\" a\\b", day2, 4, 0.75),
+        ("other", day1, 1, 0.1),
+        ("other", day2, 1, 0.2),
+    ]
+
+
 @pytest.mark.influx
 @pytest.mark.slow
 def test_influx_stopped_mid_ingest_every_point_once(tmp_path: Path) -> None:

@@ -49,3 +49,27 @@ def test_points_and_strings_and_delete() -> None:
     store.delete("notes", start=D2)
     assert store.read("notes")["n"].tolist() == [1.0]
     assert store.measurements() == ["notes"]
+
+
+def rates(churn: list[float], active: list[int]) -> PointBatch:
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime([D1, D2], utc=True),
+            "product": ["a", "a"],
+            "active": pd.Series(active, dtype="int64"),
+            "churn_rate": churn,
+        }
+    )
+    return PointBatch("churn", frame, ("product",), ("active", "churn_rate"))
+
+
+def test_an_undefined_value_clears_the_stored_one() -> None:
+    """A rate whose denominator fell to zero is undefined: the old value must go, not stay."""
+    store = SeriesStore()
+    store.write(rates([0.25, 0.5], [4, 2]))
+    store.write(rates([float("nan"), 0.75], [0, 4]))
+    frame = store.read("churn")
+    assert frame["active"].tolist() == [0, 4]
+    assert pd.isna(frame["churn_rate"].iloc[0])
+    assert frame["churn_rate"].iloc[1] == 0.75
+    assert store.count("churn") == 2

@@ -76,6 +76,50 @@ def test_late_subscription_event_rewrites_every_later_day() -> None:
     assert point(inc, "churn_monthly", ("p1",), "2026-01-01")["new"] == 150
 
 
+def test_a_live_cancellation_recomputes_only_its_products_subscriptions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long-running engine keeps the portfolio's MRR state and recomputes only the
+    product a new subscription event belongs to; the numbers equal a full recompute
+    (portfolio rows and the other product included)."""
+    from growthwatch.metrics import engine as engine_module
+
+    first = [
+        sub("2026-01-01", 0, 100, "c1", sid="s1"), sub("2026-01-01", 0, 40, "c2", sid="s2"),
+        sub("2026-01-02", 0, 70, "c3", product="p2", sid="s3"),
+        sub("2026-01-02", 0, 30, "c4", product="p2", sid="s4"),
+        ev("payment", "2026-01-03 08:00", "c4", product="p2", value="30",
+           sid="s4"),
+    ]  # fmt: skip
+    cancel = [sub("2026-01-03 12:00", 100, 0, "c1", sid="s1")]  # p1 only, same day
+    later_p2 = [sub("2026-01-03 18:00", 70, 90, "c3", product="p2", sid="s3")]
+    seen: list[set[str]] = []
+    real = engine_module.compute_mrr
+
+    def spy(events: pd.DataFrame, *args: object, **kw: object) -> object:
+        seen.append(set(events["product"]))
+        return real(events, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module, "compute_mrr", spy)
+    inc, full = incremental_vs_full(first, cancel, later_p2)
+    assert seen[:3] == [{"p1", "p2"}, {"p1"}, {"p2"}]
+    assert_same(inc, full)
+    day3 = point(inc, "mrr_daily", ("all",), "2026-01-03")
+    assert (day3["churn"], day3["expansion"]) == (100, 20)
+    assert point(inc, "customers_daily", ("p1",), "2026-01-03")["active"] == 1  # c2 stays
+
+
+def test_a_rate_that_becomes_undefined_is_cleared_not_left_stale() -> None:
+    """January's ARPA is 100 after the first update; the last customer's cancellation
+    leaves no customer at the month's end, so ARPA is undefined and must disappear."""
+    first = [sub("2026-01-01", 0, 100, sid="s1")]
+    cancel = [sub("2026-01-02", 100, 0, sid="s1")]
+    inc, full = incremental_vs_full(first, cancel)
+    assert_same(inc, full)
+    january = point(inc, "churn_monthly", ("p1",), "2026-01-01")
+    assert january["customers_end"] == 0 and "arpa" not in january
+
+
 def test_funnel_and_cohort_cells_update_from_later_events() -> None:
     first = [ev("signup", "2026-01-30", "u1"), ev("active_use", "2026-01-30", "u1")]
     later = [ev("activation", "2026-02-01", "u1"), ev("payment", "2026-02-02", "u1", value="5"),

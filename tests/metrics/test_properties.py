@@ -150,7 +150,8 @@ def test_mrr_identity_and_independent_stock(
 
 
 class MemoryStore:
-    """Keyed-overwrite store (InfluxDB semantics) for comparing runs quickly."""
+    """Keyed-overwrite store for comparing runs quickly: a field is replaced by a new
+    value and removed by an undefined one (NaN), the contract of both real stores."""
 
     def __init__(self) -> None:
         self.points: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -163,7 +164,9 @@ class MemoryStore:
                 fields = self.points.setdefault(key, {})
                 for f in b.fields:
                     v = values[f]
-                    if not (isinstance(v, float) and math.isnan(v)):
+                    if isinstance(v, float) and math.isnan(v):
+                        fields.pop(f, None)
+                    else:
                         fields[f] = v
         return sum(len(b) for b in batches)
 

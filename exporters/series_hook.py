@@ -40,7 +40,7 @@ class LiveSeriesHook:
         stores: Sequence[Store] = (),
         raw_events: bool = True,
         on_update: Callable[[int], None] | None = None,
-        min_interval: float = 0.25,
+        min_interval: float = 0.05,
     ) -> None:
         self.influx = influx
         self.engine = engine
@@ -48,7 +48,9 @@ class LiveSeriesHook:
         self.raw_events = raw_events
         self.on_update = on_update  # called with the ledger seq an update has covered
         # Pause between updates under a steady flow, so the engine (pandas, holding the
-        # GIL) leaves the webhook worker room; a lone event still updates at once.
+        # GIL) leaves the webhook worker room; a lone event still updates at once. 50 ms
+        # keeps a paced 25 webhooks/s under a second to the series at p95 (250 ms did not:
+        # the pause adds to the wait of every event that arrives during an update).
         self.min_interval = min_interval
         self._wake = threading.Event()
         self._stop = threading.Event()

@@ -109,7 +109,8 @@ def engine_live_cancellation(
         timestamp=engine.state.horizon.to_pydatetime(), value=-Decimal(str(last["mrr_after"])),
         currency=last["currency"], subject=last["subject"],
         mrr_before=Decimal(str(last["mrr_after"])), mrr_after=Decimal(0),
-        metadata=json.loads(last["metadata"]), source="bench", source_id="live-cancel",
+        metadata=json.loads(last["metadata"]), source="bench",
+        source_id=f"live-cancel-{ledger.max_seq()}",
     )  # fmt: skip
     ledger.append([cancel])
     started = time.perf_counter()

@@ -198,10 +198,12 @@ def read_events(
     columns: Sequence[str] | None = None,
     ordered: bool = True,
     products: Sequence[str] | None = None,
+    seen_from: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Events of ``types`` (of ``products``, default all) in [start, end), in
     ``EVENT_COLUMNS`` layout (unused columns NULL), ordered by time then key (the ledger's
-    order) unless ``ordered`` is False."""
+    order) unless ``ordered`` is False. ``seen_from`` keeps only the subjects that also
+    have an event of ``types`` at or after that time (in the same product)."""
     wanted = set(columns or EVENT_COLUMNS)
     select = ", ".join(
         f"{_SELECT[c]} AS {c}" if c in wanted else f"NULL AS {c}" for c in EVENT_COLUMNS
@@ -217,6 +219,13 @@ def read_events(
     if products is not None:
         sql += " AND product IN (SELECT unnest(?))"
         params.append(list(products))
+    if seen_from is not None:
+        sql += (
+            " AND EXISTS (SELECT 1 FROM events AS later WHERE later.product = events.product"
+            " AND later.subject = events.subject AND later.type IN (SELECT unnest(?))"
+            " AND later.ts >= ?)"
+        )
+        params += [list(types), seen_from.to_pydatetime()]
     if ordered:  # counting families skip the sort (and the keys): millions of rows
         sql += " ORDER BY ts, idempotency_key"
     cursor = ledger.connection
@@ -358,10 +367,12 @@ class MetricsEngine:
             if entry <= {t.value for t in EventType}:
                 # Rows are per entry month, and an event can only move users who entered
                 # before it. So the months from ``start`` on need every event from their
-                # first day, and only the entry steps before it (is a user's entry new?).
+                # first day, and before it only the entry steps of users who have one
+                # since (is their entry really in those months?).
                 month = _bucket_floor("funnel_steps", start)
                 both = pd.concat(
-                    [read_events(self.ledger, sorted(entry), end=month, columns=columns),
+                    [read_events(self.ledger, sorted(entry), end=month, columns=columns,
+                                 seen_from=month),
                      read_events(self.ledger, types, start=month, columns=columns)],
                     ignore_index=True,
                 )  # fmt: skip

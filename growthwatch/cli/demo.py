@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
         for task in tasks.values():
             bar.update(task, total=bar.tasks[task].completed)
     out = Console()
+    if not out.is_terminal:  # piped or logged: full numbers rather than an 80-column cut
+        out = Console(width=max(out.width, 120))
     table = Table(title=f"growthwatch demo: {result.generated:,} events in {result.seconds:.1f}s")
     for col in (
         "product",
@@ -136,6 +138,10 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"  ledger (DuckDB):      {result.ledger_path}")
     out.print(f"  series (DuckDB):      {result.ledger_path.with_name('series.duckdb')}")
     out.print(f"  injected incidents:   {result.ground_truth}")
+    out.print(
+        f"  metrics as a table:   growthwatch metrics show churn --data-dir {result.data_dir}"
+        " --product all"
+    )
     out.print(
         "  check a config:       growthwatch config example > growthwatch.yaml && growthwatch config check growthwatch.yaml"
     )

@@ -48,6 +48,17 @@ ALIASES = {
     "traffic": "traffic_daily",
     "kpi": "kpi",
 }
+# What a person reads first in the wide measurements; ``--fields all`` shows every field.
+HEADLINE = {
+    "churn_monthly": ("customers_start", "customers_end", "churned", "customer_churn_rate",
+                      "mrr_end", "gross_mrr_churn_rate", "nrr", "arpa", "ltv"),
+    "churn_yearly": ("customers_start", "customers_end", "churned", "customer_churn_rate",
+                     "mrr_end", "gross_mrr_churn_rate", "nrr", "arpa"),
+    "mrr_daily": ("mrr", "new", "expansion", "contraction", "churn", "reactivation",
+                  "net_change"),
+    "revenue_daily": ("payments", "gross", "refunds", "net", "net_rc", "failed_count"),
+    "revenue_hourly": ("payments", "gross", "refunds", "net", "net_rc", "failed_count"),
+}  # fmt: skip
 
 
 def register(sub: Any) -> None:
@@ -87,7 +98,9 @@ def register(sub: Any) -> None:
     show.add_argument("--product", default="all", help="product id, or all (default)")
     show.add_argument("--from", dest="start", type=date.fromisoformat, help="first day")
     show.add_argument("--to", dest="end", type=date.fromisoformat, help="last day (exclusive)")
-    show.add_argument("--fields", help="comma-separated fields (default: all)")
+    show.add_argument(
+        "--fields", help="comma-separated fields, or `all` (default: the headline fields)"
+    )
     show.add_argument("--where", action="append", default=[], metavar="TAG=VALUE",
                       help="filter on another tag, e.g. basis=logo or channel=all")  # fmt: skip
     show.add_argument("--limit", type=int, default=60, help="last N rows (default 60)")
@@ -222,7 +235,11 @@ def run_show(args: argparse.Namespace) -> int:
     if frame.empty or "time" not in frame or len(frame.columns) <= 1:
         console.print(f"no {name} points for {tags}")
         return 1
-    fields = args.fields.split(",") if args.fields else [f for f in spec.fields if f in frame]
+    if args.fields and args.fields != "all":
+        fields = args.fields.split(",")
+    else:
+        chosen = spec.fields if args.fields == "all" else HEADLINE.get(name, spec.fields)
+        fields = [f for f in chosen if f in frame]
     for f in fields:
         if f not in frame:
             frame[f] = float("nan")  # never written: undefined for every row shown
@@ -234,7 +251,10 @@ def run_show(args: argparse.Namespace) -> int:
         table.add_column(col, justify="left" if col in ("time", *other_tags) else "right")
     for row in frame[columns].itertuples(index=False):
         table.add_row(*(_format(c, v, spec.ints) for c, v in zip(columns, row, strict=True)))
-    Console().print(table)
+    out = Console()
+    if not out.is_terminal:  # piped or logged: full numbers rather than an 80-column cut
+        out = Console(width=max(out.width, 40 + 14 * len(columns)))
+    out.print(table)
     return 0
 
 

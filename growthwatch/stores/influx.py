@@ -151,8 +151,9 @@ class InfluxStore:
         One query reads the stored values of the batch's NaN fields over its time range;
         only points that really hold such a value are deleted (InfluxQL ``DELETE`` is slow,
         and most undefined values were never defined) before the batch rewrites them with
-        their defined fields. If InfluxDB is unreachable the check is skipped and the
-        points are spooled as usual: a stale rate can then survive until the next rewrite.
+        their defined fields. If the check fails (InfluxDB down or erroring) it is skipped
+        and the write goes on as usual (spooled if InfluxDB is down): a stale rate can then
+        survive until the next rewrite.
         """
         frame = batch.frame
         numeric = [f for f in batch.fields if pd.api.types.is_float_dtype(frame[f])]
@@ -199,7 +200,7 @@ class InfluxStore:
             if deletes:
                 log.info("%s: cleared %d point(s) whose field became undefined",
                          batch.measurement, len(deletes))  # fmt: skip
-        except InfluxUnavailable as exc:
+        except InfluxError as exc:  # down, 5xx or refused: the write reports its own way
             log.warning("%s: could not clear undefined fields (%s)", batch.measurement, exc)
 
     def _statements(self, statements: list[str]) -> None:

@@ -153,6 +153,15 @@ def test_an_undefined_field_clears_the_stored_value(
     ]
 
 
+def test_undefined_fields_while_influx_is_down_are_spooled_not_raised(tmp_path: Path) -> None:
+    """The clearing check needs InfluxDB; when it is down the points still go to the spool."""
+    store = InfluxStore("http://127.0.0.1:9", "db", max_retries=1, backoff=0.01, timeout=0.5,
+                        spool_dir=tmp_path / "spool")  # fmt: skip
+    result = store.write(rate_batch([float("nan"), 0.75], [0, 4]))
+    assert (result.points, result.spooled) == (0, 2)
+    assert store.spool is not None and store.spool.lines() == 2
+
+
 @pytest.mark.influx
 @pytest.mark.slow
 def test_influx_stopped_mid_ingest_every_point_once(tmp_path: Path) -> None:

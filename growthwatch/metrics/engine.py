@@ -48,7 +48,7 @@ from growthwatch.metrics.mrr import MRR_TYPES, MrrResult, compute_mrr
 from growthwatch.metrics.schema import MEASUREMENTS, to_batch
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.points import PointBatch
-from growthwatch.stores.ledger import Ledger
+from growthwatch.stores.ledger import SELECT_EXPR, Ledger
 
 log = logging.getLogger(__name__)
 Frames = dict[str, pd.DataFrame]
@@ -162,16 +162,6 @@ def metric_batches(
 
 # -- the ledger-driven part ----------------------------------------------------------------
 
-_SELECT = {
-    c: (
-        "replace(CAST(idempotency_key AS VARCHAR), '-', '')"
-        if c == "idempotency_key"
-        else f"CAST({c} AS DOUBLE)"
-        if c in ("value", "mrr_before", "mrr_after")
-        else c
-    )
-    for c in EVENT_COLUMNS
-}
 _ARROW_TYPES = {
     pa.string(): pd.StringDtype("pyarrow", na_value=np.nan),
     pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan),
@@ -206,7 +196,7 @@ def read_events(
     have an event of ``types`` at or after that time (in the same product)."""
     wanted = set(columns or EVENT_COLUMNS)
     select = ", ".join(
-        f"{_SELECT[c]} AS {c}" if c in wanted else f"NULL AS {c}" for c in EVENT_COLUMNS
+        f"{SELECT_EXPR[c]} AS {c}" if c in wanted else f"NULL AS {c}" for c in EVENT_COLUMNS
     )
     sql = f"SELECT {select} FROM events WHERE type IN (SELECT unnest(?))"
     params: list[Any] = [list(types)]

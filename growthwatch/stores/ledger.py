@@ -59,14 +59,20 @@ CREATE TABLE IF NOT EXISTS rejected_events (
 );
 """
 
-_SELECT = ", ".join(
-    "replace(CAST(idempotency_key AS VARCHAR), '-', '') AS idempotency_key"
-    if c == "idempotency_key"
-    else f"CAST({c} AS DOUBLE) AS {c}"
-    if c in ("value", "mrr_before", "mrr_after")
-    else c
+# How each ``EVENT_COLUMNS`` column is read back into frame form: the key as 32 hex digits
+# (as ``idempotency_key`` makes it), money as float (frames carry floats, the table exact
+# DECIMALs). Every reader of the events table selects through this.
+SELECT_EXPR: dict[str, str] = {
+    c: (
+        "replace(CAST(idempotency_key AS VARCHAR), '-', '')"
+        if c == "idempotency_key"
+        else f"CAST({c} AS DOUBLE)"
+        if c in ("value", "mrr_before", "mrr_after")
+        else c
+    )
     for c in EVENT_COLUMNS
-)
+}
+_SELECT = ", ".join(f"{expr} AS {c}" for c, expr in SELECT_EXPR.items())
 
 
 _COLUMNS = (

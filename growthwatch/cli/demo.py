@@ -15,7 +15,7 @@ from growthwatch.cli.common import influx_from_args
 from growthwatch.config import ConfigError, load_config
 from growthwatch.demo.generator import DemoSpec, estimated_events
 from growthwatch.demo.pipeline import run_demo
-from growthwatch.stores.influx import InfluxError, InfluxStore
+from growthwatch.stores.influx import InfluxError
 
 
 def register(sub: Any) -> None:
@@ -54,10 +54,6 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _influx(args: argparse.Namespace, config: Any) -> InfluxStore | None:
-    return influx_from_args(args, config, _data_dir(args, config))
-
-
 def _data_dir(args: argparse.Namespace, config: Any) -> Path:
     if args.data_dir is not None:
         return Path(args.data_dir)
@@ -75,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, products=args.products, months=args.months, days=args.days,
         events_per_day=args.events_per_day, end=args.end,
     )  # fmt: skip
-    influx = _influx(args, config)
+    influx = influx_from_args(args, config, _data_dir(args, config))
     raw = not args.no_raw_events and (config is None or config.influxdb is None
                                       or config.influxdb.raw_events)  # fmt: skip
     data_dir = _data_dir(args, config)

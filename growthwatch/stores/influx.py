@@ -195,28 +195,13 @@ class InfluxStore:
                          f"time = {int(when)}"]
                     )  # fmt: skip
                     deletes.append(f"DELETE FROM {_ident(batch.measurement)} WHERE {where}")
-            for k in range(0, len(deletes), 100):
-                self._statements(deletes[k : k + 100])
+            for k in range(0, len(deletes), 100):  # several statements per request
+                self._results(";".join(deletes[k : k + 100]), method="POST")
             if deletes:
                 log.info("%s: cleared %d point(s) whose field became undefined",
                          batch.measurement, len(deletes))  # fmt: skip
         except InfluxError as exc:  # down, 5xx or refused: the write reports its own way
             log.warning("%s: could not clear undefined fields (%s)", batch.measurement, exc)
-
-    def _statements(self, statements: list[str]) -> None:
-        """Run several InfluxQL statements in one request; any statement's error raises."""
-        try:
-            resp = self.session.post(
-                f"{self.url}/query", params={"db": self.database},
-                data={"q": ";".join(statements)}, timeout=max(self.timeout, 60),
-            )  # fmt: skip
-        except requests.RequestException as exc:
-            raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
-        if resp.status_code >= 400:
-            raise InfluxError(f"InfluxQL failed (HTTP {resp.status_code}): {resp.text[:500]}")
-        for result in resp.json().get("results", []):
-            if "error" in result:
-                raise InfluxError(f"InfluxQL error: {result['error']}")
 
     def write_lines(self, lines: Iterable[str]) -> WriteResult:
         result = WriteResult()
@@ -312,20 +297,38 @@ class InfluxStore:
         self, q: str, *, method: str = "GET", database: str | None = "", epoch: str = "ms"
     ) -> list[dict[str, Any]]:
         """Run InfluxQL; returns the raw ``series`` list of the first statement."""
-        params = {"q": q, "epoch": epoch}
+        results = self._results(q, method=method, database=database, epoch=epoch)
+        return list(results[0].get("series", [])) if results else []
+
+    def _results(
+        self, q: str, *, method: str = "GET", database: str | None = "", epoch: str = "ms"
+    ) -> list[dict[str, Any]]:
+        """Every statement's result of ``q`` (``;``-separated); any statement's error raises.
+
+        POST sends the statements in the body, so a long batch never meets a URL limit.
+        """
+        params = {"epoch": epoch}
         db = self.database if database == "" else database
         if db:
             params["db"] = db
+        body = None
+        if method == "POST":
+            body = {"q": q}
+        else:
+            params["q"] = q
         try:
-            resp = self.session.request(method, f"{self.url}/query", params=params, timeout=60)
+            resp = self.session.request(
+                method, f"{self.url}/query", params=params, data=body, timeout=max(self.timeout, 60)
+            )
         except requests.RequestException as exc:
             raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable: {exc}") from exc
         if resp.status_code >= 400:
             raise InfluxError(f"InfluxQL failed (HTTP {resp.status_code}): {resp.text[:500]}")
-        result = resp.json()["results"][0]
-        if "error" in result:
-            raise InfluxError(f"InfluxQL error for {q!r}: {result['error']}")
-        return list(result.get("series", []))
+        results: list[dict[str, Any]] = resp.json().get("results", [])
+        for result in results:
+            if "error" in result:
+                raise InfluxError(f"InfluxQL error for {q[:200]!r}: {result['error']}")
+        return results
 
     def query_frame(self, q: str) -> pd.DataFrame:
         """InfluxQL result as one frame: ``time`` (UTC), tag columns, value columns."""

@@ -15,11 +15,9 @@ kept in the state file's ``rejected`` table.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import re
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +31,7 @@ from exporters import telemetry
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
 from growthwatch.events import GrowthEvent
+from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
 from growthwatch.stores.ledger import AppendResult, Ledger
 
 log = logging.getLogger(__name__)
@@ -295,30 +294,6 @@ def _as_dt(value: Any) -> datetime | None:
 # -- HTTP with retries (Mixpanel, GA4) --------------------------------------------------------
 
 
-@dataclass
-class RetryPolicy:
-    """How hard to try a rate-limited or failing API before giving up.
-
-    429 and 5xx answers and network errors are retried with exponential backoff (or the
-    server's ``Retry-After``, capped at ``max_delay``); 401/403 are configuration problems
-    and raise ``SourceAuthError`` at once.
-    """
-
-    max_retries: int = 5
-    backoff: float = 1.0
-    max_delay: float = 60.0
-    sleep: Callable[[float], None] = time.sleep
-
-    def delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), self.max_delay)
-            except ValueError:
-                parsed = email.utils.parsedate_to_datetime(retry_after)
-                return min(max((parsed - datetime.now(UTC)).total_seconds(), 0), self.max_delay)
-        return min(self.backoff * 2**attempt, self.max_delay)
-
-
 def request(
     session: requests.Session,
     method: str,
@@ -330,17 +305,13 @@ def request(
     **kwargs: Any,
 ) -> requests.Response:
     """One API call with the retry policy; returns a 2xx response or raises SourceError."""
-    last = ""
-    for attempt in range(policy.max_retries + 1):
+
+    def attempt() -> requests.Response:
         try:
             resp = session.request(method, url, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             telemetry.api_error(source, None)
-            last = f"{type(exc).__name__}: {exc}"
-            log.warning("%s: %s (attempt %d)", source, last, attempt + 1)
-            if attempt < policy.max_retries:
-                policy.sleep(policy.delay(attempt, None))
-            continue
+            raise Retryable(f"{type(exc).__name__}: {exc}") from exc
         if resp.status_code < 400:
             return resp
         telemetry.api_error(source, resp.status_code)
@@ -351,10 +322,11 @@ def request(
                 f"{auth_hint}"
             )
         if resp.status_code == 429 or resp.status_code >= 500:
-            last = f"HTTP {resp.status_code}: {body}"
-            log.warning("%s: %s (attempt %d)", source, last, attempt + 1)
-            if attempt < policy.max_retries:
-                policy.sleep(policy.delay(attempt, resp.headers.get("Retry-After")))
-            continue
+            raise Retryable(f"HTTP {resp.status_code}: {body}",
+                            retry_after=resp.headers.get("Retry-After"))  # fmt: skip
         raise SourceError(f"{source}: HTTP {resp.status_code} for {url}: {body}")
-    raise SourceUnavailable(f"{source}: gave up after {policy.max_retries + 1} attempts: {last}")
+
+    try:
+        return policy.call(attempt, what=source)
+    except RetriesExhausted as exc:
+        raise SourceUnavailable(str(exc)) from exc

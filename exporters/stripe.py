@@ -36,6 +36,8 @@ from exporters import telemetry
 from exporters.base import (
     Batch,
     Rejection,
+    RetriesExhausted,
+    Retryable,
     RetryPolicy,
     SourceAuthError,
     SourceError,
@@ -103,8 +105,7 @@ class StripeApi:
         self.policy = policy or RetryPolicy()
 
     def call(self, fn: Callable[[], T]) -> T:
-        last = ""
-        for attempt in range(self.policy.max_retries + 1):
+        def attempt() -> T:
             try:
                 return fn()
             except (stripe.AuthenticationError, stripe.PermissionError) as exc:
@@ -121,19 +122,17 @@ class StripeApi:
                 telemetry.api_error("stripe", status)
                 last = f"HTTP {status}: {exc.user_message}" if status else str(exc)
                 retry_after = (exc.headers or {}).get("Retry-After") if exc.headers else None
-                log.warning("stripe: %s (attempt %d)", last, attempt + 1)
-                if attempt < self.policy.max_retries:
-                    self.policy.sleep(self.policy.delay(attempt, retry_after))
+                raise Retryable(last, retry_after=retry_after) from exc
             except stripe.StripeError as exc:
-                if exc.http_status == 429 or (exc.http_status or 0) >= 500:
-                    telemetry.api_error("stripe", exc.http_status)
-                    last = f"HTTP {exc.http_status}: {exc.user_message}"
-                    if attempt < self.policy.max_retries:
-                        self.policy.sleep(self.policy.delay(attempt, None))
-                    continue
                 telemetry.api_error("stripe", exc.http_status)
+                if exc.http_status == 429 or (exc.http_status or 0) >= 500:
+                    raise Retryable(f"HTTP {exc.http_status}: {exc.user_message}") from exc
                 raise SourceError(f"stripe: {exc.user_message or exc}") from exc
-        raise SourceUnavailable(f"stripe: gave up after {self.policy.max_retries + 1} tries: {last}")
+
+        try:
+            return self.policy.call(attempt, what="stripe")
+        except RetriesExhausted as exc:
+            raise SourceUnavailable(str(exc)) from exc
 
     def pages(self, resource: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
         """Every page of a list endpoint as plain dicts (cursor pagination, 100 a page).

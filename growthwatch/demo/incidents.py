@@ -19,6 +19,9 @@ from typing import Any, Final
 
 from growthwatch.demo.catalog import catalog, profiles
 from growthwatch.demo.spec import DAY_S, HOUR_S, DemoSpec, Stream, rng
+from growthwatch.metrics.refs import MetricRef
+
+ref = MetricRef.parse
 
 WARMUP_DAYS: Final = 60
 CHURN_SPIKE_FACTOR: Final = 5.0
@@ -39,8 +42,8 @@ class Incident:
     product_index: int
     start_s: int
     end_s: int
-    metrics: tuple[str, ...]
-    expected: tuple[tuple[str, Any], ...]  # e.g. (("metric", "cancellations"), ("factor", 5.0))
+    metrics: tuple[MetricRef, ...]  # the series the incident moves, checked against the schema
+    expected: tuple[tuple[str, Any], ...]  # e.g. (("metric", "customers_daily.cancellations"), ("factor", 5.0))
     description: str
 
     @property
@@ -61,7 +64,7 @@ class Incident:
             "product": self.product,
             "start": _iso(self.start),
             "end": _iso(self.end),
-            "metrics": list(self.metrics),
+            "metrics": [str(m) for m in self.metrics],
             "expected_effect": dict(self.expected),
             "description": self.description,
         }
@@ -118,8 +121,9 @@ def _churn_spike(
         product_index=index,
         start_s=start,
         end_s=start + CHURN_SPIKE_DAYS * DAY_S,
-        metrics=("cancellations", "churned_mrr", "customer_churn_rate", "active_customers"),
-        expected=(("metric", "cancellations"), ("factor", CHURN_SPIKE_FACTOR)),
+        metrics=(ref("customers_daily.cancellations"), ref("mrr_daily.churn"),
+                 ref("customers_daily.churn_rate"), ref("customers_daily.active")),
+        expected=(("metric", "customers_daily.cancellations"), ("factor", CHURN_SPIKE_FACTOR)),
         description=(
             f"Churn spike: {product}'s paying customers cancel about {CHURN_SPIKE_FACTOR:g}x as "
             f"often as usual for {CHURN_SPIKE_DAYS} days (extra immediate cancellations): the "
@@ -144,8 +148,9 @@ def _payment_outage(
         product_index=index,
         start_s=start,
         end_s=start + hours * HOUR_S,
-        metrics=("payments", "gross_revenue", "payment_failures"),
-        expected=(("metric", "payments"), ("factor", 0.0)),
+        metrics=(ref("revenue_hourly.payments"), ref("revenue_hourly.gross_rc"),
+                 ref("revenue_hourly.failed_count")),
+        expected=(("metric", "revenue_hourly.payments"), ("factor", 0.0)),
         description=(
             f"Payment outage: every charge of {product} fails for {hours} hours "
             "(payment_failed with reason processor_error); each is retried after the outage "
@@ -168,8 +173,9 @@ def _tracking_outage(
         product_index=index,
         start_s=start,
         end_s=start + TRACKING_OUTAGE_HOURS * HOUR_S,
-        metrics=("signups", "activations", "active_users"),
-        expected=(("metric", "signups"), ("factor", 0.0)),
+        metrics=(ref("product_daily.signups"), ref("product_daily.activations"),
+                 ref("product_daily.dau")),
+        expected=(("metric", "product_daily.signups"), ("factor", 0.0)),
         description=(
             f"Tracking outage: {product}'s analytics SDK sent nothing for "
             f"{TRACKING_OUTAGE_HOURS} hours, so signups, activations and active-use events "
@@ -191,9 +197,9 @@ def _traffic_spike(
         product_index=index,
         start_s=start,
         end_s=start + DAY_S,
-        metrics=("sessions",),
+        metrics=(ref("traffic_daily.sessions"),),
         expected=(
-            ("metric", "sessions"),
+            ("metric", "traffic_daily.sessions"),
             ("channel", TRAFFIC_SPIKE_CHANNEL),
             ("factor", TRAFFIC_SPIKE_FACTOR),
         ),

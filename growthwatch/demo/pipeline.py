@@ -22,7 +22,8 @@ from growthwatch.metrics.fx import FxTable
 from growthwatch.metrics.settings import Funnel, MetricsSettings
 from growthwatch.points import PointBatch
 from growthwatch.stores.event_points import event_points
-from growthwatch.stores.influx import InfluxStore, WriteResult
+from growthwatch.stores.influx import InfluxStore
+from growthwatch.stores.interfaces import WriteResult
 from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
 
@@ -92,7 +93,7 @@ def run_demo(
         batches = metric_batches(events, DEMO_METRICS)
         series = SeriesStore(ledger_path.with_name("series.duckdb"))
         try:
-            result.series_points = series.write(batches)
+            result.series_points = series.write(batches).points
         finally:
             series.close()
         if influx is not None:

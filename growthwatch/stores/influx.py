@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import gzip
 import logging
-import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,8 @@ import requests
 
 from growthwatch.config.loader import InfluxConfig, resolve_env
 from growthwatch.points import Point, PointBatch
+from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
+from growthwatch.stores.interfaces import WriteResult
 from growthwatch.stores.lineprotocol import encode_batch, encode_point
 from growthwatch.stores.spool import Spool
 
@@ -57,19 +58,6 @@ class InfluxUnavailable(InfluxError):
     """InfluxDB could not be reached after all retries (and no spool was configured)."""
 
 
-@dataclass
-class WriteResult:
-    points: int = 0  # points acknowledged by InfluxDB in this call (replayed ones included)
-    spooled: int = 0  # points parked on disk in this call
-    requests: int = 0
-
-    def __iadd__(self, other: WriteResult) -> WriteResult:
-        self.points += other.points
-        self.spooled += other.spooled
-        self.requests += other.requests
-        return self
-
-
 class InfluxStore:
     def __init__(
         self,
@@ -86,6 +74,7 @@ class InfluxStore:
         backoff: float = 0.25,
         spool_dir: Path | None = None,
         compress: bool = True,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.database = database
@@ -94,6 +83,8 @@ class InfluxStore:
         self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
+        self.retry = retry or RetryPolicy(max_retries=max_retries, backoff=backoff,
+                                          max_delay=30.0, jitter=False)  # fmt: skip
         self.compress = compress
         self.spool = Spool(spool_dir) if spool_dir is not None else None
         self.session = requests.Session()
@@ -262,34 +253,40 @@ class InfluxStore:
         return result
 
     def _post_with_retries(self, body: bytes) -> int:
+        """POST one body under the store's retry policy; returns the attempts it took."""
         params = {"db": self.database, "precision": "ns"}
         if self.retention_policy:
             params["rp"] = self.retention_policy
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         if self.compress:
             headers["Content-Encoding"] = "gzip"
-        last: str = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(self.backoff * 2 ** (attempt - 1))
+        attempts = 0
+
+        def attempt() -> int:
+            nonlocal attempts
+            attempts += 1
             try:
                 resp = self.session.post(
                     f"{self.url}/write", params=params, data=body, headers=headers,
                     timeout=self.timeout,
                 )  # fmt: skip
             except (requests.ConnectionError, requests.Timeout) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-                continue
+                raise Retryable(f"{type(exc).__name__}: {exc}") from exc
             if resp.status_code == 204:
-                return attempt + 1
+                return attempts
             if resp.status_code >= 500:
-                last = f"HTTP {resp.status_code}: {resp.text[:300]}"
-                continue
+                raise Retryable(f"HTTP {resp.status_code}: {resp.text[:300]}")
             raise InfluxWriteError(
                 f"InfluxDB at {self.url} refused the write to {self.database!r}: "
                 f"HTTP {resp.status_code}: {resp.text[:500]}"
             )
-        raise InfluxUnavailable(f"InfluxDB at {self.url} unreachable after retries: {last}")
+
+        try:
+            return self.retry.call(attempt, what=f"InfluxDB write to {self.url}")
+        except RetriesExhausted as exc:
+            raise InfluxUnavailable(
+                f"InfluxDB at {self.url} unreachable after retries: {exc.last}"
+            ) from exc
 
     # -- queries ------------------------------------------------------------------------
 
@@ -343,3 +340,60 @@ class InfluxStore:
         out = pd.concat(frames, ignore_index=True)
         out["time"] = pd.to_datetime(out["time"], unit="ms", utc=True)
         return out
+
+    def read(
+        self,
+        measurement: str,
+        *,
+        fields: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> pd.DataFrame:
+        """The ``SeriesReader`` contract over InfluxQL (same frame as ``SeriesStore.read``).
+
+        ``GROUP BY *`` returns tags apart from fields, so a tag and a field never share a
+        column; rows of different tag sets come back as separate series and are stacked.
+        """
+        if fields is not None and not fields:
+            raise ValueError("fields: name at least one field, or pass None for all")
+        select = "*" if fields is None else ", ".join(_ident(f) for f in fields)
+        source = _ident(measurement)
+        if self.retention_policy:
+            source = f"{_ident(self.retention_policy)}.{source}"
+        where = [f"{_ident(k)} = {_literal(v)}" for k, v in (tags or {}).items()]
+        if start is not None:
+            where.append(f"time >= {_epoch_ns(start)}")
+        if end is not None:
+            where.append(f"time < {_epoch_ns(end)}")
+        q = f"SELECT {select} FROM {source}"
+        if where:
+            q += " WHERE " + " AND ".join(where)
+        q += " GROUP BY *"
+        frames = []
+        tag_keys: dict[str, None] = {}
+        for series in self.query(q, epoch="ns"):
+            frame = pd.DataFrame(series["values"], columns=series["columns"])
+            for tag, value in series.get("tags", {}).items():
+                tag_keys[tag] = None
+                frame[tag] = value if value != "" else None
+            frames.append(frame)
+        if not frames:
+            return pd.DataFrame(columns=["time"])
+        out = pd.concat(frames, ignore_index=True)
+        out["time"] = pd.to_datetime(out["time"], unit="ns", utc=True)
+        # Drop tags no row of the answer holds (InfluxDB reports every key of the shard).
+        present = [t for t in tag_keys if out[t].notna().any()]
+        out = out.drop(columns=[t for t in tag_keys if t not in present])
+        value_cols = [c for c in out.columns if c != "time" and c not in tag_keys]
+        if fields is None:
+            out = out.dropna(how="all", subset=value_cols) if value_cols else out
+        out = out[["time", *present, *value_cols]]
+        return out.sort_values(["time", *present], ignore_index=True)
+
+
+def _epoch_ns(when: datetime) -> int:
+    """Nanoseconds since the epoch of an aware datetime (naive is taken as UTC)."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(pd.Timestamp(when).as_unit("ns").value)

@@ -13,7 +13,7 @@ pivots back to the wide frame the batch came from.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 
 from growthwatch.points import PointBatch
 from growthwatch.stores.duckdb_file import DuckDBFile
+from growthwatch.stores.interfaces import WriteResult
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS series_points (
@@ -38,8 +39,8 @@ CREATE TABLE IF NOT EXISTS series_points (
 class SeriesStore(DuckDBFile):
     schema = _SCHEMA
 
-    def write(self, data: PointBatch | Iterable[PointBatch]) -> int:
-        """Upsert every field value; returns the number of points (rows of the batches)."""
+    def write(self, data: PointBatch | Iterable[PointBatch]) -> WriteResult:
+        """Upsert every field value; ``points`` counts the rows of the batches."""
         batches = [data] if isinstance(data, PointBatch) else list(data)
         total = 0
         for batch in batches:
@@ -63,7 +64,7 @@ class SeriesStore(DuckDBFile):
                     )
                 finally:
                     self._con.unregister("incoming_points")
-        return total
+        return WriteResult(points=total)
 
     def delete(
         self, measurement: str, *, start: datetime | None = None, end: datetime | None = None
@@ -96,15 +97,22 @@ class SeriesStore(DuckDBFile):
         self,
         measurement: str,
         *,
+        fields: Sequence[str] | None = None,
+        tags: Mapping[str, str] | None = None,
         start: datetime | None = None,
         end: datetime | None = None,
-        tags: Mapping[str, str] | None = None,
     ) -> pd.DataFrame:
         """Wide frame: ``time`` (UTC), one column per tag, one per field; sorted by time.
 
-        ``start`` inclusive, ``end`` exclusive. ``tags`` filters on exact tag values.
+        The ``SeriesReader`` contract: ``start`` inclusive, ``end`` exclusive, ``tags``
+        exact tag values, ``fields`` the field columns wanted (``None``: all).
         """
         where, params = _range(measurement, start, end)
+        if fields is not None:
+            if not fields:
+                raise ValueError("fields: name at least one field, or pass None for all")
+            where += " AND field IN (" + ", ".join("?" * len(fields)) + ")"
+            params.extend(fields)
         sql = "SELECT tags, time, field, value, text FROM series_points" + where
         with self._lock:
             long = self._con.execute(sql, params).df()

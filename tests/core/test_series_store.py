@@ -27,7 +27,7 @@ def revenue(values: list[float]) -> PointBatch:
 
 def test_rewrite_overwrites_and_never_adds(tmp_path: Path) -> None:
     store = SeriesStore(tmp_path / "s.duckdb")
-    assert store.write(revenue([1.0, 2.0, 3.0])) == 3
+    assert store.write(revenue([1.0, 2.0, 3.0])).points == 3
     store.write(revenue([10.0, 20.0, 30.0]))
     assert store.count("revenue") == 3
     frame = store.read("revenue")

@@ -360,7 +360,7 @@ def test_ground_truth_json(tmp_path: Path) -> None:
         assert start.utcoffset() == timedelta(0) and start < end
         assert item["expected_effect"]["metric"] in item["metrics"]
     spike = next(t for t in truth if t["kind"] == "churn_spike")
-    assert spike["expected_effect"] == {"metric": "cancellations", "factor": 5.0}
+    assert spike["expected_effect"] == {"metric": "customers_daily.cancellations", "factor": 5.0}
 
 
 # -- volume and the ledger -------------------------------------------------------------

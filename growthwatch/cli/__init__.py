@@ -1,8 +1,11 @@
 """The ``growthwatch`` command line.
 
-Each command group lives in its own module under ``growthwatch.cli`` and exposes
-``register(subparsers)``; ``COMMANDS`` lists them in ``--help`` order. Adding a command is
-adding a module and one line here.
+Each command group lives in a module that exposes ``register(subparsers)``: the core's own
+under ``growthwatch.cli``, each component's in its own package (``exporters.cli``,
+``detectors.cli``, ...), so a component owns its commands and the core never imports a
+component's internals. ``COMMANDS`` lists them in ``--help`` order; adding a command is
+adding a module and one line here. Shared flags (``--config``, ``--data-dir``) come from
+``growthwatch.cli.common``; a ``CliError`` anywhere becomes one line on stderr, exit 2.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from growthwatch.cli.common import CliError
+
 COMMANDS = (
     "growthwatch.cli.demo",
     "growthwatch.cli.metrics",
     "growthwatch.cli.config_cmd",
-    "growthwatch.cli.serve",
-    "growthwatch.cli.backfill",
+    "exporters.cli",
 )
 
 
@@ -42,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"growthwatch: error: {exc}", file=sys.stderr)
+        return exc.code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import argparse
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from growthwatch.cli.common import influx_from_args
-from growthwatch.config import ConfigError, load_config
+from growthwatch.cli.common import (
+    add_config_args,
+    config_from_args,
+    data_dir_from_args,
+    influx_from_args,
+)
 from growthwatch.demo.generator import DemoSpec, estimated_events
 from growthwatch.demo.pipeline import run_demo
 from growthwatch.stores.influx import InfluxError
@@ -38,12 +41,7 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--end", type=date.fromisoformat, default=defaults.end, help="exclusive end date"
     )
-    parser.add_argument(
-        "--data-dir", type=Path, default=None,
-        help="where the ledger, series and ground truth go (default ./growthwatch-data or "
-        "storage.data_dir of --config)",
-    )  # fmt: skip
-    parser.add_argument("--config", type=Path, help="growthwatch.yaml (for InfluxDB and storage)")
+    add_config_args(parser)
     parser.add_argument(
         "--influx-url", help="also write to this InfluxDB (v1 API), e.g. http://127.0.0.1:8086"
     )
@@ -54,27 +52,17 @@ def register(sub: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _data_dir(args: argparse.Namespace, config: Any) -> Path:
-    if args.data_dir is not None:
-        return Path(args.data_dir)
-    return Path(config.data_dir) if config is not None else Path("growthwatch-data")
-
-
 def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
-    try:
-        config = load_config(args.config) if args.config else None
-    except ConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        return 2
+    config = config_from_args(args)
     spec = DemoSpec(
         seed=args.seed, products=args.products, months=args.months, days=args.days,
         events_per_day=args.events_per_day, end=args.end,
     )  # fmt: skip
-    influx = influx_from_args(args, config, _data_dir(args, config))
+    influx = influx_from_args(args, config, data_dir_from_args(args, config))
     raw = not args.no_raw_events and (config is None or config.influxdb is None
                                       or config.influxdb.raw_events)  # fmt: skip
-    data_dir = _data_dir(args, config)
+    data_dir = data_dir_from_args(args, config)
     total = estimated_events(spec)
     console.print(
         f"growthwatch demo: {spec.products} products, {spec.start} .. {spec.end} (seed {spec.seed}),"

@@ -23,8 +23,13 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from growthwatch.cli.common import influx_from_args
-from growthwatch.config import load_config
+from growthwatch.cli.common import (
+    add_config_args,
+    config_from_args,
+    data_dir_from_args,
+    influx_from_args,
+    ledger_path_from_args,
+)
 from growthwatch.metrics.engine import STATE_FILE, MetricsEngine, RunResult, Store
 from growthwatch.metrics.fx import FxError
 from growthwatch.metrics.schema import BY_NAME, MEASUREMENTS
@@ -72,10 +77,7 @@ def register(sub: Any) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", type=Path, help="growthwatch.yaml")
-        p.add_argument("--data-dir", type=Path, default=None,
-                       help="ledger and series folder (default ./growthwatch-data or "
-                       "storage.data_dir)")  # fmt: skip
+        add_config_args(p)
 
     def writers(p: argparse.ArgumentParser) -> None:
         common(p)
@@ -114,13 +116,8 @@ def register(sub: Any) -> None:
 
 
 def _context(args: argparse.Namespace) -> tuple[Any, Path, MetricsSettings]:
-    config = load_config(args.config) if args.config else None
-    if args.data_dir is not None:
-        data_dir = Path(args.data_dir)
-    elif config is not None:
-        data_dir = Path(config.data_dir)
-    else:
-        data_dir = Path("growthwatch-data")
+    config = config_from_args(args)
+    data_dir = data_dir_from_args(args, config)
     if config is not None:
         settings = MetricsSettings.from_config(config)
     elif (data_dir / "products.json").exists():
@@ -132,16 +129,10 @@ def _context(args: argparse.Namespace) -> tuple[Any, Path, MetricsSettings]:
     return config, data_dir, settings
 
 
-def _ledger_path(config: Any, data_dir: Path, args: argparse.Namespace) -> Path:
-    if config is not None and args.data_dir is None:
-        return Path(config.ledger_path)
-    return data_dir / "ledger.duckdb"
-
-
 def _run(args: argparse.Namespace, full: bool) -> int:
     console = Console(stderr=True)
     config, data_dir, settings = _context(args)
-    ledger_path = _ledger_path(config, data_dir, args)
+    ledger_path = ledger_path_from_args(args, config, data_dir)
     if not ledger_path.exists():
         console.print(f"[red]no ledger at {ledger_path}[/red] (run `growthwatch demo` first?)")
         return 1

@@ -10,9 +10,12 @@ last processed ledger seq) and ``influx-spool/``.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import start_http_server
 
@@ -77,6 +80,24 @@ def influx_store(config: Config) -> InfluxStore | None:
     return InfluxStore.from_config(config.influxdb, spool_dir=config.data_dir / "influx-spool")
 
 
+# Components that run inside ``growthwatch serve``: each module, when installed, has
+# ``attach(service) -> Attached | None`` (None: not configured). A component joins the
+# service by adding its module here; it finds the ledger, stores, engine, series hook
+# (``service.hook.add_listener``) and config on the ``Service`` object.
+COMPONENTS: tuple[str, ...] = (
+    "detectors.service",
+    "dashboards.live",
+    "reports.service",
+    "bigquery_archive.service",
+)
+
+
+class Attached(Protocol):
+    """What a component's ``attach`` returns: something ``serve`` closes on shutdown."""
+
+    def close(self) -> None: ...
+
+
 class Service:
     """Everything ``growthwatch serve`` runs, built from one config."""
 
@@ -102,6 +123,8 @@ class Service:
         self.streams: list[Stream] = []
         self.receiver: StripeWebhookReceiver | None = None
         self.scheduler: Scheduler | None = None
+        self.stores = stores
+        self.components: dict[str, Attached] = {}
 
     def stream(self, source: SourceConfig) -> Stream:
         stream = build_stream(source, self.state, self.base)
@@ -124,9 +147,30 @@ class Service:
             start_http_server(int(server["metrics_port"]), addr=host, registry=telemetry.REGISTRY)
         if schedule:
             self.scheduler = Scheduler(self.ingestor, streams).start()
+        self._attach_components()
         return self
 
+    def _attach_components(self) -> None:
+        for name in COMPONENTS:
+            if importlib.util.find_spec(name.rpartition(".")[0]) is None:
+                continue
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name == name:
+                    continue  # the component has no serve part (yet)
+                raise
+            attached = module.attach(self)
+            if attached is not None:
+                self.components[name] = attached
+                log.info("serve: %s attached", name)
+
     def close(self) -> None:
+        for name, component in reversed(list(self.components.items())):
+            try:
+                component.close()
+            except Exception:
+                log.exception("serve: closing %s failed", name)
         if self.scheduler is not None:
             self.scheduler.stop()
         if self.receiver is not None:

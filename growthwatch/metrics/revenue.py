@@ -4,8 +4,10 @@ Refunds land on the day (hour) they happen, never back-dated to the payment they
 (METRICS.md): a closed day's revenue does not change when a refund arrives later, and a
 refund after churn still shows as money going out on that day. Rows are per product and
 transaction currency with the native amounts (exact sums in micro-units) and the same
-amounts in the reporting currency at that day's rate (``*_rc``); the portfolio figure is
-the sum of ``*_rc`` over products, which InfluxQL's ``sum()`` does directly.
+amounts in the reporting currency at that day's rate (``*_rc``). The portfolio row
+(``product = all``) has ``currency`` = the reporting currency, and its native amounts are
+the sums of every product's ``*_rc`` (so ``gross`` equals ``gross_rc`` there): a portfolio
+total in mixed currencies would mean nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +16,15 @@ import numpy as np
 import pandas as pd
 
 from growthwatch.events import EventType
-from growthwatch.metrics._frame import TIME_DTYPE, clean, empty, micros, period_floor, units
+from growthwatch.metrics._frame import (
+    TIME_DTYPE,
+    clean,
+    empty,
+    micros,
+    period_floor,
+    units,
+    with_portfolio,
+)
 from growthwatch.metrics.fx import FxTable
 
 MONEY_TYPES = (EventType.PAYMENT.value, EventType.REFUND.value, EventType.PAYMENT_FAILED.value)
@@ -68,4 +78,15 @@ def revenue(events: pd.DataFrame, fx: FxTable, freq: str = "D") -> pd.DataFrame:
     out["gross"] = units(gross)
     out["refunds"] = units(refunds)
     out["failed"] = units(out["failed"].to_numpy())
+    out["failed_rc"] = np.round(out["failed"].to_numpy() * rate, 6)
+    counts = ["payments", "refund_count", "failed_count"]
+    rc = ["gross_rc", "refunds_rc", "net_rc", "failed_rc"]
+
+    def in_reporting_currency(total: pd.DataFrame) -> pd.DataFrame:
+        total["currency"] = fx.reporting
+        for native in ("gross", "refunds", "net", "failed"):
+            total[native] = total[f"{native}_rc"]
+        return total
+
+    out = with_portfolio(out, ["time"], [*counts, *rc], in_reporting_currency)
     return out[list(COLUMNS)]

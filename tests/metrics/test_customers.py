@@ -134,7 +134,8 @@ def test_refund_after_churn_lands_on_the_refund_day_and_leaves_mrr_alone() -> No
     days = churn_periods(compute_mrr(frame(*events), S, until), "D").set_index(["product", "time"])
     assert days.loc[("p1", pd.Timestamp("2026-01-15", tz="UTC")), "churn"] == 0
     assert days["churned_customers"].sum() == 2  # p1 and all
-    rev = revenue(frame(*events), S.fx).set_index("time")
+    rev = revenue(frame(*events), S.fx)
+    rev = rev[rev["product"] == "p1"].set_index("time")
     assert rev.loc[pd.Timestamp("2026-01-01", tz="UTC"), "net"] == 100
     jan15 = rev.loc[pd.Timestamp("2026-01-15", tz="UTC")]
     assert (jan15["gross"], jan15["refunds"], jan15["net"]) == (0, 40, -40)

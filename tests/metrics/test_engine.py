@@ -202,7 +202,7 @@ def test_metric_batches_round_trip_through_influxdb(
         (100.0, 100.0, 0.0), (150.0, 50.0, 0.0), (50.0, 0.0, 100.0)
     ]  # fmt: skip
     rows = influx_server.query(
-        'SELECT sum("net_rc") FROM "revenue_daily" WHERE time >= \'2026-01-01\' GROUP BY time(1d) '
+        'SELECT sum("net_rc") FROM "revenue_daily" WHERE product = \'all\' AND time >= \'2026-01-01\' GROUP BY time(1d) '
         "fill(none)", influx_db,
     )  # fmt: skip
     assert [r["sum"] for r in rows] == [100.0, 50.0]

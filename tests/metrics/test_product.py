@@ -40,7 +40,8 @@ def test_revenue_per_day_and_hour_with_refunds_on_their_own_day_and_fx() -> None
         ev("refund", "2026-01-02 09:00", "c2", value="10", currency="EUR"),
         ev("payment_failed", "2026-01-02 09:00", value="30"),
     ]
-    day = revenue(frame(*events), EUR, "D").set_index(["time", "currency"])
+    both = revenue(frame(*events), EUR, "D")
+    day = both[both["product"] != "all"].set_index(["time", "currency"])
     usd1 = day.loc[(ts("2026-01-01"), "USD")]
     assert (usd1["gross"], usd1["refunds"], usd1["net"], usd1["payments"]) == (20, 0, 20, 2)
     eur1 = day.loc[(ts("2026-01-01"), "EUR")]
@@ -49,7 +50,16 @@ def test_revenue_per_day_and_hour_with_refunds_on_their_own_day_and_fx() -> None
     assert (eur2["refunds"], eur2["net"], eur2["net_rc"]) == (10, -10, -20)  # refund at 2.0
     usd2 = day.loc[(ts("2026-01-02"), "USD")]
     assert (usd2["failed"], usd2["failed_count"], usd2["net"]) == (30, 1, -5)
-    hour = revenue(frame(*events), EUR, "h").set_index(["time", "currency"])
+    # The portfolio row is in the reporting currency (USD): Jan 1 20 USD + 10 EUR x 1.5;
+    # Jan 2 refunds 5 USD + 10 EUR x 2.0, failed 30 USD.
+    total = both[both["product"] == "all"].set_index("time")
+    assert set(total["currency"]) == {"USD"}
+    jan1, jan2 = total.loc[ts("2026-01-01")], total.loc[ts("2026-01-02")]
+    assert (jan1["gross"], jan1["net"], jan1["payments"]) == (35, 35, 3)
+    assert (jan2["refunds"], jan2["net"], jan2["failed"], jan2["refund_count"]) == (25, -25, 30, 2)
+    assert jan2["net_rc"] == jan2["net"]
+    hour = revenue(frame(*events), EUR, "h")
+    hour = hour[hour["product"] != "all"].set_index(["time", "currency"])
     assert hour.loc[(pd.Timestamp("2026-01-01 10:00", tz="UTC"), "USD"), "gross"] == 20
     assert hour.loc[(pd.Timestamp("2026-01-01 23:00", tz="UTC"), "EUR"), "gross"] == 10
 

@@ -51,3 +51,17 @@ def from_minor(amount: int, currency: str) -> Decimal:
     """
     digits = MINOR_UNITS[normalise(currency)]
     return Decimal(amount).scaleb(-digits)
+
+
+def format_money(amount: float | Decimal, currency: str, *, code: bool = True) -> str:
+    """``12,345.67 USD``, ``1,235 JPY``: thousands separators and the currency's own minor
+    units (a yen amount never gets ``.00``), for the CLI and the report alike.
+
+    >>> format_money(1234567.891, "USD"), format_money(1234.5, "JPY", code=False)
+    ('1,234,567.89 USD', '1,235')
+    """
+    digits = MINOR_UNITS.get(normalise(currency), 2)
+    text = f"{float(amount):,.{digits}f}"
+    if text.startswith("-") and float(text.replace(",", "")) == 0:
+        text = text[1:]  # no "-0.00"
+    return f"{text} {normalise(currency)}" if code else text

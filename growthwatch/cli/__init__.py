@@ -21,6 +21,7 @@ from growthwatch.cli.common import CliError
 COMMANDS = (
     "growthwatch.cli.demo",
     "growthwatch.cli.metrics",
+    "growthwatch.cli.products",
     "growthwatch.cli.config_cmd",
     "exporters.cli",
 )

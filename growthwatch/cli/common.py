@@ -10,6 +10,8 @@ clear line, never a traceback.
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,19 @@ def influx_from_args(args: argparse.Namespace, config: Any, data_dir: Path) -> I
     if config is not None and config.influxdb is not None:
         return InfluxStore.from_config(config.influxdb, spool_dir=spool, database=args.influx_db)
     return None
+
+
+def prog() -> str:
+    """The command as the user can type it again: ``growthwatch`` when that is on PATH and
+    is this program, else the path it was started by (``.venv/bin/growthwatch``), so every
+    hint the CLI prints runs as printed."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "growthwatch"
+    if Path(argv0).name != "growthwatch" or "/" not in argv0:
+        return "growthwatch"  # found on PATH, or python -m growthwatch: the documented name
+    found = shutil.which("growthwatch")
+    if found and Path(found).resolve() == Path(argv0).resolve():
+        return "growthwatch"
+    try:
+        return str(Path(argv0).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return argv0

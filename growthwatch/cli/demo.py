@@ -11,11 +11,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from growthwatch.cli.common import (
+    DEFAULT_DATA_DIR,
     add_config_args,
     config_from_args,
     data_dir_from_args,
     influx_from_args,
+    prog,
 )
+from growthwatch.currency import format_money
 from growthwatch.demo.generator import DemoSpec, estimated_events
 from growthwatch.demo.pipeline import run_demo
 from growthwatch.stores.influx import InfluxError
@@ -106,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(col, justify="left" if col in ("product", "currency") else "right")
     for row in result.summary.itertuples(index=False):
         table.add_row(
-            row.product, f"{row.events:,}", str(row.currency), f"{row.net_revenue:,.2f}",
+            row.product, f"{row.events:,}", str(row.currency),
+            format_money(row.net_revenue, str(row.currency), code=False),
             f"{int(row.signups):,}", f"{int(row.cancellations):,}", f"{int(row.active_customers):,}",
         )  # fmt: skip
     out.print(table)
@@ -118,17 +122,18 @@ def run(args: argparse.Namespace) -> int:
         out.print(
             f"InfluxDB: {result.influx.points:,} points written, {result.influx.spooled:,} spooled"
         )
+    gw = prog()
+    at = "" if result.data_dir == DEFAULT_DATA_DIR else f" --data-dir {result.data_dir}"
     out.print("\nWhere to look next:")
     out.print(f"  ledger (DuckDB):      {result.ledger_path}")
     out.print(f"  series (DuckDB):      {result.ledger_path.with_name('series.duckdb')}")
     out.print(f"  injected incidents:   {result.ground_truth}")
-    out.print(
-        f"  metrics as a table:   growthwatch metrics show churn --data-dir {result.data_dir}"
-        " --product all"
-    )
-    out.print(
-        "  check a config:       growthwatch config example > growthwatch.yaml && growthwatch config check growthwatch.yaml"
-    )
+    out.print(f"  products:             {gw} products{at}")
+    out.print(f"  metrics as a table:   {gw} metrics show churn{at}")
+    out.print(f"  one product's MRR:    {gw} metrics show mrr --product {result.summary['product'].iloc[0]}{at}")
+    out.print(f"  new events later:     {gw} metrics update{at}")
+    out.print(f"  check a config:       {gw} config example > growthwatch.yaml && "
+              f"{gw} config check growthwatch.yaml")  # fmt: skip
     if influx is not None:
         out.print(
             f"  InfluxQL:             SELECT * FROM customers_daily WHERE product='...'  (db {influx.database})"

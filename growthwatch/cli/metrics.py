@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,15 +25,19 @@ from rich.console import Console
 from rich.table import Table
 
 from growthwatch.cli.common import (
+    CliError,
     add_config_args,
     config_from_args,
     data_dir_from_args,
     influx_from_args,
     ledger_path_from_args,
+    prog,
 )
+from growthwatch.cli.output import Formatter, add_format_arg, emit
+from growthwatch.currency import format_money
 from growthwatch.metrics.engine import STATE_FILE, MetricsEngine, RunResult, Store
 from growthwatch.metrics.fx import FxError
-from growthwatch.metrics.schema import BY_NAME, MEASUREMENTS
+from growthwatch.metrics.schema import BY_NAME, MEASUREMENTS, native_currency, unit
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.stores.influx import InfluxError
 from growthwatch.stores.ledger import Ledger
@@ -94,22 +99,52 @@ def register(sub: Any) -> None:
     writers(upd)
     upd.set_defaults(func=run_update)
 
-    show = actions.add_parser("show", help="print a metric series as a table")
+    show = actions.add_parser(
+        "show", help="print a metric series (table, csv or json)",
+        description="Print one measurement of the embedded series store. Dates: YYYY-MM-DD or "
+        "YYYY-MM (a month: --from is its first day, --to includes the whole month).",
+    )  # fmt: skip
     common(show)
     show.add_argument("metric", help=f"a measurement or one of: {', '.join(ALIASES)}")
-    show.add_argument("--product", default="all", help="product id, or all (default)")
-    show.add_argument("--from", dest="start", type=date.fromisoformat, help="first day")
-    show.add_argument("--to", dest="end", type=date.fromisoformat, help="last day (exclusive)")
+    show.add_argument("--product", default="all",
+                      help="product id, or all (default; `growthwatch products` lists them)")  # fmt: skip
+    show.add_argument("--from", dest="start", type=parse_day_arg, metavar="DAY|MONTH",
+                      help="first day (inclusive), e.g. 2026-01-01 or 2026-01")  # fmt: skip
+    show.add_argument("--to", dest="end", type=parse_end_arg, metavar="DAY|MONTH",
+                      help="end day (exclusive), or a month (included), e.g. 2026-02-01 or 2026-01")  # fmt: skip
     show.add_argument(
         "--fields", help="comma-separated fields, or `all` (default: the headline fields)"
     )
     show.add_argument("--where", action="append", default=[], metavar="TAG=VALUE",
                       help="filter on another tag, e.g. basis=logo or channel=all")  # fmt: skip
-    show.add_argument("--limit", type=int, default=60, help="last N rows (default 60)")
+    show.add_argument("--limit", type=int, default=60,
+                      help="show the last N rows of the range (default 60; 0 for all)")  # fmt: skip
+    add_format_arg(show)
     show.set_defaults(func=run_show)
 
     schema = actions.add_parser("schema", help="list the measurements, tags and fields")
+    add_format_arg(schema)
     schema.set_defaults(func=run_schema)
+
+
+def parse_day_arg(text: str) -> date:
+    """``YYYY-MM-DD``, or ``YYYY-MM`` for the month's first day."""
+    try:
+        if len(text) == 7:
+            return date.fromisoformat(text + "-01")
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a day or a month; write YYYY-MM-DD (2026-01-15) or YYYY-MM (2026-01)"
+        ) from None
+
+
+def parse_end_arg(text: str) -> date:
+    """An exclusive end: a day as given, a month as the first day of the next month."""
+    day = parse_day_arg(text)
+    if len(text) == 7:
+        return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return day
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -184,74 +219,128 @@ def run_update(args: argparse.Namespace) -> int:
     return _run(args, full=False)
 
 
-_RATES = ("rate", "grr", "nrr", "stickiness", "conversion")
+def _cell(measurement: str, column: str, reporting: str) -> Formatter | None:
+    """How a field's cell reads: counts with separators, ratios as %, money in its
+    currency's minor units."""
+    if column not in BY_NAME[measurement].fields:
+        return None
+    kind = unit(measurement, column)
+    if kind == "ratio":
+        return lambda v, _row: "—" if _missing(v) else f"{float(v):.2%}"
+    if kind == "count":
+        return lambda v, _row: "—" if _missing(v) else f"{int(v):,}"
+    if kind == "money":
+        if native_currency(measurement, column):
+            return lambda v, row: "—" if _missing(v) else format_money(v, row["currency"], code=False)
+        return lambda v, _row: "—" if _missing(v) else format_money(v, reporting, code=False)
+    return lambda v, _row: "—" if _missing(v) else f"{float(v):,.2f}"
 
 
-def _format(column: str, value: object, ints: tuple[str, ...]) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d %H:%M") if value.hour or value.minute else \
-            value.strftime("%Y-%m-%d")  # fmt: skip
-    if isinstance(value, float):
-        if any(part in column for part in _RATES):
-            return f"{value:.2%}"
-        return f"{value:,.0f}" if column in ints else f"{value:,.2f}"
-    return str(value)
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _header(measurement: str, column: str, reporting: str) -> str:
+    if column in BY_NAME[measurement].fields and unit(measurement, column) == "money":
+        if native_currency(measurement, column):
+            return f"{column} (in currency)"
+        return f"{column} ({reporting})"
+    if column in BY_NAME[measurement].fields and unit(measurement, column) == "ratio":
+        return f"{column} %"
+    return column
+
+
+def _measurement_of(name: str) -> str:
+    """The measurement an alias or name means; a field name or a typo is a CliError."""
+    measurement = ALIASES.get(name, name)
+    if measurement in BY_NAME:
+        return measurement
+    owners = [m.name for m in MEASUREMENTS if name in m.fields]
+    if owners:
+        alias = {v: k for k, v in reversed(ALIASES.items())}
+        first = owners[0]
+        raise CliError(
+            f"{name!r} is a field of {', '.join(owners)}, not a metric; try "
+            f"`growthwatch metrics show {alias.get(first, first)} --fields {name}`"
+        )
+    raise CliError(f"unknown metric {name!r}; choose a measurement ({', '.join(BY_NAME)}) "
+                   f"or an alias ({', '.join(ALIASES)})")  # fmt: skip
 
 
 def run_show(args: argparse.Namespace) -> int:
-    console = Console(stderr=True)
-    name = ALIASES.get(args.metric, args.metric)
-    if name not in BY_NAME:
-        console.print(f"[red]unknown metric {args.metric!r}[/red]; try: {', '.join(ALIASES)}")
-        return 2
+    name = _measurement_of(args.metric)
     spec = BY_NAME[name]
-    _, data_dir, _ = _context(args)
+    if args.limit < 0:
+        raise CliError(f"--limit {args.limit}: give a number of rows >= 0 (0 shows all)")
+    if args.start and args.end and args.end <= args.start:
+        raise CliError(f"the range is empty: --from starts {args.start}, --to ends before "
+                       f"{args.end} (--to is exclusive for a day, inclusive for a month)")  # fmt: skip
+    _, data_dir, settings = _context(args)
     path = data_dir / "series.duckdb"
     if not path.exists():
-        console.print(f"[red]no series at {path}[/red] (run `growthwatch metrics recompute`)")
-        return 1
+        hint = prog()
+        raise CliError(f"no series at {path}; run `{hint} demo` or `{hint} metrics recompute`"
+                       + (f" --data-dir {data_dir}" if args.data_dir else "") + " first")  # fmt: skip
     tags = {"product": args.product}
     for item in args.where:
-        key, _, value = item.partition("=")
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"--where {item!r}: write TAG=VALUE, e.g. --where basis=logo")
+        if key not in spec.tags:
+            raise CliError(f"--where {key}: {name} has no tag {key!r}; tags: {', '.join(spec.tags)}")
         tags[key] = value
+    if args.fields and args.fields != "all":
+        fields = [f.strip() for f in args.fields.split(",") if f.strip()]
+        unknown = [f for f in fields if f not in spec.fields]
+        if unknown:
+            raise CliError(f"--fields: {name} has no field {unknown[0]!r}; fields: "
+                           f"{', '.join(spec.fields)} (or all)")  # fmt: skip
+    else:
+        fields = list(spec.fields if args.fields == "all" else HEADLINE.get(name, spec.fields))
     store = SeriesStore(path)
     try:
+        known = store.tag_values("product")
+        if known and args.product not in known:
+            raise CliError(f"unknown product {args.product!r}; products: {', '.join(known)}")
         start = pd.Timestamp(args.start, tz="UTC") if args.start else None
         end = pd.Timestamp(args.end, tz="UTC") if args.end else None
         frame = store.read(name, start=start, end=end, tags=tags)
     finally:
         store.close()
-    if frame.empty or "time" not in frame or len(frame.columns) <= 1:
-        console.print(f"no {name} points for {tags}")
+    if frame.empty or len(frame.columns) <= 1:
+        print(f"no {name} points for {' '.join(f'{k}={v}' for k, v in tags.items())}"
+              + (f" from {args.start}" if args.start else "")
+              + (f" to {args.end}" if args.end else ""), file=sys.stderr)  # fmt: skip
         return 1
-    if args.fields and args.fields != "all":
-        fields = args.fields.split(",")
-    else:
-        chosen = spec.fields if args.fields == "all" else HEADLINE.get(name, spec.fields)
-        fields = [f for f in chosen if f in frame]
     for f in fields:
         if f not in frame:
             frame[f] = float("nan")  # never written: undefined for every row shown
+    for f in fields:
+        if f in spec.ints:  # counts stay integers in csv and json
+            frame[f] = pd.to_numeric(frame[f]).round().astype("Int64")
     other_tags = [t for t in spec.tags if t in frame and t not in tags]
-    frame = frame.sort_values(["time", *other_tags]).tail(args.limit)
-    table = Table(title=f"{name}  {' '.join(f'{k}={v}' for k, v in tags.items())}")
+    if "currency" in other_tags or "currency" in tags:
+        frame["currency"] = frame.get("currency", tags.get("currency"))
+    frame = frame.sort_values(["time", *other_tags], ignore_index=True)
+    total = len(frame)
+    if args.limit and total > args.limit:
+        frame = frame.tail(args.limit)
+        print(f"showing the last {args.limit} of {total} rows (--limit 0 for all, or narrow "
+              "--from/--to)", file=sys.stderr)  # fmt: skip
     columns = ["time", *other_tags, *fields]
-    for col in columns:
-        table.add_column(col, justify="left" if col in ("time", *other_tags) else "right")
-    for row in frame[columns].itertuples(index=False):
-        table.add_row(*(_format(c, v, spec.ints) for c, v in zip(columns, row, strict=True)))
-    out = Console()
-    if not out.is_terminal:  # piped or logged: full numbers rather than an 80-column cut
-        out = Console(width=max(out.width, 40 + 14 * len(columns)))
-    out.print(table)
+    reporting = settings.reporting_currency
+    formatters = {c: f for c in fields if (f := _cell(name, c, reporting)) is not None}
+    emit(frame, columns, fmt=args.format, keys=["time", *other_tags], formatters=formatters,
+         headers={c: _header(name, c, reporting) for c in fields},
+         title=f"{name}  {' '.join(f'{k}={v}' for k, v in tags.items())}")  # fmt: skip
     return 0
 
 
 def run_schema(args: argparse.Namespace) -> int:
-    table = Table("measurement", "bucket", "tags", "fields")
-    for m in MEASUREMENTS:
-        table.add_row(m.name, m.bucket, ", ".join(m.tags), ", ".join(m.fields))
-    Console().print(table)
+    rows = pd.DataFrame(
+        [{"measurement": m.name, "bucket": m.bucket, "family": m.family, "tags": ", ".join(m.tags),
+          "fields": ", ".join(m.fields)} for m in MEASUREMENTS]
+    )  # fmt: skip
+    emit(rows, list(rows.columns), fmt=args.format, keys=["measurement", "bucket", "family"],
+         text_columns=["tags", "fields"])  # fmt: skip
     return 0

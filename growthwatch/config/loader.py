@@ -9,8 +9,10 @@ values are never included in a problem message: only their path and variable nam
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
+import zoneinfo
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -27,8 +29,31 @@ from growthwatch.config.schema import ENV_REF, SCHEMA
 _ENV_NAME = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
 
+# A growthwatch config is a few KB; anything near these limits is a mistake or an attack
+# (a 10 MB file or a 400-byte alias bomb must be refused at once, not chewed on).
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_EXPANDED_NODES = 100_000
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that leaves dates as strings, so the schema sees what the user typed."""
+    """SafeLoader that leaves dates as strings, so the schema sees what the user typed, and
+    refuses duplicate keys (YAML says a key is unique; PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {key!r} (first on line {first})", key_node.start_mark,
+                )  # fmt: skip
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -251,6 +276,12 @@ def _semantic(data: dict[str, Any], lines: Mapping[tuple[Any, ...], int]) -> lis
                         "give one of them a distinct `name:`",
                     )
                 names.add(name)
+    tz = reporting.get("timezone")
+    if isinstance(tz, str) and tz not in _timezones():
+        close = difflib.get_close_matches(tz, sorted(_timezones()), n=1)
+        add(("reporting", "timezone"), f"{tz!r} is not an IANA time zone",
+            f"did you mean {close[0]}?" if close else "e.g. UTC, Europe/Berlin, America/New_York")  # fmt: skip
+    _inline_credentials(data, (), add)
     fx = reporting.get("fx_rates") or {}
     if isinstance(fx, dict):
         for code in fx:
@@ -259,16 +290,83 @@ def _semantic(data: dict[str, Any], lines: Mapping[tuple[Any, ...], int]) -> lis
     return problems
 
 
+def _expanded_size(node: yaml.Node, limit: int) -> int:
+    """How many nodes the document has with every alias expanded (stops past ``limit``)."""
+    memo: dict[int, int] = {}
+
+    def size(n: yaml.Node) -> int:
+        if id(n) in memo:
+            return memo[id(n)]
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            for child in n.value:
+                total += size(child)
+                if total > limit:
+                    break
+        elif isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                total += size(k) + size(v)
+                if total > limit:
+                    break
+        memo[id(n)] = total
+        return total
+
+    return size(node)
+
+
+_URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:([^/@\s]+)@")
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
+
+
+def _inline_credentials(value: Any, path: tuple[Any, ...], add: Any) -> None:
+    """A password inside a URL (``http://user:secret@host``) is a secret written inline:
+    it would be printed wherever the URL is (logs, ``serve``'s start-up lines)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _inline_credentials(v, (*path, k), add)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _inline_credentials(v, (*path, i), add)
+    elif isinstance(value, str):
+        match = _URL_PASSWORD.match(value)
+        if match and not _ENV_NAME.match(match.group(1)) and not _ENV_NAME.match(value):
+            add(path, "a password is written inside this URL",
+                "remove it from the URL and give it as an environment reference, e.g. "
+                "password: ${INFLUX_PASSWORD} (or the whole URL as ${VAR})")  # fmt: skip
+
+
 def check_file(path: str | Path) -> tuple[list[Problem], Any]:
-    """Parse and check a YAML config file; returns (problems, parsed data)."""
-    text = Path(path).read_text()
+    """Parse and check a YAML config file; returns (problems, parsed data).
+
+    Refused before any checking: a file over ``MAX_CONFIG_BYTES``, bytes that are not
+    UTF-8 (a BOM is fine), duplicate keys, and aliases that expand past
+    ``MAX_EXPANDED_NODES`` nodes (a "billion laughs" file).
+    """
+    size = Path(path).stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        return [Problem("", f"the file is {size / 1e6:.1f} MB; a growthwatch config is at most "
+                        f"{MAX_CONFIG_BYTES // 1024} KiB", "is this the right file?")], None  # fmt: skip
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return [Problem("", f"not UTF-8 text: byte 0x{raw[exc.start]:02x} at line {line}",
+                        "save the file as UTF-8", line)], None  # fmt: skip
     try:
         node = yaml.compose(text, Loader=_Loader)
+        if node is not None and _expanded_size(node, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+            return [Problem("", f"aliases expand to more than {MAX_EXPANDED_NODES:,} values",
+                            "a config needs no nested aliases; write the values out")], None  # fmt: skip
         data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark else None
-        return [Problem("", f"not valid YAML: {getattr(exc, 'problem', exc)}", "", line)], None
+        yaml_line = mark.line + 1 if mark else None
+        return [Problem("", f"not valid YAML: {getattr(exc, 'problem', exc)}", "", yaml_line)], None
     if data is None:
         return [Problem("", "the file is empty", "start from growthwatch.example.yaml")], None
     lines: dict[tuple[Any, ...], int] = {}

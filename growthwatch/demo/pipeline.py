@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from growthwatch.demo.generator import DemoSpec, catalog, generate, write_ground_truth
-from growthwatch.metrics.engine import metric_batches
+from growthwatch.metrics.engine import STATE_FILE, MetricsEngine, metric_batches
 from growthwatch.metrics.fx import FxTable
 from growthwatch.metrics.settings import Funnel, MetricsSettings
 from growthwatch.points import PointBatch
@@ -99,6 +99,9 @@ def run_demo(
         if influx is not None:
             result.influx += influx.write(batches)
         result.summary = product_summary(events, batches)
+        # Leave the folder ready for `metrics update` and `serve`: the series above are a
+        # full computation of this ledger.
+        MetricsEngine(ledger, DEMO_METRICS, state_path=data_dir / STATE_FILE).mark_computed()
     finally:
         ledger.close()
     result.seconds = time.perf_counter() - started

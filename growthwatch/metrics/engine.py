@@ -300,6 +300,19 @@ class MetricsEngine:
             tmp.write_text(self.state.to_json())
             tmp.replace(self.state_path)
 
+    def mark_computed(self) -> None:
+        """Record that the stores hold a full computation of the ledger as it is now.
+
+        For callers that computed every metric in one pure pass (``compute``) instead of
+        through ``recompute`` (the demo): the next ``update`` then continues from here
+        instead of recomputing everything.
+        """
+        summary = self._ledger_summary(None)
+        if summary.empty:
+            return
+        self.state = EngineState(int(summary["seq"].max()), summary["last"].max())
+        self._save_state()
+
     def _ledger_summary(self, after_seq: int | None) -> pd.DataFrame:
         sql = (
             "SELECT product, type, min(ts) AS first, max(ts) AS last, max(seq) AS seq, "

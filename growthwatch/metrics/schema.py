@@ -113,3 +113,31 @@ def to_batch(name: str, frame: pd.DataFrame) -> PointBatch:
     for col in spec.floats:
         out[col] = np.round(np.asarray(frame[source.get(col, col)], dtype="float64"), 9)
     return PointBatch(name, out.reset_index(drop=True), spec.tags, spec.fields)
+
+
+_RATE_PARTS = ("rate", "grr", "nrr", "stickiness", "conversion")
+_NUMBERS = frozenset({("traffic_daily", "sessions"), ("kpi", "value")})
+
+
+def unit(measurement: str, field: str) -> str:
+    """What a field's numbers are: ``count``, ``ratio`` (0.25 = 25 %), ``money`` or
+    ``number``; readers format by it (the CLI, the report, dashboards' units).
+
+    Money is in the row's ``currency`` tag where the measurement has one and the field has
+    no ``_rc`` suffix, else in the reporting currency (``money_currency``).
+    """
+    spec = BY_NAME[measurement]
+    if field not in spec.fields:
+        raise KeyError(f"{measurement} has no field {field!r}")
+    if field in spec.ints:
+        return "count"
+    if any(part in field for part in _RATE_PARTS):
+        return "ratio"
+    if (measurement, field) in _NUMBERS:
+        return "number"
+    return "money"
+
+
+def native_currency(measurement: str, field: str) -> bool:
+    """True when a money field is in the row's own ``currency`` tag, not the reporting one."""
+    return "currency" in BY_NAME[measurement].tags and not field.endswith("_rc")

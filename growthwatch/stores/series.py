@@ -82,6 +82,17 @@ class SeriesStore(DuckDBFile):
             ).fetchall()
         return [r[0] for r in rows]
 
+    def tag_values(self, tag: str, measurement: str | None = None) -> list[str]:
+        """Distinct values of one tag (e.g. every product id), sorted."""
+        sql = "SELECT DISTINCT json_extract_string(tags, ?) AS v FROM series_points"
+        params: list[object] = ["$." + tag]
+        if measurement is not None:
+            sql += " WHERE measurement = ?"
+            params.append(measurement)
+        with self._lock:
+            rows = self._con.execute(sql + " ORDER BY 1", params).fetchall()
+        return [r[0] for r in rows if r[0] is not None]
+
     def count(self, measurement: str | None = None) -> int:
         """Number of distinct points (measurement, tags, time)."""
         sql = "SELECT count(*) FROM (SELECT DISTINCT measurement, tags, time FROM series_points"

@@ -132,3 +132,56 @@ def test_help_lists_commands() -> None:
     assert result.returncode == 0
     for command in ("demo", "config"):
         assert command in result.stdout
+
+
+# -- hostile and broken files: refused quickly, with a clear problem ------------------------
+
+MINIMAL = "products:\n  - id: acme\n"
+
+
+def _problems(tmp_path: Path, content: bytes | str) -> list[str]:
+    path = tmp_path / "growthwatch.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    problems, _ = check_file(path)
+    return [p.render(str(path)) for p in problems]
+
+
+def test_a_10_mb_config_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    big = MINIMAL + "# padding\n" * 1_000_000  # ~10 MB of comments
+    (msg,) = _problems(tmp_path, big)
+    assert "10.0 MB" in msg and "at most 1024 KiB" in msg
+
+
+def test_an_alias_bomb_is_refused_not_expanded(tmp_path: Path) -> None:
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    for i, name in enumerate("bcdefghi"):
+        prev = "abcdefghi"[i]
+        bomb += f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+    bomb += MINIMAL
+    assert len(bomb) < 600  # 9**9 = 387 million values once expanded
+    (msg,) = _problems(tmp_path, bomb)
+    assert "aliases expand to more than 100,000 values" in msg
+
+
+def test_a_duplicate_key_is_an_error_with_both_lines(tmp_path: Path) -> None:
+    (msg,) = _problems(tmp_path, "reporting:\n  currency: USD\n  currency: EUR\n" + MINIMAL)
+    assert "duplicate key 'currency' (first on line 2)" in msg and ":3:" in msg
+
+
+def test_bytes_that_are_not_utf8_name_the_line_and_a_bom_is_fine(tmp_path: Path) -> None:
+    (msg,) = _problems(tmp_path, b"# growthwatch\nproducts:\n  - id: caf\xe9\n")
+    assert "not UTF-8 text: byte 0xe9 at line 3" in msg
+    assert _problems(tmp_path, b"\xef\xbb\xbf" + MINIMAL.encode()) == []
+
+
+def test_timezone_must_be_an_iana_zone_with_a_suggestion(tmp_path: Path) -> None:
+    (msg,) = _problems(tmp_path, "reporting:\n  timezone: Europe/Berlinn\n" + MINIMAL)
+    assert "'Europe/Berlinn' is not an IANA time zone" in msg and "Europe/Berlin?" in msg
+    assert _problems(tmp_path, "reporting:\n  timezone: Europe/Berlin\n" + MINIMAL) == []
+
+
+def test_a_password_inside_a_url_is_refused_and_not_printed(tmp_path: Path) -> None:
+    text = MINIMAL + "influxdb:\n  url: http://admin:hunter2@127.0.0.1:8086\n"
+    (msg,) = _problems(tmp_path, text)
+    assert "influxdb.url: a password is written inside this URL" in msg
+    assert "hunter2" not in msg

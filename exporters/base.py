@@ -29,6 +29,7 @@ import requests
 
 from exporters import telemetry
 from exporters.state import StateStore
+from growthwatch import clock
 from growthwatch.config import SourceConfig
 from growthwatch.events import GrowthEvent
 from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
@@ -239,7 +240,7 @@ class Ingestor:
         A backfill keeps its own resume point (with the ``since`` it was started with), so
         running the same backfill again after an interrupt continues where it stopped.
         """
-        now = datetime.now(UTC)
+        now = clock.now()
         until = until or now
         cursor = _as_dt(self.state.get_cursor(stream.stream_id))
         if backfill:
@@ -281,7 +282,7 @@ class Ingestor:
         if backfill:
             self.state.delete_cursor(stream.stream_id, BACKFILL_CURSOR)
         if cursor is not None:
-            lag = (datetime.now(UTC) - cursor).total_seconds()
+            lag = (clock.now() - cursor).total_seconds()
             telemetry.CURSOR_LAG.labels(stream.source_type, stream.product).set(max(lag, 0.0))
         log.info("%s", result)
         return result

@@ -46,6 +46,7 @@ from exporters.base import (
     request,
 )
 from exporters.state import StateStore
+from growthwatch import clock
 from growthwatch.config import SourceConfig
 from growthwatch.events import EventType, EventValidationError, GrowthEvent
 
@@ -109,7 +110,7 @@ class GA4Stream(Stream):
             self._session.close()
 
     def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
-        final_before = datetime.now(UTC).date() - timedelta(days=max(self.lookback.days, 1))
+        final_before = clock.now().date() - timedelta(days=max(self.lookback.days, 1))
         for window in day_windows(since, until, self.window_days):
             yield self._batch(list(self._report(window.first, window.last)), final_before)
             yield window.checkpoint

@@ -17,7 +17,7 @@ time when there is no id column), so re-reading the lookback window stores nothi
 
 A KPI row is a fact: once stored, a later read of the same row with another value does
 not overwrite it (the ledger is append-only). Aggregating queries should therefore cover
-closed buckets only, e.g. ``... WHERE day < current_date`` (a re-read that finds another
+closed buckets only, e.g. ``... WHERE day < date_trunc('day', :until)`` (a re-read that finds another
 value for a stored row is a duplicate; the first value stays). Any database SQLAlchemy supports works (the URL picks the
 driver); the tests run against a real PostgreSQL.
 """

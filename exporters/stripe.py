@@ -55,6 +55,7 @@ from exporters.stripe_mapping import (
     refund_event,
     subscription_transition,
 )
+from growthwatch import clock
 from growthwatch.config import SourceConfig
 from growthwatch.events import EventValidationError, GrowthEvent
 
@@ -373,7 +374,7 @@ class StripeStream(Stream):
         return self.start_date or (now - EVENTS_RETENTION + timedelta(hours=1))
 
     def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
-        now = datetime.now(UTC)
+        now = clock.now()
         if since < now - EVENTS_RETENTION + timedelta(minutes=5):
             yield from self.run_lists(since, until)
         else:

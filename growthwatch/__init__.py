@@ -34,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "AppendResult": "growthwatch.stores.ledger",
     "InfluxStore": "growthwatch.stores.influx",
     "SeriesStore": "growthwatch.stores.series",
+    # now, injectable
+    "clock": "growthwatch",
     # retry
     "RetryPolicy": "growthwatch.retry",
     "Retryable": "growthwatch.retry",
@@ -80,6 +82,7 @@ __all__ = [
     "SeriesWriter",
     "WriteResult",
     "check_frame",
+    "clock",
     "compute",
     "events_to_frame",
     "frame_to_events",
@@ -110,6 +113,10 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "clock":  # a module, not a name inside one
+        value = import_module("growthwatch.clock")
+        globals()[name] = value
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'growthwatch' has no attribute {name!r}")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
+from growthwatch import clock
 from growthwatch.testing.servers import InfluxServer, PostgresServer
 
 
@@ -29,3 +31,19 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer().start()
     yield server
     server.cleanup()
+
+
+# Instants where calendar bugs hide: the end of a month and of a year's first month (already
+# the next month in Berlin), and the spring and autumn DST changes in Europe. Tests of code
+# that asks ``growthwatch.clock.now()`` run at each of them, never at the day they run.
+AWKWARD_NOWS = {
+    "month-end": "2026-01-31T23:30:00+00:00",
+    "dst-spring": "2026-03-29T01:30:00+00:00",
+    "dst-autumn": "2026-10-25T01:30:00+00:00",
+}
+
+
+@pytest.fixture(params=list(AWKWARD_NOWS))
+def frozen_now(request: pytest.FixtureRequest) -> Iterator[datetime]:
+    with clock.frozen(datetime.fromisoformat(AWKWARD_NOWS[request.param])) as at:
+        yield at

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +14,15 @@ from exporter_fakes import FAST, FakeGA4, source
 from exporters.base import Ingestor, SourceAuthError
 from exporters.ga4 import GA4Stream
 from exporters.state import StateStore
+from growthwatch import clock
 from growthwatch.stores.ledger import Ledger
 
-TODAY = datetime.now(UTC).date()
+pytestmark = pytest.mark.usefixtures("frozen_now")
+
+
+def today() -> date:
+    """The frozen day the test runs at (see ``frozen_now``)."""
+    return clock.now().date()
 CHANNELS = ("Organic Search", "Direct", "Paid Social")
 
 
@@ -38,14 +44,14 @@ def key_file(tmp_path: Path, fake_ga4: FakeGA4, monkeypatch: pytest.MonkeyPatch)
 
 def stream(fake: FakeGA4, state: StateStore, page_size: int = 7) -> GA4Stream:
     config = source("ga4", property_id=FakeGA4.property_id, credentials_file="${GW_GA4_KEY}",
-                    api_base=fake.url, start_date=(TODAY - timedelta(days=9)).isoformat())  # fmt: skip
+                    api_base=fake.url, start_date=(today() - timedelta(days=9)).isoformat())  # fmt: skip
     s = GA4Stream(config, state, policy=FAST)
     s.page_size = page_size
     return s
 
 
 def fill(fake: FakeGA4, days: int = 10) -> None:
-    fake.rows = [((TODAY - timedelta(days=d)).strftime("%Y%m%d"), c, 100 + d * 10 + i, 80 + d)
+    fake.rows = [((today() - timedelta(days=d)).strftime("%Y%m%d"), c, 100 + d * 10 + i, 80 + d)
                  for d in range(days) for i, c in enumerate(CHANNELS)]  # fmt: skip
 
 
@@ -65,8 +71,8 @@ def test_report_pages_maps_and_revises_recent_days(
     kpis = ledger.read(types="kpi")  # users of the days older than the 3-day lookback
     assert len(kpis) == 3 * 6 and result.rejected == 0
     # GA4 revises the last days: more sessions yesterday, fewer the day before.
-    yesterday = (TODAY - timedelta(days=1)).strftime("%Y%m%d")
-    before = (TODAY - timedelta(days=2)).strftime("%Y%m%d")
+    yesterday = (today() - timedelta(days=1)).strftime("%Y%m%d")
+    before = (today() - timedelta(days=2)).strftime("%Y%m%d")
     fake_ga4.rows = [(d, c, s_ + 25 if d == yesterday and c == "Direct" else
                       s_ - 5 if d == before and c == "Direct" else s_, u)
                      for d, c, s_, u in fake_ga4.rows]  # fmt: skip

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from exporter_fakes import FAST, FakeMixpanel, source
@@ -11,9 +11,15 @@ from exporter_fakes import FAST, FakeMixpanel, source
 from exporters.base import Ingestor, SourceAuthError
 from exporters.mixpanel import MixpanelStream
 from exporters.state import StateStore
+from growthwatch import clock
 from growthwatch.stores.ledger import Ledger
 
-TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+pytestmark = pytest.mark.usefixtures("frozen_now")
+
+
+def today() -> datetime:
+    """Midnight UTC of the frozen day the test runs at (see ``frozen_now``)."""
+    return clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
 EVENTS = {"signup": ["Sign Up"], "activation": ["Created First Project"],
           "active_use": ["Session Start", "Report Viewed"]}  # fmt: skip
 
@@ -27,7 +33,7 @@ def _credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 def stream(fake: FakeMixpanel, state: StateStore) -> MixpanelStream:
     config = source("mixpanel", project_id=FakeMixpanel.project_id, username="${GW_MP_USER}",
                     secret="${GW_MP_SECRET}", api_base=fake.url, events=EVENTS,
-                    start_date=(TODAY - timedelta(days=10)).date().isoformat())  # fmt: skip
+                    start_date=(today() - timedelta(days=10)).date().isoformat())  # fmt: skip
     return MixpanelStream(config, state, policy=FAST)
 
 
@@ -44,7 +50,7 @@ def line(name: str, user: str | None, at: datetime, insert_id: str | None, **ext
 def test_export_maps_dedups_rejects_and_rereads_late_events(
     fake_mixpanel: FakeMixpanel, ledger: Ledger, state: StateStore, ingestor: Ingestor
 ) -> None:
-    day = TODAY - timedelta(days=5)
+    day = today() - timedelta(days=5)
     lines = []
     for i in range(300):
         at = day + timedelta(hours=i % 96)
@@ -67,9 +73,9 @@ def test_export_maps_dedups_rejects_and_rereads_late_events(
     (_, path, headers), = [r for r in fake_mixpanel.requests if "/export" in r[1]]
     assert "project_id=1234567" in path and headers["Authorization"].startswith("Basic ")
     cursor = datetime.fromisoformat(state.get_cursor(s.stream_id))
-    assert cursor <= datetime.now(UTC)
+    assert cursor <= clock.now()
     # A late event for two days ago arrives; the lookback re-read picks it up, once.
-    fake_mixpanel.lines.append(line("Report Viewed", "u7", TODAY - timedelta(days=2), "ins-late"))
+    fake_mixpanel.lines.append(line("Report Viewed", "u7", today() - timedelta(days=2), "ins-late"))
     again = ingestor.sync(s)
     assert again.inserted == 1 and ledger.count(types="active_use") == 301
     assert again.duplicates > 0
@@ -78,7 +84,7 @@ def test_export_maps_dedups_rejects_and_rereads_late_events(
 def test_malformed_lines_do_not_stop_the_stream(
     fake_mixpanel: FakeMixpanel, ledger: Ledger, state: StateStore, ingestor: Ingestor
 ) -> None:
-    at = TODAY - timedelta(days=1)
+    at = today() - timedelta(days=1)
     # The export filters by name server side; a broken line still comes through as it is.
     fake_mixpanel.lines = [line("Sign Up", "a", at, "1"), "{not json", "[1, 2]",
                            line("Sign Up", "b", at, "2")]  # fmt: skip
@@ -91,7 +97,7 @@ def test_rate_limit_is_retried_and_auth_failure_is_clear(
     fake_mixpanel: FakeMixpanel, state: StateStore, ingestor: Ingestor,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    fake_mixpanel.lines = [line("Sign Up", "a", TODAY - timedelta(days=1), "1")]
+    fake_mixpanel.lines = [line("Sign Up", "a", today() - timedelta(days=1), "1")]
     fake_mixpanel.fail_next(429, 502)
     assert ingestor.sync(stream(fake_mixpanel, state)).inserted == 1
     monkeypatch.setenv("GW_MP_SECRET", "wrong")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -12,18 +12,27 @@ from exporter_fakes import source
 from exporters.base import Ingestor, SourceAuthError
 from exporters.sql import SqlStream
 from exporters.state import StateStore
+from growthwatch import clock
 from growthwatch.stores.ledger import Ledger
 from growthwatch.testing.servers import PostgresServer
 
-pytestmark = pytest.mark.postgres
-NOW = datetime.now(UTC).replace(microsecond=0)
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("frozen_now")]
+
+
+def now() -> datetime:
+    """The frozen instant the test runs at (see ``frozen_now``)."""
+    return clock.now().replace(microsecond=0)
+
+
+# The daily KPI covers closed days only, closed as of the sync's `:until` (never the
+# database's own now(), so the test means the same at any instant).
 KPIS = [
     {"name": "order-value", "time_column": "created_at", "value_column": "amount",
      "id_column": "id",
      "query": "SELECT id, created_at, amount FROM orders WHERE created_at > :cursor"},
     {"name": "orders-per-day", "time_column": "day", "value_column": "n",
      "query": "SELECT date_trunc('day', created_at) AS day, count(*) AS n FROM orders "
-              "WHERE created_at > :cursor AND created_at < date_trunc('day', now()) "
+              "WHERE created_at > :cursor AND created_at < date_trunc('day', CAST(:until AS timestamptz)) "
               "GROUP BY 1 ORDER BY 1"},
 ]  # fmt: skip
 
@@ -39,7 +48,7 @@ def database(postgres_server: PostgresServer) -> Iterator[sa.Engine]:
         ))  # fmt: skip
         con.execute(
             sa.text("INSERT INTO orders VALUES (:id, :t, :a)"),
-            [{"id": i, "t": NOW - timedelta(days=5, hours=-i), "a": 10 + i} for i in range(1, 49)],
+            [{"id": i, "t": now() - timedelta(days=5, hours=-i), "a": 10 + i} for i in range(1, 49)],
         )
     yield engine
     engine.dispose()
@@ -48,7 +57,7 @@ def database(postgres_server: PostgresServer) -> Iterator[sa.Engine]:
 def stream(state: StateStore, monkeypatch: pytest.MonkeyPatch, url: str) -> SqlStream:
     monkeypatch.setenv("GW_TEST_DB", url)
     config = source("sql", url="${GW_TEST_DB}", kpis=KPIS, lookback="1d",
-                    start_date=(NOW - timedelta(days=30)).date().isoformat())  # fmt: skip
+                    start_date=(now() - timedelta(days=30)).date().isoformat())  # fmt: skip
     return SqlStream(config, state)
 
 
@@ -70,7 +79,7 @@ def test_kpis_incremental_with_lookback_and_bad_rows(
     with database.begin() as con:
         con.execute(sa.text("INSERT INTO orders VALUES (100, :t, 5), (101, :late, 7), "
                             "(102, :t, NULL)"),
-                    {"t": NOW - timedelta(minutes=5), "late": cursor - timedelta(hours=2)})  # fmt: skip
+                    {"t": now() - timedelta(minutes=5), "late": cursor - timedelta(hours=2)})  # fmt: skip
     again = ingestor.sync(s)
     assert again.inserted == 2 and again.rejected == 1
     assert [r["reason"] for r in state.rejected()] == ["malformed_record"]

@@ -70,6 +70,8 @@ def run_serve(args: argparse.Namespace) -> int:
             console.print(f"  POST {path}")
         for line in describe(service.streams):
             console.print(f"  pull {line}")
+        for source, reason in service.not_started.items():
+            console.print(f"  [yellow]not started {source}: {reason}[/yellow]")
         stop.wait()
         console.print("stopping ...")
     return 0

@@ -30,10 +30,10 @@ from exporters.sql import SqlStream
 from exporters.state import StateStore
 from exporters.stripe import StripeStream
 from exporters.stripe_webhook import StripeWebhookReceiver, WebhookRoute
-from growthwatch.config import Config, SourceConfig
+from growthwatch.config import Config, ConfigError, SourceConfig
 from growthwatch.metrics.engine import STATE_FILE, MetricsEngine, Store
 from growthwatch.metrics.settings import MetricsSettings
-from growthwatch.stores.influx import InfluxStore
+from growthwatch.stores.influx import InfluxError, InfluxStore
 from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
 
@@ -108,7 +108,12 @@ class Service:
         self.state = StateStore(config.data_dir / "exporters.sqlite")
         self.influx = influx_store(config)
         if self.influx is not None:
-            self.influx.ensure_database()
+            try:
+                self.influx.ensure_database()
+            except InfluxError as exc:  # writes spool until it answers; serve still starts
+                log.warning("InfluxDB not ready (%s); points are spooled to %s and replayed "
+                            "when it answers", exc, self.influx.spool.directory
+                            if self.influx.spool else "memory")  # fmt: skip
         self.series = SeriesStore(config.ledger_path.with_name("series.duckdb"))
         stores: list[Store] = [self.series, *([self.influx] if self.influx else [])]
         self.engine = MetricsEngine(
@@ -124,6 +129,7 @@ class Service:
         self.receiver: StripeWebhookReceiver | None = None
         self.scheduler: Scheduler | None = None
         self.stores = stores
+        self.not_started: dict[str, str] = {}  # source id -> why (e.g. a ${VAR} unset)
         self.components: dict[str, Attached] = {}
 
     def stream(self, source: SourceConfig) -> Stream:
@@ -134,12 +140,22 @@ class Service:
     def start(self, *, schedule: bool = True) -> Service:
         server = self.config.section("server")
         host = str(server.get("host", "0.0.0.0"))
-        streams = [self.stream(s) for s in all_sources(self.config) if s.type in SCHEDULED]
-        routes = [
-            WebhookRoute(s, s.config.secret("webhook_secret"))
-            for s in streams
-            if isinstance(s, StripeStream) and s.config.options.get("webhook_secret")
-        ]
+        streams: list[Stream] = []
+        routes: list[WebhookRoute] = []
+        for source in all_sources(self.config):
+            if source.type not in SCHEDULED:
+                continue
+            # One source with missing credentials (an unset ${VAR}) never stops the others:
+            # it is reported and skipped, the rest of the service starts.
+            try:
+                stream = self.stream(source)
+                if isinstance(stream, StripeStream) and stream.config.options.get("webhook_secret"):
+                    routes.append(WebhookRoute(stream, stream.config.secret("webhook_secret")))
+                streams.append(stream)
+            except ConfigError as exc:
+                reason = str(exc).splitlines()[-1].strip()
+                self.not_started[f"{source.product}/{source.name}"] = reason
+                log.error("%s/%s not started: %s", source.product, source.name, reason)
         self.receiver = StripeWebhookReceiver(
             self.ingestor, routes, host=host, port=int(server.get("port", 8000))
         ).start()

@@ -276,6 +276,16 @@ class InfluxStore:
                 return attempts
             if resp.status_code >= 500:
                 raise Retryable(f"HTTP {resp.status_code}: {resp.text[:300]}")
+            if resp.status_code == 404 and "database not found" in resp.text:
+                # InfluxDB restarted empty (or the database was dropped): create it again
+                # and retry, rather than refusing every point from now on.
+                log.warning("InfluxDB at %s lost database %r; creating it again",
+                            self.url, self.database)  # fmt: skip
+                try:
+                    self.ensure_database()
+                except InfluxError as exc:
+                    raise Retryable(f"database {self.database!r} missing: {exc}") from exc
+                raise Retryable(f"database {self.database!r} was missing (created again)")
             raise InfluxWriteError(
                 f"InfluxDB at {self.url} refused the write to {self.database!r}: "
                 f"HTTP {resp.status_code}: {resp.text[:500]}"

@@ -1,0 +1,160 @@
+"""``serve`` starts and keeps every event when a dependency is missing: InfluxDB down at
+start (or back empty), one source with unset credentials."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+from exporter_fakes import FakeStripe, event, subscription
+from test_service_cli import NOW, SECRET, signed
+
+from exporters.service import Service
+from growthwatch.config import load_config
+from growthwatch.testing.servers import InfluxServer, free_port
+
+
+@pytest.fixture
+def private_influx() -> Iterator[InfluxServer]:
+    """An InfluxDB of this test alone: it is stopped, started and emptied on purpose."""
+    server = InfluxServer()
+    yield server
+    server.stop()
+    server.cleanup()
+
+
+def config_file(tmp_path: Path, fake: FakeStripe, port: int, influx_url: str,
+                extra_products: list[dict[str, object]] = ()) -> Path:  # type: ignore[assignment]  # fmt: skip
+    doc = {
+        "storage": {"data_dir": "data"},
+        "influxdb": {"url": influx_url, "database": "gw"},
+        "server": {"host": "127.0.0.1", "port": port},
+        "products": [{"id": "acme", "currency": "USD", "sources": [
+            {"type": "stripe", "api_key": "${GW_CLI_STRIPE_KEY}",
+             "webhook_secret": "${GW_CLI_WHSEC}", "api_base": fake.url, "schedule": "1h"},
+        ]}, *extra_products],
+    }  # fmt: skip
+    path = tmp_path / "growthwatch.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GW_CLI_STRIPE_KEY", FakeStripe.api_key)
+    monkeypatch.setenv("GW_CLI_WHSEC", SECRET)
+    monkeypatch.delenv("GW_UNSET_STRIPE_KEY", raising=False)
+
+
+def post(port: int, evt_id: str, sub_id: str) -> None:
+    body, headers = signed(event(evt_id, "customer.subscription.created",
+                                 subscription(sub_id, created=NOW), NOW))  # fmt: skip
+    resp = requests.post(f"http://127.0.0.1:{port}/webhooks/stripe/acme", data=body,
+                         headers=headers, timeout=30)  # fmt: skip
+    assert resp.status_code == 200, resp.text
+
+
+def wait_for(condition: object, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def raw_points(server: InfluxServer) -> int:
+    try:
+        rows = server.query('SELECT count("value") FROM "growth_events"', "gw")
+    except RuntimeError:  # "database not found": nothing written yet
+        return 0
+    return int(str(rows[0]["count"])) if rows else 0
+
+
+def test_serve_starts_with_influxdb_down_and_replays_when_it_is_back(
+    fake_stripe: FakeStripe, tmp_path: Path, private_influx: InfluxServer
+) -> None:
+    port = free_port()
+    config = load_config(config_file(tmp_path, fake_stripe, port, private_influx.url))
+    with Service(config) as service:  # InfluxDB is not running yet
+        service.start(schedule=False)
+        post(port, "evt_down_1", "sub_down_1")
+        assert wait_for(lambda: service.ledger.count() == 1)  # the ledger never waits on it
+        assert service.influx is not None and service.influx.spool is not None
+        assert wait_for(lambda: service.influx.spool.lines() >= 1)  # type: ignore[union-attr]
+        private_influx.start()
+        post(port, "evt_down_2", "sub_down_2")  # the next write replays the spool first
+        assert wait_for(lambda: service.ledger.count() == 2)
+        assert wait_for(lambda: raw_points(private_influx) == 2)
+        assert service.influx.spool.lines() == 0
+
+
+def test_an_influxdb_restarted_empty_gets_its_database_back(
+    fake_stripe: FakeStripe, tmp_path: Path, private_influx: InfluxServer
+) -> None:
+    private_influx.start()
+    port = free_port()
+    config = load_config(config_file(tmp_path, fake_stripe, port, private_influx.url))
+    with Service(config) as service:
+        service.start(schedule=False)
+        post(port, "evt_empty_1", "sub_empty_1")
+        assert wait_for(lambda: raw_points(private_influx) == 1)
+        private_influx.stop()
+        for folder in ("meta", "data", "wal"):
+            shutil.rmtree(private_influx.root / folder, ignore_errors=True)
+        private_influx.start()  # answers 404 "database not found" to every write now
+        post(port, "evt_empty_2", "sub_empty_2")
+        assert wait_for(lambda: raw_points(private_influx) == 1)  # re-created, point written
+        assert service.ledger.count() == 2
+
+
+def test_a_source_with_unset_credentials_never_stops_the_others(
+    fake_stripe: FakeStripe, tmp_path: Path, influx_server: InfluxServer
+) -> None:
+    port = free_port()
+    broken = {"id": "beta", "currency": "USD", "sources": [
+        {"type": "stripe", "api_key": "${GW_UNSET_STRIPE_KEY}", "api_base": fake_stripe.url}]}  # fmt: skip
+    config = load_config(config_file(tmp_path, fake_stripe, port, influx_server.url, [broken]))
+    with Service(config) as service:
+        service.start(schedule=False)
+        assert list(service.not_started) == ["beta/stripe"]
+        assert "GW_UNSET_STRIPE_KEY" in service.not_started["beta/stripe"]
+        post(port, "evt_ok", "sub_ok")
+        assert wait_for(lambda: service.ledger.count() == 1)
+
+
+def test_the_example_config_serves_on_a_machine_with_no_servers(tmp_path: Path) -> None:
+    """`config example > growthwatch.yaml && serve`: no InfluxDB, no credentials set."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from growthwatch.cli.config_cmd import example_text
+
+    port = free_port()
+    (tmp_path / "growthwatch.yaml").write_text(example_text().replace("port: 8000", f"port: {port}"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "MIXPANEL_", "GA4_"))}
+    gw = str(Path(sys.executable).with_name("growthwatch"))
+    proc = subprocess.Popen([gw, "serve", "--config", "growthwatch.yaml"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert wait_for(lambda: _healthy(port) or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, proc.communicate()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "not started acme-crm/stripe" in err and "STRIPE_API_KEY_ACME" in err
+
+
+def _healthy(port: int) -> bool:
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False

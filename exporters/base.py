@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -130,12 +131,28 @@ def day_windows(since: datetime, until: datetime, days: int) -> Iterator[DayWind
 
 
 class Stream(ABC):
-    """One configured source of one product."""
+    """One configured source of one product.
+
+    A source type is one subclass in one module of ``exporters/``, found by
+    ``exporters.registry``: its ``source_type``, the JSON-schema ``options`` its config
+    entry accepts (with ``required`` ones; the common keys ``name``, ``enabled``,
+    ``schedule``, ``lookback`` and ``start_date`` are added for every source), whether the
+    scheduler pulls it (``scheduled``), and ``run``. The config schema, ``serve`` and
+    ``backfill`` all read the registry, so nothing else needs an edit.
+    """
 
     source_type: ClassVar[str]
     schema: ClassVar[Mapping[str, str]]  # source record field -> type (documentation + checks)
     replication_key: ClassVar[str]
+    options: ClassVar[Mapping[str, Any]] = {}  # config key -> JSON schema of its value
+    required: ClassVar[tuple[str, ...]] = ()
+    scheduled: ClassVar[bool] = True  # False: a one-off import (``backfill`` only)
     default_window: ClassVar[timedelta] = timedelta(days=30)  # first run without start_date
+
+    @classmethod
+    def build(cls, config: SourceConfig, state: StateStore, base: Path | None = None) -> Stream:
+        """The stream of one config entry (``base``: the config file's folder, for paths)."""
+        return cls(config, state)
 
     def __init__(self, config: SourceConfig, state: StateStore) -> None:
         self.config = config
@@ -158,6 +175,51 @@ class Stream(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and sessions."""
+
+
+class HttpStream(Stream):
+    """A source read over an HTTP API (Mixpanel, GA4): one session opened on first use,
+    one retry policy, one request path (``request``), ``api_base`` overridable in config
+    (tests point it at a local server)."""
+
+    default_base: ClassVar[str] = ""
+    auth_hint: ClassVar[str] = "check the source's credentials"
+
+    def __init__(
+        self,
+        config: SourceConfig,
+        state: StateStore,
+        *,
+        policy: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(config, state)
+        self.base = str(config.options.get("api_base") or self.api_base()).rstrip("/")
+        self.policy = policy or RetryPolicy()
+        self._session = session
+
+    def api_base(self) -> str:
+        """The API's address when the config names none."""
+        return self.default_base
+
+    def open_session(self) -> requests.Session:
+        """A session with the source's authentication (subclasses add it)."""
+        return requests.Session()
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            self._session = self.open_session()
+        return self._session
+
+    def request(self, method: str, url: str, *, auth_hint: str | None = None,
+                **kwargs: Any) -> requests.Response:  # fmt: skip
+        return request(self.session, method, url, source=self.source_type, policy=self.policy,
+                       auth_hint=auth_hint or self.auth_hint, **kwargs)  # fmt: skip
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
 
 
 @dataclass

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +41,13 @@ def _time(text: str) -> datetime | None:
 
 class CsvStream(Stream):
     source_type: ClassVar[str] = SOURCE
+    options: ClassVar[Mapping[str, Any]] = {"path": {"type": "string"}}
+    required: ClassVar[tuple[str, ...]] = ("path",)
+    scheduled: ClassVar[bool] = False  # a one-off import: `growthwatch backfill`
+
+    @classmethod
+    def build(cls, config: SourceConfig, state: StateStore, base: Path | None = None) -> Stream:
+        return cls(config, state, base=base)
     replication_key: ClassVar[str] = "ts"
     schema: ClassVar[dict[str, str]] = {
         "product": "string (default: the configured product)",

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -37,17 +37,17 @@ from google.oauth2 import service_account
 
 from exporters.base import (
     Batch,
+    HttpStream,
     Rejection,
     RetryPolicy,
     SourceAuthError,
-    Stream,
     day_windows,
     invalid_reason,
-    request,
 )
 from exporters.state import StateStore
 from growthwatch import clock
 from growthwatch.config import SourceConfig
+from growthwatch.config.schema import SECRET
 from growthwatch.events import EventType, EventValidationError, GrowthEvent
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,14 @@ def channel_slug(channel: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", channel.lower()).strip("_") or "unassigned"
 
 
-class GA4Stream(Stream):
+class GA4Stream(HttpStream):
     source_type: ClassVar[str] = SOURCE
+    options: ClassVar[Mapping[str, Any]] = {
+        "property_id": {"type": ["integer", "string"]},
+        "credentials_file": SECRET,
+        "api_base": {"type": "string", "format": "uri"},
+    }
+    required: ClassVar[tuple[str, ...]] = ("property_id", "credentials_file")
     replication_key: ClassVar[str] = "date"
     schema: ClassVar[dict[str, str]] = {
         "date": "string YYYYMMDD (dimension; the replication key)",
@@ -75,6 +81,8 @@ class GA4Stream(Stream):
     window_days: ClassVar[int] = 90
     page_size: int = 10_000
 
+    default_base: ClassVar[str] = DEFAULT_BASE
+
     def __init__(
         self,
         config: SourceConfig,
@@ -83,31 +91,20 @@ class GA4Stream(Stream):
         policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        super().__init__(config, state)
-        options = config.options
-        self.property_id = str(options["property_id"])
-        self.base = str(options.get("api_base") or DEFAULT_BASE).rstrip("/")
-        self.policy = policy or RetryPolicy()
-        self._session = session
+        super().__init__(config, state, policy=policy, session=session)
+        self.property_id = str(config.options["property_id"])
 
-    @property
-    def session(self) -> requests.Session:
-        if self._session is None:
-            path = self.config.secret("credentials_file")
-            try:
-                credentials = service_account.Credentials.from_service_account_file(
-                    path, scopes=[SCOPE]
-                )
-            except (OSError, ValueError) as exc:
-                raise SourceAuthError(
-                    f"ga4: cannot read the service-account key file {path}: {exc}"
-                ) from exc
-            self._session = AuthorizedSession(credentials)
-        return self._session
-
-    def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
+    def open_session(self) -> requests.Session:
+        path = self.config.secret("credentials_file")
+        try:
+            credentials = service_account.Credentials.from_service_account_file(
+                path, scopes=[SCOPE]
+            )
+        except (OSError, ValueError) as exc:
+            raise SourceAuthError(
+                f"ga4: cannot read the service-account key file {path}: {exc}"
+            ) from exc
+        return AuthorizedSession(credentials)
 
     def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
         final_before = clock.now().date() - timedelta(days=max(self.lookback.days, 1))
@@ -128,9 +125,8 @@ class GA4Stream(Stream):
                 "keepEmptyRows": False,
             }
             try:
-                resp = request(
-                    self.session, "POST", url, source=SOURCE, policy=self.policy, json=body,
-                    timeout=(10, 120),
+                resp = self.request(
+                    "POST", url, json=body, timeout=(10, 120),
                     auth_hint="check that the service account in credentials_file has the "
                     f"Viewer role on GA4 property {self.property_id}",
                 )  # fmt: skip

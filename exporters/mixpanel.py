@@ -29,9 +29,10 @@ from typing import Any, ClassVar
 import pandas as pd
 import requests
 
-from exporters.base import Batch, Rejection, RetryPolicy, Stream, day_windows, request
+from exporters.base import Batch, HttpStream, Rejection, RetryPolicy, day_windows
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
+from growthwatch.config.schema import SECRET
 from growthwatch.events import EventType
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,24 @@ def event_source_id(name: str, props: Mapping[str, Any], line: str) -> str:
     return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
 
 
-class MixpanelStream(Stream):
+class MixpanelStream(HttpStream):
     source_type: ClassVar[str] = SOURCE
+    options: ClassVar[Mapping[str, Any]] = {
+        "project_id": {"type": ["integer", "string"]},
+        "username": SECRET,
+        "secret": SECRET,
+        "region": {"enum": sorted(API_BASES)},
+        "api_base": {"type": "string", "format": "uri"},
+        "events": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                t: {"type": "array", "items": {"type": "string"}, "minItems": 1}
+                for t in ("signup", "activation", "active_use")
+            },
+        },
+    }
+    required: ClassVar[tuple[str, ...]] = ("project_id", "username", "secret", "events")
     replication_key: ClassVar[str] = "properties.time"
     schema: ClassVar[dict[str, str]] = {
         "event": "string (event name; mapped by the `events` option)",
@@ -81,21 +98,21 @@ class MixpanelStream(Stream):
         policy: RetryPolicy | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        super().__init__(config, state)
+        super().__init__(config, state, policy=policy, session=session)
         options = config.options
-        region = str(options.get("region", "us"))
-        self.base = str(options.get("api_base") or API_BASES[region]).rstrip("/")
         self.project_id = str(options["project_id"])
-        self.session = session or requests.Session()
-        self.session.auth = (config.secret("username"), config.secret("secret"))
-        self.policy = policy or RetryPolicy()
         self.types: dict[str, EventType] = {}
         for key, etype in TYPES.items():
             for name in (options.get("events") or {}).get(key) or ():
                 self.types.setdefault(str(name), etype)
 
-    def close(self) -> None:
-        self.session.close()
+    def api_base(self) -> str:
+        return API_BASES[str(self.config.options.get("region", "us"))]
+
+    def open_session(self) -> requests.Session:
+        session = requests.Session()
+        session.auth = (self.config.secret("username"), self.config.secret("secret"))
+        return session
 
     def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
         for window in day_windows(since, until, self.window_days):
@@ -109,9 +126,8 @@ class MixpanelStream(Stream):
             "to_date": last.isoformat(),
             "event": json.dumps(sorted(self.types)),
         }
-        resp = request(
-            self.session, "GET", f"{self.base}/api/2.0/export", source=SOURCE,
-            policy=self.policy, params=params, stream=True, timeout=(10, 300),
+        resp = self.request(
+            "GET", f"{self.base}/api/2.0/export", params=params, stream=True, timeout=(10, 300),
             auth_hint="check the service account's username/secret and that it has access "
             f"to project {self.project_id}",
         )  # fmt: skip

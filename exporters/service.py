@@ -21,12 +21,9 @@ from prometheus_client import start_http_server
 
 from exporters import telemetry
 from exporters.base import Ingestor, Stream
-from exporters.csv_import import CsvStream
-from exporters.ga4 import GA4Stream
-from exporters.mixpanel import MixpanelStream
+from exporters.registry import build_stream, scheduled_types
 from exporters.scheduler import Scheduler
 from exporters.series_hook import LiveSeriesHook
-from exporters.sql import SqlStream
 from exporters.state import StateStore
 from exporters.stripe import StripeStream
 from exporters.stripe_webhook import StripeWebhookReceiver, WebhookRoute
@@ -38,23 +35,6 @@ from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
 
 log = logging.getLogger(__name__)
-
-SCHEDULED = frozenset({"stripe", "mixpanel", "ga4", "sql"})  # csv is a one-off (backfill)
-
-
-def build_stream(source: SourceConfig, state: StateStore, base: Path | None = None) -> Stream:
-    if source.type == "stripe":
-        return StripeStream(source, state)
-    if source.type == "mixpanel":
-        return MixpanelStream(source, state)
-    if source.type == "ga4":
-        return GA4Stream(source, state)
-    if source.type == "sql":
-        return SqlStream(source, state)
-    if source.type == "csv":
-        return CsvStream(source, state, base=base)
-    raise ValueError(f"unknown source type {source.type!r}")
-
 
 def all_sources(config: Config) -> list[SourceConfig]:
     return [s for product in config.products for s in product.sources]
@@ -143,14 +123,14 @@ class Service:
         streams: list[Stream] = []
         routes: list[WebhookRoute] = []
         for source in all_sources(self.config):
-            if source.type not in SCHEDULED:
+            if source.type not in scheduled_types():
                 continue
             # One source with missing credentials (an unset ${VAR}) never stops the others:
             # it is reported and skipped, the rest of the service starts.
             try:
                 stream = self.stream(source)
-                if isinstance(stream, StripeStream) and stream.config.options.get("webhook_secret"):
-                    routes.append(WebhookRoute(stream, stream.config.secret("webhook_secret")))
+                if isinstance(stream, StripeStream) and (secret := stream.webhook_secret()):
+                    routes.append(WebhookRoute(stream, secret))
                 streams.append(stream)
             except ConfigError as exc:
                 reason = str(exc).splitlines()[-1].strip()

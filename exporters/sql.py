@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from exporters.base import Batch, Rejection, SourceAuthError, SourceError, Stream, invalid_reason
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
+from growthwatch.config.schema import SECRET, SLUG
 from growthwatch.events import EventType, EventValidationError, GrowthEvent
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,27 @@ def _number(value: Any) -> Decimal:
 
 class SqlStream(Stream):
     source_type: ClassVar[str] = SOURCE
+    options: ClassVar[Mapping[str, Any]] = {
+        "url": SECRET,
+        "kpis": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["name", "query", "time_column", "value_column"],
+                "properties": {
+                    "name": SLUG,
+                    "query": {"type": "string", "minLength": 1},
+                    "time_column": {"type": "string"},
+                    "value_column": {"type": "string"},
+                    "cursor_column": {"type": "string"},
+                    "id_column": {"type": "string"},
+                },
+            },
+        },
+    }
+    required: ClassVar[tuple[str, ...]] = ("url", "kpis")
     replication_key: ClassVar[str] = "cursor_column (per KPI; default time_column)"
     schema: ClassVar[dict[str, str]] = {
         "<time_column>": "timestamp or date (event time; naive values are UTC)",

@@ -25,7 +25,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
@@ -57,6 +57,7 @@ from exporters.stripe_mapping import (
 )
 from growthwatch import clock
 from growthwatch.config import SourceConfig
+from growthwatch.config.schema import SECRET
 from growthwatch.events import EventValidationError, GrowthEvent
 
 log = logging.getLogger(__name__)
@@ -335,6 +336,18 @@ class StripeStream(Stream):
     """Subscriptions, charges, refunds, invoices and customers of one Stripe account."""
 
     source_type: ClassVar[str] = "stripe"
+    options: ClassVar[Mapping[str, Any]] = {
+        "api_key": SECRET,
+        "webhook_secret": SECRET,
+        "api_base": {"type": "string", "format": "uri"},
+        "api_version": {"type": "string"},
+        "account": {"type": "string"},
+        "customer_signups": {
+            "type": "boolean",
+            "x-hint": "true: each new Stripe customer is also a signup event",
+        },
+    }
+    required: ClassVar[tuple[str, ...]] = ("api_key",)
     replication_key: ClassVar[str] = "created"
     schema: ClassVar[dict[str, str]] = {
         "id": "string (evt_...)",
@@ -369,6 +382,12 @@ class StripeStream(Stream):
             self.stream_id, self.product, state, api=self.api,
             customer_signups=bool(options.get("customer_signups", False)),
         )  # fmt: skip
+
+    def webhook_secret(self) -> str | None:
+        """The signing secret of this account's webhook endpoint, if one is configured."""
+        if not self.config.options.get("webhook_secret"):
+            return None
+        return self.config.secret("webhook_secret")
 
     def default_start(self, now: datetime) -> datetime:
         return self.start_date or (now - EVENTS_RETENTION + timedelta(hours=1))

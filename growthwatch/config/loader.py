@@ -24,7 +24,8 @@ import jsonschema
 import yaml
 
 from growthwatch import currency as iso4217
-from growthwatch.config.schema import ENV_REF, SCHEMA
+from growthwatch.config.schema import ENV_REF
+from growthwatch.config.schema import schema as config_schema
 
 _ENV_NAME = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -209,7 +210,7 @@ def check_data(data: Any, lines: Mapping[tuple[Any, ...], int] | None = None) ->
     lines = lines or {}
     problems: list[Problem] = []
     validator = jsonschema.Draft202012Validator(
-        SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+        config_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
     )
     seen: set[tuple[str, str]] = set()
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path))):

@@ -8,6 +8,8 @@ inline in a YAML file ends up in git, and the checker never prints their values.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from typing import Any
 
 ENV_REF = r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$"
@@ -49,76 +51,19 @@ def _source(kind: str, props: dict[str, Any], required: list[str]) -> dict[str, 
     }
 
 
-SOURCES: list[dict[str, Any]] = [
-    _source(
-        "stripe",
-        {
-            "api_key": SECRET,
-            "webhook_secret": SECRET,
-            "api_base": {"type": "string", "format": "uri"},
-            "api_version": {"type": "string"},
-            "account": {"type": "string"},
-            "customer_signups": {
-                "type": "boolean",
-                "x-hint": "true: each new Stripe customer is also a signup event",
-            },
-        },
-        ["api_key"],
-    ),
-    _source(
-        "mixpanel",
-        {
-            "project_id": {"type": ["integer", "string"]},
-            "username": SECRET,
-            "secret": SECRET,
-            "region": {"enum": ["us", "eu", "in"]},
-            "api_base": {"type": "string", "format": "uri"},
-            "events": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    t: {"type": "array", "items": {"type": "string"}, "minItems": 1}
-                    for t in ("signup", "activation", "active_use")
-                },
-            },
-        },
-        ["project_id", "username", "secret", "events"],
-    ),
-    _source(
-        "ga4",
-        {
-            "property_id": {"type": ["integer", "string"]},
-            "credentials_file": SECRET,
-            "api_base": {"type": "string", "format": "uri"},
-        },
-        ["property_id", "credentials_file"],
-    ),
-    _source(
-        "sql",
-        {
-            "url": SECRET,
-            "kpis": {
-                "type": "array",
-                "minItems": 1,
-                "items": {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["name", "query", "time_column", "value_column"],
-                    "properties": {
-                        "name": SLUG,
-                        "query": {"type": "string", "minLength": 1},
-                        "time_column": {"type": "string"},
-                        "value_column": {"type": "string"},
-                        "cursor_column": {"type": "string"},
-                        "id_column": {"type": "string"},
-                    },
-                },
-            },
-        },
-        ["url", "kpis"],
-    ),
-    _source("csv", {"path": {"type": "string"}}, ["path"]),
-]
+def source_schemas() -> list[dict[str, Any]]:
+    """The schema of every source type, each declared by its stream class.
+
+    Source types live in the exporters (one module each, found by ``exporters.registry``);
+    the core names that registry only here, by module name, the way the CLI names its
+    command modules, so adding a source never edits the core.
+    """
+    registry = importlib.import_module("exporters.registry")
+    return [
+        _source(kind, dict(cls.options), list(cls.required))
+        for kind, cls in registry.stream_types().items()
+    ]
+
 
 ALERT_ROUTE: dict[str, Any] = {
     "type": "object",
@@ -135,7 +80,8 @@ ALERT_ROUTE: dict[str, Any] = {
     },
 }
 
-SCHEMA: dict[str, Any] = {
+def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "growthwatch configuration",
     "type": "object",
@@ -293,14 +239,20 @@ SCHEMA: dict[str, Any] = {
         "source": {
             "type": "object",
             "required": ["type"],
-            "properties": {"type": {"enum": [s["properties"]["type"]["const"] for s in SOURCES]}},
+            "properties": {"type": {"enum": [s["properties"]["type"]["const"] for s in sources]}},
             "allOf": [
                 {
                     "if": {"properties": {"type": {"const": s["properties"]["type"]["const"]}}},
                     "then": s,
                 }
-                for s in SOURCES
+                for s in sources
             ],
         }
     },
-}
+}  # fmt: skip
+
+
+@functools.cache
+def schema() -> dict[str, Any]:
+    """The whole config schema (built on first use: the source types are discovered)."""
+    return _schema(source_schemas())

@@ -197,6 +197,10 @@ class HttpStream(Stream):
         self.base = str(config.options.get("api_base") or self.api_base()).rstrip("/")
         self.policy = policy or RetryPolicy()
         self._session = session
+        self.setup(config.options)
+
+    def setup(self, options: Mapping[str, Any]) -> None:
+        """Read the source's own options (called once, at the end of ``__init__``)."""
 
     def api_base(self) -> str:
         """The API's address when the config names none."""

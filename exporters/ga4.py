@@ -39,14 +39,11 @@ from exporters.base import (
     Batch,
     HttpStream,
     Rejection,
-    RetryPolicy,
     SourceAuthError,
     day_windows,
     invalid_reason,
 )
-from exporters.state import StateStore
 from growthwatch import clock
-from growthwatch.config import SourceConfig
 from growthwatch.config.schema import SECRET
 from growthwatch.events import EventType, EventValidationError, GrowthEvent
 
@@ -83,16 +80,8 @@ class GA4Stream(HttpStream):
 
     default_base: ClassVar[str] = DEFAULT_BASE
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        state: StateStore,
-        *,
-        policy: RetryPolicy | None = None,
-        session: requests.Session | None = None,
-    ) -> None:
-        super().__init__(config, state, policy=policy, session=session)
-        self.property_id = str(config.options["property_id"])
+    def setup(self, options: Mapping[str, Any]) -> None:
+        self.property_id = str(options["property_id"])
 
     def open_session(self) -> requests.Session:
         path = self.config.secret("credentials_file")

@@ -29,9 +29,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import requests
 
-from exporters.base import Batch, HttpStream, Rejection, RetryPolicy, day_windows
-from exporters.state import StateStore
-from growthwatch.config import SourceConfig
+from exporters.base import Batch, HttpStream, Rejection, day_windows
 from growthwatch.config.schema import SECRET
 from growthwatch.events import EventType
 
@@ -90,16 +88,7 @@ class MixpanelStream(HttpStream):
     window_days: ClassVar[int] = 30
     chunk_rows: ClassVar[int] = 20_000
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        state: StateStore,
-        *,
-        policy: RetryPolicy | None = None,
-        session: requests.Session | None = None,
-    ) -> None:
-        super().__init__(config, state, policy=policy, session=session)
-        options = config.options
+    def setup(self, options: Mapping[str, Any]) -> None:
         self.project_id = str(options["project_id"])
         self.types: dict[str, EventType] = {}
         for key, etype in TYPES.items():

@@ -15,7 +15,7 @@ import importlib.util
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import start_http_server
 
@@ -59,6 +59,11 @@ def influx_store(config: Config) -> InfluxStore | None:
         return None
     return InfluxStore.from_config(config.influxdb, spool_dir=config.data_dir / "influx-spool")
 
+
+# Loopback unless the config says otherwise: a webhook endpoint open to the world is a
+# decision (the stack's config binds the container's interface), not a default.
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_METRICS_PORT = 9108  # the Prometheus exporter convention; its own port, never the webhooks'
 
 # Components that run inside ``growthwatch serve``: each module, when installed, has
 # ``attach(service) -> Attached | None`` (None: not configured). A component joins the
@@ -109,6 +114,7 @@ class Service:
         self.receiver: StripeWebhookReceiver | None = None
         self.scheduler: Scheduler | None = None
         self.stores = stores
+        self.metrics_server: Any = None
         self.not_started: dict[str, str] = {}  # source id -> why (e.g. a ${VAR} unset)
         self.components: dict[str, Attached] = {}
 
@@ -119,7 +125,7 @@ class Service:
 
     def start(self, *, schedule: bool = True) -> Service:
         server = self.config.section("server")
-        host = str(server.get("host", "0.0.0.0"))
+        host = str(server.get("host", DEFAULT_HOST))
         streams: list[Stream] = []
         routes: list[WebhookRoute] = []
         for source in all_sources(self.config):
@@ -139,8 +145,13 @@ class Service:
         self.receiver = StripeWebhookReceiver(
             self.ingestor, routes, host=host, port=int(server.get("port", 8000))
         ).start()
-        if server.get("metrics_port"):
-            start_http_server(int(server["metrics_port"]), addr=host, registry=telemetry.REGISTRY)
+        metrics_port = int(server.get("metrics_port", DEFAULT_METRICS_PORT))
+        metrics_host = str(server.get("metrics_host", host))
+        try:
+            self.metrics_server, _ = start_http_server(metrics_port, addr=metrics_host,
+                                                       registry=telemetry.REGISTRY)  # fmt: skip
+        except OSError as exc:  # a busy port costs the metrics, never the webhooks
+            log.error("/metrics not served on %s:%d: %s", metrics_host, metrics_port, exc)
         if schedule:
             self.scheduler = Scheduler(self.ingestor, streams).start()
         self._attach_components()
@@ -171,6 +182,9 @@ class Service:
             self.scheduler.stop()
         if self.receiver is not None:
             self.receiver.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         self.hook.wait_idle(timeout=10)
         self.hook.close()
         for stream in self.streams:

@@ -203,7 +203,9 @@ class StripeProcessor:
             work.rejected.append(Rejection(exc.reason, exc.detail, _dump(record)))
         except EventValidationError as exc:
             work.rejected.append(Rejection(invalid_reason(exc.field), str(exc), _dump(record)))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError, OSError) as exc:
+            # ArithmeticError: Decimal("NaN") arithmetic, OverflowError of a timestamp like
+            # 1e20; OSError: datetime.fromtimestamp out of the platform's range.
             work.rejected.append(
                 Rejection("malformed_record", f"{type(exc).__name__}: {exc}", _dump(record))
             )

@@ -14,7 +14,14 @@ product has more than one Stripe source). The order of work is what makes it saf
    right state), appends to the ledger, runs the series hook and marks it processed.
 
 On start, payloads stored but not processed (a crash between 3 and 4) are processed
-first. ``/healthz`` answers 200 and ``/metrics`` serves the exporters' Prometheus metrics.
+first. ``/healthz`` answers 200; Prometheus metrics are served on their own port
+(``server.metrics_port``), never next to an endpoint the internet reaches.
+
+The HTTP layer is uvicorn (``exporters.http_server``): the route and the presence of
+``Stripe-Signature`` are checked before the body is read, the body is read under a size
+limit and a timeout, and every malformed request gets a 4xx answer. One delivery that
+cannot be mapped (a poison event) is dead-lettered with its reason; it never holds back
+the others of its batch, the worker, or a restart.
 """
 
 from __future__ import annotations
@@ -26,13 +33,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import stripe
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from exporters import telemetry
-from exporters.base import Ingestor
+from exporters.base import Ingestor, Rejection
+from exporters.http_server import BackgroundServer, BodyTimeout, BodyTooLarge, read_body
 from exporters.stripe import StripeStream
 
 log = logging.getLogger(__name__)
@@ -84,31 +96,25 @@ class StripeWebhookReceiver:
         self._queue: queue.Queue[tuple[WebhookRoute, dict[str, Any], float] | None] = (
             queue.Queue()
         )
-        self._server = ThreadingHTTPServer((host, port), self._handler())
-        self._server.daemon_threads = True
+        self._server = BackgroundServer(self.app(), host, port, name="webhook-http")
         self._threads: list[threading.Thread] = []
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        host, port = self._server.address
+        return f"http://{host}:{port}"
 
     def start(self) -> StripeWebhookReceiver:
         self.recover()
-        def serve() -> None:
-            self._server.serve_forever(poll_interval=0.05)  # quick, clean shutdown
-
-        for target, name in ((serve, "webhook-http"), (self._work, "webhook-worker")):
-            thread = threading.Thread(target=target, name=name, daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        worker = threading.Thread(target=self._work, name="webhook-worker", daemon=True)
+        worker.start()
+        self._threads.append(worker)
+        self._server.start()
         log.info("stripe webhooks listening on %s (%s)", self.url, ", ".join(self.routes))
         return self
 
     def stop(self) -> None:
-        if self._threads:  # shutdown() would wait forever on a server never started
-            self._server.shutdown()
-        self._server.server_close()
+        self._server.stop()
         self._queue.put(None)
         for thread in self._threads:
             thread.join(timeout=10)
@@ -127,7 +133,11 @@ class StripeWebhookReceiver:
                        for item in route.stream.state.inbox_pending(route.stream.stream_id)
                        if item.via == "webhook"]  # fmt: skip
             for start in range(0, len(pending), MAX_BATCH):
-                self.process_many(route, pending[start : start + MAX_BATCH])
+                try:
+                    self.process_many(route, pending[start : start + MAX_BATCH])
+                except Exception:  # never a crash loop: what is left stays in the inbox
+                    log.exception("stripe webhooks: recovering %s failed; left in the inbox",
+                                  route.stream.stream_id)  # fmt: skip
             count += len(pending)
         if count:
             log.info("stripe webhooks: processed %d delivery(ies) left from before", count)
@@ -177,68 +187,73 @@ class StripeWebhookReceiver:
         self.process_many(route, [event])
 
     def process_many(self, route: WebhookRoute, events: list[dict[str, Any]]) -> None:
-        """Map, store and mark processed; events the Events API pull already did are skipped."""
+        """Map, store and mark processed; events the Events API pull already did are skipped.
+
+        A delivery whose mapping raises (a poison event: ``"NaN"`` amounts, a timestamp in
+        the year 3000000) is dead-lettered: recorded as rejected with its reason, marked
+        processed, counted; the rest of the batch goes on.
+        """
         stream = route.stream
         processor = stream.processor
         with processor.lock:
             work = processor.new_work()
             for event in events:
-                if not stream.state.inbox_is_processed(stream.stream_id, str(event["id"])):
+                event_id = str(event.get("id"))
+                if stream.state.inbox_is_processed(stream.stream_id, event_id):
+                    continue
+                try:
                     processor.add_event(work, event)
+                except Exception as exc:  # defence in depth: the mapping guards its own
+                    log.warning("stripe webhook %s dead-lettered: %s", event_id, exc)
+                    work.rejected.append(Rejection("unprocessable_event",
+                                                   f"{event_id}: {type(exc).__name__}: {exc}"[:300],
+                                                   json.dumps(event, default=str)[:2000]))  # fmt: skip
+                    work.processed.append((event_id, "rejected"))
             self.ingestor.store(stream, processor.batch(work))
 
     # -- HTTP ---------------------------------------------------------------------------
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        receiver = self
+    def app(self) -> Starlette:
+        """The ASGI app: ``POST /webhooks/stripe/...`` and ``GET /healthz``."""
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True  # headers and body leave at once (no 40 ms stalls)
+        async def healthz(request: Request) -> Response:
+            return JSONResponse({"status": "ok"})
 
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("webhook %s " + format, self.client_address[0], *args)
+        async def webhook(request: Request) -> Response:
+            arrived = time.perf_counter()
+            route = self.routes.get(request.url.path.rstrip("/"))
+            if route is None:  # nothing read: the route is known from the request line
+                return _answer(404, {"error": f"no Stripe source at {request.url.path}"})
+            if "transfer-encoding" in request.headers and "content-length" in request.headers:
+                # h11 lets Transfer-Encoding win, as HTTP says; a proxy in front may not:
+                # the two together are how request smuggling starts, so refuse and close.
+                return _answer(400, {"error": "both Content-Length and Transfer-Encoding"})
+            signature = request.headers.get("stripe-signature")
+            if not signature:
+                telemetry.WEBHOOKS.labels("stripe", route.stream.product, "unsigned").inc()
+                return _answer(400, {"error": "missing Stripe-Signature header"})
+            try:
+                body = await read_body(request, MAX_BODY)
+            except BodyTooLarge:
+                return _answer(413, {"error": f"body over {MAX_BODY} bytes"})
+            except BodyTimeout as exc:
+                return _answer(408, {"error": str(exc)})
+            status, answer, event = await run_in_threadpool(self.accept, route, body, signature)
+            if event is not None:
+                self._queue.put((route, event, arrived))
+            return JSONResponse(answer, status_code=status)
 
-            def _answer(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+        async def not_found(request: Request, exc: Exception) -> Response:
+            return _answer(404, {"error": "not found"}, close=False)
 
-            def do_GET(self) -> None:
-                if self.path == "/healthz":
-                    self._answer(200, {"status": "ok"})
-                elif self.path == "/metrics":
-                    data, content_type = telemetry.render()
-                    self.send_response(200)
-                    self.send_header("Content-Type", content_type)
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                else:
-                    self._answer(404, {"error": "not found"})
+        async def not_allowed(request: Request, exc: Exception) -> Response:
+            return _answer(405, {"error": "method not allowed"})
 
-            def do_POST(self) -> None:
-                arrived = time.perf_counter()
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY:
-                    self.close_connection = True  # the body is left unread
-                    self._answer(413, {"error": f"body over {MAX_BODY} bytes"})
-                    return
-                body = self.rfile.read(length) if length > 0 else b""
-                route = receiver.routes.get(self.path.rstrip("/"))
-                if route is None:
-                    self._answer(404, {"error": f"no Stripe source at {self.path}"})
-                    return
-                signature = self.headers.get("Stripe-Signature")
-                status, answer, event = receiver.accept(route, body, signature)
-                if event is not None:
-                    receiver._queue.put((route, event, arrived))
-                self._answer(status, answer)
-
-        return Handler
+        return Starlette(
+            routes=[Route("/healthz", healthz, methods=["GET"]),
+                    Route("/webhooks/stripe/{rest:path}", webhook, methods=["POST"])],
+            exception_handlers={404: not_found, 405: not_allowed},
+        )  # fmt: skip
 
     def accept(
         self, route: WebhookRoute, body: bytes, signature: str | None
@@ -260,12 +275,15 @@ class StripeWebhookReceiver:
             return refuse(400, "unsigned", "missing Stripe-Signature header")
         try:
             payload = body.decode("utf-8")
-            stripe.Webhook.construct_event(payload, signature, route.secret, self.tolerance)
+            # The signature first, over the raw body; then our own parsing (the SDK's
+            # construct_event assumes an object and crashes on a signed `[1,2,3]`).
+            stripe.WebhookSignature.verify_header(payload, signature, route.secret, self.tolerance)
             event = json.loads(payload)
         except stripe.SignatureVerificationError as exc:
             return refuse(400, "bad_signature", str(exc.user_message or exc))
-        except (ValueError, UnicodeDecodeError) as exc:
-            return refuse(400, "malformed_json", f"invalid payload: {exc}")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            return refuse(400, "malformed_json", f"invalid payload: {reason}")
         signed_at = _signature_time(signature)
         if signed_at is None or signed_at > time.time() + self.tolerance:
             return refuse(400, "bad_signature", "timestamp too far in the future")
@@ -276,3 +294,9 @@ class StripeWebhookReceiver:
         telemetry.WEBHOOKS.labels("stripe", product, "accepted" if fresh else "duplicate").inc()
         answer = {"received": True, "id": event_id, "duplicate": not fresh}
         return 200, answer, event if fresh else None
+
+
+def _answer(status: int, body: dict[str, Any], *, close: bool = True) -> Response:
+    """A JSON refusal; ``close``: drop the connection (its unread body is not our problem)."""
+    headers = {"Connection": "close"} if close else None
+    return JSONResponse(body, status_code=status, headers=headers)

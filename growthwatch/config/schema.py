@@ -232,6 +232,7 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
                 "host": {"type": "string"},
                 "port": {"type": "integer", "minimum": 1, "maximum": 65535},
                 "metrics_port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                "metrics_host": {"type": "string", "x-hint": "where /metrics listens (default: host)"},
             },
         },
     },

@@ -15,6 +15,7 @@ import pytest
 import requests
 from exporter_fakes import FAST, FakeStripe, charge, event, source, subscription
 
+from exporters import telemetry
 from exporters.base import Ingestor
 from exporters.series_hook import LiveSeriesHook
 from exporters.state import StateStore
@@ -74,8 +75,10 @@ def test_valid_signature_is_accepted_and_processed(receiver: StripeWebhookReceiv
     receiver.drain()
     frame = ledger.read()
     assert list(frame["source_id"]) == ["ch_ok"] and frame["value"].iloc[0] == 42.0
-    assert requests.get(receiver.url + "/metrics", timeout=5).text.count(
+    assert telemetry.render()[0].decode().count(
         "growthwatch_events_ingested_total{product=\"acme\",source=\"stripe\"}") == 1
+    # /metrics has its own port (server.metrics_port): the webhook port does not serve it
+    assert requests.get(receiver.url + "/metrics", timeout=5).status_code == 404
 
 
 def test_forged_unsigned_stale_and_future_deliveries_are_refused(

@@ -3,9 +3,10 @@
 The architecture wants a cancellation visible in the series within seconds of the webhook.
 The hook does two things:
 
-1. it writes each new event as a raw point (measurement ``growth_events``, see
-   ``growthwatch.stores.event_points``) to InfluxDB, synchronously: that is the
-   webhook-to-InfluxDB path the benchmark measures;
+1. it hands each new event to a background writer that sends it as a raw point
+   (measurement ``growth_events``, see ``growthwatch.stores.event_points``) to InfluxDB:
+   the webhook worker and the ledger never wait on InfluxDB (stopped, slow, down: the
+   writer retries and spools, the ledger keeps pace);
 2. it wakes a background thread that runs ``MetricsEngine.update`` (which recomputes
    only the buckets the new events touch) into the configured stores. Wake-ups coalesce:
    a burst of 1,000 webhooks costs a handful of updates, not 1,000, and the webhook
@@ -23,6 +24,7 @@ series or the other listeners.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -77,6 +79,12 @@ class LiveSeriesHook:
         self._idle = threading.Event()
         self._idle.set()
         self._thread: threading.Thread | None = None
+        self._raw: queue.Queue[pd.DataFrame | None] = queue.Queue()
+        self._raw_thread: threading.Thread | None = None
+        if influx is not None and raw_events:
+            self._raw_thread = threading.Thread(target=self._write_raw, name="raw-events",
+                                                daemon=True)  # fmt: skip
+            self._raw_thread.start()
         if engine is not None:
             self._thread = threading.Thread(target=self._loop, name="series-update", daemon=True)
             self._thread.start()
@@ -85,7 +93,7 @@ class LiveSeriesHook:
         if events.empty:
             return
         if self.influx is not None and self.raw_events:
-            self.influx.write(event_points(events))
+            self._raw.put(events)
         if self.engine is not None:
             self._idle.clear()
             self._wake.set()
@@ -112,6 +120,29 @@ class LiveSeriesHook:
             else:
                 self._stop.wait(self.min_interval)
 
+    def _write_raw(self) -> None:
+        """Raw event points, in arrival order, whatever has queued up as one write."""
+        assert self.influx is not None
+        while True:
+            frames = [self._raw.get()]
+            while True:
+                try:
+                    frames.append(self._raw.get_nowait())
+                except queue.Empty:
+                    break
+            todo = [f for f in frames if f is not None]
+            try:
+                if todo:
+                    self.influx.write(event_points(pd.concat(todo, ignore_index=True)))
+            except Exception:  # a 4xx (our bug) is logged; the series path goes on
+                log.exception("raw event points: write of %d event(s) failed",
+                              sum(len(f) for f in todo))  # fmt: skip
+            finally:
+                for _ in frames:
+                    self._raw.task_done()
+            if any(f is None for f in frames):
+                return
+
     def add_listener(self, listener: SeriesListener) -> None:
         """Call ``listener(batches)`` after every update that wrote points."""
         self.listeners.append(listener)
@@ -124,10 +155,11 @@ class LiveSeriesHook:
                 log.exception("series listener %r failed", listener)
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
-        """Block until no update is pending (tests, benchmark, shutdown)."""
+        """Block until no update and no raw write is pending (tests, benchmark, shutdown)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._idle.wait(timeout=0.05) and not self._wake.is_set():
+            if (self._idle.wait(timeout=0.05) and not self._wake.is_set()
+                    and not self._raw.unfinished_tasks):  # fmt: skip
                 return True
         return False
 
@@ -136,3 +168,6 @@ class LiveSeriesHook:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self._raw_thread is not None:
+            self._raw.put(None)
+            self._raw_thread.join(timeout=30)

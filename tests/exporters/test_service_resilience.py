@@ -158,3 +158,38 @@ def _healthy(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_a_frozen_influxdb_never_holds_back_the_ledger(
+    fake_stripe: FakeStripe, tmp_path: Path, private_influx: InfluxServer
+) -> None:
+    """influxd SIGSTOPped (accepts connections, never answers) while webhooks flow."""
+    import signal
+
+    private_influx.start()
+    port = free_port()
+    config = load_config(config_file(tmp_path, fake_stripe, port, private_influx.url))
+    with Service(config) as service:
+        service.start(schedule=False)
+        assert service.influx is not None
+        service.influx.timeout = 2.0  # so that the test ends soon after influxd resumes
+        assert private_influx.process is not None
+        private_influx.process.send_signal(signal.SIGSTOP)
+        try:
+            for i in range(100):
+                post(port, f"evt_frozen_{i}", f"sub_frozen_{i}")
+            # every acknowledged event reaches the ledger while InfluxDB still answers nothing
+            assert wait_for(lambda: service.ledger.count() == 100, timeout=60)
+            assert raw_points_or_none(private_influx) is None  # still frozen
+        finally:
+            private_influx.process.send_signal(signal.SIGCONT)
+        assert wait_for(lambda: raw_points(private_influx) == 100, timeout=120)
+
+
+def raw_points_or_none(server: InfluxServer) -> int | None:
+    try:
+        rows = requests.get(f"{server.url}/query", params={
+            "db": "gw", "q": 'SELECT count("value") FROM "growth_events"'}, timeout=0.5)  # fmt: skip
+    except requests.RequestException:
+        return None
+    return len(rows.content)

@@ -278,7 +278,7 @@ class Ingestor:
             telemetry.EVENTS_DUPLICATE.labels(source, product).inc(appended.duplicates)
             if self.hook is not None and appended.inserted:
                 try:
-                    self.hook(self.ledger.read(after_seq=before))
+                    self.hook(self.ledger.read(after_seq=before, with_seq=True))
                 except Exception:  # the ledger has the events; series catch up on next run
                     log.exception("%s: series hook failed", stream.stream_id)
         for rejection in rejections:

@@ -84,7 +84,7 @@ def run_demo(
             result.rejected += len(appended.rejected)
             if progress:
                 progress("ledger", appended.received)
-        events = ledger.read(start=pd.Timestamp(spec.start, tz="UTC").to_pydatetime())
+        events = ledger.read(start=pd.Timestamp(spec.start, tz="UTC").to_pydatetime(), with_seq=True)
         if influx is not None and raw_events:
             for start in range(0, len(events), 500_000):
                 result.influx += influx.write(event_points(events.iloc[start : start + 500_000]))

@@ -201,18 +201,23 @@ class Ledger(DuckDBFile):
         start: datetime | None = None,
         end: datetime | None = None,
         after_seq: int | None = None,
+        with_seq: bool = False,
     ) -> pd.DataFrame:
         """Events as a frame in ``EVENT_COLUMNS`` layout, ordered by time then key.
 
         ``start`` is inclusive and ``end`` exclusive, so adjacent ranges never overlap.
+        ``with_seq`` adds the ledger's ``seq`` (int64, unique, stable for this ledger).
         """
         where, params = self._where(products, types, start, end, after_seq)
-        sql = f"SELECT {_SELECT} FROM events {where} ORDER BY ts, idempotency_key"
+        select = _SELECT + (", seq" if with_seq else "")
+        sql = f"SELECT {select} FROM events {where} ORDER BY ts, idempotency_key"
         with self._lock:
             # Through Arrow: several times faster than .df() for string columns.
             frame = self._con.execute(sql, params).arrow().read_all().to_pandas()
         if frame.empty:
             frame = pd.DataFrame({c: pd.Series(dtype=d) for c, d in EVENT_COLUMNS.items()})
+            if with_seq:
+                frame["seq"] = pd.Series(dtype="int64")
         for col, dtype in EVENT_COLUMNS.items():
             frame[col] = frame[col].astype(dtype)
         return frame

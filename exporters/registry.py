@@ -14,7 +14,6 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-import exporters
 from exporters.base import HttpStream, Stream
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
@@ -25,7 +24,9 @@ _NOT_SOURCES = frozenset({"cli", "registry", "service"})  # they import the regi
 @functools.cache
 def stream_types() -> dict[str, type[Stream]]:
     """source type -> stream class, for every source module of the package."""
-    for module in pkgutil.iter_modules(exporters.__path__):
+    # The folder of this very package (not ``exporters.__path__``, which a test runner's
+    # ``sys.path`` can widen with a ``tests/exporters`` folder).
+    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if module.name not in _NOT_SOURCES and not module.name.startswith("_"):
             importlib.import_module(f"exporters.{module.name}")
     found: dict[str, type[Stream]] = {}

@@ -38,7 +38,7 @@ def event_time_ns(ts: pd.Series, keys: pd.Series, seq: pd.Series | None = None) 
 
 def event_points(events: pd.DataFrame) -> PointBatch:
     """One point per event: tags product, type, source; fields value, subject (if any)."""
-    seq = events["seq"] if "seq" in events else None
+    seq = events.get("seq")
     ns = event_time_ns(events["ts"], events["idempotency_key"], seq)
     frame = pd.DataFrame(
         {

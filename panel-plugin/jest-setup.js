@@ -1,2 +1,5 @@
-// Jest setup provided by Grafana scaffolding
-import './.config/jest-setup';
+// Jest setup provided by Grafana scaffolding; DOM-only, so node-environment tests (the
+// headless Chromium screenshot test) skip it.
+if (typeof window !== 'undefined') {
+  require('./.config/jest-setup');
+}

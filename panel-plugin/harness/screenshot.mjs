@@ -42,6 +42,10 @@ export async function takeScreenshots(outdir = join(here, '..', '..', 'docs', 'p
         const url = `${pathToFileURL(join(site, 'index.html'))}?vis=${vis}&theme=${theme}`;
         await page.goto(url);
         await page.waitForSelector('#ready', { state: 'attached', timeout: 15000 });
+        if ((await page.locator(`[data-testid="${vis}"]`).count()) !== 1) {
+          const text = await page.locator('body').innerText();
+          throw new Error(`harness drew no ${vis} chart (${theme}): ${text.slice(0, 300)}`);
+        }
         if (errors.length) {
           throw new Error(`harness page failed for ${vis}/${theme}: ${errors.join('; ')}`);
         }

@@ -14,22 +14,26 @@ import meta from '../src/__fixtures__/meta.json';
 import waterfall from '../src/__fixtures__/waterfall.table.json';
 import { GrowthView } from '../src/components/GrowthView';
 import { DEFAULT_OPTIONS, GrowthOptions, Visualisation } from '../src/types';
+import { exampleFunnel } from './exampleFunnel';
 
-const FIXTURES: Record<Visualisation, { frames: unknown[]; title: string; options: Partial<GrowthOptions> }> = {
-  'cohort-heatmap': { frames: cohorts, title: 'Logo retention by signup month', options: {} },
-  funnel: { frames: funnel, title: 'Funnel: signup → activation, and where users went instead', options: {} },
-  waterfall: { frames: waterfall, title: 'MRR bridge: Jan – Jun 2026', options: {} },
+const FIXTURES: Record<Visualisation, { frames: unknown[]; title: string; height: number }> = {
+  'cohort-heatmap': { frames: cohorts, title: 'Logo retention by signup month', height: 420 },
+  funnel: { frames: funnel, title: 'Funnel: signup → activation, and where users went instead', height: 340 },
+  waterfall: { frames: waterfall, title: 'MRR bridge: Jan – Jun 2026', height: 420 },
 };
 
 const params = new URLSearchParams(window.location.search);
 const vis = (params.get('vis') ?? 'cohort-heatmap') as Visualisation;
 const mode = params.get('theme') === 'dark' ? 'dark' : 'light';
 const width = Number(params.get('width') ?? 960);
-const height = Number(params.get('height') ?? 440);
 const theme = createTheme({ colors: { mode } });
-const fixture = FIXTURES[vis];
+const example = params.get('data') === 'example' && vis === 'funnel';
+const fixture = example
+  ? { frames: exampleFunnel, title: 'Example: a four-step funnel (made-up numbers)', height: 420 }
+  : FIXTURES[vis];
+const height = Number(params.get('height') ?? fixture.height);
 const frames = (fixture.frames as DataFrameJSON[]).map((f) => dataFrameFromJSON(f));
-const options: GrowthOptions = { ...DEFAULT_OPTIONS, ...fixture.options, visualisation: vis, waterfallMode: (params.get('mode') as GrowthOptions['waterfallMode']) ?? 'range' };
+const options: GrowthOptions = { ...DEFAULT_OPTIONS, visualisation: vis, waterfallMode: (params.get('mode') as GrowthOptions['waterfallMode']) ?? 'range' };
 
 document.body.style.margin = '0';
 document.body.style.background = theme.colors.background.canvas;
@@ -37,7 +41,7 @@ document.body.style.fontFamily = theme.typography.fontFamily;
 
 function Page() {
   return (
-    <div style={{ padding: 16, width: width + 18 }}>
+    <div id="page" style={{ padding: 16, width: width + 18, display: 'inline-block' }}>
       <div
         style={{
           background: theme.colors.background.primary,
@@ -48,7 +52,7 @@ function Page() {
       >
         <div style={{ padding: '8px 8px 0 12px', height: 32, boxSizing: 'border-box', color: theme.colors.text.primary, fontSize: 14, fontWeight: 500 }}>
           {fixture.title}
-          <span style={{ color: theme.colors.text.secondary, fontWeight: 400, fontSize: 12 }}> · product: {meta.variables.product}</span>
+          {!example && <span style={{ color: theme.colors.text.secondary, fontWeight: 400, fontSize: 12 }}> · product: {meta.variables.product}</span>}
         </div>
         <div style={{ padding: 8 }}>
           <GrowthView

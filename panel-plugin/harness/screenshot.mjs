@@ -12,6 +12,12 @@ import { buildHarness } from './build.mjs';
 const here = dirname(fileURLToPath(import.meta.url));
 export const VISUALISATIONS = ['cohort-heatmap', 'funnel', 'waterfall'];
 export const THEMES = ['light', 'dark'];
+// extra pictures for the README: other options, and a longer (made-up) funnel
+export const EXTRAS = [
+  { name: 'waterfall-periods-light', vis: 'waterfall', query: 'theme=light&mode=periods' },
+  { name: 'funnel-example-light', vis: 'funnel', query: 'theme=light&data=example' },
+  { name: 'funnel-example-dark', vis: 'funnel', query: 'theme=dark&data=example' },
+];
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 /** Screenshots of every (visualisation, theme); returns [{vis, theme, path}]. */
@@ -37,22 +43,24 @@ export async function takeScreenshots(outdir = join(here, '..', '..', 'docs', 'p
     const page = await browser.newPage({ viewport: { width: 1010, height: 540 }, deviceScaleFactor: 1 });
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
-    for (const vis of VISUALISATIONS) {
-      for (const theme of THEMES) {
-        const url = `${pathToFileURL(join(site, 'index.html'))}?vis=${vis}&theme=${theme}`;
-        await page.goto(url);
-        await page.waitForSelector('#ready', { state: 'attached', timeout: 15000 });
-        if ((await page.locator(`[data-testid="${vis}"]`).count()) !== 1) {
-          const text = await page.locator('body').innerText();
-          throw new Error(`harness drew no ${vis} chart (${theme}): ${text.slice(0, 300)}`);
-        }
-        if (errors.length) {
-          throw new Error(`harness page failed for ${vis}/${theme}: ${errors.join('; ')}`);
-        }
-        const path = join(outdir, `${vis}-${theme}.png`);
-        await page.screenshot({ path, fullPage: true });
-        shots.push({ vis, theme, path });
+    const runs = [
+      ...VISUALISATIONS.flatMap((vis) => THEMES.map((theme) => ({ name: `${vis}-${theme}`, vis, theme, query: `theme=${theme}` }))),
+      ...EXTRAS,
+    ];
+    for (const { name, vis, theme, query } of runs) {
+      const url = `${pathToFileURL(join(site, 'index.html'))}?vis=${vis}&${query}`;
+      await page.goto(url);
+      await page.waitForSelector('#ready', { state: 'attached', timeout: 15000 });
+      if ((await page.locator(`[data-testid="${vis}"]`).count()) !== 1) {
+        const text = await page.locator('body').innerText();
+        throw new Error(`harness drew no ${vis} chart (${name}): ${text.slice(0, 300)}`);
       }
+      if (errors.length) {
+        throw new Error(`harness page failed for ${name}: ${errors.join('; ')}`);
+      }
+      const path = join(outdir, `${name}.png`);
+      await page.locator('#page').screenshot({ path });
+      shots.push({ name, vis, theme, path });
     }
   } finally {
     await browser.close();
@@ -63,6 +71,6 @@ export async function takeScreenshots(outdir = join(here, '..', '..', 'docs', 'p
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const shots = await takeScreenshots(process.argv[2]);
   for (const s of shots) {
-    console.log(`${s.vis} ${s.theme}: ${s.path}`);
+    console.log(`${s.name}: ${s.path}`);
   }
 }

@@ -80,7 +80,7 @@ describe('harness screenshots', () => {
     expect(statSync(file).size).toBeGreaterThan(10_000);
     const s = stats[name];
     expect(s.width).toBeGreaterThanOrEqual(960);
-    expect(s.height).toBeGreaterThanOrEqual(400);
+    expect(s.height).toBeGreaterThanOrEqual(350);
     expect(s.colours).toBeGreaterThan(200); // a blank or one-colour page has a handful
     expect(s.nonBackground).toBeGreaterThan(0.5); // the panel covers most of the page
     if (name.endsWith('dark')) {

@@ -22,6 +22,8 @@ export interface FunnelLayout {
   dropoffs: Box[];
   branches: BranchBox[];
   labelW: number;
+  /** Height of the space between two bars (labels of narrow branches go there). */
+  gap: number;
   /** Pixels per user: every bar, band and branch uses this one scale. */
   scale: number;
 }
@@ -43,10 +45,11 @@ export function funnelLayout(model: FunnelModel, width: number, height: number, 
   const maxBranches = showBranches ? Math.max(0, ...steps.map((s) => s.branches.length)) : 0;
   const reserve = maxBranches > 0 ? m.gapX + m.pad * (maxBranches - 1) : 0;
   const scale = Math.max(0, plotW - reserve) / first;
-  const avail = Math.max(20, height - m.top - m.bottom);
+  // branch labels that do not fit their box hang below the last row too
+  const avail = Math.max(20, height - m.top - m.bottom - (maxBranches > 0 ? 46 : 0));
   // gap rows hold the conversion and drop-off labels, and the branch labels
   const barH = Math.max(14, Math.min(64, avail / (n + (n - 1) * 0.9)));
-  const gap = n > 1 ? Math.max(40, Math.min(88, (avail - n * barH) / (n - 1))) : 0;
+  const gap = n > 1 ? Math.max(48, Math.min(88, (avail - n * barH) / (n - 1))) : 0;
   const used = n * barH + (n - 1) * gap;
   const top = m.top + Math.max(0, (avail - used) / 2);
   const bars = steps.map((s, i) => ({ x: x0, y: top + i * (barH + gap), w: s.users * scale, h: barH }));
@@ -78,7 +81,7 @@ export function funnelLayout(model: FunnelModel, width: number, height: number, 
       tx += w + m.pad;
     });
   }
-  return { bars, continuations, dropoffs, branches, labelW: m.label, scale };
+  return { bars, continuations, dropoffs, branches, labelW: m.label, gap, scale };
 }
 
 /** The band of a branch flow: from its slice of the drop-off edge down to its box top. */

@@ -33,7 +33,10 @@ export function FunnelChart({ model, options, width, height, theme }: Props) {
 
   const onStep = (event: React.MouseEvent, i: number) => {
     const s = model.steps[i];
-    const rows: Array<[string, string]> = [['Users', formatCount(s.users)], ['Of step 1', formatPercent(s.conversion)]];
+    const rows: Array<[string, string]> = [
+      ['Users', formatCount(s.users)],
+      ['Of step 1', formatPercent(s.conversion)],
+    ];
     if (s.stepConversion !== null) {
       rows.push(['Of previous step', formatPercent(s.stepConversion)]);
     }
@@ -67,15 +70,23 @@ export function FunnelChart({ model, options, width, height, theme }: Props) {
           <BranchFlows
             model={model}
             layout={layout}
+            width={width}
             palette={p}
             onHover={onBranch}
             onLeave={hide}
             onClick={(e, i, j) => followLink(model.steps[i].branches[j].link, e)}
           />
         )}
-        <FunnelBars model={model} layout={layout} palette={p} onHover={onStep} onLeave={hide} onClick={(e, i) => followLink(model.steps[i].link, e)} />
+        <FunnelBars
+          model={model}
+          layout={layout}
+          palette={p}
+          onHover={onStep}
+          onLeave={hide}
+          onClick={(e, i) => followLink(model.steps[i].link, e)}
+        />
         <FunnelTransitions model={model} layout={layout} palette={p} />
-        <Legend x={layout.labelW} y={height - LEGEND_H + 8} palette={p} items={legend} />
+        <Legend x={width > 720 ? layout.labelW : 0} y={height - LEGEND_H + 8} palette={p} items={legend} />
       </svg>
       <Tooltip tooltip={tooltip} palette={p} width={width} height={height} />
     </div>

@@ -27,11 +27,36 @@ export function FunnelTransitions({ model, layout, palette }: Props) {
         return (
           <g key={i} data-testid="funnel-transition">
             <rect x={c.x} y={c.y} width={Math.max(0, c.w)} height={c.h} fill={palette.primaryFaded} />
-            <rect data-testid="funnel-dropoff" x={d.x} y={d.y} width={Math.max(0, d.w)} height={d.h} fill={palette.dropoff} style={{ pointerEvents: 'none' }} />
-            <text data-testid="funnel-conversion" x={0} y={cy - 8} dy="0.35em" fill={palette.up} fontSize={12} fontWeight={600} fontFamily={palette.fontFamily}>
+            <rect
+              data-testid="funnel-dropoff"
+              x={d.x}
+              y={d.y}
+              width={Math.max(0, d.w)}
+              height={d.h}
+              fill={palette.dropoff}
+              style={{ pointerEvents: 'none' }}
+            />
+            <text
+              data-testid="funnel-conversion"
+              x={0}
+              y={cy - 8}
+              dy="0.35em"
+              fill={palette.up}
+              fontSize={12}
+              fontWeight={600}
+              fontFamily={palette.fontFamily}
+            >
               {`↓ ${formatPercent(next.stepConversion)} converted`}
             </text>
-            <text data-testid="funnel-dropoff-label" x={0} y={cy + 9} dy="0.35em" fill={palette.down} fontSize={11} fontFamily={palette.fontFamily}>
+            <text
+              data-testid="funnel-dropoff-label"
+              x={0}
+              y={cy + 9}
+              dy="0.35em"
+              fill={palette.down}
+              fontSize={11}
+              fontFamily={palette.fontFamily}
+            >
               {`${formatCount(step.dropoff)} dropped off (${formatPercent(dropShare)})`}
             </text>
           </g>

@@ -7,7 +7,7 @@ import { formatCount, formatMoney, formatMonth, formatPercent } from '../../util
 import { followLink } from '../../utils/links';
 import { Axis } from '../shared/Axis';
 import { ColorScaleLegend, Legend } from '../shared/Legend';
-import { palette as makePalette, retentionScale } from '../shared/palette';
+import { palette as makePalette, retentionDomain, retentionScale } from '../shared/palette';
 import { Tooltip, useTooltip } from '../shared/Tooltip';
 import { AverageRow } from './AverageRow';
 import { CohortLabels } from './CohortLabels';
@@ -27,8 +27,11 @@ export function CohortHeatmap({ model, options, width, height, theme }: Props) {
   const uid = useId().replace(/[^a-zA-Z0-9]/g, '');
   const p = makePalette(theme);
   const layout = useMemo(() => heatmapLayout(model, width, height, options.showAverageRow), [model, width, height, options.showAverageRow]);
-  const maxRate = model.basis === 'logo' ? 1 : Math.max(1, ...model.rows.flatMap((r) => r.cells.map((c) => c.rate ?? 0)));
-  const color = useMemo(() => retentionScale(theme, options.heatmapColor, maxRate), [theme, options.heatmapColor, maxRate]);
+  const [minRate, maxRate] = useMemo(
+    () => retentionDomain(model.rows.flatMap((r) => r.cells.flatMap((c) => (c.rate === null ? [] : [c.rate])))),
+    [model]
+  );
+  const color = useMemo(() => retentionScale(theme, options.heatmapColor, minRate, maxRate), [theme, options.heatmapColor, minRate, maxRate]);
   const { containerRef, tooltip, show, hide } = useTooltip();
   const hatchId = `hatch-${uid}`;
   const ageLabel = (age: number) => (layout.cellW > 64 ? `Month ${age}` : `M${age}`);
@@ -98,6 +101,7 @@ export function CohortHeatmap({ model, options, width, height, theme }: Props) {
           y={layout.legendY}
           width={legendW}
           color={color}
+          min={minRate}
           max={maxRate}
           format={(v) => formatPercent(v, 0)}
           palette={p}

@@ -42,6 +42,7 @@ interface ScaleProps {
   y: number;
   width: number;
   color: (t: number) => string;
+  min: number;
   max: number;
   format: (v: number) => string;
   palette: Palette;
@@ -49,14 +50,14 @@ interface ScaleProps {
 }
 
 /** A horizontal gradient bar for a continuous colour scale, labelled at its ends and middle. */
-export function ColorScaleLegend({ x, y, width, color, max, format, palette, id }: ScaleProps) {
+export function ColorScaleLegend({ x, y, width, color, min, max, format, palette, id }: ScaleProps) {
   const stops = Array.from({ length: 11 }, (_, i) => i / 10);
   return (
     <g className="growth-color-scale" transform={`translate(${x}, ${y})`}>
       <defs>
         <linearGradient id={id} x1="0" x2="1" y1="0" y2="0">
           {stops.map((t) => (
-            <stop key={t} offset={t} stopColor={color(t * max)} />
+            <stop key={t} offset={t} stopColor={color(min + t * (max - min))} />
           ))}
         </linearGradient>
       </defs>
@@ -71,7 +72,7 @@ export function ColorScaleLegend({ x, y, width, color, max, format, palette, id 
           fontSize={11}
           fontFamily={palette.fontFamily}
         >
-          {format(t * max)}
+          {format(min + t * (max - min))}
         </text>
       ))}
     </g>

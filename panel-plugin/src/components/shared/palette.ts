@@ -39,7 +39,7 @@ export function palette(theme: GrafanaTheme2): Palette {
     fx: viz('purple'),
     primary: viz('blue'),
     primaryFaded: fade(viz('blue'), theme.isDark ? 0.3 : 0.22),
-    dropoff: fade(viz('red'), theme.isDark ? 0.5 : 0.38),
+    dropoff: interpolateLab(theme.colors.background.primary, viz('red'))(theme.isDark ? 0.55 : 0.45),
     branch: viz('orange'),
     fontFamily: theme.typography.fontFamily,
     fontSize: 12,
@@ -71,17 +71,29 @@ export function movementColor(p: Palette, movement: Movement, value: number): st
 }
 
 /**
- * The retention colour scale: from the theme's panel background tint (0 %) to the chosen
- * Grafana colour (100 %, or the highest revenue retention when above 100 %), interpolated in
- * Lab so equal steps of retention look like equal steps of colour.
+ * The retention colour scale: from a tint of the theme's panel background (at `min`) to the
+ * chosen Grafana colour (at `max`: 100 %, or the highest revenue retention above it),
+ * interpolated in Lab so equal steps of retention look like equal steps of colour.
  */
-export function retentionScale(theme: GrafanaTheme2, colorName: string, max: number): (rate: number) => string {
+export function retentionScale(theme: GrafanaTheme2, colorName: string, min: number, max: number): (rate: number) => string {
   const high = theme.visualization.getColorByName(colorName);
   const low = theme.isDark ? '#1f2430' : '#eef2f8';
   const interp = interpolateLab(low, high);
-  const top = Math.max(1, max);
+  const span = max - min;
   return (rate: number) => {
-    const t = Math.max(0, Math.min(1, rate / top));
+    const t = span > 0 ? Math.max(0, Math.min(1, (rate - min) / span)) : 1;
     return interp(t);
   };
+}
+
+/**
+ * The scale's domain: up to 100 % (or the highest rate), down to the lowest rate rounded
+ * down to 10 %, so a triangle that lives between 45 % and 98 % uses the whole colour range.
+ */
+export function retentionDomain(rates: number[]): [number, number] {
+  const finite = rates.filter((r) => Number.isFinite(r));
+  const max = Math.max(1, ...finite);
+  const lowest = finite.length ? Math.min(...finite) : 0;
+  const min = Math.max(0, Math.floor(lowest * 10) / 10);
+  return [min >= max ? 0 : min, max];
 }

@@ -33,7 +33,11 @@ const fixture = example
   : FIXTURES[vis];
 const height = Number(params.get('height') ?? fixture.height);
 const frames = (fixture.frames as DataFrameJSON[]).map((f) => dataFrameFromJSON(f));
-const options: GrowthOptions = { ...DEFAULT_OPTIONS, visualisation: vis, waterfallMode: (params.get('mode') as GrowthOptions['waterfallMode']) ?? 'range' };
+const options: GrowthOptions = {
+  ...DEFAULT_OPTIONS,
+  visualisation: vis,
+  waterfallMode: (params.get('mode') as GrowthOptions['waterfallMode']) ?? 'range',
+};
 
 document.body.style.margin = '0';
 document.body.style.background = theme.colors.background.canvas;
@@ -50,9 +54,23 @@ function Page() {
           width: width + 16,
         }}
       >
-        <div style={{ padding: '8px 8px 0 12px', height: 32, boxSizing: 'border-box', color: theme.colors.text.primary, fontSize: 14, fontWeight: 500 }}>
+        <div
+          style={{
+            padding: '8px 8px 0 12px',
+            height: 32,
+            boxSizing: 'border-box',
+            color: theme.colors.text.primary,
+            fontSize: 14,
+            fontWeight: 500,
+          }}
+        >
           {fixture.title}
-          {!example && <span style={{ color: theme.colors.text.secondary, fontWeight: 400, fontSize: 12 }}> · product: {meta.variables.product}</span>}
+          {!example && (
+            <span style={{ color: theme.colors.text.secondary, fontWeight: 400, fontSize: 12 }}>
+              {' '}
+              · product: {meta.variables.product}
+            </span>
+          )}
         </div>
         <div style={{ padding: 8 }}>
           <GrowthView

@@ -44,7 +44,9 @@ export async function takeScreenshots(outdir = join(here, '..', '..', 'docs', 'p
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     const runs = [
-      ...VISUALISATIONS.flatMap((vis) => THEMES.map((theme) => ({ name: `${vis}-${theme}`, vis, theme, query: `theme=${theme}` }))),
+      ...VISUALISATIONS.flatMap((vis) =>
+        THEMES.map((theme) => ({ name: `${vis}-${theme}`, vis, theme, query: `theme=${theme}` }))
+      ),
       ...EXTRAS,
     ];
     for (const { name, vis, theme, query } of runs) {

@@ -9,7 +9,17 @@ import { DEFAULT_OPTIONS, GrowthOptions } from '../types';
 const options: GrowthOptions = { ...DEFAULT_OPTIONS, visualisation: 'funnel' };
 
 function draw(frames = recordedFrames('funnel'), width = 900, opts = options) {
-  return render(<GrowthView frames={frames} options={opts} width={width} height={440} theme={lightTheme} now={NOW} renderMessage={(m) => <p>{m}</p>} />);
+  return render(
+    <GrowthView
+      frames={frames}
+      options={opts}
+      width={width}
+      height={440}
+      theme={lightTheme}
+      now={NOW}
+      renderMessage={(m) => <p>{m}</p>}
+    />
+  );
 }
 
 const num = (e: Element, a: string) => Number(e.getAttribute(a));
@@ -55,13 +65,24 @@ describe('funnel geometry', () => {
     const bars = [...container.querySelectorAll('[data-testid="funnel-bar"]')];
     const perUser = num(bars[0], 'width') / 1000;
     const branches = [...container.querySelectorAll('[data-testid="funnel-branch"]')];
-    expect(branches.map((b) => b.getAttribute('data-next'))).toEqual(['(none)', 'payment', '(none)', '(none)', 'trial_started']);
+    expect(branches.map((b) => b.getAttribute('data-next'))).toEqual([
+      '(none)',
+      'payment',
+      '(none)',
+      '(none)',
+      'trial_started',
+    ]);
     const widths = branches.map((b) => num(b.querySelector('rect')!, 'width') / perUser);
     [450, 150, 200, 100, 50].forEach((u, i) => expect(widths[i]).toBeCloseTo(u, 6));
-    const drops = [...container.querySelectorAll('[data-testid="funnel-dropoff"]')].map((d) => num(d, 'width') / perUser);
+    const drops = [...container.querySelectorAll('[data-testid="funnel-dropoff"]')].map(
+      (d) => num(d, 'width') / perUser
+    );
     [600, 200, 150].forEach((u, i) => expect(drops[i]).toBeCloseTo(u, 6));
     // the drop-off segment of bar k starts where bar k+1 ends
-    expect(num(container.querySelectorAll('[data-testid="funnel-dropoff"]')[0], 'x')).toBeCloseTo(FUNNEL_MARGIN.label + 400 * perUser, 6);
+    expect(num(container.querySelectorAll('[data-testid="funnel-dropoff"]')[0], 'x')).toBeCloseTo(
+      FUNNEL_MARGIN.label + 400 * perUser,
+      6
+    );
   });
 
   it('draws the recorded branch (where signups went instead of activating)', () => {

@@ -8,8 +8,24 @@ import { DEFAULT_OPTIONS, GrowthOptions } from '../types';
 
 const options: GrowthOptions = { ...DEFAULT_OPTIONS, visualisation: 'cohort-heatmap' };
 
-function draw(frames = recordedFrames('cohort-heatmap'), width = 900, height = 420, theme = lightTheme, opts = options) {
-  return render(<GrowthView frames={frames} options={opts} width={width} height={height} theme={theme} now={NOW} renderMessage={(m) => <p>{m}</p>} />);
+function draw(
+  frames = recordedFrames('cohort-heatmap'),
+  width = 900,
+  height = 420,
+  theme = lightTheme,
+  opts = options
+) {
+  return render(
+    <GrowthView
+      frames={frames}
+      options={opts}
+      width={width}
+      height={height}
+      theme={theme}
+      now={NOW}
+      renderMessage={(m) => <p>{m}</p>}
+    />
+  );
 }
 
 function cellRects(container: HTMLElement) {
@@ -55,7 +71,8 @@ describe('cohort heatmap geometry', () => {
       let pairs = 0;
       for (const a of cells) {
         for (const b of cells) {
-          if (b.rate > a.rate + 0.01) { // closer rates may round to the same rgb
+          if (b.rate > a.rate + 0.01) {
+            // closer rates may round to the same rgb
             expect(Math.sign(luminance(b.fill) - luminance(a.fill))).toBe(sign);
             pairs++;
           }
@@ -66,7 +83,13 @@ describe('cohort heatmap geometry', () => {
   });
 
   it('paints 100 % retention in the chosen Grafana theme colour', () => {
-    const frame = tableFrame('cohort_retention', 'A', { Time: [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1)], age: ['0', '1'], rate: [1, 0.5], cohort_size: [4, 4], retained: [4, 2] });
+    const frame = tableFrame('cohort_retention', 'A', {
+      Time: [Date.UTC(2026, 0, 1), Date.UTC(2026, 0, 1)],
+      age: ['0', '1'],
+      rate: [1, 0.5],
+      cohort_size: [4, 4],
+      retained: [4, 2],
+    });
     for (const color of ['blue', 'green']) {
       for (const theme of [lightTheme, darkTheme]) {
         const cells = cellRects(draw([frame], 600, 300, theme, { ...options, heatmapColor: color }).container);

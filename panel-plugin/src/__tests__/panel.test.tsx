@@ -32,7 +32,9 @@ function props(series: PanelProps['data']['series'], options: Partial<GrowthOpti
 
 describe('GrowthPanel inside Grafana', () => {
   it('draws the chosen visualisation from the recorded frames', () => {
-    const { rerender } = render(<GrowthPanel {...props(recordedFrames('cohort-heatmap'), { visualisation: 'cohort-heatmap' })} />);
+    const { rerender } = render(
+      <GrowthPanel {...props(recordedFrames('cohort-heatmap'), { visualisation: 'cohort-heatmap' })} />
+    );
     expect(screen.getByTestId('cohort-heatmap')).toBeInTheDocument();
     rerender(<GrowthPanel {...props(recordedFrames('funnel'), { visualisation: 'funnel' })} />);
     expect(screen.getByTestId('funnel')).toBeInTheDocument();
@@ -41,12 +43,14 @@ describe('GrowthPanel inside Grafana', () => {
   });
 
   it('uses the dashboard time range end as "now" for maturing cells', () => {
-    const { container } = render(<GrowthPanel {...props(recordedFrames('cohort-heatmap'), { visualisation: 'cohort-heatmap' })} />);
+    const { container } = render(
+      <GrowthPanel {...props(recordedFrames('cohort-heatmap'), { visualisation: 'cohort-heatmap' })} />
+    );
     const maturing = container.querySelectorAll('[data-maturing="true"]');
     expect(maturing.length).toBeGreaterThan(0);
   });
 
-  it('shows Grafana\'s data error view with the parser\'s message for wrong-shaped data', () => {
+  it("shows Grafana's data error view with the parser's message for wrong-shaped data", () => {
     render(<GrowthPanel {...props(recordedFrames('funnel'), { visualisation: 'waterfall' })} />);
     expect(screen.getByText(/Unable to render data: Revenue waterfall needs "mrr_start"/)).toBeInTheDocument();
     expect(screen.queryByTestId('waterfall')).toBeNull();

@@ -209,7 +209,15 @@ describe('wrong shape and empty data', () => {
   });
 
   it('refuses several products in one waterfall', () => {
-    const cols = { mrr_start: [1, 1], new: [0, 0], expansion: [0, 0], reactivation: [0, 0], contraction: [0, 0], churn: [0, 0], mrr_end: [1, 1] };
+    const cols = {
+      mrr_start: [1, 1],
+      new: [0, 0],
+      expansion: [0, 0],
+      reactivation: [0, 0],
+      contraction: [0, 0],
+      churn: [0, 0],
+      mrr_end: [1, 1],
+    };
     const r = parseWaterfall([tableFrame('churn_monthly', 'A', { Time: [0, 0], product: ['a', 'b'], ...cols })]);
     expect(!r.ok && r.error).toMatch(/one product at a time/);
   });

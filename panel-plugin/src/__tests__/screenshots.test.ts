@@ -75,18 +75,21 @@ describe('harness screenshots', () => {
     }
   });
 
-  it.each(['cohort-heatmap', 'funnel', 'waterfall'].flatMap((v) => [`${v}-light`, `${v}-dark`]))('%s.png is a real picture', (name) => {
-    const file = join(out, `${name}.png`);
-    expect(statSync(file).size).toBeGreaterThan(10_000);
-    const s = stats[name];
-    expect(s.width).toBeGreaterThanOrEqual(960);
-    expect(s.height).toBeGreaterThanOrEqual(350);
-    expect(s.colours).toBeGreaterThan(200); // a blank or one-colour page has a handful
-    expect(s.nonBackground).toBeGreaterThan(0.5); // the panel covers most of the page
-    if (name.endsWith('dark')) {
-      expect(s.cornerLuma).toBeLessThan(60);
-    } else {
-      expect(s.cornerLuma).toBeGreaterThan(200);
+  it.each(['cohort-heatmap', 'funnel', 'waterfall'].flatMap((v) => [`${v}-light`, `${v}-dark`]))(
+    '%s.png is a real picture',
+    (name) => {
+      const file = join(out, `${name}.png`);
+      expect(statSync(file).size).toBeGreaterThan(10_000);
+      const s = stats[name];
+      expect(s.width).toBeGreaterThanOrEqual(960);
+      expect(s.height).toBeGreaterThanOrEqual(350);
+      expect(s.colours).toBeGreaterThan(200); // a blank or one-colour page has a handful
+      expect(s.nonBackground).toBeGreaterThan(0.5); // the panel covers most of the page
+      if (name.endsWith('dark')) {
+        expect(s.cornerLuma).toBeLessThan(60);
+      } else {
+        expect(s.cornerLuma).toBeGreaterThan(200);
+      }
     }
-  });
+  );
 });

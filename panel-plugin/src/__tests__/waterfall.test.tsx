@@ -7,7 +7,17 @@ import { DEFAULT_OPTIONS, GrowthOptions, WaterfallMode } from '../types';
 
 function draw(mode: WaterfallMode, frames = recordedFrames('waterfall'), width = 960) {
   const options: GrowthOptions = { ...DEFAULT_OPTIONS, visualisation: 'waterfall', waterfallMode: mode };
-  return render(<GrowthView frames={frames} options={options} width={width} height={440} theme={lightTheme} now={NOW} renderMessage={(m) => <p>{m}</p>} />);
+  return render(
+    <GrowthView
+      frames={frames}
+      options={options}
+      width={width}
+      height={440}
+      theme={lightTheme}
+      now={NOW}
+      renderMessage={(m) => <p>{m}</p>}
+    />
+  );
 }
 
 interface Bar {
@@ -37,17 +47,34 @@ function bars(container: HTMLElement): Bar[] {
 }
 
 const raw = influxRows('waterfall');
-const SIGN: Record<string, number> = { new: 1, expansion: 1, reactivation: 1, contraction: -1, churn: -1, fx_impact: 1 };
+const SIGN: Record<string, number> = {
+  new: 1,
+  expansion: 1,
+  reactivation: 1,
+  contraction: -1,
+  churn: -1,
+  fx_impact: 1,
+};
 
 describe('revenue waterfall geometry', () => {
   it('whole range: starts on the first mrr_start, each bar starts where the previous ended, ends on the last mrr_end', () => {
     const bs = bars(draw('range').container);
-    expect(bs.map((b) => b.movement)).toEqual(['start', 'new', 'expansion', 'reactivation', 'contraction', 'churn', 'fx_impact', 'end']);
+    expect(bs.map((b) => b.movement)).toEqual([
+      'start',
+      'new',
+      'expansion',
+      'reactivation',
+      'contraction',
+      'churn',
+      'fx_impact',
+      'end',
+    ]);
     expect(bs[0].to).toBeCloseTo(raw[0].mrr_start, 6);
     for (let i = 1; i < bs.length - 1; i++) {
       expect(bs[i].from).toBeCloseTo(bs[i - 1].to, 6);
       // pixels too: a rising bar's bottom (a falling bar's top) sits on the previous bar's end
-      const prevEdge = bs[i - 1].kind === 'start' ? bs[i - 1].top : bs[i - 1].to >= bs[i - 1].from ? bs[i - 1].top : bs[i - 1].bottom;
+      const prevEdge =
+        bs[i - 1].kind === 'start' ? bs[i - 1].top : bs[i - 1].to >= bs[i - 1].from ? bs[i - 1].top : bs[i - 1].bottom;
       const edge = bs[i].to >= bs[i].from ? bs[i].bottom : bs[i].top;
       if (Math.abs(bs[i].to - bs[i].from) > 1) {
         expect(edge).toBeCloseTo(prevEdge, 6);
@@ -91,7 +118,11 @@ describe('revenue waterfall geometry', () => {
     const frames = recordedFrames('waterfall');
     const frame = frames[0];
     const keep = [0, 1, 3, 4, 5]; // March is missing
-    const cut = { ...frame, length: keep.length, fields: frame.fields.map((f) => ({ ...f, values: keep.map((k) => f.values[k]) })) };
+    const cut = {
+      ...frame,
+      length: keep.length,
+      fields: frame.fields.map((f) => ({ ...f, values: keep.map((k) => f.values[k]) })),
+    };
     const bs = bars(draw('range', [cut]).container);
     const gap = bs.find((b) => b.kind === 'unreconciled')!;
     expect(gap).toBeDefined();
@@ -107,7 +138,12 @@ describe('revenue waterfall geometry', () => {
     const frames = recordedFrames('waterfall');
     const field = frames[0].fields.find((f) => f.name === 'churn')!;
     field.getLinks = jest.fn(({ valueRowIndex }) => [
-      { href: `/d/mrr-movements?var-movement=churn&row=${valueRowIndex}`, title: 'Churned customers', target: '_self' as const, origin: field },
+      {
+        href: `/d/mrr-movements?var-movement=churn&row=${valueRowIndex}`,
+        title: 'Churned customers',
+        target: '_self' as const,
+        origin: field,
+      },
     ]);
     const open = jest.spyOn(window, 'open').mockImplementation(() => null);
     const { container } = draw('range', frames);

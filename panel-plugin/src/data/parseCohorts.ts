@@ -36,7 +36,11 @@ export function parseCohorts(frames: DataFrame[], basis: CohortBasis, now: numbe
     return { ok: false, empty: false, error: `Cohort age must be a whole number of months, got "${badAge.tags.age}"` };
   }
   const resolved: 'logo' | 'revenue' =
-    basis === 'auto' ? (records.some((r) => r.values.mrr !== null && r.values.mrr !== undefined) ? 'revenue' : 'logo') : basis;
+    basis === 'auto'
+      ? records.some((r) => r.values.mrr !== null && r.values.mrr !== undefined)
+        ? 'revenue'
+        : 'logo'
+      : basis;
 
   const rows = new Map<number, CohortRow>();
   for (const r of records) {

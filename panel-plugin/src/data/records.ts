@@ -44,7 +44,12 @@ function numeric(value: unknown): number | null {
 }
 
 function key(time: number | null, tags: Record<string, string>): string {
-  return JSON.stringify([time, Object.keys(tags).sort().map((k) => [k, tags[k]])]);
+  return JSON.stringify([
+    time,
+    Object.keys(tags)
+      .sort()
+      .map((k) => [k, tags[k]]),
+  ]);
 }
 
 /**

@@ -38,7 +38,11 @@ export const RECONCILE_TOLERANCE = 0.01;
  * data do not add up (a month missing in the middle), an explicit "Unreconciled" step
  * closes the gap instead of a bar that silently lies.
  */
-export function waterfallSteps(model: WaterfallModel, mode: WaterfallMode, monthLabel: (ms: number) => string): WaterfallStep[] {
+export function waterfallSteps(
+  model: WaterfallModel,
+  mode: WaterfallMode,
+  monthLabel: (ms: number) => string
+): WaterfallStep[] {
   const periods = model.periods;
   const steps: WaterfallStep[] = [];
   const first = periods[0];
@@ -56,14 +60,31 @@ export function waterfallSteps(model: WaterfallModel, mode: WaterfallMode, month
   let cur = first.mrrStart;
   const close = (target: number, key: string, period?: number) => {
     if (Math.abs(target - cur) > RECONCILE_TOLERANCE) {
-      steps.push({ key, kind: 'unreconciled', label: 'Unreconciled', from: cur, to: target, value: target - cur, period });
+      steps.push({
+        key,
+        kind: 'unreconciled',
+        label: 'Unreconciled',
+        from: cur,
+        to: target,
+        value: target - cur,
+        period,
+      });
       cur = target;
     }
   };
   if (mode === 'range') {
     for (const m of MOVEMENTS) {
       const value = periods.reduce((s, p) => s + p.movements[m], 0);
-      steps.push({ key: m, kind: 'movement', movement: m, label: MOVEMENT_LABELS[m], from: cur, to: cur + value, value, link: last.links[m] });
+      steps.push({
+        key: m,
+        kind: 'movement',
+        movement: m,
+        label: MOVEMENT_LABELS[m],
+        from: cur,
+        to: cur + value,
+        value,
+        link: last.links[m],
+      });
       cur += value;
     }
     close(last.mrrEnd, 'unreconciled');
@@ -87,7 +108,16 @@ export function waterfallSteps(model: WaterfallModel, mode: WaterfallMode, month
       }
       close(p.mrrEnd, `unreconciled-${i}`, p.time);
       if (i < periods.length - 1) {
-        steps.push({ key: `end-${i}`, kind: 'end', label: monthLabel(p.time), period: p.time, from: 0, to: p.mrrEnd, value: p.mrrEnd, link: p.links.mrr_end });
+        steps.push({
+          key: `end-${i}`,
+          kind: 'end',
+          label: monthLabel(p.time),
+          period: p.time,
+          from: 0,
+          to: p.mrrEnd,
+          value: p.mrrEnd,
+          link: p.links.mrr_end,
+        });
       }
     });
   }
@@ -129,7 +159,12 @@ export const WATERFALL_MARGIN = { top: 26, right: 16, bottom: 54, left: 64 };
  * lowest is far from 0 it starts just below it (else a 2 % movement would be one pixel) and
  * the totals, which run from 0, are drawn broken at the axis bottom.
  */
-export function waterfallLayout(steps: WaterfallStep[], width: number, height: number, margin = WATERFALL_MARGIN): WaterfallLayout {
+export function waterfallLayout(
+  steps: WaterfallStep[],
+  width: number,
+  height: number,
+  margin = WATERFALL_MARGIN
+): WaterfallLayout {
   const plot = {
     x: margin.left,
     y: margin.top,
@@ -140,7 +175,10 @@ export function waterfallLayout(steps: WaterfallStep[], width: number, height: n
   const values = steps.flatMap((s) => (s.kind === 'start' || s.kind === 'end' ? [s.to] : [s.from, s.to]));
   const hi = Math.max(0, ...values);
   const lo = Math.min(0, ...values);
-  const lowRunning = Math.min(...(moving.length ? moving.flatMap((s) => [s.from, s.to]) : [0]), ...steps.map((s) => s.to));
+  const lowRunning = Math.min(
+    ...(moving.length ? moving.flatMap((s) => [s.from, s.to]) : [0]),
+    ...steps.map((s) => s.to)
+  );
   const spread = hi - lowRunning;
   const truncated = lo >= 0 && spread > 0 && lowRunning - 0.35 * spread > 0.25 * hi;
   const y = scaleLinear()

@@ -55,10 +55,19 @@ export const lightTheme = createTheme({ colors: { mode: 'light' } });
 export const darkTheme = createTheme({ colors: { mode: 'dark' } });
 
 /** A table-format frame (as Grafana's InfluxQL parser makes it) from columns of values. */
-export function tableFrame(name: string, refId: string, columns: Record<string, Array<string | number | null>>): DataFrame {
+export function tableFrame(
+  name: string,
+  refId: string,
+  columns: Record<string, Array<string | number | null>>
+): DataFrame {
   const fields = Object.entries(columns).map(([fname, values]) => ({
     name: fname,
-    type: fname === 'Time' ? FieldType.time : typeof values.find((v) => v !== null) === 'string' ? FieldType.string : FieldType.number,
+    type:
+      fname === 'Time'
+        ? FieldType.time
+        : typeof values.find((v) => v !== null) === 'string'
+          ? FieldType.string
+          : FieldType.number,
     config: {},
     values,
   }));

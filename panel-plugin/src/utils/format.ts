@@ -16,7 +16,12 @@ function compact(currency: string): Intl.NumberFormat {
   let f = compactCache.get(currency);
   if (!f) {
     try {
-      f = new Intl.NumberFormat('en-US', { style: 'currency', currency, notation: 'compact', maximumFractionDigits: 1 });
+      f = new Intl.NumberFormat('en-US', {
+        style: 'currency',
+        currency,
+        notation: 'compact',
+        maximumFractionDigits: 1,
+      });
     } catch {
       f = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
     }

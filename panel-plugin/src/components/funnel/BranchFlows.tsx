@@ -65,7 +65,12 @@ export function BranchFlows({ model, layout, width, palette, onHover, onLeave, o
         onClick={(e) => onClick(e, b.step, b.branch)}
         style={{ cursor: br.link?.field.getLinks ? 'pointer' : 'default' }}
       >
-        <path d={branchPath(b)} fill={fade(palette.branch, 0.28)} stroke={fade(palette.branch, 0.55)} strokeWidth={0.5} />
+        <path
+          d={branchPath(b)}
+          fill={fade(palette.branch, 0.28)}
+          stroke={fade(palette.branch, 0.55)}
+          strokeWidth={0.5}
+        />
         <rect x={b.x} y={b.y} width={Math.max(1, b.w)} height={b.h} rx={3} fill={palette.branch} />
         {wide && (
           <text

@@ -25,11 +25,27 @@ export function AverageRow({ model, layout, color, palette, onHover, onLeave }: 
   return (
     <g className="average-row">
       <line x1={layout.labelX} x2={layout.width - 12} y1={y - layout.cellH * 0 - 4} y2={y - 4} stroke={palette.grid} />
-      <text x={layout.labelX} y={cy} dy="0.35em" fill={palette.text} fontSize={12} fontWeight={500} fontFamily={palette.fontFamily}>
+      <text
+        x={layout.labelX}
+        y={cy}
+        dy="0.35em"
+        fill={palette.text}
+        fontSize={12}
+        fontWeight={500}
+        fontFamily={palette.fontFamily}
+      >
         Weighted avg
       </text>
       {model.basis === 'logo' && (
-        <text x={layout.gridX - 10} y={cy} dy="0.35em" textAnchor="end" fill={palette.textWeak} fontSize={12} fontFamily={palette.fontFamily}>
+        <text
+          x={layout.gridX - 10}
+          y={cy}
+          dy="0.35em"
+          textAnchor="end"
+          fill={palette.textWeak}
+          fontSize={12}
+          fontFamily={palette.fontFamily}
+        >
           {formatCount(total)}
         </text>
       )}
@@ -37,8 +53,24 @@ export function AverageRow({ model, layout, color, palette, onHover, onLeave }: 
         const x = layout.gridX + i * layout.cellW;
         const fill = a.rate === null ? palette.surface : color(a.rate);
         return (
-          <g key={a.age} data-testid="average-cell" data-age={a.age} data-rate={a.rate ?? ''} onMouseMove={(e) => onHover(e, a.age)} onMouseLeave={onLeave}>
-            <rect x={x + 1} y={y + 1} width={Math.max(0, layout.cellW - 2)} height={Math.max(0, layout.cellH - 2)} rx={2} fill={fill} stroke={palette.border} strokeWidth={1} />
+          <g
+            key={a.age}
+            data-testid="average-cell"
+            data-age={a.age}
+            data-rate={a.rate ?? ''}
+            onMouseMove={(e) => onHover(e, a.age)}
+            onMouseLeave={onLeave}
+          >
+            <rect
+              x={x + 1}
+              y={y + 1}
+              width={Math.max(0, layout.cellW - 2)}
+              height={Math.max(0, layout.cellH - 2)}
+              rx={2}
+              fill={fill}
+              stroke={palette.border}
+              strokeWidth={1}
+            />
             {layout.cellW > 28 && (
               <text
                 x={x + layout.cellW / 2}

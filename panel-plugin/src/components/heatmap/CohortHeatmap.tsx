@@ -26,24 +26,34 @@ interface Props {
 export function CohortHeatmap({ model, options, width, height, theme }: Props) {
   const uid = useId().replace(/[^a-zA-Z0-9]/g, '');
   const p = makePalette(theme);
-  const layout = useMemo(() => heatmapLayout(model, width, height, options.showAverageRow), [model, width, height, options.showAverageRow]);
+  const layout = useMemo(
+    () => heatmapLayout(model, width, height, options.showAverageRow),
+    [model, width, height, options.showAverageRow]
+  );
   const [minRate, maxRate] = useMemo(
     () => retentionDomain(model.rows.flatMap((r) => r.cells.flatMap((c) => (c.rate === null ? [] : [c.rate])))),
     [model]
   );
-  const color = useMemo(() => retentionScale(theme, options.heatmapColor, minRate, maxRate), [theme, options.heatmapColor, minRate, maxRate]);
+  const color = useMemo(
+    () => retentionScale(theme, options.heatmapColor, minRate, maxRate),
+    [theme, options.heatmapColor, minRate, maxRate]
+  );
   const { containerRef, tooltip, show, hide } = useTooltip();
   const hatchId = `hatch-${uid}`;
   const ageLabel = (age: number) => (layout.cellW > 64 ? `Month ${age}` : `M${age}`);
   const hasMaturing = model.rows.some((r) => r.cells.some((c) => c.maturing));
-  const sizeLabel = (v: number | null, size: number) => (model.basis === 'revenue' && v !== null ? formatMoney(v, options.currency) : formatCount(size));
+  const sizeLabel = (v: number | null, size: number) =>
+    model.basis === 'revenue' && v !== null ? formatMoney(v, options.currency) : formatCount(size);
 
   const onCell = (event: React.MouseEvent, rowIndex: number, age: number) => {
     const row = model.rows[rowIndex];
     const cell = row.cells.find((c) => c.age === age)!;
     const rows: Array<[string, string]> = [
       [model.basis === 'revenue' ? 'Revenue retention' : 'Retention', formatPercent(cell.rate)],
-      [model.basis === 'revenue' ? 'Paying customers' : 'Active users', cell.retained === null ? '–' : formatCount(cell.retained)],
+      [
+        model.basis === 'revenue' ? 'Paying customers' : 'Active users',
+        cell.retained === null ? '–' : formatCount(cell.retained),
+      ],
       [model.basis === 'revenue' ? 'Cohort start MRR' : 'Cohort size', sizeLabel(row.baseMrr, row.size)],
     ];
     if (cell.mrr !== null) {
@@ -106,7 +116,14 @@ export function CohortHeatmap({ model, options, width, height, theme }: Props) {
           format={(v) => formatPercent(v, 0)}
           palette={p}
         />
-        {hasMaturing && <Legend x={layout.gridX + legendW + 24} y={layout.legendY - 1} palette={p} items={[{ label: 'Maturing (month not over)', color: p.textWeak, pattern: hatchId }]} />}
+        {hasMaturing && (
+          <Legend
+            x={layout.gridX + legendW + 24}
+            y={layout.legendY - 1}
+            palette={p}
+            items={[{ label: 'Maturing (month not over)', color: p.textWeak, pattern: hatchId }]}
+          />
+        )}
       </svg>
       <Tooltip tooltip={tooltip} palette={p} width={width} height={height} />
     </div>

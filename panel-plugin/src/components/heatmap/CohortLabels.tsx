@@ -18,10 +18,25 @@ export function CohortLabels({ model, layout, palette, currency }: Props) {
   const sizeRight = layout.gridX - 10;
   return (
     <g className="cohort-labels">
-      <text x={layout.labelX} y={layout.gridY - 12} fill={palette.textWeak} fontSize={11} fontWeight={500} fontFamily={palette.fontFamily}>
+      <text
+        x={layout.labelX}
+        y={layout.gridY - 12}
+        fill={palette.textWeak}
+        fontSize={11}
+        fontWeight={500}
+        fontFamily={palette.fontFamily}
+      >
         Cohort
       </text>
-      <text x={sizeRight} y={layout.gridY - 12} textAnchor="end" fill={palette.textWeak} fontSize={11} fontWeight={500} fontFamily={palette.fontFamily}>
+      <text
+        x={sizeRight}
+        y={layout.gridY - 12}
+        textAnchor="end"
+        fill={palette.textWeak}
+        fontSize={11}
+        fontWeight={500}
+        fontFamily={palette.fontFamily}
+      >
         {model.basis === 'revenue' ? 'Start MRR' : 'Users'}
       </text>
       {model.rows.map((row, i) => {
@@ -41,7 +56,9 @@ export function CohortLabels({ model, layout, palette, currency }: Props) {
               {...text}
               style={{ fontVariantNumeric: 'tabular-nums' }}
             >
-              {model.basis === 'revenue' && row.baseMrr !== null ? formatMoney(row.baseMrr, currency) : formatCount(row.size)}
+              {model.basis === 'revenue' && row.baseMrr !== null
+                ? formatMoney(row.baseMrr, currency)
+                : formatCount(row.size)}
             </text>
           </g>
         );

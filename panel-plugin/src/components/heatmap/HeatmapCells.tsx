@@ -39,7 +39,14 @@ export function HeatmapCells({ model, layout, color, palette, showValues, hatchI
             onClick={(e) => onClick(e, box.row, box.age)}
             style={{ cursor: cell.link?.field.getLinks ? 'pointer' : 'default' }}
           >
-            <rect x={box.x + 1} y={box.y + 1} width={Math.max(0, box.w - 2)} height={Math.max(0, box.h - 2)} rx={2} fill={fill} />
+            <rect
+              x={box.x + 1}
+              y={box.y + 1}
+              width={Math.max(0, box.w - 2)}
+              height={Math.max(0, box.h - 2)}
+              rx={2}
+              fill={fill}
+            />
             {cell.maturing && (
               <rect
                 className="maturing"

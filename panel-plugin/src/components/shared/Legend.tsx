@@ -18,15 +18,21 @@ interface Props {
 
 /** A one-line legend of swatches and labels, in SVG, laid out left to right. */
 export function Legend({ items, x, y, palette }: Props) {
-  let cx = x;
+  // left edge of each item: swatch, gap, label (about 6.4 px a character at 11 px), spacing
+  const starts = items.map((_, i) => x + items.slice(0, i).reduce((s, it) => s + 36 + it.label.length * 6.4, 0));
   return (
     <g className="growth-legend" transform={`translate(0, ${y})`}>
-      {items.map((item) => {
-        const gx = cx;
-        cx += 22 + item.label.length * 6.4 + 14;
+      {items.map((item, i) => {
+        const gx = starts[i];
         return (
           <g key={item.label} transform={`translate(${gx}, 0)`}>
-            <rect width={12} height={12} rx={2} fill={item.pattern ? `url(#${item.pattern})` : item.color} stroke={item.pattern ? item.color : 'none'} />
+            <rect
+              width={12}
+              height={12}
+              rx={2}
+              fill={item.pattern ? `url(#${item.pattern})` : item.color}
+              stroke={item.pattern ? item.color : 'none'}
+            />
             <text x={18} y={6} dy="0.35em" fill={palette.textWeak} fontSize={11} fontFamily={palette.fontFamily}>
               {item.label}
             </text>

@@ -75,7 +75,12 @@ export function movementColor(p: Palette, movement: Movement, value: number): st
  * chosen Grafana colour (at `max`: 100 %, or the highest revenue retention above it),
  * interpolated in Lab so equal steps of retention look like equal steps of colour.
  */
-export function retentionScale(theme: GrafanaTheme2, colorName: string, min: number, max: number): (rate: number) => string {
+export function retentionScale(
+  theme: GrafanaTheme2,
+  colorName: string,
+  min: number,
+  max: number
+): (rate: number) => string {
   const high = theme.visualization.getColorByName(colorName);
   const low = theme.isDark ? '#1f2430' : '#eef2f8';
   const interp = interpolateLab(low, high);

@@ -24,7 +24,10 @@ interface Props {
 export function WaterfallChart({ model, options, width, height, theme }: Props) {
   const p = makePalette(theme);
   const mode = options.waterfallMode;
-  const steps = useMemo(() => waterfallSteps(model, mode, mode === 'range' ? formatMonth : formatShortMonth), [model, mode]);
+  const steps = useMemo(
+    () => waterfallSteps(model, mode, mode === 'range' ? formatMonth : formatShortMonth),
+    [model, mode]
+  );
   const layout = useMemo(() => waterfallLayout(steps, width, height), [steps, width, height]);
   const { containerRef, tooltip, show, hide } = useTooltip();
   const cur = options.currency;
@@ -53,16 +56,19 @@ export function WaterfallChart({ model, options, width, height, theme }: Props) 
     show(event, {
       title: `${title} · ${s.kind === 'start' ? formatMonth(model.periods[0].time) : when}`,
       rows,
-      hint: s.kind === 'unreconciled' ? 'MRR at the start does not match the previous end: a month is missing' : links.length ? `Click: ${links[0].title}` : undefined,
+      hint:
+        s.kind === 'unreconciled'
+          ? 'MRR at the start does not match the previous end: a month is missing'
+          : links.length
+            ? `Click: ${links[0].title}`
+            : undefined,
     });
   };
   const onClick = (event: React.MouseEvent, bar: WaterfallBar) => followLink(bar.step.link, event);
 
   // x labels: every bar in range mode; one per month in periods mode
   const xTicks =
-    mode === 'range'
-      ? layout.bars.map((b) => ({ pos: b.x + b.w / 2, label: b.step.label }))
-      : groupTicks(layout.bars);
+    mode === 'range' ? layout.bars.map((b) => ({ pos: b.x + b.w / 2, label: b.step.label })) : groupTicks(layout.bars);
   const legend = [
     { label: 'MRR', color: p.total },
     { label: 'Increase', color: p.up },
@@ -87,7 +93,14 @@ export function WaterfallChart({ model, options, width, height, theme }: Props) 
         <Axis orientation="bottom" at={bottom + 6} ticks={xTicks} palette={p} />
         <Legend x={layout.plot.x} y={height - 18} palette={p} items={legend} />
         {layout.truncated && (
-          <text x={layout.plot.x + layout.plot.w} y={height - 8} textAnchor="end" fill={p.textWeak} fontSize={10} fontFamily={p.fontFamily}>
+          <text
+            x={layout.plot.x + layout.plot.w}
+            y={height - 8}
+            textAnchor="end"
+            fill={p.textWeak}
+            fontSize={10}
+            fontFamily={p.fontFamily}
+          >
             Axis starts at {formatMoney(layout.y.domain()[0], cur)}; MRR bars are cut
           </text>
         )}

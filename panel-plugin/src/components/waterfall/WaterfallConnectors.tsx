@@ -16,7 +16,17 @@ export function WaterfallConnectors({ layout, palette }: Props) {
     const b = layout.bars[i + 1];
     const y = layout.y(a.step.to);
     lines.push(
-      <line key={i} x1={a.x + a.w} x2={b.x} y1={y} y2={y} stroke={palette.textWeak} strokeWidth={1} strokeDasharray="3 3" strokeOpacity={0.8} />
+      <line
+        key={i}
+        x1={a.x + a.w}
+        x2={b.x}
+        y1={y}
+        y2={y}
+        stroke={palette.textWeak}
+        strokeWidth={1}
+        strokeDasharray="3 3"
+        strokeOpacity={0.8}
+      />
     );
   }
   return <g className="waterfall-connectors">{lines}</g>;

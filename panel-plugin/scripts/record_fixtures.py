@@ -126,8 +126,10 @@ def frames_time_series(series: list[Json], ref_id: str) -> list[Json]:
             name = _series_name(s["name"], column, tags)
             fields = [_field("Time", "time", None, None),
                       _field("Value", kind, tags, {"displayNameFromDS": name})]  # fmt: skip
-            values = [[row[0] for row in s["values"]],
-                      [_number(r[col]) if kind == "number" else r[col] for r in s["values"]]]
+            values = [
+                [row[0] for row in s["values"]],
+                [_number(r[col]) if kind == "number" else r[col] for r in s["values"]],
+            ]
             frames.append({"schema": {"name": name, "refId": ref_id, "fields": fields},
                            "data": {"values": values}})  # fmt: skip
     return frames

@@ -1,4 +1,4 @@
-import { render } from '@testing-library/react';
+import { fireEvent, render } from '@testing-library/react';
 import { rgb } from 'd3';
 import React from 'react';
 
@@ -121,5 +121,33 @@ describe('cohort heatmap geometry', () => {
     const ages = Math.max(...narrow.map((c) => c.age)) + 1;
     expect(narrow[0].width).toBeCloseTo((600 - 166) / ages - 2, 6);
     expect(wide[0].width).toBeCloseTo((1200 - 166) / ages - 2, 6);
+  });
+
+  it("opens the data link of a clicked cell, for that cell's row", () => {
+    const frames = recordedFrames('cohort-heatmap');
+    const rate = frames[0].fields.find((f) => f.name === 'rate')!;
+    rate.getLinks = jest.fn(({ valueRowIndex }) => [
+      { href: `/d/cohort?row=${valueRowIndex}`, title: 'Cohort members', target: '_blank' as const, origin: rate },
+    ]);
+    const open = jest.spyOn(window, 'open').mockImplementation(() => null);
+    const { container } = draw(frames);
+    const raw = influxRows('cohort-heatmap');
+    const target = raw.findIndex((r) => r.age === '2' && r.time === Date.UTC(2026, 1, 1));
+    const cell = container.querySelector(
+      `[data-testid="heatmap-cell"][data-age="2"][data-cohort="${Date.UTC(2026, 1, 1)}"]`
+    )!;
+    fireEvent.click(cell);
+    // table frames keep InfluxDB's row order: the link gets that point's row
+    expect(open).toHaveBeenCalledWith(`/d/cohort?row=${target}`, '_blank');
+    open.mockRestore();
+  });
+
+  it('shows the cell in a tooltip on hover, saying when it is still maturing', () => {
+    const { container, getByTestId } = draw();
+    const cell = container.querySelector('[data-testid="heatmap-cell"][data-maturing="true"]')!;
+    fireEvent.mouseMove(cell, { clientX: 50, clientY: 50 });
+    expect(getByTestId('growth-tooltip').textContent).toMatch(
+      /cohort · month \d.*Maturing: this month is not over yet/
+    );
   });
 });

@@ -8,6 +8,7 @@ import { createTheme, dataFrameFromJSON, DataFrameJSON } from '@grafana/data';
 import React from 'react';
 import { createRoot } from 'react-dom/client';
 
+import revenue from '../src/__fixtures__/cohort-heatmap-revenue.table.json';
 import cohorts from '../src/__fixtures__/cohort-heatmap.table.json';
 import funnel from '../src/__fixtures__/funnel.table.json';
 import meta from '../src/__fixtures__/meta.json';
@@ -27,10 +28,13 @@ const vis = (params.get('vis') ?? 'cohort-heatmap') as Visualisation;
 const mode = params.get('theme') === 'dark' ? 'dark' : 'light';
 const width = Number(params.get('width') ?? 960);
 const theme = createTheme({ colors: { mode } });
-const example = params.get('data') === 'example' && vis === 'funnel';
+const data = params.get('data');
+const example = data === 'example' && vis === 'funnel';
 const fixture = example
   ? { frames: exampleFunnel, title: 'Example: a four-step funnel (made-up numbers)', height: 420 }
-  : FIXTURES[vis];
+  : data === 'revenue' && vis === 'cohort-heatmap'
+    ? { frames: revenue, title: 'Revenue retention by first-payment month', height: 420 }
+    : FIXTURES[vis];
 const height = Number(params.get('height') ?? fixture.height);
 const frames = (fixture.frames as DataFrameJSON[]).map((f) => dataFrameFromJSON(f));
 const options: GrowthOptions = {

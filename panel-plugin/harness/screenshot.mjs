@@ -15,6 +15,7 @@ export const THEMES = ['light', 'dark'];
 // extra pictures for the README: other options, and a longer (made-up) funnel
 export const EXTRAS = [
   { name: 'waterfall-periods-light', vis: 'waterfall', query: 'theme=light&mode=periods' },
+  { name: 'cohort-heatmap-revenue-dark', vis: 'cohort-heatmap', query: 'theme=dark&data=revenue' },
   { name: 'funnel-example-light', vis: 'funnel', query: 'theme=light&data=example' },
   { name: 'funnel-example-dark', vis: 'funnel', query: 'theme=dark&data=example' },
 ];

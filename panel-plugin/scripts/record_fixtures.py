@@ -13,6 +13,9 @@ Grafana's macro expansion (template variables, then ``$timeFilter``), and saves
   ``resultFormat`` table and time series;
 * ``meta.json``: time range, variables and the expanded queries.
 
+Besides the entries of ``queries.json`` it records ``cohort-heatmap-revenue``: the heatmap
+query with ``"basis" = 'revenue'`` (revenue retention, the same shape with MRR).
+
 Run from the repository root: ``.venv/bin/python panel-plugin/scripts/record_fixtures.py``.
 It is deterministic (fixed seed and end date), so re-recording changes nothing.
 """
@@ -153,7 +156,16 @@ def record(influx_url: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     meta: Json = {"from": RANGE_FROM.isoformat(), "to": RANGE_TO.isoformat(),
                   "variables": VARIABLES, "demo_end": END, "queries": {}}  # fmt: skip
-    for vis, entry in spec["visualisations"].items():
+    visualisations: dict[str, Json] = dict(spec["visualisations"])
+    # revenue retention: the heatmap's query with the other basis (same shape, MRR filled)
+    heatmap = visualisations["cohort-heatmap"]
+    visualisations["cohort-heatmap-revenue"] = {
+        "targets": [
+            {**t, "query": t["query"].replace("\"basis\" = 'logo'", "\"basis\" = 'revenue'")}
+            for t in heatmap["targets"]
+        ]
+    }
+    for vis, entry in visualisations.items():
         raw: Json = {}
         table: list[Json] = []
         time_series: list[Json] = []

@@ -94,7 +94,7 @@ def test_committed_fixtures_are_the_conversion_of_the_committed_responses() -> N
     """The frames next to each recorded response are exactly what the converter makes of it
     (nobody edited one without the other)."""
     fixtures = PLUGIN / "src" / "__fixtures__"
-    for vis in ("cohort-heatmap", "funnel", "waterfall"):
+    for vis in ("cohort-heatmap", "cohort-heatmap-revenue", "funnel", "waterfall"):
         raw = json.loads((fixtures / f"{vis}.influx.json").read_text())
         table: list[object] = []
         series: list[object] = []

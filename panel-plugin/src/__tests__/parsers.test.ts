@@ -107,6 +107,35 @@ describe('parseCohorts on the recorded cohort_retention query', () => {
   });
 });
 
+describe('parseCohorts on the recorded revenue-retention query', () => {
+  const raw = influxRows('cohort-heatmap-revenue');
+  const model = ok(parseCohorts(recordedFrames('cohort-heatmap-revenue'), 'auto', NOW)) as CohortModel;
+
+  it("detects the revenue basis from the MRR and keeps each cohort's starting MRR", () => {
+    expect(model.basis).toBe('revenue');
+    for (const r of raw.filter((x) => x.age === '0')) {
+      expect(model.rows.find((row) => row.cohort === r.time)!.baseMrr).toBeCloseTo(r.mrr, 6);
+    }
+  });
+
+  it('weights the average row by starting MRR (= total MRR at age k / total starting MRR)', () => {
+    const nowMonth = addMonths(NOW, 0);
+    const base = new Map(raw.filter((r) => r.age === '0').map((r) => [r.time, r.mrr]));
+    for (const a of model.average.filter((x) => x.rate !== null)) {
+      const cells = raw.filter((r) => Number(r.age) === a.age && addMonths(r.time, Number(r.age)) < nowMonth);
+      const mrr = cells.reduce((s, r) => s + r.mrr, 0);
+      const start = cells.reduce((s, r) => s + base.get(r.time)!, 0);
+      expect(a.rate).toBeCloseTo(mrr / start, 6);
+    }
+  });
+
+  it('gives the same model from time-series frames', () => {
+    expect(plain(ok(parseCohorts(recordedFrames('cohort-heatmap-revenue', 'time_series'), 'auto', NOW)))).toEqual(
+      plain(model)
+    );
+  });
+});
+
 describe('parseFunnel on the recorded funnel_steps and funnel_branches queries', () => {
   const steps = influxRows('funnel', 'A');
   const branches = influxRows('funnel', 'B');

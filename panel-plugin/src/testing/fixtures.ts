@@ -1,6 +1,9 @@
 /** Test helpers: the recorded fixtures as Grafana data frames, and small synthetic frames. */
 import { createTheme, DataFrame, dataFrameFromJSON, DataFrameJSON, FieldType } from '@grafana/data';
 
+import revenueInflux from '../__fixtures__/cohort-heatmap-revenue.influx.json';
+import revenueTable from '../__fixtures__/cohort-heatmap-revenue.table.json';
+import revenueSeries from '../__fixtures__/cohort-heatmap-revenue.time_series.json';
 import cohortInflux from '../__fixtures__/cohort-heatmap.influx.json';
 import cohortTable from '../__fixtures__/cohort-heatmap.table.json';
 import cohortSeries from '../__fixtures__/cohort-heatmap.time_series.json';
@@ -13,9 +16,11 @@ import waterfallTable from '../__fixtures__/waterfall.table.json';
 import waterfallSeries from '../__fixtures__/waterfall.time_series.json';
 
 export type Format = 'table' | 'time_series';
+export type Recorded = 'cohort-heatmap' | 'cohort-heatmap-revenue' | 'funnel' | 'waterfall';
 
 const FRAMES = {
   'cohort-heatmap': { table: cohortTable, time_series: cohortSeries },
+  'cohort-heatmap-revenue': { table: revenueTable, time_series: revenueSeries },
   funnel: { table: funnelTable, time_series: funnelSeries },
   waterfall: { table: waterfallTable, time_series: waterfallSeries },
 };
@@ -33,16 +38,18 @@ export interface InfluxSeries {
 }
 
 /** The raw InfluxDB answer (for expected values computed independently of the parsers). */
-export function influxSeries(vis: 'cohort-heatmap' | 'funnel' | 'waterfall', refId = 'A'): InfluxSeries[] {
-  const raw = { 'cohort-heatmap': cohortInflux, funnel: funnelInflux, waterfall: waterfallInflux }[vis] as Record<
-    string,
-    { results: Array<{ series?: InfluxSeries[] }> }
-  >;
+export function influxSeries(vis: Recorded, refId = 'A'): InfluxSeries[] {
+  const raw = {
+    'cohort-heatmap': cohortInflux,
+    'cohort-heatmap-revenue': revenueInflux,
+    funnel: funnelInflux,
+    waterfall: waterfallInflux,
+  }[vis] as Record<string, { results: Array<{ series?: InfluxSeries[] }> }>;
   return raw[refId].results[0].series ?? [];
 }
 
 /** Rows of raw series as objects: {time, ...tags, ...columns}. */
-export function influxRows(vis: 'cohort-heatmap' | 'funnel' | 'waterfall', refId = 'A'): Array<Record<string, any>> {
+export function influxRows(vis: Recorded, refId = 'A'): Array<Record<string, any>> {
   return influxSeries(vis, refId).flatMap((s) =>
     s.values.map((v) => ({ ...(s.tags ?? {}), ...Object.fromEntries(s.columns.map((c, i) => [c, v[i]])) }))
   );

@@ -1,7 +1,7 @@
 import React from 'react';
 
 import { CohortModel } from '../../types';
-import { formatCount, formatPercent } from '../../utils/format';
+import { formatCount, formatMoney, formatPercent } from '../../utils/format';
 import { HeatmapLayout } from '../../layout/heatmap';
 import { Palette } from '../shared/palette';
 
@@ -10,21 +10,28 @@ interface Props {
   layout: HeatmapLayout;
   color: (rate: number) => string;
   palette: Palette;
+  currency: string;
   onHover: (event: React.MouseEvent, age: number) => void;
   onLeave: () => void;
 }
 
 /** The weighted average retention per age, under the triangle (mature cells only). */
-export function AverageRow({ model, layout, color, palette, onHover, onLeave }: Props) {
+export function AverageRow({ model, layout, color, palette, currency, onHover, onLeave }: Props) {
   if (layout.averageY === null) {
     return null;
   }
   const y = layout.averageY;
   const cy = y + layout.cellH / 2;
-  const total = model.rows.reduce((s, r) => s + r.size, 0);
+  const total =
+    model.basis === 'revenue'
+      ? formatMoney(
+          model.rows.reduce((s, r) => s + (r.baseMrr ?? 0), 0),
+          currency
+        )
+      : formatCount(model.rows.reduce((s, r) => s + r.size, 0));
   return (
     <g className="average-row">
-      <line x1={layout.labelX} x2={layout.width - 12} y1={y - layout.cellH * 0 - 4} y2={y - 4} stroke={palette.grid} />
+      <line x1={layout.labelX} x2={layout.width - 12} y1={y - 4} y2={y - 4} stroke={palette.grid} />
       <text
         x={layout.labelX}
         y={cy}
@@ -36,19 +43,17 @@ export function AverageRow({ model, layout, color, palette, onHover, onLeave }: 
       >
         Weighted avg
       </text>
-      {model.basis === 'logo' && (
-        <text
-          x={layout.gridX - 10}
-          y={cy}
-          dy="0.35em"
-          textAnchor="end"
-          fill={palette.textWeak}
-          fontSize={12}
-          fontFamily={palette.fontFamily}
-        >
-          {formatCount(total)}
-        </text>
-      )}
+      <text
+        x={layout.gridX - 10}
+        y={cy}
+        dy="0.35em"
+        textAnchor="end"
+        fill={palette.textWeak}
+        fontSize={12}
+        fontFamily={palette.fontFamily}
+      >
+        {total}
+      </text>
       {model.average.map((a, i) => {
         const x = layout.gridX + i * layout.cellW;
         const fill = a.rate === null ? palette.surface : color(a.rate);

@@ -104,7 +104,15 @@ export function CohortHeatmap({ model, options, width, height, theme }: Props) {
           onLeave={hide}
           onClick={onClick}
         />
-        <AverageRow model={model} layout={layout} color={color} palette={p} onHover={onAverage} onLeave={hide} />
+        <AverageRow
+          model={model}
+          layout={layout}
+          color={color}
+          palette={p}
+          currency={options.currency}
+          onHover={onAverage}
+          onLeave={hide}
+        />
         <ColorScaleLegend
           id={`scale-${uid}`}
           x={layout.gridX}
@@ -113,7 +121,7 @@ export function CohortHeatmap({ model, options, width, height, theme }: Props) {
           color={color}
           min={minRate}
           max={maxRate}
-          format={(v) => formatPercent(v, 0)}
+          format={(v) => formatPercent(v, Number.isInteger(Math.round(v * 1000) / 10) ? 0 : 1)}
           palette={p}
         />
         {hasMaturing && (

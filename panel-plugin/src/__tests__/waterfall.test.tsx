@@ -2,6 +2,7 @@ import { fireEvent, render } from '@testing-library/react';
 import React from 'react';
 
 import { GrowthView } from '../components/GrowthView';
+import { WATERFALL_MARGIN } from '../layout/waterfall';
 import { influxRows, lightTheme, NOW, recordedFrames } from '../testing/fixtures';
 import { DEFAULT_OPTIONS, GrowthOptions, WaterfallMode } from '../types';
 
@@ -162,5 +163,21 @@ describe('revenue waterfall geometry', () => {
     const tip = getByTestId('growth-tooltip');
     expect(tip.textContent).toContain('New');
     expect(tip.textContent).toContain('Change+$');
+  });
+
+  it('resizes with the panel: bars share the plot width in equal slots', () => {
+    for (const width of [600, 1200]) {
+      const bs = [
+        ...draw('range', recordedFrames('waterfall'), width).container.querySelectorAll(
+          '[data-testid="waterfall-bar"] rect'
+        ),
+      ];
+      const plot = width - WATERFALL_MARGIN.left - WATERFALL_MARGIN.right;
+      const slot = plot / bs.length;
+      bs.forEach((r, i) => {
+        const centre = Number(r.getAttribute('x')) + Number(r.getAttribute('width')) / 2;
+        expect(centre).toBeCloseTo(WATERFALL_MARGIN.left + (i + 0.5) * slot, 6);
+      });
+    }
   });
 });

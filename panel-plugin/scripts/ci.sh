@@ -47,6 +47,9 @@ npx eslint --cache --quiet .
 echo "panel-plugin: npm run build"
 npm run build --silent > /tmp/growthwatch-panel-build.log 2>&1 || { cat /tmp/growthwatch-panel-build.log; exit 1; }
 grep -q "compiled successfully" /tmp/growthwatch-panel-build.log
+# what Grafana loads: module.js and plugin.json with our id, and no test fixtures
+[ -s dist/module.js ] && grep -q '"id": "growthwatch-growth-panel"' dist/plugin.json
+[ ! -e dist/__fixtures__ ]
 echo "panel-plugin: build ok -> panel-plugin/dist"
 
 echo "panel-plugin: npm test (jest: parsers, geometry, headless Chromium screenshots)"

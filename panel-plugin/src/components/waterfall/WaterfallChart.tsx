@@ -1,7 +1,7 @@
 import { GrafanaTheme2 } from '@grafana/data';
 import React, { useMemo } from 'react';
 
-import { MOVEMENT_LABELS, WaterfallBar, waterfallLayout, waterfallSteps } from '../../layout/waterfall';
+import { WaterfallBar, waterfallLayout, waterfallSteps } from '../../layout/waterfall';
 import { GrowthOptions, WaterfallModel } from '../../types';
 import { formatMoney, formatMonth, formatPercent, formatShortMonth, formatSignedMoney } from '../../utils/format';
 import { followLink, linksFor } from '../../utils/links';
@@ -127,5 +127,3 @@ function groupTicks(bars: WaterfallBar[]) {
   const last = bars[bars.length - 1];
   return [{ pos: first.x + first.w / 2, label: 'Start' }, ...ticks, { pos: last.x + last.w / 2, label: 'End' }];
 }
-
-export { MOVEMENT_LABELS };

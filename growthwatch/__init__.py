@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "AppendResult": "growthwatch.stores.ledger",
     "InfluxStore": "growthwatch.stores.influx",
     "SeriesStore": "growthwatch.stores.series",
+    "encode_batch": "growthwatch.stores.lineprotocol",
     # retry
     "RetryPolicy": "growthwatch.retry",
     "Retryable": "growthwatch.retry",
@@ -81,6 +82,7 @@ __all__ = [
     "WriteResult",
     "check_frame",
     "compute",
+    "encode_batch",
     "events_to_frame",
     "frame_to_events",
     "idempotency_key",
@@ -106,6 +108,7 @@ if TYPE_CHECKING:
         WriteResult,
     )
     from growthwatch.stores.ledger import AppendResult, Ledger
+    from growthwatch.stores.lineprotocol import encode_batch
     from growthwatch.stores.series import SeriesStore
 
 

@@ -277,6 +277,8 @@ SCHEMA: dict[str, Any] = {
             "properties": {
                 "url": {"type": "string", "format": "uri", "pattern": "^https?://"},
                 "token": SECRET,
+                "live": {"type": "boolean", "x-hint": "push fresh points to Grafana Live (default true)"},
+                "annotations": {"type": "boolean", "x-hint": "the detector posts annotations (default true)"},
             },
         },
         "server": {

@@ -8,6 +8,7 @@ they show.
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import common, dashboard
 
 from dashboards.queries import ANOMALIES, INFLUX, Influx, show_tag_values, tag_is, tag_matches
@@ -124,7 +125,7 @@ def anomaly_annotation(product_filter: str) -> dash_b.AnnotationQuery:
         'SELECT "explanation" AS "text", "state", "severity", "metric" FROM "anomalies" WHERE '
         + " AND ".join([*where, "$timeFilter"])
     )
-    mapping = {
+    mapping: dict[str, cogbuilder.Builder[dashboard.AnnotationEventFieldMapping]] = {
         "text": dash_b.AnnotationEventFieldMapping().source(dashboard.AnnotationEventFieldSource.FIELD).value("text"),
         "tags": dash_b.AnnotationEventFieldMapping().source(dashboard.AnnotationEventFieldSource.FIELD).value("metric"),
     }  # fmt: skip

@@ -21,7 +21,14 @@ from typing import Any
 
 import requests
 
-from growthwatch import PointBatch, RetriesExhausted, Retryable, RetryPolicy, encode_batch, resolve_env
+from growthwatch import (
+    PointBatch,
+    RetriesExhausted,
+    Retryable,
+    RetryPolicy,
+    encode_batch,
+    resolve_env,
+)
 
 log = logging.getLogger(__name__)
 STREAM = "growthwatch"

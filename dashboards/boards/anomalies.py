@@ -8,7 +8,13 @@ from grafana_foundation_sdk.builders import dashboard as dash_b
 from dashboards import anomaly_queries as aq
 from dashboards import panels as p
 from dashboards.common import (
-    board, board_link, detector_annotations, period_var, product_link, product_var, segment_var,
+    board,
+    board_link,
+    detector_annotations,
+    period_var,
+    product_link,
+    product_var,
+    segment_var,
 )  # fmt: skip
 from dashboards.queries import ANOMALIES, Influx, tag_matches
 

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from grafana_foundation_sdk.builders import dashboard as dash_b
 
 from dashboards import panels as p
 from dashboards.common import (
-    MONEY, board, board_link, detector_annotations, period_var, product_anomalies, product_var,
+    MONEY,
+    board,
+    board_link,
+    detector_annotations,
+    period_var,
+    product_anomalies,
+    product_var,
     segment_var,
 )  # fmt: skip
 from dashboards.queries import Col, Influx, marker_field, select, tag_is, tag_matches, tag_not
@@ -14,7 +22,7 @@ from dashboards.queries import Col, Influx, marker_field, select, tag_is, tag_ma
 FILE = "product-detail.json"
 
 
-def _q(measurement: str, cols: list[Col | str], *, per_period: bool = False,
+def _q(measurement: str, cols: Sequence[Col | str], *, per_period: bool = False,
        extra: tuple[str, ...] = (), tags: tuple[str, ...] = (), ref: str = "A",
        alias: str = "") -> Influx:  # fmt: skip
     q = select(measurement, cols, where=[tag_is(measurement, "product", "$product"), *extra],

@@ -7,6 +7,7 @@ Built-in panels first (heatmap, bar chart, table); each one goes through
 from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import dashboard
 
 from dashboards import panels as p
@@ -28,7 +29,7 @@ def funnel_var() -> dash_b.QueryVariable:
     )  # fmt: skip
 
 
-def _cohort(basis: str, title: str, description: str) -> dash_b.Panel:
+def _cohort(basis: str, title: str, description: str) -> cogbuilder.Builder[dashboard.Panel]:
     q = select("cohort_retention", [Col("rate", alias="retention")],
                where=[tag_is("cohort_retention", "product", "$product"),
                       tag_is("cohort_retention", "basis", basis)], group_tags=["age"])  # fmt: skip

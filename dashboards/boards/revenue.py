@@ -7,7 +7,13 @@ from grafana_foundation_sdk.builders import dashboard as dash_b
 from dashboards import panels as p
 from dashboards.boards.product import _q, monthly_with_marker
 from dashboards.common import (
-    MONEY, board, board_link, period_var, product_anomalies, product_link, product_var,
+    MONEY,
+    board,
+    board_link,
+    period_var,
+    product_anomalies,
+    product_link,
+    product_var,
     segment_var,
 )  # fmt: skip
 from dashboards.queries import Col, Influx, select, tag_is, tag_matches, tag_not

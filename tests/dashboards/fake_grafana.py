@@ -63,7 +63,7 @@ class FakeGrafana:
                     return self._answer(fake.fail_next.pop(0), {"message": "internal error"})
                 self._answer(*fake.route(rec))
 
-            do_GET = do_POST = _handle  # noqa: N815
+            do_GET = do_POST = _handle
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)

@@ -18,7 +18,7 @@ from dashboards.grafana_api import annotate, grafana_client, upload_dashboards
 from growthwatch import PointBatch, RetriesExhausted, RetryPolicy
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_grafana import FakeGrafana  # noqa: E402
+from fake_grafana import FakeGrafana
 
 
 @pytest.fixture
@@ -126,5 +126,5 @@ def test_dashboards_upload_into_their_folder(grafana: FakeGrafana, monkeypatch: 
     assert {r["version"] for r in results} == {2}
     posts = [r for r in grafana.requests if r.path == "/api/folders"]
     assert len(posts) == 1
-    upload = [r.json() for r in grafana.requests if r.path == "/api/dashboards/db"][0]
+    upload = next(r.json() for r in grafana.requests if r.path == "/api/dashboards/db")
     assert upload["overwrite"] is True and upload["dashboard"]["id"] is None

@@ -18,7 +18,13 @@ import pytest
 import yaml
 
 from dashboards.build import ALERTING_DIR, dashboards
-from dashboards.macros import annotation_queries, expand, panel_queries, rule_queries, variable_queries
+from dashboards.macros import (
+    annotation_queries,
+    expand,
+    panel_queries,
+    rule_queries,
+    variable_queries,
+)
 
 pytestmark = [pytest.mark.influx, pytest.mark.slow]
 DAY_MS = 86_400_000

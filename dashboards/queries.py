@@ -201,3 +201,31 @@ def prom(expr: str, *, ref_id: str = "A", legend: str = "") -> prometheus.Dataqu
     if legend:
         q = q.legend_format(legend)
     return q
+
+
+GRAFANA_DS = common.DataSourceRef(type_val="datasource", uid="grafana")
+
+
+class LiveQuery(cogvariants.Dataquery):
+    """A Grafana Live subscription (the built-in Grafana datasource's "measurements" query):
+    the panel draws the points ``dashboards.live`` pushes on ``stream/<stream>/<measurement>``."""
+
+    def __init__(self, channel: str, fields: Sequence[str], ref_id: str = "A") -> None:
+        self.channel = channel
+        self.fields = list(fields)
+        self.ref_id = ref_id
+
+    def to_json(self) -> dict[str, object]:
+        return {"refId": self.ref_id, "datasource": GRAFANA_DS.to_json(),
+                "queryType": "measurements", "channel": self.channel,
+                "filter": {"fields": ["time", *self.fields]}}  # fmt: skip
+
+
+class Live(cogbuilder.Builder[LiveQuery]):
+    def __init__(self, stream: str, measurement: str, fields: Sequence[str]) -> None:
+        for f in fields:
+            check_field(measurement, f)
+        self._internal = LiveQuery(f"stream/{stream}/{measurement}", fields)
+
+    def build(self) -> LiveQuery:
+        return self._internal

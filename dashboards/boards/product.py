@@ -17,7 +17,8 @@ from dashboards.common import (
     product_var,
     segment_var,
 )  # fmt: skip
-from dashboards.queries import Col, Influx, marker_field, select, tag_is, tag_matches, tag_not
+from dashboards.live import STREAM
+from dashboards.queries import Col, Influx, Live, marker_field, select, tag_is, tag_matches, tag_not
 
 FILE = "product-detail.json"
 
@@ -54,6 +55,12 @@ def build() -> dash_b.Dashboard:
     d = d.link(board_link("revenue", "Revenue of this product")).link(
         board_link("retention", "Retention and funnels of this product")
     )
+    d = d.with_row(dash_b.Row("Live"))
+    d = d.with_panel(p.timeseries_panel(
+        "Live: customers and cancellations", "Points pushed to Grafana Live by growthwatch serve "
+        "as each webhook's update is written (every product; within a second, without waiting "
+        "for the refresh). Empty when grafana.live is off or no update happened since opening.",
+        [Live(STREAM, "customers_daily", ["active", "cancellations"])], span=24, height=6))  # fmt: skip
     d = d.with_row(dash_b.Row("Revenue and MRR"))
     d = d.with_panel(p.timeseries_panel(
         "Net revenue", "Gross payments minus refunds per bucket in the reporting currency "

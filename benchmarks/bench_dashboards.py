@@ -2,7 +2,8 @@
 
 Runs the demo pipeline into a private influxd (default 3 products x 6 months; the issue's
 figure is ``--products 12 --months 24``), expands each panel's InfluxQL the way Grafana
-does (Product detail etc. for the first product, $__interval 1d) over the last 90 days and
+does (Product detail etc. for the first product, ``$period`` 1d, ``$__interval`` as Grafana
+computes it from the range and the panel's max data points and min interval) over the last 90 days and
 over the whole 2 years (``--ranges``), and times ``--repeat`` runs of each after one warm
 pass over all of them (so InfluxDB's compaction after the load is not measured). The
 reference is a single-point query on the same server (``SELECT "mrr" FROM mrr_daily WHERE
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.build import dashboards
-from dashboards.macros import annotation_queries, expand, panel_queries
+from dashboards.macros import annotation_queries, auto_interval_ms, expand, panel_targets
 from growthwatch import InfluxStore
 from growthwatch.demo.pipeline import run_demo
 from growthwatch.demo.spec import DemoSpec
@@ -103,9 +104,13 @@ def main() -> None:
                 vars_ = {v["name"]: ([values[v["name"]]] if v.get("multi") and values[v["name"]] != ".*"
                                      else values[v["name"]])
                          for v in model["templating"].get("list", [])}  # fmt: skip
-                items = [(w, t["query"]) for w, t in panel_queries(model)] + list(annotation_queries(model))
-                for where, q in items:
-                    sent = expand(q, variables=vars_, start=start, end=end, interval_ms=86_400_000)
+                items = [(w, t["query"], p) for w, t, p in panel_targets(model)]
+                items += [(w, q, {}) for w, q in annotation_queries(model)]
+                for where, q, panel in items:
+                    interval = auto_interval_ms(  # as Grafana: range / max points, >= min
+                        start, end, max_data_points=int(panel.get("maxDataPoints", 1000)),
+                        min_interval=panel.get("interval", "10s"))  # fmt: skip
+                    sent = expand(q, variables=vars_, start=start, end=end, interval_ms=interval)
                     sent_all.append((f"{name.removesuffix('.json')}: {where}", sent))
             for _, sent in sent_all:  # warm pass
                 influx.query(sent)

@@ -24,11 +24,37 @@ def _ms(when: datetime) -> int:
 
 
 def interval_text(ms: int) -> str:
-    """Grafana's rendering of an interval (``kbn.secondsToHms``-like): 1d, 6h, 5m, 30s, 100ms."""
-    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000)):
+    """Grafana's rendering of an interval (``kbn.secondsToHms``-like): 1w, 1d, 6h, 5m, 30s."""
+    for unit, size in (("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000),
+                       ("s", 1000)):  # fmt: skip
         if ms >= size and ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
+
+
+_ROUND = (
+    (15, 10), (35, 20), (75, 50), (150, 100), (350, 200), (750, 500), (1500, 1000),
+    (3500, 2000), (7500, 5000), (12500, 10000), (17500, 15000), (25000, 20000),
+    (45000, 30000), (90000, 60000), (210000, 120000), (450000, 300000), (750000, 600000),
+    (1050000, 900000), (1500000, 1200000), (2700000, 1800000), (5400000, 3600000),
+    (9000000, 7200000), (16200000, 10800000), (32400000, 21600000), (86400000, 43200000),
+    (604800000, 86400000), (1814400000, 604800000), (3628800000, 2592000000),
+)
+
+
+def auto_interval_ms(start: datetime, end: datetime, *, max_data_points: int = 1000,
+                     min_interval: str | None = None) -> int:  # fmt: skip
+    """Grafana's ``$__interval``: the range over the panel's max data points, rounded as
+    ``rangeutil.roundInterval`` does, and never below the panel's min interval."""
+    raw = (_ms(end) - _ms(start)) / max(max_data_points, 1)
+    ms = next((r for limit, r in _ROUND if raw <= limit), 31536000000) if raw > 10 else 1
+    if min_interval:
+        unit = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+        m = re.fullmatch(r"(\d+)(ms|s|m|h|d|w)", min_interval)
+        if m is None:
+            raise ValueError(f"min interval {min_interval!r} is not like 1d or 10s")
+        ms = max(ms, int(m[1]) * unit[m[2]])
+    return ms
 
 
 def _format(value: Value, in_regex: bool) -> str:
@@ -68,12 +94,18 @@ def expand(query: str, *, variables: Mapping[str, Value], start: datetime, end: 
 
 def panel_queries(model: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, InfluxQL target) for every InfluxDB target of every panel (rows included)."""
-    def walk(panels: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for where, target, _ in panel_targets(model):
+        yield where, target
+
+
+def panel_targets(model: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], Mapping[str, Any]]]:
+    """(where, InfluxQL target, its panel): the panel says ``interval``/``maxDataPoints``."""
+    def walk(panels: Sequence[Mapping[str, Any]]) -> Iterator[tuple[str, dict[str, Any], Mapping[str, Any]]]:
         for panel in panels:
             yield from walk(panel.get("panels", []))
             for target in panel.get("targets", []) or []:
                 if (target.get("datasource") or {}).get("type") == "influxdb":
-                    yield f"panel {panel.get('title')!r} {target['refId']}", target
+                    yield f"panel {panel.get('title')!r} {target['refId']}", target, panel
 
     yield from walk(model.get("panels", []))
 

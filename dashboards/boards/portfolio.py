@@ -6,14 +6,17 @@ from grafana_foundation_sdk.builders import dashboard as dash_b
 
 from dashboards import anomaly_queries as aq
 from dashboards import panels as p
-from dashboards.common import MONEY, UIDS, board, board_link, period_var, product_link
+from dashboards.common import MONEY, UIDS, board, board_link, product_link
 from dashboards.queries import Col, Influx, marker_field, select
 
 FILE = "portfolio-overview.json"
+SPARK_POINTS = 60
 
 
 def _by_product(measurement: str, col: Col, *, per_period: bool = True) -> Influx:
-    q = select(measurement, [col], group_time="$period" if per_period else None,
+    """Sparkline buckets follow the range (``$__interval``, at least a day, ~60 per panel):
+    over two years a stat reads weeks, not 730 days per product."""
+    q = select(measurement, [col], group_time="$__interval" if per_period else None,
                group_tags=["product"], fill="none" if per_period else None)  # fmt: skip
     return Influx(q, alias="$tag_product")
 
@@ -21,7 +24,6 @@ def _by_product(measurement: str, col: Col, *, per_period: bool = True) -> Influ
 def build() -> dash_b.Dashboard:
     d = board("portfolio", "growthwatch: Portfolio overview",
               "Every product side by side; the portfolio is the product 'all'.")  # fmt: skip
-    d = d.with_variable(period_var())
     d = d.with_row(dash_b.Row("Open anomalies"))
     d = d.with_panel(
         p.stat_panel(
@@ -76,7 +78,7 @@ def build() -> dash_b.Dashboard:
         d = d.with_panel(
             p.stat_panel(title, description + " Click a product for its detail board.",
                          targets, unit=unit, steps=steps, reducer=reducer, height=5)
-            .data_links([product_link()])
+            .data_links([product_link()]).interval("1d").max_data_points(SPARK_POINTS)
         )  # fmt: skip
     return d
 

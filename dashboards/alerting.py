@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboards import anomaly_queries as aq
-from dashboards.queries import INFLUX, PROMETHEUS, Col, select
+from dashboards.queries import INFLUX, PROMETHEUS, Col, Expr, select
 
 PAGE_GROWTH_RULES = False  # growth metrics page through the detector (see module docstring)
 FOLDER_UID = "growthwatch"
@@ -81,9 +81,8 @@ def influx_rules() -> list[dict[str, Any]]:
     """Growth-metric rules over InfluxDB (series grouped by product become alert instances)."""
     churn = select("customers_daily", [Col("churn_rate", "mean", "churn_rate")],
                    group_tags=["product"])  # fmt: skip
-    mrr = select("mrr_daily", [Col("mrr", "first", "first")], group_tags=["product"])
-    mrr = mrr.replace('first("mrr") AS "first"',
-                      '(last("mrr") - first("mrr")) / first("mrr") AS "mrr_change"')
+    change = Expr('(last("mrr") - first("mrr")) / first("mrr")', ("mrr",), "mrr_change")
+    mrr = select("mrr_daily", [change], group_tags=["product"])
     return [
         _rule("gw-churn-rate", "Customer churn rate high", _influx("A", churn, 7 * 86400), "gt",
               0.005, severity="warning", kind="growth", dashboard="gw-product",

@@ -107,9 +107,24 @@ class Col:
         return f'{expr} AS "{alias}"' if alias else expr
 
 
+@dataclass(frozen=True)
+class Expr:
+    """A computed column (math over aggregates) whose ``fields`` are checked like a Col's,
+    e.g. ``Expr('(last("mrr") - first("mrr")) / first("mrr")', ("mrr",), "mrr_change")``."""
+
+    text: str
+    fields: tuple[str, ...]
+    alias: str
+
+    def render(self, measurement: str) -> str:
+        for f in self.fields:
+            check_field(measurement, f)
+        return f'{self.text} AS "{self.alias}"'
+
+
 def select(
     measurement: str,
-    columns: Sequence[Col | str],
+    columns: Sequence[Col | Expr | str],
     *,
     where: Iterable[str] = (),
     group_time: str | None = None,
@@ -121,7 +136,7 @@ def select(
 
     ``where`` items are InfluxQL conditions (tags checked by the callers' helpers below).
     """
-    cols = [c if isinstance(c, Col) else Col(c) for c in columns]
+    cols = [Col(c) if isinstance(c, str) else c for c in columns]
     for tag in group_tags:
         check_tag(measurement, tag)
     q = f'SELECT {", ".join(c.render(measurement) for c in cols)} FROM "{measurement}"'

@@ -40,7 +40,7 @@ def build() -> dash_b.Dashboard:
     d = d.with_panel(p.stat_panel(
         "Open incidents", "Incidents whose last transition is open or escalated.",
         [Influx(aq.open_count(filters), alias="open")], steps=p.OPEN_ALERTS, span=6,
-        sparkline=False, change=False))  # fmt: skip
+        sparkline=False, change=False).no_value("0"))  # fmt: skip
     d = d.with_panel(p.stat_panel(
         "Open incidents by product", "Open incidents per product; click for its detail board.",
         [Influx(aq.open_count(filters, by=["product"]), alias="$tag_product")],

@@ -31,7 +31,7 @@ def build() -> dash_b.Dashboard:
             "escalated), by product. Details on the Anomalies board.",
             [Influx(aq.open_count(by=["product"]), alias="$tag_product")],
             steps=p.OPEN_ALERTS, span=8, height=6, sparkline=False, change=False,
-        ).links([board_link("anomalies", "Anomalies board")])
+        ).no_value("0").links([board_link("anomalies", "Anomalies board")])
     )  # fmt: skip
     d = d.with_panel(
         p.table_panel(

@@ -16,7 +16,7 @@ from growthwatch import EventType, GrowthEvent, load_config
 from growthwatch.testing.servers import free_port
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_grafana import FakeGrafana  # noqa: E402
+from fake_grafana import FakeGrafana
 
 
 def test_a_new_subscription_is_pushed_to_grafana_live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip

@@ -16,7 +16,10 @@ from contextlib import contextmanager
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from growthwatch.telemetry import CORE_REGISTRY, Include
+
 REGISTRY = CollectorRegistry(auto_describe=True)
+REGISTRY.register(Include(CORE_REGISTRY))  # the core's own metrics (InfluxDB spool)
 
 EVENTS_INGESTED = Counter(
     "growthwatch_events_ingested",

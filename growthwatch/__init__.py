@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "AppendResult": "growthwatch.stores.ledger",
     "InfluxStore": "growthwatch.stores.influx",
     "SeriesStore": "growthwatch.stores.series",
+    "encode_batch": "growthwatch.stores.lineprotocol",
     # now, injectable
     "clock": "growthwatch",
     # retry
@@ -84,6 +85,7 @@ __all__ = [
     "check_frame",
     "clock",
     "compute",
+    "encode_batch",
     "events_to_frame",
     "frame_to_events",
     "idempotency_key",
@@ -109,6 +111,7 @@ if TYPE_CHECKING:
         WriteResult,
     )
     from growthwatch.stores.ledger import AppendResult, Ledger
+    from growthwatch.stores.lineprotocol import encode_batch
     from growthwatch.stores.series import SeriesStore
 
 

@@ -24,6 +24,7 @@ COMMANDS = (
     "growthwatch.cli.products",
     "growthwatch.cli.config_cmd",
     "exporters.cli",
+    "dashboards.cli",
 )
 
 

@@ -223,6 +223,8 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
             "properties": {
                 "url": {"type": "string", "format": "uri", "pattern": "^https?://"},
                 "token": SECRET,
+                "live": {"type": "boolean", "x-hint": "push fresh points to Grafana Live (default true)"},
+                "annotations": {"type": "boolean", "x-hint": "the detector posts annotations (default true)"},
             },
         },
         "server": {

@@ -14,12 +14,15 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from growthwatch.telemetry import track_spool
+
 
 class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        track_spool(self)  # growthwatch_influx_spool_points / _oldest_age_seconds
 
     def _files(self) -> list[Path]:
         return sorted(self.directory.glob("*.lp.gz"))
@@ -30,6 +33,15 @@ class Spool:
     def lines(self) -> int:
         """How many points wait in the spool (read from the file names)."""
         return sum(int(p.name.split(".")[0].split("-")[1]) for p in self._files())
+
+    def oldest_mtime(self) -> float | None:
+        """Modification time of the oldest spooled batch (None: the spool is empty)."""
+        for path in self._files():
+            try:
+                return path.stat().st_mtime
+            except FileNotFoundError:  # drained meanwhile
+                continue
+        return None
 
     def put(self, body: bytes, lines: int) -> Path:
         with self._lock:

@@ -277,6 +277,12 @@ def _semantic(data: dict[str, Any], lines: Mapping[tuple[Any, ...], int]) -> lis
                         "give one of them a distinct `name:`",
                     )
                 names.add(name)
+    for path, reason in NOT_SUPPORTED.items():
+        node: Any = data
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            add(path, "not supported yet", reason)
     tz = reporting.get("timezone")
     if isinstance(tz, str) and tz not in _timezones():
         close = difflib.get_close_matches(tz, sorted(_timezones()), n=1)
@@ -314,6 +320,13 @@ def _expanded_size(node: yaml.Node, limit: int) -> int:
 
     return size(node)
 
+
+# Keys the schema knows but nothing implements yet: refused with the reason, never silently
+# accepted (a key that is accepted must do something).
+NOT_SUPPORTED: dict[tuple[str, ...], str] = {
+    ("metrics", "include_metered"): "metered usage is always left out of MRR (the policy in "
+    "docs/metrics.md); a switch to count it is not built yet: remove the key",
+}
 
 _URL_PASSWORD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:([^/@\s]+)@")
 

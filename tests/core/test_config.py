@@ -192,3 +192,8 @@ def test_a_password_inside_a_url_is_refused_and_not_printed(tmp_path: Path) -> N
     (msg,) = _problems(tmp_path, text)
     assert "influxdb.url: a password is written inside this URL" in msg
     assert "hunter2" not in msg
+
+
+def test_a_key_nothing_implements_yet_is_refused_with_the_reason(tmp_path: Path) -> None:
+    (msg,) = _problems(tmp_path, MINIMAL + "metrics:\n  include_metered: true\n")
+    assert "metrics.include_metered: not supported yet" in msg and "left out of MRR" in msg

@@ -46,9 +46,11 @@ from exporters.base import (
     invalid_reason,
 )
 from exporters.state import StateStore
+from exporters.stripe_history import Rebuild, rebuild_subscription
 from exporters.stripe_mapping import (
     MappingError,
     charge_payment,
+    credit_note_event,
     customer_signup,
     ident,
     invoice_payment_failed,
@@ -77,8 +79,9 @@ HANDLED_EVENTS = (
     SUBSCRIPTION_EVENTS
     | CHARGE_EVENTS
     | REFUND_EVENTS
-    | {"charge.refunded", "invoice.payment_failed", "customer.created"}
+    | {"charge.refunded", "invoice.payment_failed", "customer.created", "credit_note.created"}
 )
+HISTORY_PREFIX = "hist:"  # per-subscription outcome of the invoice rebuild (state objects)
 
 
 class StripeApi:
@@ -153,6 +156,33 @@ class StripeApi:
     def refunds_of(self, charge_id: str) -> list[dict[str, Any]]:
         return [r for page in self.pages("refunds", {"charge": charge_id}) for r in page]
 
+    def invoices_of(self, sub_id: str) -> list[dict[str, Any]]:
+        """Every invoice of a subscription with all its lines and its discounts expanded."""
+        params = {"subscription": sub_id, "expand": ["data.discounts"]}
+        invoices = [i for page in self.pages("invoices", params) for i in page]
+        for invoice in invoices:
+            lines = invoice.get("lines")
+            if isinstance(lines, dict) and lines.get("has_more") and invoice.get("id"):
+                invoice["lines"] = {**lines, "has_more": False,
+                                    "data": self.lines_of(str(invoice["id"]))}  # fmt: skip
+        return invoices
+
+    def lines_of(self, invoice_id: str) -> list[dict[str, Any]]:
+        """All line items of one invoice (``GET /v1/invoices/{id}/lines``, paginated)."""
+        service = self.client.v1.invoices.line_items
+        query: dict[str, Any] = {"limit": 100}
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self.call(lambda q=dict(query): service.list(invoice_id, q))  # type: ignore[misc]
+            data = [obj.to_dict() for obj in page.data]
+            out.extend(data)
+            if not page.has_more or not data:
+                return out
+            query["starting_after"] = data[-1]["id"]
+
+    def price(self, price_id: str) -> dict[str, Any]:
+        return self.call(lambda: self.client.v1.prices.retrieve(price_id)).to_dict()
+
 
 @dataclass
 class _Work:
@@ -163,6 +193,7 @@ class _Work:
     subs: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     changed_subs: set[str] = field(default_factory=set)
     processed: list[tuple[str, str]] = field(default_factory=list)  # (event id, outcome)
+    history: dict[str, dict[str, Any]] = field(default_factory=dict)  # sub id -> outcome
 
 
 class StripeProcessor:
@@ -183,6 +214,7 @@ class StripeProcessor:
         self.api = api
         self.customer_signups = customer_signups
         self.lock = threading.RLock()
+        self._prices: dict[str, dict[str, Any]] = {}
 
     def new_work(self) -> _Work:
         return _Work()
@@ -278,6 +310,8 @@ class StripeProcessor:
                 self._append(work, invoice_payment_failed(obj, self.product, at=observed))
             elif etype == "customer.created" and self.customer_signups:
                 self._append(work, customer_signup(obj, self.product))
+            elif etype == "credit_note.created":
+                self._append(work, credit_note_event(obj, self.product))
 
         ok = self._guard(work, event, handle)
         work.processed.append((event_id, "ok" if ok else "rejected"))
@@ -296,8 +330,66 @@ class StripeProcessor:
                 self._append(work, invoice_payment_failed(obj, self.product))
             elif resource == "customers" and self.customer_signups:
                 self._append(work, customer_signup(obj, self.product))
+            elif resource == "credit_notes":
+                self._append(work, credit_note_event(obj, self.product))
 
         self._guard(work, obj, handle)
+
+    def price(self, price_id: str) -> dict[str, Any]:
+        """A price object by id (invoice lines carry ids), fetched once per run."""
+        if price_id not in self._prices:
+            if self.api is None:
+                raise MappingError("missing_price", f"price {price_id} cannot be fetched")
+            self._prices[price_id] = self.api.price(price_id)
+        return self._prices[price_id]
+
+    def add_history(
+        self, work: _Work, sub: dict[str, Any], invoices: list[dict[str, Any]], now: int
+    ) -> Rebuild | None:
+        """One subscription's past, rebuilt from its invoices, as lifecycle events.
+
+        The chain of snapshots is mapped from an empty state, so a re-run yields the same
+        events (duplicates in the ledger) and facts the webhook path already stored keep
+        their one event. The subscription's saved state is replaced only when the rebuild
+        reaches later than it (a webhook may already have applied a newer observation).
+        """
+        sub_id = ident(sub.get("id"))
+        if not sub_id:
+            work.rejected.append(Rejection("missing_id", "subscription without an id",
+                                           _dump(sub)))  # fmt: skip
+            return None
+        self._resolve_discounts(sub)
+        found: list[Rebuild] = []
+
+        def handle() -> None:
+            rebuild = rebuild_subscription(sub, invoices, self.price, now=now)
+            prev: dict[str, Any] | None = None
+            events: list[GrowthEvent] = []
+            for observed, snap in rebuild.snapshots:
+                step = subscription_transition(prev, snap, product=self.product,
+                                               observed=observed)  # fmt: skip
+                if step.state is not None:
+                    prev = step.state
+                events.extend(step.events)
+            work.events.extend(events)
+            found.append(rebuild)
+            saved = self._sub_state(work, sub_id)
+            if prev is not None and (saved is None or int(saved["observed"]) <= prev["observed"]):
+                work.subs[sub_id] = prev
+                work.changed_subs.add(sub_id)
+
+        if self._guard(work, sub, handle):
+            rebuild = found[0]
+            work.history[sub_id] = {
+                "outcome": rebuild.outcome,
+                "assumptions": [{"reason": a.reason, "detail": a.detail}
+                                for a in rebuild.assumptions],
+            }  # fmt: skip
+            return rebuild
+        reason = work.rejected[-1].reason if work.rejected else "rejected"
+        work.history[sub_id] = {"outcome": "failed", "assumptions": [],
+                                "reason": reason}  # fmt: skip
+        return None
 
     @staticmethod
     def _append(work: _Work, event: GrowthEvent | None) -> None:
@@ -322,6 +414,12 @@ class StripeProcessor:
                         "WHERE stream = ? AND event_id = ?",
                         (datetime.now(UTC).isoformat(), outcome, self.stream_id, event_id),
                     )
+                for sub_id, found in work.history.items():
+                    con.execute(
+                        "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
+                        (self.stream_id, f"{HISTORY_PREFIX}{sub_id}",
+                         json.dumps(found, sort_keys=True), datetime.now(UTC).isoformat()),
+                    )  # fmt: skip
 
         return Batch(events=work.events, rejected=work.rejected, on_commit=commit, **extra)
 
@@ -344,7 +442,7 @@ class StripeStream(Stream):
     }
     backfill_window: ClassVar[timedelta] = timedelta(days=7)
     list_resources: ClassVar[tuple[str, ...]] = (
-        "customers", "subscriptions", "charges", "refunds", "invoices",
+        "customers", "subscriptions", "charges", "refunds", "invoices", "credit_notes",
     )  # fmt: skip
 
     def __init__(
@@ -426,8 +524,12 @@ class StripeStream(Stream):
                 params: dict[str, Any] = {"created": created}
                 if resource == "subscriptions":
                     params["status"] = "all"
+                    params["expand"] = ["data.discounts"]
                 for page in self.api.pages(resource, params):
-                    observed = int(time.time())
+                    observed = min(int(time.time()), int(until.timestamp()))
+                    if resource == "subscriptions":
+                        yield from self._history_batches(page, observed)
+                        continue
                     with self.processor.lock:
                         work = self.processor.new_work()
                         for obj in page:
@@ -436,3 +538,69 @@ class StripeStream(Stream):
             done = (end - since).total_seconds() / span
             yield Batch(events=[], cursor=end, progress=min(done, 1.0))
             start = end
+
+    def _history_batches(self, subs: list[dict[str, Any]], now: int) -> Iterator[Batch]:
+        """Each subscription of a page rebuilt from its invoices, 20 to a batch."""
+        for start in range(0, len(subs), 20):
+            chunk = subs[start : start + 20]
+            invoices = {
+                str(sub["id"]): self.api.invoices_of(str(sub["id"]))
+                for sub in chunk if sub.get("id")
+            }  # fmt: skip
+            with self.processor.lock:
+                work = self.processor.new_work()
+                for sub in chunk:
+                    self.processor.add_history(work, sub, invoices.get(str(sub.get("id")), []),
+                                               now)  # fmt: skip
+                yield self.processor.batch(work)
+
+    def backfill_summary(self) -> HistorySummary:
+        """What the invoice rebuild made of every subscription it has seen (all runs)."""
+        return HistorySummary.from_state(self.state.objects_with_prefix(self.stream_id,
+                                                                        HISTORY_PREFIX))
+
+
+@dataclass(frozen=True)
+class HistorySummary:
+    """Subscriptions rebuilt exactly, with assumptions, from current state only, or not."""
+
+    outcomes: dict[str, dict[str, Any]]  # sub id -> {"outcome", "assumptions"[, "reason"]}
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "exact": "rebuilt exactly",
+        "assumed": "rebuilt with assumptions",
+        "current_only": "not rebuilt (no invoices: current state only)",
+        "failed": "not rebuilt (rejected)",
+    }
+
+    @classmethod
+    def from_state(cls, objects: dict[str, dict[str, Any]]) -> HistorySummary:
+        return cls({key[len(HISTORY_PREFIX):]: value for key, value in objects.items()})
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for v in self.outcomes.values() if v.get("outcome") == outcome)
+
+    def assumed(self) -> dict[str, list[dict[str, str]]]:
+        """Subscription id -> its assumptions (reason, detail), for the assumed ones."""
+        return {k: list(v.get("assumptions") or []) for k, v in sorted(self.outcomes.items())
+                if v.get("assumptions")}  # fmt: skip
+
+    def by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for items in self.assumed().values():
+            for reason in sorted({a["reason"] for a in items}):
+                counts[reason] = counts.get(reason, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def rows(self) -> list[tuple[str, int]]:
+        return [(label, self.count(key)) for key, label in self.LABELS.items()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subscriptions": len(self.outcomes),
+            **{key: self.count(key) for key in self.LABELS},
+            "assumptions_by_reason": self.by_reason(),
+            "assumptions": self.assumed(),
+            "not_rebuilt": sorted(k for k, v in self.outcomes.items()
+                                  if v.get("outcome") in ("current_only", "failed")),
+        }  # fmt: skip

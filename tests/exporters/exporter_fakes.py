@@ -4,7 +4,7 @@
   "url"}``) with ``created[gte|lt]``, ``types[]``, ``status``, ``charge`` filters and
   ``starting_after`` cursor pagination, newest first like Stripe; retrieve by id; Bearer
   auth with Stripe's error body; injectable 429/5xx answers. Objects are Stripe's official
-  examples from ``../shared/stripe/fixtures3.json`` with ids/timestamps overridden.
+  examples from ``tests/fixtures/stripe/fixtures3.json`` with ids/timestamps overridden.
 - ``FakeMixpanel``: ``/api/2.0/export`` JSONL over HTTP Basic with ``project_id``.
 - ``FakeGA4``: ``/v1beta/properties/<id>:runReport`` with offset paging, plus the OAuth
   token endpoint google-auth's service-account flow posts its signed JWT to.
@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 from exporters.base import RetryPolicy
 from growthwatch.config import SourceConfig
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
 _RESOURCES = json.loads(FIXTURES.read_text())["resources"]
 
 

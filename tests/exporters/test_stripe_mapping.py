@@ -115,7 +115,8 @@ def test_transition_chain_telescopes_and_cancel_at_period_end_is_not_churn() -> 
     second = subscription_transition(first.state, seats, product="acme", observed=T0 + 10,
                                      event_id="evt_2", event_type="customer.subscription.updated")  # fmt: skip
     (changed,) = second.events
-    assert changed.type == EventType.SUBSCRIPTION_CHANGED and changed.source_id == "evt_2"
+    assert changed.type == EventType.SUBSCRIPTION_CHANGED
+    assert changed.source_id == "sub_1@1700000010:60"  # the fact (sub, second, MRR), not evt_2
     assert (changed.mrr_before, changed.mrr_after) == (20, 60)
     scheduled = subscription("sub_1", quantity=3, cancel_at_period_end=True)
     third = subscription_transition(second.state, scheduled, product="acme", observed=T0 + 20,

@@ -30,11 +30,12 @@ from growthwatch.config import SourceConfig
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
 _RESOURCES = json.loads(FIXTURES.read_text())["resources"]
+_TEXT = {name: json.dumps(obj) for name, obj in _RESOURCES.items()}  # parse: a fresh copy
 
 
 def stripe_fixture(resource: str, **overrides: Any) -> dict[str, Any]:
     """Stripe's official example object of ``resource`` with top-level fields replaced."""
-    obj = copy.deepcopy(_RESOURCES[resource])
+    obj: dict[str, Any] = json.loads(_TEXT[resource])
     obj.update(overrides)
     return obj
 
@@ -220,10 +221,13 @@ class FakeStripe(_Server):
         super().__init__()
         self.objects: dict[str, list[dict[str, Any]]] = {}
         self._sorted: dict[str, list[dict[str, Any]]] = {}  # newest first, cached
+        self.lines: dict[str, list[dict[str, Any]]] = {}  # invoice id -> all its lines
 
-    def add(self, resource: str, *objects: dict[str, Any]) -> None:
+    def add(self, resource: str, *objects: dict[str, Any], copy_objects: bool = True) -> None:
+        """Serve ``objects``; ``copy_objects=False`` for large generated sets never reused."""
         with self.lock:
-            self.objects.setdefault(resource, []).extend(copy.deepcopy(list(objects)))
+            added = copy.deepcopy(list(objects)) if copy_objects else list(objects)
+            self.objects.setdefault(resource, []).extend(added)
             self._sorted.pop(resource, None)
 
     def _newest_first(self, resource: str) -> list[dict[str, Any]]:
@@ -281,7 +285,8 @@ class FakeStripe(_Server):
             for obj in items:
                 if obj["id"] == obj_id:
                     if lines:
-                        data = list((obj.get("lines") or {}).get("data") or [])
+                        data = self.lines.get(obj_id) or list(
+                            (obj.get("lines") or {}).get("data") or [])
                         return 200, self._page(data, params, f"/v1/{resource}/{obj_id}/lines"), \
                             "application/json"
                     return 200, self._collapse(resource, obj, "discounts" in expand), \

@@ -46,7 +46,7 @@ from exporters.base import (
     invalid_reason,
 )
 from exporters.state import StateStore
-from exporters.stripe_history import Rebuild, rebuild_subscription
+from exporters.stripe_history import Rebuild, pending_invoice, rebuild_subscription
 from exporters.stripe_mapping import (
     MappingError,
     charge_payment,
@@ -175,6 +175,18 @@ class StripeApi:
                 invoice["lines"] = {**lines, "has_more": False,
                                     "data": self.lines_of(str(invoice["id"]))}  # fmt: skip
         return invoices
+
+    def pending_items(self) -> dict[str, list[dict[str, Any]]]:
+        """The account's pending (not yet invoiced) invoice items, by subscription id."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for page in self.pages("invoiceitems", {"pending": True}):
+            for item in page:
+                parent = item.get("parent") or {}
+                details = parent.get("subscription_details") or {}
+                sub = ident(details.get("subscription")) or ident(item.get("subscription"))
+                if sub:
+                    found.setdefault(sub, []).append(item)
+        return found
 
     def lines_of(self, invoice_id: str) -> list[dict[str, Any]]:
         """All line items of one invoice (``GET /v1/invoices/{id}/lines``, paginated)."""
@@ -534,6 +546,7 @@ class StripeStream(Stream):
             r for r in self.list_resources
             if r != "customers" or self.processor.customer_signups
         ]  # fmt: skip
+        pending: dict[str, list[dict[str, Any]]] | None = None  # read once, when needed
         start = since
         while start < until:
             end = min(start + self.backfill_window, until)
@@ -548,9 +561,16 @@ class StripeStream(Stream):
                 for page in self.api.pages(resource, params):
                     found.extend((resource, obj) for obj in page)
                     if resource == "subscriptions":
+                        if pending is None and page:
+                            pending = self.api.pending_items()
                         for sub in page:
-                            if sub.get("id"):
-                                invoices[str(sub["id"])] = self.api.invoices_of(str(sub["id"]))
+                            if not sub.get("id"):
+                                continue
+                            sub_id = str(sub["id"])
+                            invoices[sub_id] = self.api.invoices_of(sub_id)
+                            extra = pending_invoice(sub_id, (pending or {}).get(sub_id, []))
+                            if extra is not None:
+                                invoices[sub_id].append(extra)
             observed = int(self.clock())  # the current state is as of now, whatever until
             with self.processor.lock:
                 work = self.processor.new_work()

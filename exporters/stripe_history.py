@@ -135,6 +135,51 @@ def is_subscription_line(line: Mapping[str, Any]) -> bool:
     return line.get("type") == "subscription" or bool(line.get("proration"))
 
 
+def pending_item_line(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A pending (not yet invoiced) proration invoice item, in a line item's shape.
+
+    A change made with proration leaves its two proration items pending until the next
+    invoice; if the subscription ended (or the backfill runs) before that invoice, these
+    items are the only record of the change and of its moment (``period.start``).
+    """
+    if item.get("invoice") is not None or not item.get("proration"):
+        return None
+    parent = item.get("parent")
+    details = parent.get("subscription_details") if isinstance(parent, Mapping) else None
+    sub = ident(details.get("subscription")) if isinstance(details, Mapping) else None
+    sub = sub or ident(item.get("subscription"))
+    if not sub:
+        return None
+    si = (ident(details.get("subscription_item")) if isinstance(details, Mapping) else None) \
+        or ident(item.get("subscription_item"))  # fmt: skip
+    return {
+        "id": item.get("id"),
+        "object": "line_item",
+        "amount": item.get("amount"),
+        "currency": item.get("currency"),
+        "period": item.get("period"),
+        "quantity": item.get("quantity"),
+        "discounts": item.get("discounts") or [],
+        "discount_amounts": [],
+        "pricing": item.get("pricing"),
+        "price": item.get("price"),
+        "parent": {"type": "subscription_item_details", "subscription_item_details": {
+            "invoice_item": item.get("id"), "proration": True, "subscription": sub,
+            "subscription_item": si, "proration_details": {"credited_items": None}}},
+    }  # fmt: skip
+
+
+def pending_invoice(sub_id: str, items: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The pending proration items of one subscription as one pseudo-invoice (or None)."""
+    lines = [line for item in items if (line := pending_item_line(item)) is not None
+             and line_subscription(line) == sub_id]  # fmt: skip
+    if not lines:
+        return None
+    return {"id": f"pending:{sub_id}", "status": "open", "lines": {"data": lines},
+            "discounts": [], "created": min(int((x["period"] or {}).get("start") or 0)
+                                            for x in lines)}  # fmt: skip
+
+
 # -- the rebuild ----------------------------------------------------------------------------
 
 PriceLookup = Callable[[str], Mapping[str, Any]]
@@ -219,7 +264,8 @@ def _snapshot(sub: Mapping[str, Any], state: _State, at: int) -> dict[str, Any]:
 
 def _differs(state: _State, credit: Mapping[str, Any], price: PriceLookup) -> bool:
     """Whether a proration credit bills other than what the rebuilt state holds."""
-    item = state.items.get(str(line_item_id(credit)))
+    key = line_item_id(credit) or (next(iter(state.items)) if len(state.items) == 1 else None)
+    item = state.items.get(str(key))
     if item is None:
         return True
     raw = line_price(credit)
@@ -279,12 +325,19 @@ def rebuild_subscription(
     first = True
     unresolved_noted = False
 
+    def item_key(line: Mapping[str, Any]) -> str:
+        """The line's subscription item; a lone item when the line does not say which."""
+        found = line_item_id(line)
+        if found:
+            return found
+        return next(iter(state.items)) if len(state.items) == 1 else f"si_{sub_id}"
+
     def items_of(group: _Group) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for line in group.lines:
             if line_proration(line) and line_is_credit(line):
                 continue  # the credit for the old item: its replacement is the debit line
-            si = line_item_id(line) or f"si_{sub_id}"
+            si = item_key(line)
             raw = line_price(line)
             obj = raw if isinstance(raw, Mapping) else price(str(ident(raw)))
             quantity = line.get("quantity")
@@ -322,7 +375,7 @@ def rebuild_subscription(
                               f"{sub_id}: the proration at {group.at} (invoice "
                               f"{group.invoice}) credits a price or quantity the invoices "
                               "before do not show; the change before it is undated")  # fmt: skip
-            credited = {line_item_id(x) for x in credits}
+            credited = {item_key(x) for x in credits}
             for si in credited - set(new_items):
                 state.items.pop(str(si), None)  # removed item: credited, not replaced
             state.items.update(new_items)

@@ -306,6 +306,10 @@ class FakeStripe(_Server):
                 continue
             if params.get("subscription") and _subscription_of(obj) != params["subscription"]:
                 continue
+            if params.get("customer") and obj.get("customer") != params["customer"]:
+                continue
+            if params.get("pending") == "true" and obj.get("invoice") is not None:
+                continue
             selected.append(obj)
         page = self._page(selected, params, f"/v1/{resource}")
         page["data"] = [self._collapse(resource, o, "data.discounts" in expand)

@@ -249,6 +249,22 @@ class _Generator:
                 self.event("charge.refunded", ch, at_r)
         return ch
 
+    def pending_items(self, s: _Sub) -> None:
+        """Proration lines still waiting for an invoice, as pending invoice items."""
+        for line in s.pending:
+            details = line["parent"]["subscription_item_details"]
+            self.account.add("invoiceitems", stripe_fixture(
+                "invoiceitem", id=details["invoice_item"], amount=line["amount"],
+                currency=s.currency, customer=s.customer, date=line["period"]["start"],
+                created=line["period"]["start"], period=line["period"], proration=True,
+                quantity=line["quantity"], invoice=None, discounts=[], net_amount=line["amount"],
+                quantity_decimal=str(line["quantity"]), description=line["description"],
+                parent={"type": "subscription_details", "subscription_details": {
+                    "subscription": s.id, "subscription_item": details["subscription_item"]}},
+                pricing=line["pricing"],
+            ))  # fmt: skip
+        s.pending = []
+
     def credit_note(self, inv: dict[str, Any], at: int) -> None:
         amount = max(inv["total"] // 5, 1)
         note = stripe_fixture(
@@ -547,17 +563,17 @@ class _Generator:
                 continue
             self.event("customer.subscription.updated", self.sub_object(s, period_of(t)), t,
                        previous)  # fmt: skip
-        if unexplained:  # billed later at the horizon? only if an invoice came after
+        if unexplained:  # a change no proration and no invoice shows
             invisible.add("changed_after_last_invoice")
-        if s.pending:
-            invisible.add("changed_after_last_invoice")
+        self.pending_items(s)
         self.account.add("subscriptions", self.sub_object(s, period_of(min(HORIZON - 1,
                                                                        timeline[-1][0]))))
 
     def end(self, s: _Sub, at: int, unexplained: list[int], invisible: set[str],
             depth: int) -> None:  # fmt: skip
-        if unexplained or s.pending:
+        if unexplained:
             invisible.add("changed_after_last_invoice")
+        self.pending_items(s)  # prorations of the last period, never invoiced
         final = self.sub_object(s, (at, at))
         self.event("customer.subscription.deleted", final, at)
         self.account.add("subscriptions", final)

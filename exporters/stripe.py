@@ -553,11 +553,7 @@ class StripeStream(Stream):
             created = {"gte": int(start.timestamp()), "lt": int(end.timestamp())}
             found: list[tuple[str, dict[str, Any]]] = []
             invoices: dict[str, list[dict[str, Any]]] = {}
-            for resource in resources:
-                params: dict[str, Any] = {"created": created}
-                if resource == "subscriptions":
-                    params["status"] = "all"
-                    params["expand"] = ["data.discounts"]
+            for resource, params in self._list_queries(resources, created):
                 for page in self.api.pages(resource, params):
                     found.extend((resource, obj) for obj in page)
                     if resource == "subscriptions":
@@ -583,6 +579,22 @@ class StripeStream(Stream):
                 done = (end - since).total_seconds() / span
                 yield self.processor.batch(work, cursor=end, progress=min(done, 1.0))
             start = end
+
+    @staticmethod
+    def _list_queries(
+        resources: list[str], created: dict[str, int]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The list requests of one window. Invoices: only those that can hold a failed
+        attempt (open, uncollectible); the rebuild reads each subscription's own."""
+        for resource in resources:
+            if resource == "subscriptions":
+                yield resource, {"created": created, "status": "all",
+                                 "expand": ["data.discounts"]}  # fmt: skip
+            elif resource == "invoices":
+                for status in ("open", "uncollectible"):
+                    yield resource, {"created": created, "status": status}
+            else:
+                yield resource, {"created": created}
 
     def backfill_summary(self) -> HistorySummary:
         """What the invoice rebuild made of every subscription it has seen (all runs)."""

@@ -310,6 +310,8 @@ class FakeStripe(_Server):
                 continue
             if params.get("pending") == "true" and obj.get("invoice") is not None:
                 continue
+            if resource == "invoices" and params.get("status") not in (None, obj.get("status")):
+                continue
             selected.append(obj)
         page = self._page(selected, params, f"/v1/{resource}")
         page["data"] = [self._collapse(resource, o, "data.discounts" in expand)

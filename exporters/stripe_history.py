@@ -22,6 +22,8 @@ What invoices cannot tell is rebuilt from the best evidence and recorded as an
 - ``changed_after_last_invoice``: the current object differs from what the invoices
   rebuilt (a change with no proration and no invoice before it ended, pending
   prorations never invoiced): applied at its end, or at the backfill's time if alive.
+- ``unpaid``: the subscription is ``unpaid`` now (payment retries exhausted); the moment
+  it became so is on no invoice: MRR 0 from the backfill's time.
 - ``invoice_gap``: billed periods that do not follow each other (a deleted invoice).
 - ``discount_unresolved``: a line's discount id without its discount object.
 
@@ -453,6 +455,10 @@ def _finish(sub: Mapping[str, Any], state: _State, result: Rebuild, now: int, st
         result.snapshots.append((at if end is None else max(at - 1, last), live))
     if end is not None:
         result.snapshots.append((end, current))
+    elif status == "unpaid":  # dunning gave up: no MRR now, since an unknown moment
+        result.assume("unpaid", f"{sub_id}: unpaid now; its MRR is taken as 0 from the "
+                      "backfill's time")  # fmt: skip
+        result.snapshots.append((now, current))
     elif now_paused and not state.paused:
         result.assume("pause", f"{sub_id}: paused now, after its last invoice; taken as "
                       "paused at the backfill's time")  # fmt: skip

@@ -260,3 +260,24 @@ def test_history_reads_legacy_line_items_too() -> None:
     quantities = [(at, s["items"]["data"][0]["quantity"]) for at, s in rebuilt.snapshots]
     assert quantities[:2] == [(T0, 1), (T0 + 10 * 86400, 3)]
     assert rebuilt.outcome == "exact"
+
+
+def test_history_of_an_unpaid_subscription_ends_at_zero_with_an_assumption() -> None:
+    from exporters.stripe_history import rebuild_subscription
+
+    sub = subscription("sub_u", created=T0, status="unpaid")
+    price = sub["items"]["data"][0]["price"]
+    line = {"object": "line_item", "type": "subscription", "subscription": "sub_u",
+            "subscription_item": sub["items"]["data"][0]["id"], "price": price, "quantity": 1,
+            "proration": False, "amount": 2000, "period": {"start": T0, "end": T0 + 2_592_000}}
+    invoice = {"id": "in_u", "status": "open", "created": T0, "subscription": "sub_u",
+               "lines": {"data": [line]}}  # fmt: skip
+    rebuilt = rebuild_subscription(sub, [invoice], lambda _: price, now=T0 + 5_000_000)
+    prev, events = None, []
+    for at, snap in rebuilt.snapshots:
+        step = subscription_transition(prev, snap, product="acme", observed=at)
+        prev = step.state or prev
+        events.extend(step.events)
+    assert [(e.type, e.mrr_after) for e in events] == [
+        (EventType.SUBSCRIPTION_STARTED, 20), (EventType.SUBSCRIPTION_CHANGED, 0)]
+    assert [a.reason for a in rebuilt.assumptions] == ["unpaid"]

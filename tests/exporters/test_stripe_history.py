@@ -1,6 +1,6 @@
 """Stripe history rebuilt from invoices equals the history the webhooks delivered.
 
-A generated account (``stripe_account``: two products, ~330 subscriptions over two years)
+A generated account (``stripe_account``: two products, 318 subscriptions over two years)
 is served by the fake Stripe in two ways: (a) only its event stream, read through the
 Events API path (the processor webhooks use too); (b) only the list endpoints and
 invoices, read by ``backfill``. The metrics engine runs on both ledgers; the MRR, movement,

@@ -46,6 +46,9 @@ def register(sub: Any) -> None:
     backfill.add_argument("--since", type=date.fromisoformat, required=True, help="YYYY-MM-DD")
     backfill.add_argument("--until", type=date.fromisoformat, default=None,
                           help="YYYY-MM-DD (default now)")  # fmt: skip
+    backfill.add_argument("--format", choices=("table", "json"), default="table",
+                          help="how to print the closing summary (Stripe: subscriptions "
+                          "rebuilt exactly / with assumptions / not at all)")  # fmt: skip
     add_config_args(backfill, required=True, data_dir=False)
     backfill.set_defaults(func=run_backfill)
 
@@ -111,5 +114,35 @@ def run_backfill(args: argparse.Namespace) -> int:
                 console.print("interrupted: run the same command again to continue")
                 return 130
         service.hook.wait_idle(timeout=600)
+        summary = getattr(stream, "backfill_summary", None)
+        history = summary() if callable(summary) else None
     console.print(str(result))
+    if history is not None:
+        print_history(history, args.format)
     return 0 if result.rejected == 0 else 1
+
+
+def print_history(history: Any, fmt: str) -> None:
+    """The closing summary of an invoice-based rebuild (``HistorySummary``), on stdout."""
+    import json
+
+    from rich.table import Table
+
+    out = Console()
+    if fmt == "json":
+        out.print_json(json.dumps(history.to_json()))
+        return
+    table = Table(title="subscription history")
+    table.add_column("subscriptions")
+    table.add_column("count", justify="right")
+    for label, count in history.rows():
+        table.add_row(label, str(count))
+    out.print(table)
+    reasons = history.by_reason()
+    if reasons:
+        detail = Table(title="assumptions (subscriptions per reason)")
+        detail.add_column("reason")
+        detail.add_column("subscriptions", justify="right")
+        for reason, count in reasons.items():
+            detail.add_row(reason, str(count))
+        out.print(detail)

@@ -186,6 +186,16 @@ class StateStore:
                 (stream, object_id, json.dumps(state, default=str, sort_keys=True), _now()),
             )
 
+    def objects_with_prefix(self, stream: str, prefix: str) -> dict[str, dict[str, Any]]:
+        """Every object state of ``stream`` whose id starts with ``prefix``, by id."""
+        with self._lock:
+            rows = self._con.execute(
+                "SELECT object_id, state FROM objects WHERE stream = ? AND object_id >= ? "
+                "AND object_id < ? ORDER BY object_id",
+                (stream, prefix, prefix + "\uffff"),
+            ).fetchall()
+        return {row[0]: json.loads(row[1]) for row in rows}
+
     # -- rejects ------------------------------------------------------------------------
 
     def reject(self, stream: str, reason: str, detail: str, record: str | None) -> None:

@@ -46,9 +46,11 @@ from exporters.base import (
     invalid_reason,
 )
 from exporters.state import StateStore
+from exporters.stripe_history import Rebuild, pending_invoice, rebuild_subscription
 from exporters.stripe_mapping import (
     MappingError,
     charge_payment,
+    credit_note_event,
     customer_signup,
     ident,
     invoice_payment_failed,
@@ -59,6 +61,7 @@ from growthwatch import clock
 from growthwatch.config import SourceConfig
 from growthwatch.config.schema import SECRET
 from growthwatch.events import EventValidationError, GrowthEvent
+from growthwatch.frames import events_to_frame
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +82,9 @@ HANDLED_EVENTS = (
     SUBSCRIPTION_EVENTS
     | CHARGE_EVENTS
     | REFUND_EVENTS
-    | {"charge.refunded", "invoice.payment_failed", "customer.created"}
+    | {"charge.refunded", "invoice.payment_failed", "customer.created", "credit_note.created"}
 )
+HISTORY_PREFIX = "hist:"  # per-subscription outcome of the invoice rebuild (state objects)
 
 
 class StripeApi:
@@ -140,20 +144,59 @@ class StripeApi:
         """Every page of a list endpoint as plain dicts (cursor pagination, 100 a page).
 
         The SDK's ``auto_paging_iter`` would raise out of the middle of an iteration on a
-        429; fetching page by page with ``starting_after`` lets each page be retried.
+        429; fetching page by page with ``starting_after`` lets each page be retried. Pages
+        come through the SDK's ``raw_request`` (same auth, version, encoding and errors),
+        parsed as JSON only: building StripeObjects for thousands of invoices and events
+        only to turn them back into dicts cost most of a backfill's time.
         """
-        service = getattr(self.client.v1, resource)
+        path = resource if resource.startswith("/") else f"/v1/{resource}"
         query = {"limit": 100, **params}
+
+        def fetch(q: dict[str, Any]) -> Callable[[], Any]:
+            return lambda: self.client.raw_request("get", path, **q)
+
         while True:
-            page = self.call(lambda q=dict(query): service.list(q))  # type: ignore[misc]
-            data = [obj.to_dict() for obj in page.data]
+            page = self.call(fetch(dict(query)))
+            body = page.data if isinstance(page.data, dict) else {}
+            data = [obj for obj in body.get("data") or [] if isinstance(obj, dict)]
             yield data
-            if not page.has_more or not data:
+            if not body.get("has_more") or not data:
                 return
             query["starting_after"] = data[-1]["id"]
 
     def refunds_of(self, charge_id: str) -> list[dict[str, Any]]:
         return [r for page in self.pages("refunds", {"charge": charge_id}) for r in page]
+
+    def invoices_of(self, sub_id: str) -> list[dict[str, Any]]:
+        """Every invoice of a subscription with all its lines and its discounts expanded."""
+        params = {"subscription": sub_id, "expand": ["data.discounts"]}
+        invoices = [i for page in self.pages("invoices", params) for i in page]
+        for invoice in invoices:
+            lines = invoice.get("lines")
+            if isinstance(lines, dict) and lines.get("has_more") and invoice.get("id"):
+                invoice["lines"] = {**lines, "has_more": False,
+                                    "data": self.lines_of(str(invoice["id"]))}  # fmt: skip
+        return invoices
+
+    def pending_items(self) -> dict[str, list[dict[str, Any]]]:
+        """The account's pending (not yet invoiced) invoice items, by subscription id."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for page in self.pages("invoiceitems", {"pending": True}):
+            for item in page:
+                parent = item.get("parent") or {}
+                details = parent.get("subscription_details") or {}
+                sub = ident(details.get("subscription")) or ident(item.get("subscription"))
+                if sub:
+                    found.setdefault(sub, []).append(item)
+        return found
+
+    def lines_of(self, invoice_id: str) -> list[dict[str, Any]]:
+        """All line items of one invoice (``GET /v1/invoices/{id}/lines``, paginated)."""
+        return [x for page in self.pages(f"/v1/invoices/{invoice_id}/lines", {}) for x in page]
+
+    def price(self, price_id: str) -> dict[str, Any]:
+        found = self.call(lambda: self.client.raw_request("get", f"/v1/prices/{price_id}"))
+        return found.data if isinstance(found.data, dict) else {}
 
 
 @dataclass
@@ -165,6 +208,7 @@ class _Work:
     subs: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     changed_subs: set[str] = field(default_factory=set)
     processed: list[tuple[str, str]] = field(default_factory=list)  # (event id, outcome)
+    history: dict[str, dict[str, Any]] = field(default_factory=dict)  # sub id -> outcome
 
 
 class StripeProcessor:
@@ -185,6 +229,7 @@ class StripeProcessor:
         self.api = api
         self.customer_signups = customer_signups
         self.lock = threading.RLock()
+        self._prices: dict[str, dict[str, Any]] = {}
 
     def new_work(self) -> _Work:
         return _Work()
@@ -282,6 +327,8 @@ class StripeProcessor:
                 self._append(work, invoice_payment_failed(obj, self.product, at=observed))
             elif etype == "customer.created" and self.customer_signups:
                 self._append(work, customer_signup(obj, self.product))
+            elif etype == "credit_note.created":
+                self._append(work, credit_note_event(obj, self.product))
 
         ok = self._guard(work, event, handle)
         work.processed.append((event_id, "ok" if ok else "rejected"))
@@ -300,8 +347,66 @@ class StripeProcessor:
                 self._append(work, invoice_payment_failed(obj, self.product))
             elif resource == "customers" and self.customer_signups:
                 self._append(work, customer_signup(obj, self.product))
+            elif resource == "credit_notes":
+                self._append(work, credit_note_event(obj, self.product))
 
         self._guard(work, obj, handle)
+
+    def price(self, price_id: str) -> dict[str, Any]:
+        """A price object by id (invoice lines carry ids), fetched once per run."""
+        if price_id not in self._prices:
+            if self.api is None:
+                raise MappingError("missing_price", f"price {price_id} cannot be fetched")
+            self._prices[price_id] = self.api.price(price_id)
+        return self._prices[price_id]
+
+    def add_history(
+        self, work: _Work, sub: dict[str, Any], invoices: list[dict[str, Any]], now: int
+    ) -> Rebuild | None:
+        """One subscription's past, rebuilt from its invoices, as lifecycle events.
+
+        The chain of snapshots is mapped from an empty state, so a re-run yields the same
+        events (duplicates in the ledger) and facts the webhook path already stored keep
+        their one event. The subscription's saved state is replaced only when the rebuild
+        reaches later than it (a webhook may already have applied a newer observation).
+        """
+        sub_id = ident(sub.get("id"))
+        if not sub_id:
+            work.rejected.append(Rejection("missing_id", "subscription without an id",
+                                           _dump(sub)))  # fmt: skip
+            return None
+        self._resolve_discounts(sub)
+        found: list[Rebuild] = []
+
+        def handle() -> None:
+            rebuild = rebuild_subscription(sub, invoices, self.price, now=now)
+            prev: dict[str, Any] | None = None
+            events: list[GrowthEvent] = []
+            for observed, snap in rebuild.snapshots:
+                step = subscription_transition(prev, snap, product=self.product,
+                                               observed=observed)  # fmt: skip
+                if step.state is not None:
+                    prev = step.state
+                events.extend(step.events)
+            work.events.extend(events)
+            found.append(rebuild)
+            saved = self._sub_state(work, sub_id)
+            if prev is not None and (saved is None or int(saved["observed"]) <= prev["observed"]):
+                work.subs[sub_id] = prev
+                work.changed_subs.add(sub_id)
+
+        if self._guard(work, sub, handle):
+            rebuild = found[0]
+            work.history[sub_id] = {
+                "outcome": rebuild.outcome,
+                "assumptions": [{"reason": a.reason, "detail": a.detail}
+                                for a in rebuild.assumptions],
+            }  # fmt: skip
+            return rebuild
+        reason = work.rejected[-1].reason if work.rejected else "rejected"
+        work.history[sub_id] = {"outcome": "failed", "assumptions": [],
+                                "reason": reason}  # fmt: skip
+        return None
 
     @staticmethod
     def _append(work: _Work, event: GrowthEvent | None) -> None:
@@ -326,8 +431,18 @@ class StripeProcessor:
                         "WHERE stream = ? AND event_id = ?",
                         (datetime.now(UTC).isoformat(), outcome, self.stream_id, event_id),
                     )
+                for sub_id, found in work.history.items():
+                    con.execute(
+                        "INSERT OR REPLACE INTO objects VALUES (?, ?, ?, ?)",
+                        (self.stream_id, f"{HISTORY_PREFIX}{sub_id}",
+                         json.dumps(found, sort_keys=True), datetime.now(UTC).isoformat()),
+                    )  # fmt: skip
 
-        return Batch(events=work.events, rejected=work.rejected, on_commit=commit, **extra)
+        # More than a handful of events go to the ledger as one frame (one INSERT ... SELECT)
+        # rather than as parameter rows, which cost a few ms each (a backfill window holds
+        # dozens).
+        events = events_to_frame(work.events) if len(work.events) > 5 else work.events
+        return Batch(events=events, rejected=work.rejected, on_commit=commit, **extra)
 
 
 def _dump(record: Any) -> str:
@@ -360,7 +475,7 @@ class StripeStream(Stream):
     }
     backfill_window: ClassVar[timedelta] = timedelta(days=7)
     list_resources: ClassVar[tuple[str, ...]] = (
-        "customers", "subscriptions", "charges", "refunds", "invoices",
+        "customers", "subscriptions", "charges", "refunds", "invoices", "credit_notes",
     )  # fmt: skip
 
     def __init__(
@@ -384,6 +499,9 @@ class StripeStream(Stream):
             self.stream_id, self.product, state, api=self.api,
             customer_signups=bool(options.get("customer_signups", False)),
         )  # fmt: skip
+        # When the list endpoints' current state is read (unix seconds); tests inject it.
+        # seconds since the epoch; growthwatch.clock by default, so a frozen "now" holds here
+        self.clock: Callable[[], float] = lambda: clock.now().timestamp()
 
     def webhook_secret(self) -> str | None:
         """The signing secret of this account's webhook endpoint, if one is configured."""
@@ -395,7 +513,7 @@ class StripeStream(Stream):
         return self.start_date or (now - EVENTS_RETENTION + timedelta(hours=1))
 
     def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
-        now = clock.now()
+        now = datetime.fromtimestamp(self.clock(), UTC)
         if since < now - EVENTS_RETENTION + timedelta(minutes=5):
             yield from self.run_lists(since, until)
         else:
@@ -417,12 +535,17 @@ class StripeStream(Stream):
             chunk = events[start : start + 100]
             with self.processor.lock:
                 work = self.processor.new_work()
-                for event in chunk:
-                    event_id = ident(event.get("id"))
-                    if event_id and self.state.inbox_is_processed(self.stream_id, event_id):
-                        continue
-                    if event_id:
-                        self.state.inbox_put(self.stream_id, event_id, _dump(event), "events_api")
+                fresh = []
+                with self.state.transaction():  # one fsync for the chunk, not one per event
+                    for event in chunk:
+                        event_id = ident(event.get("id"))
+                        if event_id and self.state.inbox_is_processed(self.stream_id, event_id):
+                            continue
+                        if event_id:
+                            self.state.inbox_put(self.stream_id, event_id, _dump(event),
+                                                 "events_api")  # fmt: skip
+                        fresh.append(event)
+                for event in fresh:
                     self.processor.add_event(work, event)
                 last = chunk[-1].get("created")
                 cursor = datetime.fromtimestamp(last, UTC) if isinstance(last, int) else None
@@ -434,27 +557,115 @@ class StripeStream(Stream):
     # -- list endpoints (backfill) ------------------------------------------------------
 
     def run_lists(self, since: datetime, until: datetime) -> Iterator[Batch]:
-        """Window by window (oldest first), every resource's objects created in it."""
+        """Window by window (oldest first), every resource's objects created in it.
+
+        A window is read first and mapped in one batch, whose commit moves the backfill's
+        resume point past it: few ledger appends, and the processor lock is held only
+        while mapping, never while waiting for Stripe. Subscriptions created in the window
+        are rebuilt from all their invoices (``stripe_history``).
+        """
         span = max((until - since).total_seconds(), 1.0)
         resources = [
             r for r in self.list_resources
             if r != "customers" or self.processor.customer_signups
         ]  # fmt: skip
+        pending: dict[str, list[dict[str, Any]]] | None = None  # read once, when needed
         start = since
         while start < until:
             end = min(start + self.backfill_window, until)
             created = {"gte": int(start.timestamp()), "lt": int(end.timestamp())}
-            for resource in resources:
-                params: dict[str, Any] = {"created": created}
-                if resource == "subscriptions":
-                    params["status"] = "all"
+            found: list[tuple[str, dict[str, Any]]] = []
+            invoices: dict[str, list[dict[str, Any]]] = {}
+            for resource, params in self._list_queries(resources, created):
                 for page in self.api.pages(resource, params):
-                    observed = int(time.time())
-                    with self.processor.lock:
-                        work = self.processor.new_work()
-                        for obj in page:
-                            self.processor.add_object(work, resource, obj, observed)
-                        yield self.processor.batch(work)
-            done = (end - since).total_seconds() / span
-            yield Batch(events=[], cursor=end, progress=min(done, 1.0))
+                    found.extend((resource, obj) for obj in page)
+                    if resource == "subscriptions":
+                        if pending is None and page:
+                            pending = self.api.pending_items()
+                        for sub in page:
+                            if not sub.get("id"):
+                                continue
+                            sub_id = str(sub["id"])
+                            invoices[sub_id] = self.api.invoices_of(sub_id)
+                            extra = pending_invoice(sub_id, (pending or {}).get(sub_id, []))
+                            if extra is not None:
+                                invoices[sub_id].append(extra)
+            observed = int(self.clock())  # the current state is as of now, whatever until
+            with self.processor.lock:
+                work = self.processor.new_work()
+                for resource, obj in found:
+                    if resource == "subscriptions":
+                        self.processor.add_history(work, obj, invoices.get(str(obj.get("id")),
+                                                                           []), observed)
+                    else:
+                        self.processor.add_object(work, resource, obj, observed)
+                done = (end - since).total_seconds() / span
+                yield self.processor.batch(work, cursor=end, progress=min(done, 1.0))
             start = end
+
+    @staticmethod
+    def _list_queries(
+        resources: list[str], created: dict[str, int]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The list requests of one window. Invoices: only those that can hold a failed
+        attempt (open, uncollectible); the rebuild reads each subscription's own."""
+        for resource in resources:
+            if resource == "subscriptions":
+                yield resource, {"created": created, "status": "all",
+                                 "expand": ["data.discounts"]}  # fmt: skip
+            elif resource == "invoices":
+                for status in ("open", "uncollectible"):
+                    yield resource, {"created": created, "status": status}
+            else:
+                yield resource, {"created": created}
+
+    def backfill_summary(self) -> HistorySummary:
+        """What the invoice rebuild made of every subscription it has seen (all runs)."""
+        return HistorySummary.from_state(self.state.objects_with_prefix(self.stream_id,
+                                                                        HISTORY_PREFIX))
+
+
+@dataclass(frozen=True)
+class HistorySummary:
+    """Subscriptions rebuilt exactly, with assumptions, from current state only, or not."""
+
+    outcomes: dict[str, dict[str, Any]]  # sub id -> {"outcome", "assumptions"[, "reason"]}
+
+    LABELS: ClassVar[dict[str, str]] = {
+        "exact": "rebuilt exactly",
+        "assumed": "rebuilt with assumptions",
+        "current_only": "not rebuilt (no invoices: current state only)",
+        "failed": "not rebuilt (rejected)",
+    }
+
+    @classmethod
+    def from_state(cls, objects: dict[str, dict[str, Any]]) -> HistorySummary:
+        return cls({key[len(HISTORY_PREFIX):]: value for key, value in objects.items()})
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for v in self.outcomes.values() if v.get("outcome") == outcome)
+
+    def assumed(self) -> dict[str, list[dict[str, str]]]:
+        """Subscription id -> its assumptions (reason, detail), for the assumed ones."""
+        return {k: list(v.get("assumptions") or []) for k, v in sorted(self.outcomes.items())
+                if v.get("assumptions")}  # fmt: skip
+
+    def by_reason(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for items in self.assumed().values():
+            for reason in sorted({a["reason"] for a in items}):
+                counts[reason] = counts.get(reason, 0) + 1
+        return dict(sorted(counts.items()))
+
+    def rows(self) -> list[tuple[str, int]]:
+        return [(label, self.count(key)) for key, label in self.LABELS.items()]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subscriptions": len(self.outcomes),
+            **{key: self.count(key) for key in self.LABELS},
+            "assumptions_by_reason": self.by_reason(),
+            "assumptions": self.assumed(),
+            "not_rebuilt": sorted(k for k, v in self.outcomes.items()
+                                  if v.get("outcome") in ("current_only", "failed")),
+        }  # fmt: skip

@@ -12,8 +12,16 @@ the same fact, produce the same idempotency key:
 | trial started               | ``sub_...``                  | ``trial_started``         |
 | subscription started        | ``sub_...``                  | ``subscription_started``  |
 | subscription cancelled      | ``sub_...``                  | ``subscription_cancelled``|
-| plan/seat/discount change   | ``evt_...`` (backfill: ``sub_...:sync:T``) | ``subscription_changed`` |
+| plan/seat/discount change   | ``sub_...@T:MRR``            | ``subscription_changed``  |
+| paused -> paying again      | ``sub_...@T:MRR``            | ``subscription_reactivated`` |
+| credit note (not refunded)  | ``cn_...``                   | ``refund``                |
 | customer created (optional) | ``cus_...``                  | ``signup``                |
+
+A change is keyed by the fact, not by the delivery: the subscription, the second ``T`` it
+took effect (the event's ``created``; for the invoice rebuild of ``stripe_history``, the
+proration's or the period's start) and the MRR it left. A webhook, an Events API read and
+an invoice rebuild of the same change therefore collide in the ledger; two changes of one
+subscription in the same second that end at different MRR stay two events.
 
 Payments come from charges (the money that moved; invoice payments are charges too), so
 ``invoice.paid`` adds nothing and one-off charges are not missed. MRR follows
@@ -372,6 +380,11 @@ def _sub_event(
     )
 
 
+def change_source_id(sub_id: str, observed: int, mrr: Decimal) -> str:
+    """The fact-derived ``source_id`` of an MRR change (see the module table)."""
+    return f"{sub_id}@{int(observed)}:{mrr.normalize():f}"
+
+
 def subscription_transition(
     prev: Mapping[str, Any] | None,
     sub: Mapping[str, Any],
@@ -399,7 +412,7 @@ def subscription_transition(
     status = TERMINAL if deleted else info.status
     mrr = Decimal(0) if deleted else info.mrr
     when = datetime.fromtimestamp(observed, UTC)
-    change_id = event_id or f"{sub_id}:sync:{observed}"
+    change_id = change_source_id(sub_id, observed, mrr)
     extra = {"stripe_event": event_id} if event_id else None
 
     def event(
@@ -563,4 +576,43 @@ def customer_signup(customer: Mapping[str, Any], product: str) -> GrowthEvent:
         source=SOURCE,
         source_id=customer_id,
         kind=EventType.SIGNUP.value,
+    )
+
+
+def credit_note_event(note: Mapping[str, Any], product: str) -> GrowthEvent | None:
+    """The part of an issued post-payment credit note that no Refund object carries.
+
+    A credit note after payment gives money back as a refund (a ``re_`` object, already a
+    ``refund`` event), as customer balance, or out of band; only the last two are this
+    event, so nothing is counted twice. A pre-payment note lowers what is still due (the
+    payment is smaller), so it is no event; a void note is none either.
+    """
+    note_id = require_id(note, "credit note")
+    if note.get("status") not in ("issued", None) or note.get("type") == "pre_payment":
+        return None
+    code = currency_of(note)
+    total = note.get("total") if isinstance(note.get("total"), int) else note.get("amount")
+    if not isinstance(total, int) or total <= 0:
+        return None
+    refunds = note.get("refunds")
+    if isinstance(refunds, list):
+        refunded = sum(int(r.get("amount_refunded") or 0) for r in refunds
+                       if isinstance(r, Mapping))  # fmt: skip
+    else:  # older API versions: one ``refund`` id, for the whole refunded part
+        refunded = total if note.get("refund") else 0
+    credited = total - refunded
+    if credited <= 0:
+        return None
+    customer = ident(note.get("customer"))
+    return GrowthEvent(
+        product=product,
+        type=EventType.REFUND,
+        timestamp=ts(note.get("effective_at") or note.get("created"), note_id),
+        value=_minor(Decimal(credited), code),
+        currency=code,
+        subject=_subject(customer, note_id),
+        metadata={"credit_note": note_id, "invoice": ident(note.get("invoice"))},
+        source=SOURCE,
+        source_id=note_id,
+        kind=EventType.REFUND.value,
     )

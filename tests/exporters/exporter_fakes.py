@@ -4,7 +4,7 @@
   "url"}``) with ``created[gte|lt]``, ``types[]``, ``status``, ``charge`` filters and
   ``starting_after`` cursor pagination, newest first like Stripe; retrieve by id; Bearer
   auth with Stripe's error body; injectable 429/5xx answers. Objects are Stripe's official
-  examples from ``../shared/stripe/fixtures3.json`` with ids/timestamps overridden.
+  examples from ``tests/fixtures/stripe/fixtures3.json`` with ids/timestamps overridden.
 - ``FakeMixpanel``: ``/api/2.0/export`` JSONL over HTTP Basic with ``project_id``.
 - ``FakeGA4``: ``/v1beta/properties/<id>:runReport`` with offset paging, plus the OAuth
   token endpoint google-auth's service-account flow posts its signed JWT to.
@@ -28,13 +28,14 @@ from urllib.parse import parse_qsl, urlsplit
 from exporters.base import RetryPolicy
 from growthwatch.config import SourceConfig
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "stripe" / "fixtures3.json"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe" / "fixtures3.json"
 _RESOURCES = json.loads(FIXTURES.read_text())["resources"]
+_TEXT = {name: json.dumps(obj) for name, obj in _RESOURCES.items()}  # parse: a fresh copy
 
 
 def stripe_fixture(resource: str, **overrides: Any) -> dict[str, Any]:
     """Stripe's official example object of ``resource`` with top-level fields replaced."""
-    obj = copy.deepcopy(_RESOURCES[resource])
+    obj: dict[str, Any] = json.loads(_TEXT[resource])
     obj.update(overrides)
     return obj
 
@@ -206,15 +207,56 @@ class _Server:
 
 
 class FakeStripe(_Server):
+    """Stripe's list/retrieve wire format over a fixed set of objects (see module doc).
+
+    Also: ``subscription`` filter and ``expand[]`` on lists, ``GET /v1/invoices/<id>/lines``
+    (paginated), and discount lists collapsed to ids unless expanded (``data.discounts`` on
+    a list, ``discounts`` on a retrieve), as the pinned API version answers.
+    """
+
     api_key = "sk_test_growthwatch"
+    _EXPANDABLE = frozenset({"subscriptions", "invoices"})
 
     def __init__(self) -> None:
         super().__init__()
         self.objects: dict[str, list[dict[str, Any]]] = {}
+        self._sorted: dict[str, list[dict[str, Any]]] = {}  # newest first, cached
+        self.lines: dict[str, list[dict[str, Any]]] = {}  # invoice id -> all its lines
 
-    def add(self, resource: str, *objects: dict[str, Any]) -> None:
+    def add(self, resource: str, *objects: dict[str, Any], copy_objects: bool = True) -> None:
+        """Serve ``objects``; ``copy_objects=False`` for large generated sets never reused."""
         with self.lock:
-            self.objects.setdefault(resource, []).extend(copy.deepcopy(list(objects)))
+            added = copy.deepcopy(list(objects)) if copy_objects else list(objects)
+            self.objects.setdefault(resource, []).extend(added)
+            self._sorted.pop(resource, None)
+
+    def _newest_first(self, resource: str) -> list[dict[str, Any]]:
+        with self.lock:
+            if resource not in self._sorted:
+                # Newest first, as Stripe lists; stable for equal times (later-added first).
+                items = list(reversed(self.objects.get(resource, [])))
+                items.sort(key=lambda o: -int(o.get("created") or 0))
+                self._sorted[resource] = items
+            return self._sorted[resource]
+
+    @staticmethod
+    def _collapse(resource: str, obj: dict[str, Any], expanded: bool) -> dict[str, Any]:
+        if expanded or resource not in FakeStripe._EXPANDABLE:
+            return obj
+        if not any(isinstance(d, dict) for d in obj.get("discounts") or []):
+            return obj
+        out = dict(obj)
+        out["discounts"] = [d["id"] if isinstance(d, dict) else d for d in obj["discounts"]]
+        return out
+
+    @staticmethod
+    def _page(items: list[dict[str, Any]], params: dict[str, Any], url: str) -> dict[str, Any]:
+        if "starting_after" in params:
+            ids = [o["id"] for o in items]
+            items = items[ids.index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit", 10))
+        return {"object": "list", "data": items[:limit], "has_more": len(items) > limit,
+                "url": url}  # fmt: skip
 
     def handle(self, handler: BaseHTTPRequestHandler, method: str) -> tuple[int, Any, str]:
         auth = handler.headers.get("Authorization", "")
@@ -223,26 +265,34 @@ class FakeStripe(_Server):
                                    "type": "invalid_request_error"}}, "application/json"
         parts = urlsplit(handler.path)
         query = parse_qsl(parts.query)
-        match = re.fullmatch(r"/v1/([a-z_]+)(?:/([A-Za-z0-9_]+))?", parts.path)
+        match = re.fullmatch(r"/v1/([a-z_]+)(?:/([A-Za-z0-9_]+))?(/lines)?", parts.path)
         if not match:
             return 404, {"error": {"message": "unknown path", "type": "invalid_request_error"}}, \
                 "application/json"
-        resource, obj_id = match.groups()
-        with self.lock:
-            items = list(self.objects.get(resource, []))
-        if obj_id:
-            for obj in items:
-                if obj["id"] == obj_id:
-                    return 200, obj, "application/json"
-            return 404, {"error": {"message": f"No such {resource}: {obj_id}",
-                                   "type": "invalid_request_error"}}, "application/json"
+        resource, obj_id, lines = match.groups()
         params: dict[str, Any] = {}
         types: list[str] = []
+        expand: set[str] = set()
         for key, value in query:
             if key.startswith("types["):
                 types.append(value)
+            elif key.startswith("expand["):
+                expand.add(value)
             else:
                 params[key] = value
+        items = self._newest_first(resource)
+        if obj_id:
+            for obj in items:
+                if obj["id"] == obj_id:
+                    if lines:
+                        data = self.lines.get(obj_id) or list(
+                            (obj.get("lines") or {}).get("data") or [])
+                        return 200, self._page(data, params, f"/v1/{resource}/{obj_id}/lines"), \
+                            "application/json"
+                    return 200, self._collapse(resource, obj, "discounts" in expand), \
+                        "application/json"
+            return 404, {"error": {"message": f"No such {resource}: {obj_id}",
+                                   "type": "invalid_request_error"}}, "application/json"
         selected = []
         for obj in items:
             created = int(obj.get("created") or 0)
@@ -254,17 +304,29 @@ class FakeStripe(_Server):
                 continue
             if params.get("charge") and obj.get("charge") != params["charge"]:
                 continue
+            if params.get("subscription") and _subscription_of(obj) != params["subscription"]:
+                continue
+            if params.get("customer") and obj.get("customer") != params["customer"]:
+                continue
+            if params.get("pending") == "true" and obj.get("invoice") is not None:
+                continue
+            if resource == "invoices" and params.get("status") not in (None, obj.get("status")):
+                continue
             selected.append(obj)
-        # Newest first, as Stripe lists; stable for equal times (later-added first).
-        selected = list(reversed(selected))
-        selected.sort(key=lambda o: -int(o.get("created") or 0))
-        if "starting_after" in params:
-            ids = [o["id"] for o in selected]
-            selected = selected[ids.index(params["starting_after"]) + 1 :]
-        limit = int(params.get("limit", 10))
-        page = selected[:limit]
-        return 200, {"object": "list", "data": page, "has_more": len(selected) > limit,
-                     "url": f"/v1/{resource}"}, "application/json"
+        page = self._page(selected, params, f"/v1/{resource}")
+        page["data"] = [self._collapse(resource, o, "data.discounts" in expand)
+                        for o in page["data"]]  # fmt: skip
+        return 200, page, "application/json"
+
+
+def _subscription_of(obj: dict[str, Any]) -> str | None:
+    """An invoice's subscription (``parent.subscription_details`` or legacy field)."""
+    parent = obj.get("parent")
+    if isinstance(parent, dict) and isinstance(parent.get("subscription_details"), dict):
+        sub = parent["subscription_details"].get("subscription")
+        return sub if isinstance(sub, str) else None
+    sub = obj.get("subscription")
+    return sub if isinstance(sub, str) else None
 
 
 class FakeMixpanel(_Server):

@@ -93,10 +93,17 @@ def test_backfill_command_with_progress_and_resume(fake_stripe: FakeStripe, tmp_
     path = write_config(tmp_path, fake_stripe, free_port(), free_port())
     since = (datetime.now(UTC) - timedelta(days=80)).date().isoformat()
     assert main(["backfill", "acme/stripe", "--since", since, "--config", str(path)]) == 0
-    err = capsys.readouterr().err
+    captured = capsys.readouterr()
+    err, out = captured.err, captured.out
     assert "backfill acme/stripe" in err and "100%" in err and "31 new" in err
-    assert main(["backfill", "stripe", "--since", since, "--config", str(path)]) == 0
-    assert "0 new, 30 duplicate(s)" in capsys.readouterr().err  # the subscription: no change
+    assert "rebuilt exactly" in out and "not rebuilt (no invoices" in out
+    assert main(["backfill", "stripe", "--since", since, "--config", str(path),
+                 "--format", "json"]) == 0  # fmt: skip
+    # the rebuild re-derives the subscription's start: a duplicate, like the 30 payments
+    captured = capsys.readouterr()
+    assert "0 new, 31 duplicate(s)" in captured.err
+    summary = json.loads(captured.out)
+    assert summary["current_only"] == 1 and summary["not_rebuilt"] == ["sub_b"]
     assert main(["backfill", "nope", "--since", since, "--config", str(path)]) == 2
     with Ledger(tmp_path / "data" / "ledger.duckdb") as ledger:
         assert ledger.count() == 31

@@ -115,7 +115,8 @@ def test_transition_chain_telescopes_and_cancel_at_period_end_is_not_churn() -> 
     second = subscription_transition(first.state, seats, product="acme", observed=T0 + 10,
                                      event_id="evt_2", event_type="customer.subscription.updated")  # fmt: skip
     (changed,) = second.events
-    assert changed.type == EventType.SUBSCRIPTION_CHANGED and changed.source_id == "evt_2"
+    assert changed.type == EventType.SUBSCRIPTION_CHANGED
+    assert changed.source_id == "sub_1@1700000010:60"  # the fact (sub, second, MRR), not evt_2
     assert (changed.mrr_before, changed.mrr_after) == (20, 60)
     scheduled = subscription("sub_1", quantity=3, cancel_at_period_end=True)
     third = subscription_transition(second.state, scheduled, product="acme", observed=T0 + 20,
@@ -216,3 +217,67 @@ def test_any_delivery_order_ends_in_the_latest_state_and_mrr_adds_up(
     assert state["observed"] == latest_at  # the newest observation always wins
     assert Decimal(state["mrr"]) == subscription_mrr(latest).mrr
     assert total == Decimal(state["mrr"])  # the events' values sum to the MRR they leave
+
+
+def test_credit_note_counts_only_what_no_refund_object_carries() -> None:
+    from exporters.stripe_mapping import credit_note_event
+
+    note = stripe_fixture("credit_note", id="cn_1", total=1690, currency="usd",
+                          customer="cus_1", type="post_payment", status="issued",
+                          effective_at=T0, created=T0,
+                          refunds=[{"amount_refunded": 1000, "refund": "re_1"}])  # fmt: skip
+    event = credit_note_event(note, "acme")
+    assert event is not None and event.type == EventType.REFUND
+    assert (event.value, event.source_id, event.subject) == (Decimal("6.9"), "cn_1", "cus_1")
+    assert credit_note_event({**note, "type": "pre_payment"}, "acme") is None  # not paid yet
+    assert credit_note_event({**note, "status": "void"}, "acme") is None
+    assert credit_note_event({**note, "refunds": [{"amount_refunded": 1690}]}, "acme") is None
+
+
+def test_history_reads_legacy_line_items_too() -> None:
+    """Before 2025-03-31 lines carried ``price``, ``proration``, ``subscription_item``."""
+    from exporters.stripe_history import rebuild_subscription
+
+    sub = subscription("sub_l", created=T0, quantity=3, unit_amount=1000)
+    price = sub["items"]["data"][0]["price"]
+    si = sub["items"]["data"][0]["id"]
+
+    def line(start: int, qty: int, proration: bool, amount: int) -> dict[str, object]:
+        return {"object": "line_item", "type": "invoiceitem" if proration else "subscription",
+                "subscription": "sub_l", "subscription_item": si, "price": price,
+                "quantity": qty, "proration": proration, "amount": amount,
+                "period": {"start": start, "end": T0 + 60 * 86400}, "discounts": []}  # fmt: skip
+
+    invoices = [
+        {"id": "in_1", "status": "paid", "created": T0, "subscription": "sub_l",
+         "lines": {"data": [line(T0, 1, False, 1000)]}},
+        {"id": "in_2", "status": "paid", "created": T0 + 30 * 86400, "subscription": "sub_l",
+         "lines": {"data": [line(T0 + 10 * 86400, 1, True, -600),
+                            line(T0 + 10 * 86400, 3, True, 1800),
+                            line(T0 + 30 * 86400, 3, False, 3000)]}},
+    ]  # fmt: skip
+    rebuilt = rebuild_subscription(sub, invoices, lambda _: price, now=T0 + 40 * 86400)
+    quantities = [(at, s["items"]["data"][0]["quantity"]) for at, s in rebuilt.snapshots]
+    assert quantities[:2] == [(T0, 1), (T0 + 10 * 86400, 3)]
+    assert rebuilt.outcome == "exact"
+
+
+def test_history_of_an_unpaid_subscription_ends_at_zero_with_an_assumption() -> None:
+    from exporters.stripe_history import rebuild_subscription
+
+    sub = subscription("sub_u", created=T0, status="unpaid")
+    price = sub["items"]["data"][0]["price"]
+    line = {"object": "line_item", "type": "subscription", "subscription": "sub_u",
+            "subscription_item": sub["items"]["data"][0]["id"], "price": price, "quantity": 1,
+            "proration": False, "amount": 2000, "period": {"start": T0, "end": T0 + 2_592_000}}
+    invoice = {"id": "in_u", "status": "open", "created": T0, "subscription": "sub_u",
+               "lines": {"data": [line]}}  # fmt: skip
+    rebuilt = rebuild_subscription(sub, [invoice], lambda _: price, now=T0 + 5_000_000)
+    prev, events = None, []
+    for at, snap in rebuilt.snapshots:
+        step = subscription_transition(prev, snap, product="acme", observed=at)
+        prev = step.state or prev
+        events.extend(step.events)
+    assert [(e.type, e.mrr_after) for e in events] == [
+        (EventType.SUBSCRIPTION_STARTED, 20), (EventType.SUBSCRIPTION_CHANGED, 0)]
+    assert [a.reason for a in rebuilt.assumptions] == ["unpaid"]

@@ -252,6 +252,8 @@ class SyncResult:
 
 
 BACKFILL_CURSOR = "backfill"
+LAST_SUCCESS = "last_success"  # cursor names in the state file, read by `growthwatch status`
+LAST_ERROR = "last_error"
 
 
 class Ingestor:
@@ -327,6 +329,23 @@ class Ingestor:
         else:
             start = stream.default_start(now)
         result = SyncResult(stream.stream_id, start, until)
+        try:
+            self._sync(stream, start, until, since, cursor, backfill, progress, result)
+        except Exception as exc:
+            # What `growthwatch status` shows: the last failure and when, per source.
+            self.state.set_cursor(stream.stream_id, {"at": clock.now().isoformat(),
+                                                     "error": str(exc)[:500]}, LAST_ERROR)  # fmt: skip
+            raise
+        self.state.set_cursor(stream.stream_id, clock.now().isoformat(), LAST_SUCCESS)
+        self.state.delete_cursor(stream.stream_id, LAST_ERROR)
+        log.info("%s", result)
+        return result
+
+    def _sync(
+        self, stream: Stream, start: datetime, until: datetime, since: datetime | None,
+        cursor: datetime | None, backfill: bool, progress: Callable[[float], None] | None,
+        result: SyncResult,
+    ) -> None:  # fmt: skip
         with stream.lock, telemetry.pull_timer(stream.source_type, stream.product):
             for batch in stream.run(start, until):
                 appended, rejected = self.store(stream, batch)
@@ -350,8 +369,6 @@ class Ingestor:
         if cursor is not None:
             lag = (clock.now() - cursor).total_seconds()
             telemetry.CURSOR_LAG.labels(stream.source_type, stream.product).set(max(lag, 0.0))
-        log.info("%s", result)
-        return result
 
 
 def _as_dt(value: Any) -> datetime | None:

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from growthwatch.cli.common import CliError, add_config_args, config_from_args
+from growthwatch.cli.output import add_format_arg, emit, records
 from growthwatch.config import ConfigError
 
 
@@ -51,6 +52,18 @@ def register(sub: Any) -> None:
                           "rebuilt exactly / with assumptions / not at all)")  # fmt: skip
     add_config_args(backfill, required=True, data_dir=False)
     backfill.set_defaults(func=run_backfill)
+
+    status = sub.add_parser(
+        "status",
+        help="per product and source: last success, cursor lag, failures, rejections, spool",
+        description="Read the data directory of a config (no server needed, safe while "
+        "`serve` runs) and show, per configured source, when it last succeeded, how far its "
+        "cursor lags, its last failure, its rejections and pending webhook deliveries; then "
+        "the InfluxDB spool and how far the metrics are behind the ledger.",
+    )  # fmt: skip
+    add_config_args(status, required=True, data_dir=False)
+    add_format_arg(status)
+    status.set_defaults(func=run_status)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -146,3 +159,65 @@ def print_history(history: Any, fmt: str) -> None:
         for reason, count in reasons.items():
             detail.add_row(reason, str(count))
         out.print(detail)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    """Exit status 1 when any source's last pull failed or a credential is missing."""
+    import json as _json
+
+    import pandas as pd
+
+    from exporters.base import LAST_ERROR, LAST_SUCCESS
+    from exporters.service import all_sources
+    from exporters.state import StateStore
+    from growthwatch import clock
+    from growthwatch.metrics.engine import STATE_FILE
+    from growthwatch.stores.spool import Spool
+
+    config = config_from_args(args)
+    assert config is not None
+    now = clock.now()
+    state_path = config.data_dir / "exporters.sqlite"
+    state = StateStore(state_path) if state_path.exists() else None
+    rows = []
+    failing = False
+    for source in all_sources(config):
+        sid = f"{source.product}/{source.name}"
+        cursor = state.get_cursor(sid) if state else None
+        success = state.get_cursor(sid, LAST_SUCCESS) if state else None
+        error = state.get_cursor(sid, LAST_ERROR) if state else None
+        problem = ""
+        try:
+            for key, value in source.options.items():
+                if isinstance(value, str) and value.startswith("${"):
+                    source.secret(key)
+        except ConfigError as exc:
+            problem = str(exc).splitlines()[-1].strip()
+        if error:
+            problem = f"{error['at']}: {error['error']}"
+        failing = failing or bool(problem)
+        lag = (now - pd.Timestamp(cursor).to_pydatetime()).total_seconds() if cursor else None
+        rows.append({
+            "source": sid, "type": source.type, "last_success": success,
+            "cursor_lag_s": None if lag is None else round(lag), "failing": problem or None,
+            "rejected": len(state.rejected(sid)) if state else 0,
+            "pending_webhooks": len(state.inbox_pending(sid)) if state else 0,
+        })  # fmt: skip
+    frame = pd.DataFrame(rows)
+    spool = Spool(config.data_dir / "influx-spool")
+    engine = config.data_dir / STATE_FILE
+    summary = {"spool_points": spool.lines(), "spool_batches": len(spool),
+               "metrics_last_seq": _json.loads(engine.read_text()).get("last_seq")
+               if engine.exists() else None}  # fmt: skip
+    if args.format == "json":  # one document: the sources and the pipeline's queues
+        print(_json.dumps({"sources": records(frame, list(frame.columns)), **summary}, indent=1))
+    else:
+        emit(frame, list(frame.columns), fmt=args.format, keys=["source"],
+             text_columns=["failing"], title="sources")  # fmt: skip
+    if args.format == "table":
+        print(f"InfluxDB spool: {summary['spool_points']:,} point(s) in "
+              f"{summary['spool_batches']} batch(es) waiting; metrics processed up to ledger "
+              f"seq {summary['metrics_last_seq']}")  # fmt: skip
+    if state is not None:
+        state.close()
+    return 1 if failing else 0

@@ -25,7 +25,7 @@ subscription in the same second that end at different MRR stay two events.
 
 Payments come from charges (the money that moved; invoice payments are charges too), so
 ``invoice.paid`` adds nothing and one-off charges are not missed. MRR follows
-``../shared/METRICS.md`` (see ``subscription_mrr``). Several Stripe API versions are read:
+``docs/metrics.md`` (see ``subscription_mrr``). Several Stripe API versions are read:
 ``price`` or the legacy ``plan`` on items, ``discounts`` (list) or the legacy ``discount``,
 coupons at ``discount.coupon`` or ``discount.source.coupon``.
 """

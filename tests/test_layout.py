@@ -45,3 +45,28 @@ def test_readme_quick_start_is_what_ci_runs() -> None:
     assert blocks[1].strip() == "scripts/test"
     ci = (ROOT / ".ci/run").read_text()
     assert re.search(r"^scripts/test$", ci, re.M)
+
+
+# The reference folder developers have beside the repository: a user's clone has none, so no
+# file of the project may read or cite it.
+_OUTSIDE = re.compile(
+    r"\.\./shared/(?:METRICS|ARCHITECTURE|SOURCES|STYLE|ENVIRONMENT|README|stripe|"
+    r"grafana-schema|compose-schema|hooks)|/work/shared|parents?(?:\[\d\])? / \"shared\""
+)
+
+
+def test_nothing_in_the_repository_depends_on_a_folder_outside_it() -> None:
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()  # fmt: skip
+    hits = []
+    for name in files:
+        path = ROOT / name
+        if (path.suffix in (".png", ".pdf", ".json") or not path.is_file()
+                or name == "tests/test_layout.py"):  # fmt: skip
+            continue
+        text = path.read_text(errors="replace")
+        hits += [f"{name}:{i}" for i, line in enumerate(text.splitlines(), 1)
+                 if _OUTSIDE.search(line)]  # fmt: skip
+    assert hits == [], "references to a folder outside the repository:\n" + "\n".join(hits)

@@ -21,15 +21,18 @@ Tables:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from growthwatch.stores.files import make_private
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cursors (
@@ -94,6 +97,16 @@ class StateStore:
             # receiver answer 2xx before processing.
             self._con.execute("PRAGMA synchronous=FULL")
             self._con.executescript(_SCHEMA)
+            self._migrate()
+        make_private(self.path)  # webhook payloads and cursors: the owner's only
+
+    def _migrate(self) -> None:
+        """Additive changes to files written by older versions (columns, indexes)."""
+        columns = {r[1] for r in self._con.execute("PRAGMA table_info(rejected)")}
+        if "fingerprint" not in columns:
+            self._con.execute("ALTER TABLE rejected ADD COLUMN fingerprint TEXT")
+        self._con.execute("CREATE UNIQUE INDEX IF NOT EXISTS rejected_once "
+                          "ON rejected (stream, fingerprint)")  # fmt: skip
 
     def close(self) -> None:
         with self._lock:
@@ -198,12 +211,37 @@ class StateStore:
 
     # -- rejects ------------------------------------------------------------------------
 
-    def reject(self, stream: str, reason: str, detail: str, record: str | None) -> None:
+    def reject(self, stream: str, reason: str, detail: str, record: str | None) -> bool:
+        """Record a rejection once per distinct record: a re-import of the same file, or a
+        re-read of a lookback window, does not record the same bad row again. Returns
+        whether it was new."""
+        fingerprint = hashlib.sha256(
+            "\x1f".join((reason, detail, record or "")).encode()
+        ).hexdigest()[:32]
         with self._lock:
-            self._con.execute(
-                "INSERT INTO rejected VALUES (?, ?, ?, ?, ?)",
-                (_now(), stream, reason, detail[:1000], None if record is None else record[:20000]),
-            )
+            cur = self._con.execute(
+                "INSERT OR IGNORE INTO rejected (rejected_at, stream, reason, detail, record, "
+                "fingerprint) VALUES (?, ?, ?, ?, ?, ?)",
+                (_now(), stream, reason, detail[:1000],
+                 None if record is None else record[:20000], fingerprint),
+            )  # fmt: skip
+            return cur.rowcount == 1
+
+    def prune(self, *, inbox_days: float, rejected_days: float) -> tuple[int, int]:
+        """Delete processed webhook payloads and rejections older than their retention;
+        unprocessed payloads are never deleted. Returns (payloads, rejections) removed."""
+        now = datetime.now(UTC)
+        inbox_before = (now - timedelta(days=inbox_days)).isoformat()
+        rejected_before = (now - timedelta(days=rejected_days)).isoformat()
+        with self._lock:
+            inbox = self._con.execute(
+                "DELETE FROM inbox WHERE processed_at IS NOT NULL AND processed_at < ?",
+                (inbox_before,),
+            ).rowcount
+            rejected = self._con.execute(
+                "DELETE FROM rejected WHERE rejected_at < ?", (rejected_before,)
+            ).rowcount
+        return inbox, rejected
 
     def rejected(self, stream: str | None = None) -> list[dict[str, Any]]:
         sql, params = "SELECT rejected_at, stream, reason, detail, record FROM rejected", ()

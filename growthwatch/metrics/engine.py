@@ -48,6 +48,7 @@ from growthwatch.metrics.mrr import MRR_TYPES, MrrResult, compute_mrr
 from growthwatch.metrics.schema import MEASUREMENTS, to_batch
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.points import PointBatch
+from growthwatch.stores.files import write_private
 from growthwatch.stores.ledger import SELECT_EXPR, Ledger
 
 log = logging.getLogger(__name__)
@@ -297,7 +298,7 @@ class MetricsEngine:
         if self.state_path is not None:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")
-            tmp.write_text(self.state.to_json())
+            write_private(tmp, self.state.to_json().encode())
             tmp.replace(self.state_path)
 
     def mark_computed(self) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from growthwatch.stores.files import make_private
+
 
 class DuckDBFile:
     schema: str = ""  # DDL run on open; every statement must be idempotent (IF NOT EXISTS)
@@ -23,6 +25,7 @@ class DuckDBFile:
         self._con = duckdb.connect(self.path)
         self._lock = threading.RLock()
         self._con.execute(self.schema)
+        make_private(self.path)
 
     def close(self) -> None:
         with self._lock:

@@ -49,7 +49,8 @@ class Spool:
             seq = int(files[-1].name.split("-")[0]) + 1 if files else 1
             final = self.directory / f"{seq:012d}-{lines}.lp.gz"
             tmp = final.with_suffix(".tmp")
-            with open(tmp, "wb") as fh:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # private: customer data
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(body)
                 fh.flush()
                 os.fsync(fh.fileno())

@@ -59,7 +59,7 @@ def post(port: int, evt_id: str, sub_id: str) -> None:
     assert resp.status_code == 200, resp.text
 
 
-def wait_for(condition: object, timeout: float = 30.0) -> bool:
+def wait_for(condition: object, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():  # type: ignore[operator]
@@ -104,12 +104,14 @@ def test_an_influxdb_restarted_empty_gets_its_database_back(
         service.start(schedule=False)
         post(port, "evt_empty_1", "sub_empty_1")
         assert wait_for(lambda: raw_points(private_influx) == 1)
+        assert service.hook.wait_idle(timeout=120)  # no series write in flight
         private_influx.stop()
         for folder in ("meta", "data", "wal"):
             shutil.rmtree(private_influx.root / folder, ignore_errors=True)
         private_influx.start()  # answers 404 "database not found" to every write now
         post(port, "evt_empty_2", "sub_empty_2")
-        assert wait_for(lambda: raw_points(private_influx) == 1)  # re-created, point written
+        # re-created, point written (the spool keeps anything that failed meanwhile)
+        assert wait_for(lambda: raw_points(private_influx) == 1, timeout=120)
         assert service.ledger.count() == 2
 
 

@@ -77,7 +77,8 @@ def available_font() -> str:
 @contextmanager
 def _figure(key: str, width_mm: float, height_mm: float) -> Iterator[tuple[Figure, io.StringIO]]:
     out = io.StringIO()
-    with mpl.rc_context({**_STYLE, "svg.hashsalt": key}):
+    style: Any = {**_STYLE, "svg.hashsalt": key}  # matplotlib types rc keys as literals
+    with mpl.rc_context(style):
         fig = Figure(figsize=(width_mm * MM, height_mm * MM))
         yield fig, out
         fig.savefig(out, format="svg", metadata={"Date": None, "Creator": None}, transparent=True)

@@ -434,24 +434,28 @@ def _float(value: Any) -> float | None:
 
 def _anomalies(frame: pd.DataFrame, products: set[str]) -> list[Anomaly]:
     """One entry per incident (``alert_id``) with a transition in the month: its worst
-    severity, latest state and the latest explanation."""
+    severity, latest state, and what the detector said at its worst (last open point)."""
     if frame.empty or "alert_id" not in frame:
         return []
     frame = frame[frame["product"].isin(products)].sort_values("time")
     out = []
     for alert_id, rows in frame.groupby("alert_id", sort=False):
         last = rows.iloc[-1]
-        explained = rows[rows["explanation"].map(_text) != ""] if "explanation" in rows else rows
-        explanation = _text(explained.iloc[-1]["explanation"]) if len(explained) else ""
+        if "open" in rows:
+            opened = rows[pd.to_numeric(rows["open"], errors="coerce").fillna(0) != 0]
+        else:
+            opened = rows
+        peak = opened.iloc[-1] if len(opened) else last
+        # the explanation of the incident at its worst (the last open/escalate point), not
+        # the resolve point's "back to normal"
+        explanation = _text(peak.get("explanation")) or _text(last.get("explanation"))
         severity = min(rows["severity"].map(_text), key=lambda s: SEVERITY_ORDER.get(s, 9))
         started_ms = _float(rows.iloc[0].get("started_ms"))
         started = (pd.Timestamp(int(started_ms), unit="ms", tz="UTC").to_pydatetime()
                    if started_ms is not None else rows.iloc[0]["time"].to_pydatetime())  # fmt: skip
-        opened = rows[rows.get("open", pd.Series(1, index=rows.index)).fillna(0) != 0]
-        peak = opened.iloc[-1] if len(opened) else last
         out.append(Anomaly(
-            alert_id=str(alert_id), product=_text(last["product"]), metric=_text(last.get("metric")),
-            segment=_text(last.get("segment")) or "all", severity=severity,
+            alert_id=str(alert_id), product=_text(last["product"]), metric=_text(peak.get("metric")),
+            segment=_text(peak.get("segment")) or "all", severity=severity,
             method=_text(last.get("method")), state=_text(last.get("state")), started=started,
             observed=_float(peak.get("observed")), expected=_float(peak.get("expected")),
             explanation=explanation,

@@ -61,5 +61,3 @@ class Demo:
     data_dir: Path
     series: SeriesStore
     influx: InfluxStore
-
-

@@ -259,7 +259,9 @@ def test_every_kpi_number_in_the_pdf_is_the_engines_value(demo: Demo, built: Bui
 
     def check_page(lines: list[str], product: str, currency: str | None) -> None:
         for row in kpi_rows(demo.series, product, currency) + movement_rows(demo.series, product):
-            assert has_line_starting(lines, row), f"{product}: no line {row!r} in\n" + "\n".join(lines)
+            assert has_line_starting(lines, row), f"{product}: no line {row!r} in\n" + "\n".join(
+                lines
+            )
 
     assert pages[1][0].startswith("Portfolio")
     check_page(pages[1], "all", None)
@@ -279,12 +281,21 @@ def test_every_section_is_in_the_pdf(demo: Demo, built: BuiltReport) -> None:
     pages = [" ".join(page) for page in pdf_pages(built.pdf)]
     chart_pages = [pages[1], *pages[3 : 3 + len(products(demo))]]  # portfolio, each product
     for page in chart_pages:
-        for title in ("MRR trend", "MRR movements this month", "MRR MOVEMENTS",
-                      "Revenue retention by cohort (first paid month)",
-                      "Signups and activation rate"):
+        for title in (
+            "MRR trend",
+            "MRR movements this month",
+            "MRR MOVEMENTS",
+            "Revenue retention by cohort (first paid month)",
+            "Signups and activation rate",
+        ):
             assert title in page, (title, page[:80])  # fmt: skip
-    for heading in ("HIGHLIGHTS", "Products at a glance", "Anomalies in October 2026",
-                    "About these numbers".upper(), "October 2026"):
+    for heading in (
+        "HIGHLIGHTS",
+        "Products at a glance",
+        "Anomalies in October 2026",
+        "About these numbers".upper(),
+        "October 2026",
+    ):
         assert heading in text, heading  # fmt: skip
     assert CHURN_EXPLANATION in text
     assert SIGNUP_EXPLANATION in text

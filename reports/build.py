@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from growthwatch import SeriesReader
@@ -71,3 +71,27 @@ def product_names(data_dir: Path, config_names: Mapping[str, str] | None = None)
             pass
     names.update(config_names or {})
     return names
+
+
+def demo_report(data_dir: Path, end: date) -> str:
+    """``growthwatch demo``'s last step: the report of the last complete month of the demo
+    (the month before its exclusive ``end``), made as of ``end`` so the month is closed.
+    Returns the line the demo prints (where the files are, or why there are none)."""
+    from growthwatch import SeriesStore
+    from reports.collect import CollectError
+
+    month = Month.of(end - timedelta(days=1))
+    pdf = default_pdf_path(data_dir, month)
+    store = SeriesStore(data_dir / "series.duckdb")
+    try:
+        build_report(
+            store, month, now=datetime.combine(end, time(0), UTC), pdf=pdf,
+            html=pdf.with_suffix(".html"), names=product_names(data_dir),
+        )  # fmt: skip
+    except CollectError as exc:
+        return f"report not written: {exc}"
+    except OSError as exc:  # WeasyPrint could not load pango (scripts/install installs it)
+        return f"report not written: the PDF renderer cannot start ({exc})"
+    finally:
+        store.close()
+    return f"report written to {pdf} (and .html)"

@@ -213,3 +213,32 @@ def signups_activation(key: str, monthly: pd.DataFrame, size: tuple[float, float
         ax.set_ylim(top=max(float(signups.max()), 1.0) * 1.25)
         fig.subplots_adjust(left=0.12, right=0.9, top=0.86, bottom=0.13)
     return _svg(out)
+
+
+def mrr_by_product(key: str, rows: list[tuple[str, float, float | None]], currency: str,
+                   size: tuple[float, float]) -> str:  # fmt: skip
+    """Each product's MRR this month (bars) against a year ago (thin dark marks), largest
+    first, with the year-over-year change written beside each bar."""
+    rows = sorted(rows, key=lambda r: r[1])
+    with _figure(key, *size) as (fig, out):
+        ax = fig.subplots()
+        ax.set_title("MRR by product: this month, and a year ago (mark)")
+        ax.grid(axis="x")
+        ax.grid(axis="y", visible=False)
+        y = np.arange(len(rows))
+        now = np.array([r[1] for r in rows], dtype=float)
+        ax.barh(y, now, color=PRIMARY, height=0.6)
+        top = float(now.max()) if len(now) else 1.0
+        for i, (_name, value, year_ago) in enumerate(rows):
+            if year_ago is not None:
+                ax.plot([year_ago, year_ago], [i - 0.36, i + 0.36], color=ACCENT, linewidth=1.6)
+            label = compact_money(value, currency)
+            if year_ago:
+                change = (value / year_ago - 1) * 100
+                label += f"  ({'+' if change >= 0 else '−'}{abs(change):.0f}% YoY)"
+            ax.text(value + top * 0.01, i, label, va="center", fontsize=6.3, color=INK)
+        ax.set_yticks(y, [r[0] for r in rows])
+        ax.set_xlim(0, top * 1.25)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: compact_money(v, currency)))
+        fig.subplots_adjust(left=0.11, right=0.98, top=0.9, bottom=0.1)
+    return _svg(out)

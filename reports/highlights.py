@@ -8,18 +8,12 @@ month's critical anomalies with the detector's own explanation.
 
 from __future__ import annotations
 
-from reports.collect import ProductReport, ReportData
+from reports.collect import ReportData
 from reports.money import change_percent, change_points, money, percent
 
-LIMIT = 6
+LIMIT = 7
 DRIVERS = {"new": "new customers", "expansion": "expansion", "reactivation": "reactivations"}
 LOSSES = {"churn": "churn", "contraction": "contraction"}
-
-
-def _driver(product: ProductReport, growing: bool) -> str:
-    pool = DRIVERS if growing else LOSSES
-    name = max(pool, key=lambda k: product.movements.get(k, 0.0))
-    return pool[name]
 
 
 def highlights(data: ReportData) -> list[str]:
@@ -40,14 +34,27 @@ def highlights(data: ReportData) -> list[str]:
     if len(data.products) > 1 and products:
         best = max(products, key=lambda p: p.kpi("mrr").mom or 0.0)
         if (best.kpi("mrr").mom or 0) > 0:
-            out.append(f"{best.name} grew MRR {change_percent(best.kpi('mrr').mom)[1:]} on "
-                       f"{_driver(best, True)} "
-                       f"(+{money(best.movements['new'] + best.movements['expansion'] + best.movements['reactivation'], data.currency)} "
-                       "new, expansion and reactivation MRR).")  # fmt: skip
+            driver = max(DRIVERS, key=lambda k: best.movements.get(k, 0.0))
+            out.append(f"{best.name} grew MRR fastest, {change_percent(best.kpi('mrr').mom)}, "
+                       f"mostly on {DRIVERS[driver]} "
+                       f"({money(best.movements[driver], data.currency)} of {driver} MRR).")  # fmt: skip
         worst = min(products, key=lambda p: p.kpi("mrr").mom or 0.0)
         if worst is not best and (worst.kpi("mrr").mom or 0) < 0:
+            loss = max(LOSSES, key=lambda k: worst.movements.get(k, 0.0))
             out.append(f"{worst.name} lost {change_percent(worst.kpi('mrr').mom)[1:]} of its MRR, "
-                       f"mostly to {_driver(worst, False)}.")  # fmt: skip
+                       f"mostly to {LOSSES[loss]} "
+                       f"({money(worst.movements[loss], data.currency)}).")  # fmt: skip
+        biggest = max(data.products, key=lambda p: p.kpi("mrr").value or 0.0)
+        share = (biggest.kpi("mrr").value or 0.0) / (mrr.value or 1.0)
+        if len(data.products) > 2 and mrr.value:
+            out.append(f"{biggest.name} is the largest product with "
+                       f"{money(biggest.kpi('mrr').value, data.currency)} MRR, "
+                       f"{percent(share, 0)} of the portfolio.")  # fmt: skip
+        rated = [p for p in data.products if p.kpi("nrr").value is not None]
+        if rated:
+            low = min(rated, key=lambda p: p.kpi("nrr").value or 0.0)
+            out.append(f"Lowest net revenue retention: {low.name} at {percent(low.kpi('nrr').value)}"
+                       f" ({change_points(low.kpi('nrr').mom)} on the month before).")  # fmt: skip
     jumps = []
     for p in data.products:
         churn = p.kpi("customer_churn")

@@ -24,7 +24,11 @@ from reports.collect import Anomaly, Kpi, ProductReport, ReportData
 from reports.highlights import highlights
 from reports.money import change_percent, change_points, count, money, percent
 
-CHART_SIZE = (81.0, 74.0)  # mm: four to a product page, beside its KPI table
+CHART_SIZE = (81.0, 74.0)
+GLANCE_CHART_SIZE = (
+    272.0,
+    78.0,
+)  # mm: under the products table, the page's width  # mm: four to a product page, beside its KPI table
 GLANCE_KEYS = ("mrr", "net_revenue", "customers", "customer_churn", "nrr")
 
 _env = Environment(
@@ -159,6 +163,15 @@ def context(data: ReportData) -> dict[str, Any]:
             }
             for p in data.products
         ],
+        "glance_chart": _img(
+            charts.mrr_by_product(
+                "gw-glance",
+                [(p.name, p.kpi("mrr").value or 0.0, p.kpi("mrr").year_ago) for p in data.products],
+                data.currency,
+                GLANCE_CHART_SIZE,
+            ),
+            "MRR by product",
+        ),
         "products": [_page(p, data.currency) for p in data.products],
         "anomalies": [_anomaly(a, names.get(a.product, "Portfolio")) for a in data.anomalies],
         "font": charts.available_font(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from datetime import date
 from typing import Any
 
@@ -129,6 +130,10 @@ def run(args: argparse.Namespace) -> int:
     out.print(
         "  check a config:       growthwatch config example > growthwatch.yaml && growthwatch config check growthwatch.yaml"
     )
+    if importlib.util.find_spec("reports") is not None:  # the board report component
+        from reports.build import demo_report
+
+        out.print(f"  board report:         {demo_report(result.data_dir, spec.end)}")
     if influx is not None:
         out.print(
             f"  InfluxQL:             SELECT * FROM customers_daily WHERE product='...'  (db {influx.database})"

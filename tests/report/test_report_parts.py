@@ -191,3 +191,23 @@ def test_the_command_writes_the_pdf_and_html_of_a_selection(
     text = html.read_text()
     assert "Selected products" in text and "Beacon Analytics" not in text.split("Partial data")[0]
     assert f"written to {pdf}" in capsys.readouterr().out
+
+
+def test_the_report_config_section_is_checked_and_read() -> None:
+    from growthwatch.config.loader import check_data
+    from reports.service import ReportSettings
+
+    section = {"day": 2, "time": "07:30", "products": ["a"], "delivery": ["${BOARD_URL}"],
+               "attach_pdf": False, "link_base": "https://intranet.example.com/board",
+               "retry_interval": "5m"}  # fmt: skip
+    assert check_data({"products": [{"id": "a"}], "report": section}) == []
+    settings = ReportSettings.from_section(section)
+    assert (settings.day, settings.at.hour, settings.at.minute) == (2, 7, 30)
+    assert settings.products == ("a",) and settings.delivery == ("${BOARD_URL}",)
+    assert not settings.attach_pdf and settings.retry_interval == 300
+    assert settings.link_base == "https://intranet.example.com/board"
+    bad = check_data({"products": [{"id": "a"}],
+                      "report": {"day": 31, "delivery": ["mailto://inline"], "colour": 1}})  # fmt: skip
+    paths = sorted(p.path for p in bad)
+    assert paths == ["report", "report.day", "report.delivery[0]"]
+    assert ReportSettings.from_section({}) == ReportSettings()  # the 1st at 06:00, attach

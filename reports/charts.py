@@ -228,7 +228,7 @@ def mrr_by_product(key: str, rows: list[tuple[str, float, float | None]], curren
         y = np.arange(len(rows))
         now = np.array([r[1] for r in rows], dtype=float)
         ax.barh(y, now, color=PRIMARY, height=0.6)
-        top = float(now.max()) if len(now) else 1.0
+        top = max(float(now.max()), 1.0) if len(now) else 1.0
         for i, (_name, value, year_ago) in enumerate(rows):
             if year_ago is not None:
                 ax.plot([year_ago, year_ago], [i - 0.36, i + 0.36], color=ACCENT, linewidth=1.6)

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
 
         scheduler = ReportScheduler(ReportSettings.from_section(section), reader, data_dir)
         try:
-            urls = list(scheduler._targets().values())
+            urls = list(scheduler.targets().values())
         except ConfigError as exc:
             raise CliError(str(exc)) from exc
         from reports.deliver import message, send

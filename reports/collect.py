@@ -151,6 +151,14 @@ def available_products(reader: SeriesReader) -> list[str]:
     return sorted(p for p in frame["product"].dropna().unique() if p != PORTFOLIO)
 
 
+def available_months(reader: SeriesReader, tz: Any) -> list[Month]:
+    """Months (of the reporting timezone) that have monthly metrics, oldest first."""
+    frame = reader.read("churn_monthly", fields=["mrr_end"])
+    if frame.empty:
+        return []
+    return [from_index(int(i)) for i in sorted(set(local_month(frame["time"], tz)))]
+
+
 def collect(
     reader: SeriesReader,
     month: Month,
@@ -197,6 +205,11 @@ def collect(
             frame["day"] = local_day(frame["time"], tz)
             frame["m"] = local_month(frame["time"], tz)
             frames[name] = frame
+    monthly = frames["churn_monthly"]
+    if monthly.empty or not (monthly["m"] == month_index(month)).any():
+        latest = available_months(reader, tz)
+        raise CollectError(f"no monthly metrics for {month.label} in the series store"
+                           + (f" (latest month with data: {latest[-1].label})" if latest else ""))  # fmt: skip
     m_start, m_end = bounds(month, tz)
     anomalies = _anomalies(reader.read("anomalies", start=m_start, end=m_end), {*chosen, PORTFOLIO})
     closed = now >= m_end

@@ -96,7 +96,8 @@ class ReportScheduler:
         due = datetime.combine(after, self.settings.at, self.tz)
         return month if now >= due else month.shift(-1)
 
-    def _targets(self) -> dict[str, str]:
+    def targets(self) -> dict[str, str]:
+        """The delivery URLs by target id, resolved from the environment now."""
         urls = {}
         for i, ref in enumerate(self.settings.delivery):
             url = resolve_env(ref, f"report.delivery[{i}]")
@@ -109,7 +110,7 @@ class ReportScheduler:
         if self.next_try is not None and now < self.next_try:
             return []
         month = self.due_month(now)
-        targets = self._targets()
+        targets = self.targets()
         done = self.record.delivered(str(month))
         owed = {tid: url for tid, url in targets.items() if tid not in done}
         pdf = default_pdf_path(self.data_dir, month)

@@ -187,3 +187,27 @@ def test_serve_attaches_the_scheduler_only_with_a_report_section(
     attached = attach(FakeService({"products": [{"id": "acme-crm"}], "report": {"day": 1}}))
     assert isinstance(attached, ReportScheduler) and attached.settings.at.hour == 6
     attached.close()
+
+
+def test_the_command_sends_to_the_configured_targets(
+    demo: Demo, endpoint: JsonEndpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    from growthwatch.cli import main
+
+    monkeypatch.setenv("BOARD_JSON_URL", endpoint.url)
+    config = tmp_path / "growthwatch.yaml"
+    config.write_text(
+        f"storage: {{data_dir: {demo.data_dir}}}\n"
+        "products: [{id: acme-crm, name: Acme CRM}, {id: kumo-invoicing}]\n"
+        "report: {products: [acme-crm, kumo-invoicing], delivery: ['${BOARD_JSON_URL}'],"
+        " attach_pdf: false}\n"
+    )
+    out = tmp_path / "board.pdf"
+    code = main(["report", "--config", str(config), "--month", "2026-10", "--send",
+                 "--out", str(out)])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    (post,) = endpoint.posts
+    assert post["attachments"] == [] and "Selected products MRR" in post["message"]
+    assert "sent to json://127.0.0.1" in capsys.readouterr().out
+    assert SentRecord(demo.data_dir / "reports" / "sent.jsonl").delivered("2026-10")

@@ -320,7 +320,8 @@ def test_every_kpi_number_in_the_html_is_the_engines_value(demo: Demo, built: Bu
         for row in kpi_rows(demo.series, pid, currency) + movement_rows(demo.series, pid):
             assert row in sections[f"product-{pid}"], (pid, row)
     assert CHURN_EXPLANATION in sections["anomalies"]
-    assert html.count("data:image/svg+xml;base64,") == 4 * (1 + len(products(demo)))
+    # four charts per product page and the portfolio's, and MRR by product at a glance
+    assert html.count("data:image/svg+xml;base64,") == 4 * (1 + len(products(demo))) + 1
 
 
 @needs_poppler

@@ -167,6 +167,12 @@ def test_unknown_products_are_refused_naming_the_valid_ids(demo: Demo) -> None:
         collect(demo.series, MONTH, now=NOW, products=["acme-crm", "nope"])
 
 
+def test_a_month_without_metrics_is_refused_naming_the_latest(demo: Demo) -> None:
+    with pytest.raises(CollectError, match="no monthly metrics for November 2026 in the series "
+                       r"store \(latest month with data: October 2026\)"):  # fmt: skip
+        collect(demo.series, Month(2026, 11), now=datetime(2026, 12, 1, 6, tzinfo=UTC))
+
+
 def test_the_command_gives_one_line_errors(
     demo: Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -15,6 +15,7 @@ default ``growthwatch demo`` output).
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import tempfile
 import time
@@ -62,12 +63,12 @@ def main() -> None:
             runs["html"].append(t2 - t1)
             runs["pdf"].append(t3 - t2)
             runs["total"].append(t3 - t0)
-            pages, size = pdf.count(b"/Type /Page\n") or pdf.count(b"/Type /Page"), len(pdf)
+            pages, size = len(re.findall(rb"/Type\s*/Page(?!s)", pdf)), len(pdf)
         store.close()
     med = {k: statistics.median(v) for k, v in runs.items()}
     print(f"collect {med['collect']:.2f} s | charts + HTML {med['html']:.2f} s | "
           f"PDF {med['pdf']:.2f} s | total {med['total']:.2f} s (median of {args.repeat})")  # fmt: skip
-    print(f"PDF: about {pages} pages, {size / 1e6:.2f} MB")
+    print(f"PDF: {pages} pages, {size / 1e6:.2f} MB")
     print(
         f"reference: HTML alone {med['html']:.2f} s; total / HTML = {med['total'] / med['html']:.1f}"
     )

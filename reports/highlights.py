@@ -21,9 +21,12 @@ def highlights(data: ReportData) -> list[str]:
     pf = data.portfolio
     mrr = pf.kpi("mrr")
     if mrr.value is not None:
-        line = f"{pf.name} MRR {'grew' if (mrr.mom or 0) >= 0 else 'fell'}"
-        line += f" {change_percent(abs(mrr.mom))} month over month" if mrr.mom is not None else ""
-        line += f" to {money(mrr.value, data.currency)}"
+        if mrr.mom is None:
+            line = f"{pf.name} MRR is {money(mrr.value, data.currency)}"
+        else:
+            line = f"{pf.name} MRR {'grew' if mrr.mom >= 0 else 'fell'}"
+            line += f" {change_percent(abs(mrr.mom))} month over month"
+            line += f" to {money(mrr.value, data.currency)}"
         if mrr.yoy is not None:
             line += f" ({change_percent(mrr.yoy)} on a year ago)"
         nrr = pf.kpi("nrr")

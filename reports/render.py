@@ -149,6 +149,7 @@ def context(data: ReportData) -> dict[str, Any]:
         "cover": cover,
         "highlights": highlights(data),
         "notes": data.notes
+        + [f"{pf.name}: {n}" for n in pf.notes]
         + [f"{names.get(p.id, p.id)}: {n}" for p in data.products for n in p.notes],
         "portfolio": _page(pf, data.currency),
         "glance_heads": [pf.kpi(k).label for k in GLANCE_KEYS],

@@ -3,6 +3,7 @@ currency's minor units, partial data said so, and the command's one-line errors.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -217,3 +218,20 @@ def test_the_report_config_section_is_checked_and_read() -> None:
     paths = sorted(p.path for p in bad)
     assert paths == ["report", "report.day", "report.delivery[0]"]
     assert ReportSettings.from_section({}) == ReportSettings()  # the 1st at 06:00, attach
+
+
+def test_optional_engine_fields_are_used_when_present(tmp_path: Path) -> None:
+    """``nrr_t12m`` and ``partial``: written by a newer engine, shown when there."""
+    store = _late_product_store(tmp_path / "series.duckdb")
+    extra = pd.DataFrame({"time": pd.to_datetime(["2026-10-01"], utc=True), "product": "steady",
+                          "nrr_t12m": [1.0432], "partial": [1]})  # fmt: skip
+    store.write([PointBatch("churn_monthly", extra, ("product",), ("nrr_t12m", "partial"))])
+    try:
+        data = collect(store, MONTH, now=NOW, products=["steady"])
+    finally:
+        store.close()
+    steady = data.products[0]
+    assert steady.kpi("nrr_t12m").value == pytest.approx(1.0432)
+    text = " ".join(re.sub(r"<[^>]+>", " ", render_html(data)).split())
+    assert "NRR, trailing 12 mo. 104.3%" in text
+    assert any("marks part of October 2026 as partial" in n for n in data.notes)

@@ -1,5 +1,5 @@
 """Numbers as a board reads them: money with its currency, thousands separators and the
-currency's minor units (ISO 4217, ``growthwatch.currency``), rates as percentages,
+currency's minor units (ISO 4217, ``growthwatch.MINOR_UNITS``), rates as percentages,
 changes as signed percentages or percentage points.
 
 One module so the PDF, the HTML, the highlights and the tests' parser agree on the same
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from growthwatch import currency as iso4217
+from growthwatch import MINOR_UNITS
 
 # Symbols for the currencies a reader knows at a glance; every other code is written out.
 SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -27,7 +27,7 @@ def money(value: float | None, currency: str, *, decimals: int | None = None) ->
     if not _ok(value):
         return MISSING
     assert value is not None
-    digits = iso4217.MINOR_UNITS.get(currency, 2) if decimals is None else decimals
+    digits = MINOR_UNITS.get(currency, 2) if decimals is None else decimals
     symbol = SYMBOLS.get(currency)
     body = f"{abs(value):,.{digits}f}"
     text = f"{symbol}{body}" if symbol else f"{currency} {body}"

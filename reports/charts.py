@@ -166,19 +166,20 @@ def cohort_triangle(key: str, cohorts: pd.DataFrame, size: tuple[float, float]) 
         ax.grid(False)
         if not cohorts.empty:
             values = cohorts.to_numpy(dtype=float)
-            ax.imshow(np.ma.masked_invalid(values), cmap=RETENTION, vmin=0.6, vmax=1.1,
-                      aspect="auto")  # fmt: skip
+            rows, cols = values.shape
+            # pcolormesh, not imshow: every cell is a vector path (imshow embeds a bitmap)
+            ax.pcolormesh(np.ma.masked_invalid(values), cmap=RETENTION, vmin=0.6, vmax=1.1,
+                          edgecolors="white", linewidth=0.5)  # fmt: skip
             for (r, c), v in np.ndenumerate(values):
                 if not math.isnan(v):
-                    ax.text(c, r, f"{v * 100:.0f}", ha="center", va="center", fontsize=5.4,
-                            color="white" if v > 0.97 else INK)  # fmt: skip
-            ax.set_yticks(range(len(cohorts.index)), [m.short for m in cohorts.index],
-                          fontsize=6)  # fmt: skip
-            ax.set_xticks(range(len(cohorts.columns)), [str(c) for c in cohorts.columns],
-                          fontsize=6)  # fmt: skip
+                    ax.text(c + 0.5, r + 0.5, f"{v * 100:.0f}", ha="center", va="center",
+                            fontsize=5.4, color="white" if v > 0.97 else INK)  # fmt: skip
+            ax.set_xlim(0, cols)
+            ax.set_ylim(rows, 0)  # the oldest cohort on top
+            ax.set_yticks(np.arange(rows) + 0.5, [m.short for m in cohorts.index], fontsize=6)
+            ax.set_xticks(np.arange(cols) + 0.5, [str(c) for c in cohorts.columns], fontsize=6)
             ax.set_xlabel("months since the cohort's first month (% of its starting MRR)",
                           fontsize=6)  # fmt: skip
-            ax.xaxis.set_label_position("bottom")
         fig.subplots_adjust(left=0.13, right=0.99, top=0.86, bottom=0.14)
     return _svg(out)
 

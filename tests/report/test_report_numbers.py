@@ -4,6 +4,7 @@ store, and every section is there; the pages are not blank."""
 
 from __future__ import annotations
 
+import base64
 import re
 import shutil
 import subprocess
@@ -320,8 +321,13 @@ def test_every_kpi_number_in_the_html_is_the_engines_value(demo: Demo, built: Bu
         for row in kpi_rows(demo.series, pid, currency) + movement_rows(demo.series, pid):
             assert row in sections[f"product-{pid}"], (pid, row)
     assert CHURN_EXPLANATION in sections["anomalies"]
-    # four charts per product page and the portfolio's, and MRR by product at a glance
-    assert html.count("data:image/svg+xml;base64,") == 4 * (1 + len(products(demo))) + 1
+    # four charts per product page and the portfolio's, and MRR by product at a glance,
+    # each vector SVG only (no embedded bitmap)
+    charts = re.findall(r'src="data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(charts) == 4 * (1 + len(products(demo))) + 1
+    for chart in charts:
+        svg = base64.b64decode(chart).decode()
+        assert svg.startswith("<svg") and "<path" in svg and "<image" not in svg
 
 
 @needs_poppler

@@ -235,3 +235,22 @@ def test_optional_engine_fields_are_used_when_present(tmp_path: Path) -> None:
     text = " ".join(re.sub(r"<[^>]+>", " ", render_html(data)).split())
     assert "NRR, trailing 12 mo. 104.3%" in text
     assert any("marks part of October 2026 as partial" in n for n in data.notes)
+
+
+def test_a_selection_of_products_is_their_sum_by_the_portfolio_rule(demo: Demo) -> None:
+    data = collect(demo.series, MONTH, now=NOW, products=["acme-crm", "kumo-invoicing"])
+    assert data.selection and data.portfolio.name == "Selected products"
+    a, k = data.products
+    pf = data.portfolio
+
+    def total(key: str) -> float:
+        return (a.kpi(key).value or 0.0) + (k.kpi(key).value or 0.0)
+
+    for key in ("mrr", "net_revenue", "customers", "signups"):
+        assert pf.kpi(key).value == pytest.approx(total(key)), key
+    moves = {m: a.movements[m] + k.movements[m] for m in a.movements}
+    nrr = 1 - (moves["churn"] + moves["contraction"] - moves["expansion"]
+               - moves["reactivation"]) / moves["start"]  # fmt: skip
+    assert pf.kpi("nrr").value == pytest.approx(nrr)  # a ratio of sums, not a mean of rates
+    assert pf.kpi("arpa").value == pytest.approx(total("mrr") / total("customers"))
+    assert pf.kpi("nrr").value != pytest.approx((a.kpi("nrr").value + k.kpi("nrr").value) / 2)

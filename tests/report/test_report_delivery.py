@@ -211,3 +211,19 @@ def test_the_command_sends_to_the_configured_targets(
     assert post["attachments"] == [] and "Selected products MRR" in post["message"]
     assert "sent to json://127.0.0.1" in capsys.readouterr().out
     assert SentRecord(demo.data_dir / "reports" / "sent.jsonl").delivered("2026-10")
+
+
+def test_the_real_serve_service_attaches_the_report(tmp_path: Path) -> None:
+    from exporters.service import Service
+    from growthwatch.config.loader import build_config
+
+    config = build_config({"products": [{"id": "acme-crm"}], "report": {"time": "07:00"}},
+                          base=tmp_path)  # fmt: skip
+    service = Service(config)
+    try:
+        service._attach_components()
+        scheduler = service.components["reports.service"]
+        assert isinstance(scheduler, ReportScheduler) and scheduler.reader is service.series
+        assert scheduler.settings.at.hour == 7
+    finally:
+        service.close()

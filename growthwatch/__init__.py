@@ -17,6 +17,8 @@ _EXPORTS: dict[str, str] = {
     "EventType": "growthwatch.events",
     "EventValidationError": "growthwatch.events",
     "idempotency_key": "growthwatch.events",
+    # currencies (ISO 4217 minor units: how many decimals money is printed with)
+    "MINOR_UNITS": "growthwatch.currency",
     # event frames
     "events_to_frame": "growthwatch.frames",
     "frame_to_events": "growthwatch.frames",
@@ -58,6 +60,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "MEASUREMENTS",
+    "MINOR_UNITS",
     "AppendResult",
     "Config",
     "ConfigError",
@@ -95,6 +98,7 @@ __all__ = [
 
 if TYPE_CHECKING:
     from growthwatch.config.loader import Config, ConfigError, load_config, resolve_env
+    from growthwatch.currency import MINOR_UNITS
     from growthwatch.events import EventType, EventValidationError, GrowthEvent, idempotency_key
     from growthwatch.frames import RowProblem, check_frame, events_to_frame, frame_to_events
     from growthwatch.metrics.engine import MetricsEngine, compute

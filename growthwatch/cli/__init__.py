@@ -25,6 +25,7 @@ COMMANDS = (
     "growthwatch.cli.config_cmd",
     "exporters.cli",
     "dashboards.cli",
+    "reports.cli",
 )
 
 

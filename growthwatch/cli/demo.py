@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from datetime import date
 from typing import Any
 
@@ -134,6 +135,10 @@ def run(args: argparse.Namespace) -> int:
     out.print(f"  new events later:     {gw} metrics update{at}")
     out.print(f"  check a config:       {gw} config example > growthwatch.yaml && "
               f"{gw} config check growthwatch.yaml")  # fmt: skip
+    if importlib.util.find_spec("reports") is not None:  # the board report component
+        from reports.build import demo_report
+
+        out.print(f"  board report:         {demo_report(result.data_dir, spec.end)}")
     if influx is not None:
         out.print(
             f"  InfluxQL:             SELECT * FROM customers_daily WHERE product='...'  (db {influx.database})"

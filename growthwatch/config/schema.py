@@ -80,6 +80,41 @@ ALERT_ROUTE: dict[str, Any] = {
     },
 }
 
+# The board report (reports/service.py): when `growthwatch serve` sends it and where to.
+REPORT: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "day": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 28,
+            "x-hint": "day of the month the last month's report is sent (1-28)",
+        },
+        "time": {
+            "type": "string",
+            "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$",
+            "x-hint": "HH:MM in reporting.timezone, e.g. 06:00",
+        },
+        "products": {"type": "array", "items": SLUG, "minItems": 1},
+        "delivery": {
+            "type": "array",
+            "items": {
+                **SECRET,
+                "x-hint": "apprise URLs kept in environment variables, e.g. ${BOARD_MAIL_URL}",
+            },
+        },
+        "attach_pdf": {"type": "boolean"},
+        "link_base": {
+            "type": "string",
+            "format": "uri",
+            "pattern": "^https?://",
+            "x-hint": "where the PDFs are published; messages link to it",
+        },
+        "retry_interval": DURATION_T,
+    },
+}
+
 def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
     return {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -227,6 +262,7 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
                 "annotations": {"type": "boolean", "x-hint": "the detector posts annotations (default true)"},
             },
         },
+        "report": REPORT,
         "server": {
             "type": "object",
             "additionalProperties": False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -114,6 +115,7 @@ class Service:
         self.receiver: StripeWebhookReceiver | None = None
         self.scheduler: Scheduler | None = None
         self.stores = stores
+        self._stopping = threading.Event()
         self.metrics_server: Any = None
         self.not_started: dict[str, str] = {}  # source id -> why (e.g. a ${VAR} unset)
         self.components: dict[str, Attached] = {}
@@ -155,7 +157,26 @@ class Service:
         if schedule:
             self.scheduler = Scheduler(self.ingestor, streams).start()
         self._attach_components()
+        self._pruner = threading.Thread(target=self._prune_loop, name="state-prune", daemon=True)
+        self._pruner.start()
         return self
+
+    def _prune_loop(self) -> None:
+        """Every 6 hours (and at start): drop processed webhook payloads and rejections past
+        their retention (``storage.inbox_retention_days``, ``rejections_retention_days``)."""
+        storage = self.config.section("storage")
+        inbox_days = float(storage.get("inbox_retention_days", 30))
+        rejected_days = float(storage.get("rejections_retention_days", 90))
+        while True:
+            try:
+                inbox, rejected = self.state.prune(inbox_days=inbox_days,
+                                                   rejected_days=rejected_days)  # fmt: skip
+                if inbox or rejected:
+                    log.info("pruned %d webhook payload(s) and %d rejection(s)", inbox, rejected)
+            except Exception:
+                log.exception("pruning the state file failed")
+            if self._stopping.wait(6 * 3600):
+                return
 
     def _attach_components(self) -> None:
         for name in COMPONENTS:
@@ -173,6 +194,7 @@ class Service:
                 log.info("serve: %s attached", name)
 
     def close(self) -> None:
+        self._stopping.set()
         for name, component in reversed(list(self.components.items())):
             try:
                 component.close()

@@ -156,6 +156,14 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
             "properties": {
                 "data_dir": {"type": "string"},
                 "ledger": {"type": "string"},
+                "inbox_retention_days": {
+                    "type": "number", "exclusiveMinimum": 0,
+                    "x-hint": "processed webhook payloads are deleted after this (default 30)",
+                },
+                "rejections_retention_days": {
+                    "type": "number", "exclusiveMinimum": 0,
+                    "x-hint": "rejected records are deleted after this (default 90)",
+                },
             },
         },
         "influxdb": {

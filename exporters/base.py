@@ -105,6 +105,9 @@ class Batch:
     rejected: list[Rejection] = field(default_factory=list)
     on_commit: Callable[[], None] | None = None
     progress: float | None = None  # fraction of the requested range read so far
+    # How messages name a row of ``events`` by its index label (a CSV: "file.csv:17");
+    # None: "row <label>".
+    locate: Callable[[Any], str] | None = None
 
 
 @dataclass(frozen=True)
@@ -275,7 +278,9 @@ class Ingestor:
             before = self.ledger.max_seq() if self.hook is not None else 0
             appended = self.ledger.append(batch.events)
             for problem in appended.rejected:
-                rejections.append(Rejection(invalid_reason(problem.field), str(problem), None))
+                where = batch.locate(problem.row) if batch.locate else f"row {problem.row}"
+                detail = f"{where}: column {problem.field}={problem.value!r}: {problem.reason}"
+                rejections.append(Rejection(invalid_reason(problem.field), detail, None))
             telemetry.EVENTS_INGESTED.labels(source, product).inc(appended.inserted)
             telemetry.EVENTS_DUPLICATE.labels(source, product).inc(appended.duplicates)
             if self.hook is not None and appended.inserted:

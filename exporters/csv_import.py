@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -32,22 +33,11 @@ from growthwatch.frames import REQUIRED_INPUT
 SOURCE = "csv"
 
 
-def _time(text: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(text.strip()) if text.strip() else None
-    except ValueError:
-        return None
-
-
 class CsvStream(Stream):
     source_type: ClassVar[str] = SOURCE
     options: ClassVar[Mapping[str, Any]] = {"path": {"type": "string"}}
     required: ClassVar[tuple[str, ...]] = ("path",)
     scheduled: ClassVar[bool] = False  # a one-off import: `growthwatch backfill`
-
-    @classmethod
-    def build(cls, config: SourceConfig, state: StateStore, base: Path | None = None) -> Stream:
-        return cls(config, state, base=base)
     replication_key: ClassVar[str] = "ts"
     schema: ClassVar[dict[str, str]] = {
         "product": "string (default: the configured product)",
@@ -65,6 +55,10 @@ class CsvStream(Stream):
     }
     chunk_rows: ClassVar[int] = 50_000
 
+    @classmethod
+    def build(cls, config: SourceConfig, state: StateStore, base: Path | None = None) -> Stream:
+        return cls(config, state, base=base)
+
     def __init__(self, config: SourceConfig, state: StateStore, *, base: Path | None = None) -> None:
         super().__init__(config, state)
         path = Path(str(config.options["path"]))
@@ -76,38 +70,86 @@ class CsvStream(Stream):
     def run(self, since: datetime, until: datetime) -> Iterator[Batch]:
         if not self.path.exists():
             raise SourceError(f"csv: {self.path} does not exist")
-        with self.path.open(newline="", encoding="utf-8") as fh:
-            total = max(sum(1 for _ in fh) - 1, 1)
+        name = self.path.name
+        # utf-8-sig: a byte-order mark (Excel writes one) is not part of the first column name.
+        with self.path.open(newline="", encoding="utf-8-sig", errors="strict") as fh:
+            try:
+                total = max(sum(1 for _ in fh) - 1, 1)
+            except UnicodeDecodeError as exc:
+                raise SourceError(f"csv: {name} is not UTF-8 text ({exc.reason} at byte "
+                                  f"{exc.start}); save it as UTF-8") from exc  # fmt: skip
             fh.seek(0)
             reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
+            header = [h.strip() for h in reader.fieldnames or []]
+            reader.fieldnames = header
             missing = [c for c in REQUIRED_INPUT if c not in header and c not in ("product",
                                                                                    "source")]  # fmt: skip
             if missing:
-                raise SourceError(f"csv: {self.path} lacks column(s) {', '.join(missing)}")
+                raise SourceError(f"csv: {name}:1: lacks column(s) {', '.join(missing)}")
             rows: list[dict[str, Any]] = []
+            lines: list[int] = []
             rejected: list[Rejection] = []
             done = 0
-            for line_no, row in enumerate(reader, start=2):
+            for row in reader:
+                line_no = reader.line_num  # the file line the row ends on (quoted newlines)
                 done += 1
+                raw = json.dumps(row, default=str, sort_keys=True)[:2000]
                 if None in row or any(v is None for v in row.values()):
                     rejected.append(Rejection(
-                        "malformed_row", f"{self.path.name}:{line_no}: wrong number of fields",
-                        json.dumps(row, default=str)[:2000],
-                    ))  # fmt: skip
+                        "malformed_row", f"{name}:{line_no}: wrong number of fields", raw))  # fmt: skip
+                    continue
+                problem = _row_problem(row)
+                if problem is not None:
+                    column, reason, why = problem
+                    rejected.append(Rejection(
+                        reason, f"{name}:{line_no}: column {column}={row[column]!r}: {why}", raw))  # fmt: skip
                     continue
                 record: dict[str, Any] = {k: (v if v != "" else None) for k, v in row.items()}
                 record["product"] = record.get("product") or self.product
                 record["source"] = record.get("source") or SOURCE
-                when = _time(row.get("ts") or "")
-                if when is not None and when.tzinfo is not None and not since <= when < until:
+                when = datetime.fromisoformat(row["ts"].strip())
+                if not since <= when < until:
                     continue
                 record["ts"] = when
                 rows.append(record)
+                lines.append(line_no)
                 if len(rows) >= self.chunk_rows:
-                    yield Batch(events=_frame(rows), rejected=rejected, progress=done / total)
-                    rows, rejected = [], []
-            yield Batch(events=_frame(rows), rejected=rejected, cursor=until, progress=1.0)
+                    yield self._batch(rows, lines, rejected, done / total)
+                    rows, lines, rejected = [], [], []
+            batch = self._batch(rows, lines, rejected, 1.0)
+            batch.cursor = until
+            yield batch
+
+    def _batch(self, rows: list[dict[str, Any]], lines: list[int],
+               rejected: list[Rejection], progress: float) -> Batch:  # fmt: skip
+        """A batch whose frame is indexed by file line, so the ledger's rejections of a
+        row name the line (and the column) of the file."""
+        frame = _frame(rows)
+        frame.index = pd.Index(lines, name="line")
+        return Batch(events=frame, rejected=rejected, progress=progress,
+                     locate=lambda line: f"{self.path.name}:{line}")  # fmt: skip
+
+
+_DECIMALS = re.compile(r"^[+-]?\d*\.(\d+)$")
+MAX_DECIMALS = 6  # the ledger's DECIMAL(18, 6)
+
+
+def _row_problem(row: Mapping[str, str]) -> tuple[str, str, str] | None:
+    """(column, reason code, why) of the first thing wrong with a row that the ledger's
+    own checks would report less clearly, or None."""
+    text = (row.get("ts") or "").strip()
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return "ts", "invalid_ts", "not an ISO 8601 time (e.g. 2025-03-01T12:00:00Z)"
+    if when.tzinfo is None:
+        return "ts", "naive_timestamp", "no time zone; add Z or an offset such as +01:00"
+    for column in ("value", "mrr_before", "mrr_after"):
+        match = _DECIMALS.match((row.get(column) or "").strip())
+        if match and len(match.group(1).rstrip("0")) > MAX_DECIMALS:
+            return (column, "too_precise", f"more than {MAX_DECIMALS} decimals; the ledger "
+                    "keeps 6 and would round it")  # fmt: skip
+    return None
 
 
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

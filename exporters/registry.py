@@ -34,8 +34,8 @@ def stream_types() -> dict[str, type[Stream]]:
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        kind = getattr(cls, "source_type", None)
-        if kind is None or cls is HttpStream:
+        kind = cls.__dict__.get("source_type")  # declared here, not inherited: a subclass of
+        if kind is None or cls is HttpStream:  # a source (a test double) is not a new source
             continue
         if kind in found and found[kind] is not cls:
             raise TypeError(f"two stream classes for source type {kind!r}: "

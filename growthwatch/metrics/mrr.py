@@ -12,12 +12,18 @@ Why it is built this way:
 * **Per customer, netted.** Movements are classified on the customer's total MRR across
   all their subscriptions (METRICS.md), after netting changes that follow each other within
   ``movement_netting_minutes`` (a plan switch done as cancel + new subscription is one
-  expansion, a churn undone within the window is nothing). Netting never crosses a UTC day,
-  so every daily bucket is closed and the identity holds per day.
+  expansion, a churn undone within the window is nothing). Netting crosses bucket
+  boundaries; a netted movement belongs to the bucket of its first change, and the stock of
+  that bucket reflects the netted state, so the identity holds per day.
+* **Chain order.** Same-instant events of one subscription are ordered along their MRR
+  chain (``mrr_before`` = the previous ``mrr_after``), never by their hashed keys.
+* **Pauses** are ``paused``/``resumed`` movements, neither churn nor reactivation; paused
+  customers are counted apart from active ones.
 * **Exact.** Everything is int64 micro-units. The reporting-currency stock is valued at each
   day's rate; movements are valued at the rate of the day they happen, and the difference
   that only exchange rates explain is the ``fx_impact`` column, so
-  ``mrr(d) = mrr(d-1) + new + expansion + reactivation - contraction - churn + fx_impact``
+  ``mrr(d) = mrr(d-1) + new + expansion + reactivation + resumed - contraction - churn
+  - paused + fx_impact``
   holds exactly, per product and day (``fx_impact`` is 0 for reporting-currency products).
 * **When churn lands.** At the event's timestamp: the source emits a cancel-at-period-end
   as a ``subscription_cancelled`` at the period end, so MRR stays until then.

@@ -3,6 +3,8 @@ numbers (the arithmetic is in the comments; nothing is read off the engine)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -244,7 +246,7 @@ def test_berlin_autumn_day_has_25_hours_and_months_follow_berlin() -> None:
 def test_settings_read_the_reporting_timezone() -> None:
     class Cfg:
         reporting_currency = "USD"
-        fx_rates: dict[str, object] = {}
+        fx_rates: ClassVar[dict[str, object]] = {}
         timezone = "Europe/Berlin"
 
         def section(self, name: str) -> dict[str, object]:

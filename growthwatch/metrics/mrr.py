@@ -303,19 +303,19 @@ def _chain_order(sub: pd.DataFrame, skey: np.ndarray) -> tuple[np.ndarray | None
         by_sub = np.lexsort((np.arange(n), t, skey))  # subscription, time, ledger order
         s_sorted, t_sorted = skey[by_sub], t[by_sub]
         last_after = after[by_sub].copy()  # state after each sorted position, once resolved
-        i = 0
-        while i < n:
-            j = i + 1
-            while j < n and s_sorted[j] == s_sorted[i] and t_sorted[j] == t_sorted[i]:
-                j += 1
-            if j - i > 1:
-                prev = last_after[i - 1] if i > 0 and s_sorted[i - 1] == s_sorted[i] else 0
-                members = by_sub[i:j]  # ledger positions, ascending
-                chain = _chain(int(prev), [(int(before[m]), int(after[m])) for m in members])
-                ordered = members[chain]
-                perm[np.sort(members)] = ordered
-                last_after[j - 1] = after[ordered[-1]]
-            i = j
+        new_run = np.ones(n, dtype=bool)
+        new_run[1:] = (s_sorted[1:] != s_sorted[:-1]) | (t_sorted[1:] != t_sorted[:-1])
+        run_starts = np.flatnonzero(new_run)
+        run_ends = np.append(run_starts[1:], n)
+        for i, j in zip(run_starts[run_ends - run_starts > 1].tolist(),
+                        run_ends[run_ends - run_starts > 1].tolist(), strict=True):  # fmt: skip
+            # ties are rare: a Python loop over them only
+            prev = last_after[i - 1] if i > 0 and s_sorted[i - 1] == s_sorted[i] else 0
+            members = by_sub[i:j]  # ledger positions, ascending
+            chain = _chain(int(prev), [(int(before[m]), int(after[m])) for m in members])
+            ordered = members[chain]
+            perm[np.sort(members)] = ordered
+            last_after[j - 1] = after[ordered[-1]]
     s2 = skey if perm is None else skey[perm]
     b2 = before if perm is None else before[perm]
     a2 = after if perm is None else after[perm]

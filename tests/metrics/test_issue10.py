@@ -10,12 +10,13 @@ import pandas as pd
 import pytest
 from metric_cases import ev, frame, sub, t
 
+from growthwatch.metrics._frame import local_day_range
 from growthwatch.metrics.customers import churn_periods
 from growthwatch.metrics.engagement import product_daily
 from growthwatch.metrics.engine import MetricsEngine, compute
 from growthwatch.metrics.mrr import compute_mrr
 from growthwatch.metrics.revenue import revenue
-from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.settings import Funnel, MetricsSettings
 from growthwatch.stores.influx import InfluxStore
 from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
@@ -331,3 +332,53 @@ def test_late_event_joining_a_netting_group_across_midnight_moves_the_movement()
     assert incremental.points == full.points
     jan31 = full.points[("mrr_daily", ("p1",), pd.Timestamp("2026-01-31", tz="UTC"))]
     assert (jan31["churn"], jan31["expansion"]) == (0.0, 50.0)  # 100 -> 150 netted
+
+
+def test_late_events_remove_stale_funnel_and_revenue_cohort_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = MetricsSettings(funnels=(Funnel("f", ("signup", "activation"), window_days=3),))
+    early = [
+        ev("signup", "2026-03-05", "z"),  # z enters the funnel in March ...
+        sub("2026-03-10", 0, 100, "k", sid="k"),  # ... k's first paid MRR is in March
+    ]
+    late = [
+        ev("signup", "2026-02-20", "z"),  # ... until an earlier signup arrives: February
+        sub("2026-02-15", 0, 100, "k", sid="k0"),  # k paid from February on another sub
+        sub("2026-03-01", 100, 0, "k", sid="k0"),
+    ]
+    store = SeriesStore(tmp_path / "s.duckdb")
+    with Ledger() as ledger:
+        engine = MetricsEngine(ledger, settings)
+        ledger.append(early)
+        engine.recompute([store])
+        ledger.append(late)
+        engine.update([store])
+    steps = store.read("funnel_steps", tags={"product": "p1"})
+    # z's entry month is February now: no March funnel row is left
+    assert sorted(steps["time"].dt.strftime("%m").unique()) == ["02"]
+    branches = store.read("funnel_branches", tags={"product": "p1"})
+    assert sorted(branches["time"].dt.strftime("%m").unique()) == ["02"]
+    revenue_cohorts = store.read("cohort_retention", tags={"product": "p1", "basis": "revenue"})
+    # k's first paid MRR is Feb 15: the revenue cohort is February (size 1); March is gone
+    assert sorted(revenue_cohorts["time"].dt.strftime("%m").unique()) == ["02"]
+    assert set(revenue_cohorts["cohort_size"]) == {1}
+    fresh = SeriesStore(tmp_path / "fresh.duckdb")
+    with Ledger() as ledger:
+        ledger.append(early + late)
+        MetricsEngine(ledger, settings).recompute([fresh])
+    for name in ("funnel_steps", "funnel_branches", "cohort_retention", "mrr_daily"):
+        assert _store_rows(store, name) == _store_rows(fresh, name), name
+    store.close()
+    fresh.close()
+
+
+def test_berlin_day_grid_has_23_and_25_hour_days() -> None:
+    spring = local_day_range(pd.Timestamp("2026-03-28 12:00", tz="UTC"),
+                             pd.Timestamp("2026-03-30 12:00", tz="UTC"), "Europe/Berlin")
+    # Berlin midnights: Mar 28 00:00 CET = 27th 23:00Z; Mar 29 = 28th 23:00Z; Mar 30 00:00
+    # CEST = 29th 22:00Z -> Mar 29 lasts 23 hours
+    assert [d.strftime("%d %H") for d in spring] == ["27 23", "28 23", "29 22"]
+    autumn = local_day_range(pd.Timestamp("2026-10-25 12:00", tz="UTC"),
+                             pd.Timestamp("2026-10-26 12:00", tz="UTC"), "Europe/Berlin")
+    # Oct 25 00:00 CEST = 24th 22:00Z; Oct 26 00:00 CET = 25th 23:00Z -> 25 hours
+    assert [d.strftime("%d %H") for d in autumn] == ["24 22", "25 23"]
+    assert autumn[1] - autumn[0] == pd.Timedelta(hours=25)

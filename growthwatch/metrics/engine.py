@@ -273,6 +273,9 @@ class RunResult:
     families: dict[str, str] = field(default_factory=dict)  # family -> buckets from
     timings: dict[str, float] = field(default_factory=dict)  # family -> seconds
     seconds: float = 0.0
+    # subscription events whose mrr_before is not their subscription's last state (the
+    # latest observation won); counted over the history the run recomputed
+    chain_breaks: int = 0
 
 
 class MetricsEngine:
@@ -495,6 +498,8 @@ class MetricsEngine:
             keep = None if products is None or "*" in products[family] else products[family]
             if family == "subscriptions":
                 frames = self._subscription_frames(types[family], keep, horizon)
+                if self._mrr is not None:
+                    result.chain_breaks = self._mrr[1].chain_breaks
                 if start is not None and self._mrr is not None:
                     # A late event can join a netting group that began earlier (even the
                     # day before): that movement moves, so rewrite from the group's day.

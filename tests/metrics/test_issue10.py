@@ -63,6 +63,9 @@ def test_a_broken_chain_is_counted_and_the_latest_observation_wins() -> None:
     assert state.chain_breaks == 1
     # state = the latest mrr_after: 120 (expansion 120 - 100 = 20)
     assert by_day(events).loc["2026-01-05", ["mrr_end", "expansion"]].tolist() == [120, 20]
+    with Ledger() as ledger:  # the engine's run reports the count too
+        ledger.append(events)
+        assert MetricsEngine(ledger, USD).recompute([]).chain_breaks == 1
 
 
 # -- 3. a pause is not churn ----------------------------------------------------------------

@@ -13,7 +13,8 @@ the same fact, produce the same idempotency key:
 | subscription started        | ``sub_...``                  | ``subscription_started``  |
 | subscription cancelled      | ``sub_...``                  | ``subscription_cancelled``|
 | plan/seat/discount change   | ``sub_...@T:MRR``            | ``subscription_changed``  |
-| paused -> paying again      | ``sub_...@T:MRR``            | ``subscription_reactivated`` |
+| pause (``pause_collection`` set, status ``paused``) | ``sub_...@T:MRR`` | ``subscription_paused`` |
+| pause cleared               | ``sub_...@T:MRR``            | ``subscription_resumed``  |
 | credit note (not refunded)  | ``cn_...``                   | ``refund``                |
 | customer created (optional) | ``cus_...``                  | ``signup``                |
 
@@ -448,7 +449,9 @@ def subscription_transition(
         if deleted:
             events.append(event(EventType.SUBSCRIPTION_CANCELLED, ended, before, Decimal(0)))
         elif before != mrr:  # first seen unpaid/paused: worth `gross` while paying, now 0
-            events.append(event(EventType.SUBSCRIPTION_CHANGED, when, before, mrr, change_id))
+            etype = EventType.SUBSCRIPTION_PAUSED if status == "paused" and mrr == 0 else (
+                EventType.SUBSCRIPTION_CHANGED)  # fmt: skip
+            events.append(event(etype, when, before, mrr, change_id))
     else:
         before = Decimal(str(prev["mrr"]))
         if deleted:
@@ -457,11 +460,16 @@ def subscription_transition(
             at = trial_end if prev["status"] == "trialing" and had_trial else when
             events.append(event(EventType.SUBSCRIPTION_STARTED, at, before, mrr))
         elif mrr != before:
-            etype = (
-                EventType.SUBSCRIPTION_REACTIVATED
-                if before == 0 and prev["status"] in ("paused", "unpaid")
-                else EventType.SUBSCRIPTION_CHANGED
-            )
+            # ``pause_collection`` set or status ``paused``: a pause (MRR 0, not churn);
+            # cleared again: a resume. Back from unpaid: a reactivation.
+            if status == "paused" and mrr == 0:
+                etype = EventType.SUBSCRIPTION_PAUSED
+            elif before == 0 and prev["status"] == "paused":
+                etype = EventType.SUBSCRIPTION_RESUMED
+            elif before == 0 and prev["status"] == "unpaid":
+                etype = EventType.SUBSCRIPTION_REACTIVATED
+            else:
+                etype = EventType.SUBSCRIPTION_CHANGED
             events.append(event(etype, when, before, mrr, change_id))
     paid = bool(prev and prev.get("paid")) or any(e.mrr_after for e in events) or mrr > 0
     state = {

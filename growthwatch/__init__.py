@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "PointBatch": "growthwatch.points",
     "SeriesReader": "growthwatch.stores.interfaces",
     "SeriesWriter": "growthwatch.stores.interfaces",
+    "SeriesDeleter": "growthwatch.stores.interfaces",
     "SeriesStoreLike": "growthwatch.stores.interfaces",
     "WriteResult": "growthwatch.stores.interfaces",
     # stores
@@ -80,6 +81,7 @@ __all__ = [
     "RetryPolicy",
     "Retryable",
     "RowProblem",
+    "SeriesDeleter",
     "SeriesReader",
     "SeriesStore",
     "SeriesStoreLike",
@@ -109,6 +111,7 @@ if TYPE_CHECKING:
     from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
     from growthwatch.stores.influx import InfluxStore
     from growthwatch.stores.interfaces import (
+        SeriesDeleter,
         SeriesReader,
         SeriesStoreLike,
         SeriesWriter,

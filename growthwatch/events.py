@@ -43,6 +43,11 @@ class EventType(StrEnum):
     ACTIVE_USE = "active_use"  # engagement: one "user was active" signal
     SESSION = "session"  # traffic: value = number of sessions, metadata["channel"] required
     KPI = "kpi"  # a custom KPI value from a product database, metadata["kpi"] names it
+    # (Appended, so the demo's compact type codes stay stable.)
+    # A pause (Stripe ``pause_collection`` or status ``paused``): MRR -> 0 without churn;
+    # the resume brings it back. Neither is churn nor reactivation (METRICS.md).
+    SUBSCRIPTION_PAUSED = "subscription_paused"
+    SUBSCRIPTION_RESUMED = "subscription_resumed"
 
 
 MONETARY_TYPES: Final = frozenset(
@@ -55,6 +60,8 @@ MONETARY_TYPES: Final = frozenset(
         EventType.SUBSCRIPTION_CHANGED,
         EventType.SUBSCRIPTION_CANCELLED,
         EventType.SUBSCRIPTION_REACTIVATED,
+        EventType.SUBSCRIPTION_PAUSED,
+        EventType.SUBSCRIPTION_RESUMED,
     }
 )
 SUBSCRIPTION_TYPES: Final = frozenset(
@@ -64,6 +71,8 @@ SUBSCRIPTION_TYPES: Final = frozenset(
         EventType.SUBSCRIPTION_CHANGED,
         EventType.SUBSCRIPTION_CANCELLED,
         EventType.SUBSCRIPTION_REACTIVATED,
+        EventType.SUBSCRIPTION_PAUSED,
+        EventType.SUBSCRIPTION_RESUMED,
     }
 )
 # Events about one person: a customer (money) or a user (product analytics).
@@ -214,6 +223,10 @@ class GrowthEvent:
                 raise EventValidationError(name, raw, "MRR cannot be negative")
             object.__setattr__(self, name, amount)
         assert self.mrr_before is not None and self.mrr_after is not None
+        if etype == EventType.SUBSCRIPTION_PAUSED and self.mrr_after != 0:
+            raise EventValidationError("mrr_after", self.mrr_after, "a paused subscription has MRR 0")
+        if etype == EventType.SUBSCRIPTION_RESUMED and self.mrr_before != 0:
+            raise EventValidationError("mrr_before", self.mrr_before, "a resume starts from MRR 0")
         if self.value != self.mrr_after - self.mrr_before:
             raise EventValidationError(
                 "value",

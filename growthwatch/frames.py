@@ -217,6 +217,12 @@ def check_frame(
         value,
         "must equal mrr_after - mrr_before",
     )
+    paused = (etype_s == EventType.SUBSCRIPTION_PAUSED.value).to_numpy()
+    flag(paused & (np.round(mrr["mrr_after"], 6) != 0), "mrr_after", frame.get("mrr_after", value),
+         "a paused subscription has MRR 0")  # fmt: skip
+    resumed = (etype_s == EventType.SUBSCRIPTION_RESUMED.value).to_numpy()
+    flag(resumed & (np.round(mrr["mrr_before"], 6) != 0), "mrr_before",
+         frame.get("mrr_before", value), "a resume starts from MRR 0")  # fmt: skip
     unit = etype_s.isin({t.value for t in UNIT_TYPES}).to_numpy()
     flag(unit & (v != 1), "value", value, "counts 1")
     positive = etype_s.isin({EventType.PAYMENT.value, EventType.REFUND.value}).to_numpy()

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from growthwatch.demo.generator import DemoSpec, catalog, generate, write_ground_truth
+from growthwatch.demo.subscriptions import OPENING_LEAD_S
 from growthwatch.metrics.engine import STATE_FILE, MetricsEngine, metric_batches
 from growthwatch.metrics.fx import FxTable
 from growthwatch.metrics.settings import Funnel, MetricsSettings
@@ -84,7 +85,9 @@ def run_demo(
             result.rejected += len(appended.rejected)
             if progress:
                 progress("ledger", appended.received)
-        events = ledger.read(start=pd.Timestamp(spec.start, tz="UTC").to_pydatetime(), with_seq=True)
+        # from the opening base on (dated OPENING_LEAD_S before the range)
+        begin = pd.Timestamp(spec.start, tz="UTC") - pd.Timedelta(seconds=OPENING_LEAD_S)
+        events = ledger.read(start=begin.to_pydatetime(), with_seq=True)
         if influx is not None and raw_events:
             for start in range(0, len(events), 500_000):
                 result.influx += influx.write(event_points(events.iloc[start : start + 500_000]))

@@ -360,13 +360,17 @@ def customers_block(
     return _rows_block(ctx, rows, subjects)
 
 
+OPENING_LEAD_S = DAY_S  # the opening base is dated this long before the range starts
+
+
 def opening_rows(customer: _Customer, opening_s: int) -> list[Row]:
     """A pre-existing customer's events from ``opening_s`` on, led by its opening state.
 
     The ledger must hold whole MRR chains (metrics sum ``value`` per customer from 0), so a
-    customer who was paying (or trialing) when the data starts gets one opening event at
-    that moment: ``subscription_started`` 0 -> its MRR (``trial_started`` for a trial),
-    marked ``"opening": true`` in the metadata so metrics can leave it out of new MRR.
+    customer who was paying (or trialing) when the data starts gets one opening event with
+    its state at that moment: ``subscription_started`` 0 -> its MRR (``trial_started`` for
+    a trial), marked ``"opening": true``, dated ``OPENING_LEAD_S`` before the start so the
+    first reported month's MRR opens with it rather than counting it as new.
     """
     later = [r for r in customer.rows if r[0] > opening_s]
     subs = [r for r in customer.rows if r[0] <= opening_s and r[1] in _SUBSCRIPTION_CODES]
@@ -379,7 +383,9 @@ def opening_rows(customer: _Customer, opening_s: int) -> list[Row]:
     meta = {k: v for k, v in json.loads(meta_json).items() if k in _OPENING_KEYS}
     meta["opening"] = True
     opening_code = code if trialing else CODE[EventType.SUBSCRIPTION_STARTED]
-    opening: Row = (opening_s, opening_code, after or 0, 0, after, plan,
+    # Dated one day before the range, so the first reported month opens with this base as
+    # its starting MRR instead of booking it as new MRR (the day before is a partial month).
+    opening: Row = (opening_s - OPENING_LEAD_S, opening_code, after or 0, 0, after, plan,
                     metadata_json(meta), f"{customer.subject}:open")  # fmt: skip
     return [opening, *later]
 

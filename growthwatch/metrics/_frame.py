@@ -156,3 +156,78 @@ def ratio(num: pd.Series | np.ndarray, den: pd.Series | np.ndarray) -> np.ndarra
 
 def empty(columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+
+
+# -- calendar buckets in the reporting timezone --------------------------------------------
+# Days, months and years follow ``reporting.timezone`` (a Berlin company reads Berlin days,
+# DST days of 23 and 25 hours included); hours stay UTC-aligned. A bucket is stored at the
+# UTC instant of its local start (a Berlin day of 2026-03-29 starts 2026-03-28T23:00Z).
+
+
+def local_naive(ts: pd.Series, tz: str) -> np.ndarray:
+    """Wall-clock datetime64[us] values of UTC instants in ``tz`` (no Timestamp objects)."""
+    if tz == "UTC":
+        return naive_utc(ts)
+    local = ts.dt.tz_convert(tz).dt.tz_localize(None)
+    return local.to_numpy().astype("datetime64[us]")
+
+
+def from_local(naive: np.ndarray, tz: str) -> pd.Series:
+    """UTC instants of local wall-clock times (bucket starts: local midnights).
+
+    A midnight that does not exist (a zone whose DST starts at 00:00) moves to the first
+    local instant of that day; an ambiguous one takes its first occurrence.
+    """
+    series = pd.Series(np.asarray(naive, dtype="datetime64[us]"))
+    if tz == "UTC":
+        return series.dt.tz_localize("UTC").astype(TIME_DTYPE)
+    first = np.ones(len(series), dtype=bool)
+    local = series.dt.tz_localize(tz, ambiguous=first, nonexistent="shift_forward")
+    return local.dt.tz_convert("UTC").astype(TIME_DTYPE)
+
+
+def local_floor(ts: pd.Series, freq: str, tz: str = "UTC") -> pd.Series:
+    """Bucket start for ``freq`` in {"h", "D", "MS", "YS"}: hours in UTC, the rest in ``tz``."""
+    if tz == "UTC" or freq == "h":
+        return period_floor(ts, freq)
+    naive = local_naive(ts, tz)
+    unit = {"D": "D", "MS": "M", "YS": "Y"}[freq]
+    out = from_local(naive.astype(f"datetime64[{unit}]").astype("datetime64[us]"), tz)
+    out.index = ts.index
+    return out
+
+
+def local_floor_at(at: pd.Timestamp, freq: str, tz: str = "UTC") -> pd.Timestamp:
+    """``local_floor`` of one instant."""
+    return pd.Timestamp(local_floor(pd.Series([at]).astype(TIME_DTYPE), freq, tz).iloc[0])
+
+
+def local_day_numbers(ts: pd.Series, tz: str = "UTC") -> np.ndarray:
+    """Whole local days since the epoch (int64) of UTC instants."""
+    return local_naive(ts, tz).astype("datetime64[D]").astype("int64")
+
+
+def local_month_numbers(ts: pd.Series, tz: str = "UTC") -> np.ndarray:
+    """Local calendar months since 1970-01 (int64) of UTC instants."""
+    return local_naive(ts, tz).astype("datetime64[M]").astype("int64")
+
+
+def day_starts(day_numbers: np.ndarray, tz: str = "UTC") -> pd.Series:
+    """UTC instants of the local midnights of day numbers."""
+    days = np.asarray(day_numbers, dtype="int64").astype("datetime64[D]")
+    return from_local(days.astype("datetime64[us]"), tz)
+
+
+def month_starts(month_numbers: np.ndarray, tz: str = "UTC") -> pd.Series:
+    """UTC instants of the local starts of month numbers."""
+    months = np.asarray(month_numbers, dtype="int64").astype("datetime64[M]")
+    return from_local(months.astype("datetime64[us]"), tz)
+
+
+def local_day_range(start: pd.Timestamp, end: pd.Timestamp, tz: str = "UTC") -> pd.DatetimeIndex:
+    """Every local day from the one holding ``start`` to the one holding ``end``, as the UTC
+    instants of their midnights."""
+    if tz == "UTC":
+        return day_range(start, end)
+    first, last = local_day_numbers(pd.Series([start, end]).astype(TIME_DTYPE), tz)
+    return pd.DatetimeIndex(day_starts(np.arange(first, last + 1), tz)).astype(TIME_DTYPE)

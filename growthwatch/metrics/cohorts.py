@@ -26,7 +26,8 @@ from growthwatch.metrics._frame import (
     TIME_DTYPE,
     clean,
     empty,
-    naive_utc,
+    local_month_numbers,
+    month_starts,
     ratio,
     units,
     with_portfolio,
@@ -46,14 +47,9 @@ COLUMNS = {
 }
 
 
-def _month_numbers(ts: pd.Series) -> np.ndarray:
-    months = ts.dt.tz_localize(None).to_numpy().astype("datetime64[M]")
-    return months.astype("int64")
-
-
-def _month_ts(numbers: np.ndarray) -> pd.Series:
-    values = np.asarray(numbers, dtype="int64").astype("datetime64[M]").astype("datetime64[us]")
-    return pd.Series(values).dt.tz_localize("UTC").astype(TIME_DTYPE)
+def _month_numbers(ts: pd.Series, tz: str = "UTC") -> np.ndarray:
+    """Calendar months (of the reporting timezone) since 1970-01."""
+    return local_month_numbers(ts, tz)
 
 
 def _triangle(
@@ -68,7 +64,9 @@ def _triangle(
     return p, c, a
 
 
-def logo_retention(events: pd.DataFrame, until: pd.Timestamp | None = None) -> pd.DataFrame:
+def logo_retention(
+    events: pd.DataFrame, until: pd.Timestamp | None = None, tz: str = "UTC"
+) -> pd.DataFrame:
     """Signup-month cohorts x months since signup: members active that month."""
     types = (EventType.SIGNUP.value, EventType.ACTIVE_USE.value)
     ev = clean(events, types, ordered=False)  # membership and activity: order is irrelevant
@@ -76,10 +74,10 @@ def logo_retention(events: pd.DataFrame, until: pd.Timestamp | None = None) -> p
     signups = ev[ev["type"] == EventType.SIGNUP.value]
     if signups.empty:
         return empty(COLUMNS)
-    month = _month_numbers(ev["ts"])
+    month = _month_numbers(ev["ts"], tz)
     last = int(month.max())
     if until is not None:
-        last = max(last, int(_month_numbers(pd.Series([until]))[0]))
+        last = max(last, int(_month_numbers(pd.Series([until]).astype(TIME_DTYPE), tz)[0]))
     is_signup = (ev["type"] == EventType.SIGNUP.value).to_numpy()
     product_codes, product_names = pd.factorize(ev["product"])
     user = pd.factorize(ev["subject"])[0]  # integers: merges and de-duplication are cheap
@@ -113,23 +111,25 @@ def logo_retention(events: pd.DataFrame, until: pd.Timestamp | None = None) -> p
     )
     out = with_portfolio(out, ["cohort", "age"], ["cohort_size", "retained"])
     out["rate"] = ratio(out["retained"], out["cohort_size"])
-    return _finish(out, "logo")
+    return _finish(out, "logo", tz)
 
 
-def revenue_retention(mrr: MrrResult, until: pd.Timestamp | None = None) -> pd.DataFrame:
+def revenue_retention(
+    mrr: MrrResult, until: pd.Timestamp | None = None, tz: str = "UTC"
+) -> pd.DataFrame:
     """First-payment-month cohorts x months since: MRR kept (and paying members)."""
     firsts = mrr.movements[mrr.movements["kind"] == "new"]
     if firsts.empty:
         return empty(COLUMNS)
     members = (
-        firsts.assign(cohort=_month_numbers(firsts["time"]))
+        firsts.assign(cohort=_month_numbers(firsts["time"], tz))
         .groupby(["product", "customer"], as_index=False)["cohort"].min()
     )  # fmt: skip
     changes = mrr.changes
-    months_all = _month_numbers(changes["time"])
+    months_all = _month_numbers(changes["time"], tz)
     last = int(months_all.max())
     if until is not None:
-        last = max(last, int(_month_numbers(pd.Series([until]))[0]))
+        last = max(last, int(_month_numbers(pd.Series([until]).astype(TIME_DTYPE), tz)[0]))
     first_month = int(members["cohort"].min())
     n = last - first_month + 1
 
@@ -146,7 +146,7 @@ def revenue_retention(mrr: MrrResult, until: pd.Timestamp | None = None) -> pd.D
 
     # Paying members at each month end, from the customers' movements.
     mv = mrr.movements.merge(members, on=["product", "customer"])
-    mv = mv.assign(month=_month_numbers(mv["time"]))
+    mv = mv.assign(month=_month_numbers(mv["time"], tz))
     state = mv.groupby(["product", "customer", "month"], sort=True).agg(
         cohort=("cohort", "first"), paying=("paid_after", "last")
     )
@@ -180,16 +180,16 @@ def revenue_retention(mrr: MrrResult, until: pd.Timestamp | None = None) -> pd.D
     initial = base.reindex(pd.MultiIndex.from_arrays([out["product"], out["cohort"]])).to_numpy()
     out["rate"] = ratio(out["mrr"], initial)
     out["mrr"] = units(out["mrr"].to_numpy())
-    return _finish(out, "revenue")
+    return _finish(out, "revenue", tz)
 
 
-def _finish(out: pd.DataFrame, basis: str) -> pd.DataFrame:
+def _finish(out: pd.DataFrame, basis: str, tz: str = "UTC") -> pd.DataFrame:
     cohort = out["cohort"].to_numpy(dtype="int64")
     age = out["age"].to_numpy(dtype="int64")
     frame = pd.DataFrame(
         {
-            "time": naive_utc(_month_ts(cohort)),
-            "period": naive_utc(_month_ts(cohort + age)),
+            "time": month_starts(cohort, tz).array,
+            "period": month_starts(cohort + age, tz).array,
             "product": out["product"].astype(str).to_numpy(),
             "basis": basis,
             "age": age.astype(str),
@@ -199,6 +199,4 @@ def _finish(out: pd.DataFrame, basis: str) -> pd.DataFrame:
             "rate": out["rate"].to_numpy(dtype="float64"),
         }
     )
-    frame["time"] = frame["time"].dt.tz_localize("UTC").astype(TIME_DTYPE)
-    frame["period"] = frame["period"].dt.tz_localize("UTC").astype(TIME_DTYPE)
     return frame.sort_values(["product", "time", "period"], kind="stable").reset_index(drop=True)

@@ -22,10 +22,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from growthwatch.metrics._frame import TIME_DTYPE, period_floor, ratio, units, with_portfolio
+from growthwatch.metrics._frame import (
+    PORTFOLIO,
+    TIME_DTYPE,
+    local_floor,
+    local_month_numbers,
+    month_starts,
+    naive_utc,
+    ratio,
+    units,
+    with_portfolio,
+)
 from growthwatch.metrics.mrr import MONEY, MrrResult
 
-FLOWS = ("new", "expansion", "contraction", "churn", "reactivation", "fx_impact")
+FLOWS = ("new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed",
+         "fx_impact")  # fmt: skip
 COUNT_FLOWS = ("new_customers", "reactivated_customers", "churned_customers", "cancellations")
 RATE_FIELDS = (
     "customer_churn_rate",
@@ -37,32 +48,52 @@ RATE_FIELDS = (
 )
 
 
-def churn_periods(mrr: MrrResult, freq: str = "MS", ltv_months: int = 6) -> pd.DataFrame:
-    """Per product (and ``all``) and period (``freq`` "D", "MS" or "YS"), in units.
+def churn_periods(
+    mrr: MrrResult,
+    freq: str = "MS",
+    ltv_months: int = 6,
+    *,
+    tz: str = "UTC",
+    until: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Per product (and ``all``) and period (``freq`` "D", "MS" or "YS", in ``tz``), in units.
 
     Columns: time (period start), product, customers_start, customers_end, churned (from the
-    start population), mrr_start, mrr_end, the movement sums, the rates and, monthly, ltv.
+    start population), mrr_start, mrr_end, the movement sums, the paused stock, the rates
+    and, monthly, ltv. Months and years also get ``partial`` (1: the period started before
+    the data or ends after ``until``) and the trailing-12-month cohort NRR/GRR.
     """
     daily = mrr.daily
     if daily.empty:
         return pd.DataFrame(columns=["time", "product"])
-    frame = daily.assign(period=period_floor(daily["time"], freq))
+    frame = daily.assign(period=local_floor(daily["time"], freq, tz))
     grouped = frame.groupby(["product", "period"], sort=True)
     out = grouped[list(FLOWS) + list(COUNT_FLOWS)].sum()
-    ends = grouped[["mrr", "active"]].last()
+    ends = grouped[["mrr", "active", "paused_mrr", "paused_customers"]].last()
     out["mrr_end"] = ends["mrr"]
     out["customers_end"] = ends["active"]
+    out["paused_mrr"] = ends["paused_mrr"]
+    out["customers_paused"] = ends["paused_customers"]
     out["mrr_start"] = ends["mrr"].groupby(level="product").shift(1, fill_value=0)
     out["customers_start"] = ends["active"].groupby(level="product").shift(1, fill_value=0)
-    out["churned"] = _churned_from_start(mrr.movements, freq).reindex(out.index, fill_value=0)
+    churned = _churned_from_start(mrr.movements, freq, tz)
+    out["churned"] = churned.reindex(out.index, fill_value=0)
+    first = grouped["time"].min().groupby(level="product").min()
     out = out.reset_index().rename(columns={"period": "time"})
     sums = [*FLOWS, *COUNT_FLOWS, "mrr_end", "customers_end", "mrr_start", "customers_start",
-            "churned"]  # fmt: skip
+            "churned", "paused_mrr", "customers_paused"]  # fmt: skip
     out = with_portfolio(out, ["time"], sums)
     out = _rates(out)
     if freq == "MS":
         out["ltv"] = _ltv(out, ltv_months)
-    money = [*FLOWS, "mrr_end", "mrr_start"]
+    if freq in ("MS", "YS"):
+        first[PORTFOLIO] = first.min()
+        last_day = daily["time"].max() + pd.Timedelta(days=1)
+        horizon = last_day if until is None else until
+        out["partial"] = _partial(out, freq, tz, first, horizon)
+        nrr, grr = _trailing_12m(mrr, out, freq, tz)
+        out["nrr_t12m"], out["grr_t12m"] = nrr, grr
+    money = [*FLOWS, "mrr_end", "mrr_start", "paused_mrr"]
     for col in money:
         out[col] = units(out[col].to_numpy())
     out["arpa"] = np.round(out["arpa"], 6)
@@ -72,13 +103,78 @@ def churn_periods(mrr: MrrResult, freq: str = "MS", ltv_months: int = 6) -> pd.D
     return out.sort_values(["product", "time"], kind="stable").reset_index(drop=True)
 
 
-def _churned_from_start(movements: pd.DataFrame, freq: str) -> pd.Series:
+def _partial(
+    out: pd.DataFrame, freq: str, tz: str, first: pd.Series, horizon: pd.Timestamp
+) -> np.ndarray:
+    """1 where a period is not complete: it starts before the product's first day (a first
+    month or year that starts mid-way) or ends after ``horizon`` (the current month, a year
+    to date)."""
+    months = local_month_numbers(out["time"], tz)
+    step = 1 if freq == "MS" else 12
+    period_end = naive_utc(month_starts(months + step, tz))
+    begins = naive_utc(pd.Series(out["product"].map(first).to_numpy()).astype(TIME_DTYPE))
+    starts_late = naive_utc(out["time"].astype(TIME_DTYPE)) < begins
+    ends_late = period_end > np.datetime64(horizon.tz_convert("UTC").tz_localize(None), "us")
+    return (starts_late | ends_late).astype("int64")
+
+
+def _trailing_12m(
+    mrr: MrrResult, out: pd.DataFrame, freq: str, tz: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cohort-based trailing-12-month NRR and GRR at each period's last month end.
+
+    The cohort is the customers paying at the end of the month 12 months earlier; NRR = their
+    MRR now / their MRR then, GRR = the same with each customer capped at its MRR then
+    (so expansion cannot hide churn). Undefined (NaN) without 12 months of history or with
+    no paying customer then. Customer MRR is the running sum of ``mrr.changes``, which adds
+    up to ``mrr_daily``'s stock.
+    """
+    nrr = np.full(len(out), np.nan)
+    grr = np.full(len(out), np.nan)
+    ch = mrr.changes
+    if ch.empty or out.empty:
+        return nrr, grr
+    month = local_month_numbers(ch["time"], tz)
+    period_month = local_month_numbers(out["time"], tz)
+    if freq == "YS":  # a year's figure is the one at its last month with data
+        period_month = period_month + 11
+    m0 = int(month.min())
+    m1 = int(max(month.max(), local_month_numbers(mrr.daily["time"], tz).max()))
+    n = m1 - m0 + 1
+    period_month = np.minimum(period_month, m1)
+    totals: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for product, part in ch.groupby("product", sort=False):
+        pair = pd.factorize(part["customer"])[0]
+        grid = np.zeros((int(pair.max()) + 1, n), dtype="int64")
+        np.add.at(grid, (pair, month[part.index.to_numpy()] - m0), part["delta"].to_numpy())
+        stock = np.cumsum(grid, axis=1)
+        then, now = stock[:, :-12], stock[:, 12:]
+        paying = then > 0
+        den = np.where(paying, then, 0).sum(axis=0)
+        num = np.where(paying, now, 0).sum(axis=0)
+        cap = np.where(paying, np.minimum(now, then), 0).sum(axis=0)
+        totals[str(product)] = (den, num, cap)
+    if totals:
+        den_all, num_all, cap_all = (sum(t[i] for t in totals.values()) for i in range(3))
+        totals[PORTFOLIO] = (den_all, num_all, cap_all)  # type: ignore[assignment]
+    products = out["product"].astype(str).to_numpy()
+    for i, (product, pm) in enumerate(zip(products, period_month, strict=True)):
+        k = int(pm) - m0 - 12
+        got = totals.get(product)
+        if got is None or k < 0 or k >= len(got[0]) or got[0][k] <= 0:
+            continue
+        nrr[i] = got[1][k] / got[0][k]
+        grr[i] = got[2][k] / got[0][k]
+    return nrr, grr
+
+
+def _churned_from_start(movements: pd.DataFrame, freq: str, tz: str = "UTC") -> pd.Series:
     """Customers paying at the period start (their first movement in the period starts
     from paying) with at least one churn movement in the period."""
     if movements.empty:
         return pd.Series(dtype="int64")
     m = movements.assign(
-        period=period_floor(movements["time"], freq), is_churn=movements["kind"] == "churn"
+        period=local_floor(movements["time"], freq, tz), is_churn=movements["kind"] == "churn"
     )
     keys = ["product", "period", "customer"]
     per = m.groupby(keys, sort=False).agg(

@@ -6,8 +6,10 @@ Definitions (METRICS.md, as Mixpanel and Amplitude use them):
   rolling 1 / 7 / 30 days ending with d. Stickiness = DAU / MAU.
 * signups on day d: distinct users with a ``signup`` event that day.
 * activation rate of the day-d signup cohort: those users with an ``activation`` event
-  within N days (``activation_window_days``) after their signup / the cohort. The rate of
-  the last N days is still maturing; it is written anyway and rewritten as activations come.
+  within N days (``activation_window_days``) after their signup / the cohort. A cohort
+  whose window has not closed by ``until`` is still maturing: ``maturing`` = 1 on its rows
+  (a dashboard greys them out); they are rewritten as activations come.
+* Days are days of the reporting timezone (``settings.timezone``).
 
 Rolling distinct counts are computed without a per-day loop: each user-day of activity
 covers the days up to the window length or the user's next active day, whichever comes
@@ -24,8 +26,9 @@ from growthwatch.events import EventType
 from growthwatch.metrics._frame import (
     TIME_DTYPE,
     clean,
-    day_range,
+    day_starts,
     empty,
+    local_day_numbers,
     naive_utc,
     ratio,
     with_portfolio,
@@ -36,13 +39,8 @@ TYPES = (EventType.ACTIVE_USE.value, EventType.SIGNUP.value, EventType.ACTIVATIO
 WINDOWS = {"dau": 1, "wau": 7, "mau": 30}
 COUNTS = ("signups", "activations", "activated", "dau", "wau", "mau")
 COLUMNS = {"time": TIME_DTYPE, "product": "str", **dict.fromkeys(COUNTS, "int64"),
-           "activation_rate": "float64", "stickiness": "float64"}  # fmt: skip
-_DAY_US = 86_400_000_000
-
-
-def _day_numbers(ts: pd.Series) -> np.ndarray:
-    """Whole UTC days since the epoch, as int64."""
-    return ts.dt.tz_localize(None).to_numpy().astype("datetime64[D]").astype("int64")
+           "maturing": "int64", "activation_rate": "float64",
+           "stickiness": "float64"}  # fmt: skip
 
 
 def product_daily(
@@ -56,6 +54,11 @@ def product_daily(
     ``first_days`` (product -> first day with such events in the whole history) lets a
     caller that passes only recent events still get every product's full day grid.
     """
+    tz = settings.timezone
+
+    def _day_numbers(ts: pd.Series) -> np.ndarray:
+        return local_day_numbers(ts.astype(TIME_DTYPE), tz)
+
     ev = clean(events, TYPES, ordered=False)  # distinct users per day: order is irrelevant
     ev = ev[ev["subject"].notna()]
     known = [] if first_days is None else list(first_days.index)
@@ -118,10 +121,7 @@ def product_daily(
         ok = pairs[(lag >= pd.Timedelta(0)) & (lag <= window)].drop_duplicates(["p", "u", "d"])
         np.add.at(grid[:, :, COUNTS.index("activated")], (ok["p"], ok["d"] - start_day), 1)
 
-    days = day_range(
-        pd.Timestamp(start_day * _DAY_US, unit="us", tz="UTC"),
-        pd.Timestamp(end_day * _DAY_US, unit="us", tz="UTC"),
-    )
+    days = day_starts(np.arange(start_day, end_day + 1), tz)
     out = pd.DataFrame(
         grid.reshape(-1, len(COUNTS)), columns=list(COUNTS)
     ).assign(
@@ -133,6 +133,11 @@ def product_daily(
     out = out[out["_day"] >= out["_first"]].drop(columns=["_day", "_first"])
     out["time"] = pd.to_datetime(out["time"], utc=True).astype(TIME_DTYPE)
     out = with_portfolio(out, ["time"], list(COUNTS))
+    # A day-d cohort is final once day d + N has ended (its last signup's window closed).
+    closes = day_starts(_day_numbers(out["time"]) + settings.activation_window_days + 1, tz)
+    horizon = day_starts(np.array([end_day + 1]), tz).iloc[0] if until is None else until
+    out["maturing"] = (naive_utc(closes) > naive_utc(pd.Series([horizon]).astype(TIME_DTYPE))[0]
+                       ).astype("int64")  # fmt: skip
     out["activation_rate"] = ratio(out["activated"], out["signups"])
     out["stickiness"] = ratio(out["dau"], out["mau"])
     return out[list(COLUMNS)].reset_index(drop=True)

@@ -40,8 +40,7 @@ from growthwatch.metrics._frame import (
     LEDGER_ORDER,
     LEDGER_UNIQUE,
     PORTFOLIO,
-    TIME_DTYPE,
-    month_floor,
+    local_floor_at,
 )
 from growthwatch.metrics.customers import churn_periods
 from growthwatch.metrics.mrr import MRR_TYPES, MrrResult, compute_mrr
@@ -49,6 +48,7 @@ from growthwatch.metrics.schema import MEASUREMENTS, to_batch
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.points import PointBatch
 from growthwatch.stores.files import write_private
+from growthwatch.stores.interfaces import SeriesDeleter
 from growthwatch.stores.ledger import SELECT_EXPR, Ledger
 
 log = logging.getLogger(__name__)
@@ -91,24 +91,31 @@ def compute_family(
     settings: MetricsSettings,
     until: pd.Timestamp | None = None,
     first_days: pd.Series | None = None,
+    since: pd.Timestamp | None = None,
 ) -> Frames:
-    """Metric frames (keyed by measurement name) of one family from an event frame."""
+    """Metric frames (keyed by measurement name) of one family from an event frame.
+
+    ``first_days`` and ``since`` are for callers that pass only recent events (from
+    ``since`` on): the first event per product (product family) or per (product, currency)
+    (revenue) in the whole history, so grids start where a full recompute's would.
+    """
+    tz = settings.timezone
     if family == "revenue":
         return {
-            "revenue_daily": revenue.revenue(events, settings.fx, "D"),
-            "revenue_hourly": revenue.revenue(events, settings.fx, "h"),
+            "revenue_daily": revenue.revenue(events, settings.fx, "D", tz),
+            "revenue_hourly": revenue.revenue(events, settings.fx, "h", tz, first_days, since),
         }
     if family == "subscriptions":
         return subscription_frames(compute_mrr(events, settings, until), settings, until)
     if family == "product":
         return {"product_daily": engagement.product_daily(events, settings, until, first_days)}
     if family == "cohorts":
-        return {"cohort_retention": cohorts.logo_retention(events, until)}
+        return {"cohort_retention": cohorts.logo_retention(events, until, tz)}
     if family == "funnels":
         steps, branches = funnels.funnels(events, settings)
         return {"funnel_steps": steps, "funnel_branches": branches}
     if family == "traffic":
-        return {"traffic_daily": traffic.traffic_daily(events)}
+        return {"traffic_daily": traffic.traffic_daily(events, tz)}
     if family == "kpis":
         return {"kpi": kpis.kpi_series(events)}
     raise ValueError(f"unknown metric family {family!r}")
@@ -118,15 +125,16 @@ def subscription_frames(
     state: MrrResult, settings: MetricsSettings, until: pd.Timestamp | None
 ) -> Frames:
     """The subscription family's frames from its MRR state (cheap: per-day aggregates)."""
-    daily = churn_periods(state, "D")
+    tz = settings.timezone
+    daily = churn_periods(state, "D", tz=tz, until=until)
     if not daily.empty:
         daily["net_change"] = np.round(daily["mrr_end"] - daily["mrr_start"], 6)
     return {
         "mrr_daily": daily,
         "customers_daily": daily,
-        "churn_monthly": churn_periods(state, "MS", settings.ltv_months),
-        "churn_yearly": churn_periods(state, "YS"),
-        "cohort_retention": cohorts.revenue_retention(state, until),
+        "churn_monthly": churn_periods(state, "MS", settings.ltv_months, tz=tz, until=until),
+        "churn_yearly": churn_periods(state, "YS", tz=tz, until=until),
+        "cohort_retention": cohorts.revenue_retention(state, until, tz),
     }
 
 
@@ -266,6 +274,9 @@ class RunResult:
     families: dict[str, str] = field(default_factory=dict)  # family -> buckets from
     timings: dict[str, float] = field(default_factory=dict)  # family -> seconds
     seconds: float = 0.0
+    # subscription events whose mrr_before is not their subscription's last state (the
+    # latest observation won); counted over the history the run recomputed
+    chain_breaks: int = 0
 
 
 class MetricsEngine:
@@ -342,7 +353,40 @@ class MetricsEngine:
             ).df()
         finally:
             cursor.close()
-        return pd.to_datetime(frame.set_index("product")["first"], utc=True).dt.floor("D")
+        # The instant, not its UTC day: the product family takes the day in its timezone.
+        return pd.to_datetime(frame.set_index("product")["first"], utc=True)
+
+    def _first_money(self) -> pd.Series:
+        """(product, currency) -> first money event: where its hourly revenue grid starts."""
+        cursor = self.ledger.connection
+        try:
+            frame = cursor.execute(
+                "SELECT product, currency, min(ts) AS first FROM events WHERE type IN "
+                "(SELECT unnest(?)) GROUP BY ALL",
+                [list(revenue.MONEY_TYPES)],
+            ).df()
+        finally:
+            cursor.close()
+        first = pd.to_datetime(frame["first"], utc=True)
+        return pd.Series(first.to_numpy(), index=pd.MultiIndex.from_frame(
+            frame[["product", "currency"]]))  # fmt: skip
+
+    def _money_restart(self, after_seq: int) -> pd.Timestamp | None:
+        """The earliest previous last money event of a (product, currency) that has new
+        ones: the hours between it and the new events become zero rows."""
+        cursor = self.ledger.connection
+        try:
+            row = cursor.execute(
+                "SELECT epoch_us(min(prev)) FROM (SELECT max(ts) FILTER (WHERE seq <= ?) AS prev, "
+                "max(seq) AS s FROM events WHERE type IN (SELECT unnest(?)) "
+                "GROUP BY product, currency HAVING max(seq) > ?)",
+                [after_seq, list(revenue.MONEY_TYPES), after_seq],
+            ).fetchone()
+        finally:
+            cursor.close()
+        if row is None or row[0] is None:
+            return None
+        return pd.Timestamp(int(row[0]), unit="us", tz="UTC")
 
     def _read(
         self,
@@ -354,7 +398,7 @@ class MetricsEngine:
         columns = _COLUMNS[family]
         if family == "cohorts" and start is not None:
             # every signup (cohort membership), active use only of the months updated
-            month = _bucket_floor("cohort_retention", start)
+            month = _bucket_floor("cohort_retention", start, self.settings.timezone)
             both = pd.concat(
                 [
                     read_events(self.ledger, [EventType.SIGNUP.value], columns=columns,
@@ -374,7 +418,7 @@ class MetricsEngine:
                 # before it. So the months from ``start`` on need every event from their
                 # first day, and before it only the entry steps of users who have one
                 # since (is their entry really in those months?).
-                month = _bucket_floor("funnel_steps", start)
+                month = _bucket_floor("funnel_steps", start, self.settings.timezone)
                 both = pd.concat(
                     [read_events(self.ledger, sorted(entry), end=month, columns=columns,
                                  seen_from=month),
@@ -421,15 +465,24 @@ class MetricsEngine:
             return result
         prev = self.state.horizon
         horizon = max(new["last"].max(), prev) if prev is not None else new["last"].max()
-        grew = prev is None or horizon.floor("D") > prev.floor("D")
+        tz = self.settings.timezone
+        grew = prev is None or local_floor_at(horizon, "D", tz) > local_floor_at(prev, "D", tz)
         touched: dict[str, pd.Timestamp | None] = {}
         products: dict[str, set[str]] = {}
         for family, types in family_types(self.settings).items():
             rows = new[new["type"].isin(list(types))]
             earliest = rows["first"].min() if not rows.empty else None
             start = _touch_start(family, earliest, self.settings)
+            if family == "revenue" and start is not None:
+                restart = self._money_restart(self.state.last_seq)  # zero hours since then
+                if restart is not None:
+                    start = min(start, local_floor_at(restart, "D", tz))
             if family in _GRID_FAMILIES and grew and prev is not None:
-                start = prev.floor("D") if start is None else min(start, prev.floor("D"))
+                grid_from = local_floor_at(prev, "D", tz)
+                if family == "product":  # cohorts whose maturing flag the new day clears
+                    days = self.settings.activation_window_days + 1
+                    grid_from = local_floor_at(grid_from - pd.Timedelta(days=days), "D", tz)
+                start = grid_from if start is None else min(start, grid_from)
             if start is not None:
                 touched[family] = start
                 products[family] = (
@@ -459,19 +512,35 @@ class MetricsEngine:
             keep = None if products is None or "*" in products[family] else products[family]
             if family == "subscriptions":
                 frames = self._subscription_frames(types[family], keep, horizon)
+                if self._mrr is not None:
+                    result.chain_breaks = self._mrr[1].chain_breaks
+                if start is not None and self._mrr is not None:
+                    # A late event can join a netting group that began earlier (even the
+                    # day before): that movement moves, so rewrite from the group's day.
+                    start = _netted_start(self._mrr[1].netted, start, self.settings)
             else:
                 read_from = _read_start(family, start, self.settings)
                 events = self._read(family, types[family], start, read_from)
-                first_days = self._first_days(types[family]) if family == "product" else None
-                frames = compute_family(family, events, self.settings, horizon, first_days)
+                first_days = None
+                if family == "product":
+                    first_days = self._first_days(types[family])
+                elif family == "revenue" and read_from is not None:
+                    first_days = self._first_money()
+                frames = compute_family(family, events, self.settings, horizon, first_days,
+                                        read_from)  # fmt: skip
                 del events
             lower = start if since is None else since
             batches = []
             for name, frame in frames.items():
-                chosen = _select(frame, name, lower, until, keep)
+                chosen = _select(frame, name, lower, until, keep, self.settings.timezone)
                 if not chosen.empty:
                     batches.append(to_batch(name, chosen))
+            full = since is None and until is None and lower is None
             for store in stores:
+                if isinstance(store, SeriesDeleter):
+                    for name in frames:
+                        if full or name in _SHRINKING:
+                            self._delete(store, name, family, lower, until, keep)
                 store.write(batches)
             points += sum(len(b) for b in batches)
             result.families[family] = "all" if lower is None else lower.isoformat()
@@ -479,13 +548,35 @@ class MetricsEngine:
             log.info("metrics %s: %d points from %s", family, points, lower)
         return points
 
+    def _delete(
+        self,
+        store: SeriesDeleter,
+        name: str,
+        family: str,
+        lower: pd.Timestamp | None,
+        until: pd.Timestamp | None,
+        keep: set[str] | None,
+    ) -> None:
+        """Remove what this run rewrites of ``name`` (its range, products and, for the
+        shared cohort measurement, basis), so rows that stopped existing do not survive."""
+        tags: dict[str, str | list[str]] = {}
+        if keep is not None:
+            tags["product"] = sorted({*keep, PORTFOLIO})
+        if name == "cohort_retention":
+            tags["basis"] = "revenue" if family == "subscriptions" else "logo"
+        start = None if lower is None else _bucket_floor(name, lower, self.settings.timezone)
+        try:
+            store.delete(name, tags=tags, start=start, end=until)
+        except Exception as exc:  # InfluxDB down or refusing: the write goes on (spooled)
+            log.warning("%s: could not delete the range being rewritten (%s); rows that "
+                        "stopped existing remain until the next recompute", name, exc)  # fmt: skip
 
     def _subscription_frames(
         self, types: Sequence[str], keep: set[str] | None, horizon: pd.Timestamp
     ) -> Frames:
         """MRR over each subscription's whole history: of every product on a full run or
         a cold start, else of the changed products only, merged into the kept state."""
-        day = horizon.floor("D")
+        day = local_floor_at(horizon, "D", self.settings.timezone)
         columns = _COLUMNS["subscriptions"]
         cached = self._mrr[1] if self._mrr is not None and self._mrr[0] == day else None
         if keep is None or cached is None:
@@ -500,7 +591,25 @@ class MetricsEngine:
 
 
 _GRID_FAMILIES = frozenset({"subscriptions", "product", "cohorts"})
+# Measurements whose rows can stop existing when events arrive (a late signup moves a user
+# to an earlier cohort or funnel entry month; a late session re-attributes a signup's
+# channel): an update deletes the range it rewrites. The others' rows only ever grow in
+# number (day grids from a product's first event, per-event KPI points), so overwriting is
+# enough; a full recompute deletes every measurement it writes.
+_SHRINKING = frozenset({"cohort_retention", "funnel_steps", "funnel_branches", "traffic_daily"})
 _ORDER_FREE = frozenset({"product", "cohorts"})  # counts of distinct users: order irrelevant
+
+
+def _netted_start(
+    netted: pd.DataFrame, start: pd.Timestamp, settings: MetricsSettings
+) -> pd.Timestamp:
+    """``start`` moved back to the day of any multi-event netting group still open at it."""
+    if netted.empty:
+        return start
+    reaching = netted.loc[netted["end"] >= start, "start"]
+    if reaching.empty:
+        return start
+    return min(start, local_floor_at(pd.Timestamp(reaching.min()), "D", settings.timezone))
 
 
 def _touch_start(
@@ -509,12 +618,16 @@ def _touch_start(
     """The earliest bucket start an event at ``earliest`` can change, per family."""
     if earliest is None:
         return None
-    day = earliest.floor("D")
+    tz = settings.timezone
+    day = local_floor_at(earliest, "D", tz)
     if family == "product":
-        return day - pd.Timedelta(days=settings.activation_window_days)
+        return local_floor_at(day - pd.Timedelta(days=settings.activation_window_days), "D", tz)
     if family == "funnels":
         window = max([f.window_days for f in settings.funnels] or [0])
-        return day - pd.Timedelta(days=window)
+        return local_floor_at(day - pd.Timedelta(days=window), "D", tz)
+    if family == "traffic":  # a signup's session may have begun before its day
+        lookback = pd.Timedelta(minutes=traffic.SESSION_MINUTES)
+        return local_floor_at(earliest - lookback, "D", tz)
     if family == "kpis":
         return earliest
     return day
@@ -530,6 +643,8 @@ def _read_start(
         return start - pd.Timedelta(days=max(engagement.WINDOWS.values()))
     if family == "cohorts":
         return None  # signups of every cohort; the active-use events are filtered below
+    if family == "traffic":  # the sessions of the first signups of ``start``'s day
+        return start - pd.Timedelta(minutes=traffic.SESSION_MINUTES)
     return start
 
 
@@ -546,31 +661,35 @@ def _select(
     lower: pd.Timestamp | None,
     until: pd.Timestamp | None,
     products: set[str] | None,
+    tz: str = "UTC",
 ) -> pd.DataFrame:
+    """The rows a run writes: cells from ``lower``'s bucket on (by the cell's own month
+    for cohorts), before ``until`` by their time (every row a delete of [lower, until)
+    removes is rewritten), of ``products`` and the portfolio."""
     if frame.empty:
         return frame
     keep = np.ones(len(frame), dtype=bool)
     when = _period_start(frame, name)
     if lower is not None:
-        floor = _bucket_floor(name, lower)
+        floor = _bucket_floor(name, lower, tz)
         keep &= (when >= floor).to_numpy()
     if until is not None:
-        keep &= (when < until).to_numpy()
+        keep &= (frame["time"] < until).to_numpy()
     if products is not None:
         keep &= frame["product"].isin([*products, PORTFOLIO]).to_numpy()
     return frame[keep]
 
 
-def _bucket_floor(name: str, at: pd.Timestamp) -> pd.Timestamp:
-    """The start of the bucket of ``name`` that contains ``at``."""
+def _bucket_floor(name: str, at: pd.Timestamp, tz: str = "UTC") -> pd.Timestamp:
+    """The start of the bucket of ``name`` that contains ``at`` (hours UTC, the rest in
+    the reporting timezone)."""
     spec = {m.name: m for m in MEASUREMENTS}[name]
-    series = pd.Series([at]).astype(TIME_DTYPE)
     if spec.bucket == "hour":
         return at.floor("h")
     if spec.bucket == "day":
-        return at.floor("D")
+        return local_floor_at(at, "D", tz)
     if spec.bucket in ("month", "cohort month"):
-        return pd.Timestamp(month_floor(series).iloc[0])
+        return local_floor_at(at, "MS", tz)
     if spec.bucket == "year":
-        return pd.Timestamp(year=at.year, month=1, day=1, tz="UTC")
+        return local_floor_at(at, "YS", tz)
     return at

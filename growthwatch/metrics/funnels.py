@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from growthwatch.metrics._frame import TIME_DTYPE, clean, empty, month_floor, ratio, with_portfolio
+from growthwatch.metrics._frame import TIME_DTYPE, clean, empty, local_floor, ratio, with_portfolio
 from growthwatch.metrics.settings import Funnel, MetricsSettings
 
 NONE = "(none)"
@@ -85,7 +85,7 @@ def funnel_steps(
         users.loc[hit.index, "reached"] = hit.to_numpy()
         users.loc[hit.index, "last_step"] = k
     users = users.reset_index()
-    users["month"] = month_floor(users["t0"])
+    users["month"] = local_floor(users["t0"].astype(TIME_DTYPE), "MS", settings.timezone)
 
     n = len(funnel.steps)
     counts = users.groupby(["product", "month"])["last_step"].value_counts().unstack(fill_value=0)

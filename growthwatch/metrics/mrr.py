@@ -12,12 +12,18 @@ Why it is built this way:
 * **Per customer, netted.** Movements are classified on the customer's total MRR across
   all their subscriptions (METRICS.md), after netting changes that follow each other within
   ``movement_netting_minutes`` (a plan switch done as cancel + new subscription is one
-  expansion, a churn undone within the window is nothing). Netting never crosses a UTC day,
-  so every daily bucket is closed and the identity holds per day.
+  expansion, a churn undone within the window is nothing). Netting crosses bucket
+  boundaries; a netted movement belongs to the bucket of its first change, and the stock of
+  that bucket reflects the netted state, so the identity holds per day.
+* **Chain order.** Same-instant events of one subscription are ordered along their MRR
+  chain (``mrr_before`` = the previous ``mrr_after``), never by their hashed keys.
+* **Pauses** are ``paused``/``resumed`` movements, neither churn nor reactivation; paused
+  customers are counted apart from active ones.
 * **Exact.** Everything is int64 micro-units. The reporting-currency stock is valued at each
   day's rate; movements are valued at the rate of the day they happen, and the difference
   that only exchange rates explain is the ``fx_impact`` column, so
-  ``mrr(d) = mrr(d-1) + new + expansion + reactivation - contraction - churn + fx_impact``
+  ``mrr(d) = mrr(d-1) + new + expansion + reactivation + resumed - contraction - churn
+  - paused + fx_impact``
   holds exactly, per product and day (``fx_impact`` is 0 for reporting-currency products).
 * **When churn lands.** At the event's timestamp: the source emits a cancel-at-period-end
   as a ``subscription_cancelled`` at the period end, so MRR stays until then.
@@ -25,8 +31,9 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import numpy as np
@@ -36,10 +43,10 @@ from growthwatch.events import SUBSCRIPTION_TYPES, EventType
 from growthwatch.metrics._frame import (
     TIME_DTYPE,
     clean,
-    day_floor,
-    day_range,
     empty,
     json_key,
+    local_day_range,
+    local_floor,
     micros,
     naive_utc,
     units,
@@ -50,10 +57,18 @@ SUB_TYPES = tuple(t.value for t in SUBSCRIPTION_TYPES)
 # What the MRR functions read: subscription events, and payments (a renewal starts a new
 # service period, which re-sets the exchange rate a foreign-currency MRR is valued at).
 MRR_TYPES = (*SUB_TYPES, EventType.PAYMENT.value)
-MOVEMENT_KINDS = ("new", "expansion", "contraction", "churn", "reactivation")
-# amount columns of the daily frame (int micro-units internally)
-MONEY = ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact")
-COUNTS = ("active", "new_customers", "reactivated_customers", "churned_customers", "cancellations")
+MOVEMENT_KINDS = ("new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed")
+# amount columns of the daily frame (int micro-units internally); paused_mrr is a stock
+MONEY = ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed",
+         "fx_impact", "paused_mrr")  # fmt: skip
+COUNTS = ("active", "new_customers", "reactivated_customers", "churned_customers", "cancellations",
+          "paused_customers")  # fmt: skip
+# A customer's state at an instant: paying (MRR > 0), paused (MRR 0, a subscription paused)
+# or none.
+NONE, PAUSED, PAYING = 0, 1, 2
+_PAUSE_ENDS = (EventType.SUBSCRIPTION_CANCELLED.value, EventType.SUBSCRIPTION_STARTED.value,
+               EventType.TRIAL_STARTED.value)  # fmt: skip
+log = logging.getLogger(__name__)
 
 _MONTHS_PER = {"day": Decimal(12) / Decimal(365), "week": Decimal(12) / Decimal(52)}
 
@@ -101,6 +116,10 @@ class MrrResult:
     movements: pd.DataFrame
     daily: pd.DataFrame
     changes: pd.DataFrame
+    # netting groups of more than one event (product, start, end): an event that arrives
+    # late can join one, which moves that movement to the group's start.
+    netted: pd.DataFrame = field(default_factory=lambda: _empty_netted())
+    chain_breaks: int = 0  # events whose mrr_before is not their subscription's last state
 
     def with_products_from(self, other: MrrResult, products: Collection[str]) -> MrrResult:
         """This result with the rows of ``products`` taken from ``other`` instead.
@@ -126,6 +145,8 @@ class MrrResult:
             merged(self.movements, other.movements),
             daily.reset_index(drop=True),
             merged(self.changes, other.changes),
+            merged(self.netted, other.netted),
+            self.chain_breaks + other.chain_breaks,
         )
 
 
@@ -140,10 +161,20 @@ def compute_mrr(
     sub = _sub_events(events)
     if sub.empty:
         return MrrResult(_empty_movements(), _empty_daily(), _empty_changes())
-    n = len(sub)
+    tz = settings.timezone
     sid = json_key(sub["metadata"], "subscription")
-    has_sid = sid.notna().to_numpy()
     skey = _group_codes(sub[["product", "subject"]].assign(sid=sid.fillna("").to_numpy()))
+    # Ledger order is (time, key); the key is a hash, so same-second events of one
+    # subscription are re-ordered along their MRR chain (keys stay with the positions, so
+    # every later sort by (time, key) keeps the chain order).
+    keys = sub["idempotency_key"].astype(object).to_numpy()
+    perm, breaks = _chain_order(sub, skey)
+    if perm is not None:
+        sub = sub.iloc[perm].reset_index(drop=True)
+        sid = sid.iloc[perm].reset_index(drop=True)
+        skey = skey[perm]
+    n = len(sub)
+    has_sid = sid.notna().to_numpy()
     ckey = _group_codes(sub[["product", "subject"]])
     after = micros(sub["mrr_after"])
     order = np.arange(n)
@@ -154,65 +185,175 @@ def compute_mrr(
     prev_micro = prev.fillna(0).to_numpy().astype("int64")
     prev_micro = np.where(has_sid, prev_micro, micros(sub["mrr_before"]))
     ts = sub["ts"]
-    move_rc, revaluations = _valued(sub, sid, after, prev_micro, events, settings)
+    move_rc, revaluations = _valued(sub, sid, after, prev_micro, events, settings, keys)
     # Paying = the sum of the customer's subscription states (each >= 0) is above zero; the
     # sum telescopes, so currencies need no conversion for this test.
     state_delta = after - prev_micro
     state_after = pd.Series(state_delta).groupby(ckey, sort=False).cumsum().to_numpy()
-    pos_after = (state_after > 0).astype("int64")
-    pos_before = (state_after - state_delta > 0).astype("int64")
+    # Paused: a subscription whose last pause is not yet followed by MRR, a (re)start or a
+    # cancellation. A customer with MRR 0 and a paused subscription is paused, not churned.
+    etype = sub["type"].to_numpy()
+    is_pause = etype == EventType.SUBSCRIPTION_PAUSED.value
+    ends_pause = ~is_pause & ((after > 0) | np.isin(etype, _PAUSE_ENDS))
+    status = pd.Series(np.where(is_pause, 1.0, np.where(ends_pause, 0.0, np.nan)))
+    flag = status.groupby(skey, sort=False).ffill().fillna(0).to_numpy().astype("int64")
+    flag_delta = flag - pd.Series(flag).groupby(skey, sort=False).shift(1, fill_value=0).to_numpy()
+    paused_after = pd.Series(flag_delta).groupby(ckey, sort=False).cumsum().to_numpy()
+    s_after = np.where(state_after > 0, PAYING, np.where(paused_after > 0, PAUSED, NONE))
+    s_before = np.where(state_after - state_delta > 0, PAYING,
+                        np.where(paused_after - flag_delta > 0, PAUSED, NONE))  # fmt: skip
 
-    # Netting groups: per customer, consecutive events within the window on the same day.
+    # Netting groups: per customer, consecutive events within the window, across bucket
+    # boundaries (a group belongs to the bucket of its first change).
     by_customer = np.lexsort((order, ckey))
     c_sorted = ckey[by_customer]
     t_sorted = ts.dt.tz_localize(None).to_numpy()[by_customer]
-    d_sorted = t_sorted.astype("datetime64[D]")
     window = np.timedelta64(int(settings.movement_netting_minutes) * 60_000_000, "us")
     starts = np.ones(n, dtype=bool)
     if n > 1:
         same_c = c_sorted[1:] == c_sorted[:-1]
         close = (t_sorted[1:] - t_sorted[:-1]) <= window
-        same_d = d_sorted[1:] == d_sorted[:-1]
-        starts[1:] = ~(same_c & close & same_d)
+        starts[1:] = ~(same_c & close)
     gid_sorted = np.cumsum(starts) - 1
     first_idx = by_customer[starts]
     last_mask = np.ones(n, dtype=bool)
     last_mask[:-1] = starts[1:]
     last_idx = by_customer[last_mask]
     delta = np.bincount(gid_sorted, weights=move_rc[by_customer]).round().astype("int64")
-    g_before = pos_before[first_idx] > 0
-    g_after = pos_after[last_idx] > 0
+    g_b = s_before[first_idx]
+    g_a = s_after[last_idx]
     g_customer = ckey[first_idx]
-    ever = pd.Series(g_after).groupby(g_customer, sort=False).cummax().groupby(g_customer).shift(1)
-    ever_before = ever.fillna(False).to_numpy(dtype=bool)
+    ever = pd.Series(g_a == PAYING).groupby(g_customer, sort=False).cummax()
+    ever_before = ever.groupby(g_customer).shift(1).fillna(False).to_numpy(dtype=bool)
     kind = np.full(len(first_idx), "", dtype=object)
-    kind[~g_before & g_after & ~ever_before] = "new"
-    kind[~g_before & g_after & ever_before] = "reactivation"
-    kind[g_before & ~g_after] = "churn"
-    kind[g_before & g_after & (delta > 0)] = "expansion"
-    kind[g_before & g_after & (delta < 0)] = "contraction"
+    up, was = g_a == PAYING, g_b == PAYING
+    kind[(g_b == NONE) & up & ~ever_before] = "new"
+    kind[(g_b == NONE) & up & ever_before] = "reactivation"
+    kind[(g_b == PAUSED) & up] = "resumed"
+    kind[(g_b != NONE) & (g_a == NONE)] = "churn"  # a paused customer who cancels: churn 0
+    kind[(g_b != PAUSED) & (g_a == PAUSED)] = "paused"
+    kind[was & up & (delta > 0)] = "expansion"
+    kind[was & up & (delta < 0)] = "contraction"
+    amount = np.abs(delta)
+    # Paused MRR outstanding: a pause adds what the customer paid; leaving the paused state
+    # (resume, cancellation) removes what that pause added.
+    is_paused_kind = kind == "paused"
+    held = pd.Series(np.where(is_paused_kind, amount, np.nan)).groupby(g_customer, sort=False)
+    outstanding = held.ffill().fillna(0).to_numpy().astype("int64")
+    leaving = (g_b == PAUSED) & (g_a != PAUSED)
+    paused_mrr_delta = np.where(is_paused_kind, amount, np.where(leaving, -outstanding, 0))
     g_time = ts.iloc[first_idx].reset_index(drop=True)
     movements = pd.DataFrame(
         {
             "time": g_time,
-            "day": day_floor(g_time),
+            "day": local_floor(g_time, "D", tz),
             "product": sub["product"].iloc[first_idx].to_numpy(),
             "customer": sub["subject"].iloc[first_idx].to_numpy(),
             "kind": kind,
-            "amount": np.abs(delta),
-            "paid_before": g_before,
-            "paid_after": g_after,
+            "amount": amount,
+            "paid_before": was,
+            "paid_after": up,
+            "active_delta": up.astype("int64") - was.astype("int64"),
+            "paused_delta": (g_a == PAUSED).astype("int64") - (g_b == PAUSED).astype("int64"),
+            "paused_mrr_delta": paused_mrr_delta.astype("int64"),
         }
     )
     movements = movements[movements["kind"] != ""].sort_values(
         ["time", "product", "customer"], kind="stable"
     )
     movements = movements.reset_index(drop=True)
-    changes = _changes(sub, move_rc, revaluations)
+    # Every change of a netted group is dated at the group's first change, so cohorts and
+    # trailing-12-month retention agree with mrr_daily.
+    sorted_ts = naive_utc(ts)
+    group_time = np.empty(n, dtype="datetime64[us]")
+    group_time[by_customer] = sorted_ts[first_idx][gid_sorted]
+    changes = _changes(sub, move_rc, revaluations, group_time)
+    multi = np.bincount(gid_sorted) > 1
+    netted = pd.DataFrame(
+        {
+            "product": sub["product"].to_numpy()[first_idx[multi]],
+            "start": pd.Series(sorted_ts[first_idx[multi]]).dt.tz_localize("UTC"),
+            "end": pd.Series(sorted_ts[last_idx[multi]]).dt.tz_localize("UTC"),
+        }
+    )
     cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
-    first_day = day_floor(sub["ts"]).groupby(sub["product"]).min()
-    daily = _daily(movements, revaluations, cancels, first_day, until)
-    return MrrResult(movements, daily, changes)
+    first_day = local_floor(sub["ts"], "D", tz).groupby(sub["product"]).min()
+    daily = _daily(movements, revaluations, cancels, first_day, until, tz)
+    return MrrResult(movements, daily, changes, netted, breaks)
+
+
+def _chain_order(sub: pd.DataFrame, skey: np.ndarray) -> tuple[np.ndarray | None, int]:
+    """Positions that put each subscription's same-instant events in MRR-chain order
+    (``mrr_before`` of one = ``mrr_after`` of the one before), and the number of chain
+    breaks (an event whose ``mrr_before`` is not its subscription's previous state).
+
+    Only the events of a tie (same subscription, same instant) move, among their own
+    positions. A tie whose events admit no complete chain keeps the longest chain that
+    continues from the previous state first and the rest in key order: the last
+    observation's ``mrr_after`` wins, as for any broken chain.
+    """
+    n = len(sub)
+    t = naive_utc(sub["ts"]).astype("int64")
+    before = micros(sub["mrr_before"])
+    after = micros(sub["mrr_after"])
+    tie = pd.DataFrame({"s": skey, "t": t}).groupby(["s", "t"], sort=False)["t"].transform("size")
+    perm: np.ndarray | None = None
+    if (tie.to_numpy() > 1).any():
+        perm = np.arange(n)
+        by_sub = np.lexsort((np.arange(n), t, skey))  # subscription, time, ledger order
+        s_sorted, t_sorted = skey[by_sub], t[by_sub]
+        last_after = after[by_sub].copy()  # state after each sorted position, once resolved
+        new_run = np.ones(n, dtype=bool)
+        new_run[1:] = (s_sorted[1:] != s_sorted[:-1]) | (t_sorted[1:] != t_sorted[:-1])
+        run_starts = np.flatnonzero(new_run)
+        run_ends = np.append(run_starts[1:], n)
+        for i, j in zip(run_starts[run_ends - run_starts > 1].tolist(),
+                        run_ends[run_ends - run_starts > 1].tolist(), strict=True):  # fmt: skip
+            # ties are rare: a Python loop over them only
+            prev = last_after[i - 1] if i > 0 and s_sorted[i - 1] == s_sorted[i] else 0
+            members = by_sub[i:j]  # ledger positions, ascending
+            chain = _chain(int(prev), [(int(before[m]), int(after[m])) for m in members])
+            ordered = members[chain]
+            perm[np.sort(members)] = ordered
+            last_after[j - 1] = after[ordered[-1]]
+    s2 = skey if perm is None else skey[perm]
+    b2 = before if perm is None else before[perm]
+    a2 = after if perm is None else after[perm]
+    prev_after = pd.Series(a2).groupby(s2, sort=False).shift(1)
+    has_prev = prev_after.notna().to_numpy()
+    broken = has_prev & (b2 != prev_after.fillna(0).to_numpy().astype("int64"))
+    breaks = int(broken.sum())
+    if breaks:
+        log.warning("%d subscription event(s) whose mrr_before is not the previous mrr_after: "
+                    "the latest observation's mrr_after is taken as the state", breaks)  # fmt: skip
+    return perm, breaks
+
+
+def _chain(prev: int, steps: list[tuple[int, int]]) -> list[int]:
+    """Order of ``steps`` ((before, after) pairs of one instant) that continues from ``prev``
+    along before == previous after: the longest such chain, then the rest in given order."""
+    best: list[int] = []
+
+    def walk(cur: int, path: list[int]) -> bool:
+        nonlocal best
+        if len(path) > len(best):
+            best = list(path)
+        if len(path) == len(steps):
+            return True
+        for k, (b, a) in enumerate(steps):
+            if k not in path and b == cur:
+                path.append(k)
+                if walk(a, path):
+                    return True
+                path.pop()
+        return False
+
+    if len(steps) <= 8 and not walk(prev, []) and not best:
+        for k, (_b, a) in enumerate(steps):  # nothing continues from prev: any start
+            if walk(a, [k]):
+                break
+    rest = [k for k in range(len(steps)) if k not in best]
+    return best + rest
 
 
 def _group_codes(frame: pd.DataFrame) -> np.ndarray:
@@ -226,6 +367,7 @@ def _valued(
     prev: np.ndarray,
     events: pd.DataFrame,
     settings: MetricsSettings,
+    keys: np.ndarray,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Reporting-currency change of every subscription event, and FX revaluations.
 
@@ -256,7 +398,7 @@ def _valued(
             pd.DataFrame({"pos": np.arange(n)[has_sid], "product": sub["product"].to_numpy()[has_sid],
                           "customer": sub["subject"].to_numpy()[has_sid],
                           "sid": sid.to_numpy()[has_sid], "t": t[has_sid],
-                          "key": sub["idempotency_key"].to_numpy()[has_sid],
+                          "key": keys[has_sid],
                           "state": after[has_sid].astype("float64"),
                           "cur": currency[has_sid]}),
             pd.DataFrame({"pos": -1, "product": pay["product"].to_numpy(),
@@ -298,11 +440,14 @@ def _valued(
     return move, fx
 
 
-def _changes(sub: pd.DataFrame, move: np.ndarray, fx: pd.DataFrame) -> pd.DataFrame:
-    """Per customer, every reporting-currency change of their MRR (movements and FX)."""
+def _changes(
+    sub: pd.DataFrame, move: np.ndarray, fx: pd.DataFrame, group_time: np.ndarray
+) -> pd.DataFrame:
+    """Per customer, every reporting-currency change of their MRR (movements and FX), a
+    movement's at the time of its netting group's first change."""
     out = pd.concat(
         [
-            pd.DataFrame({"time": sub["ts"].astype(TIME_DTYPE).to_numpy(),
+            pd.DataFrame({"time": pd.Series(group_time).dt.tz_localize("UTC"),
                           "product": sub["product"].to_numpy(),
                           "customer": sub["subject"].to_numpy(), "delta": move}),
             fx.rename(columns={"amount": "delta"}),
@@ -320,18 +465,20 @@ def _daily(
     cancels: pd.DataFrame,
     first_day: pd.Series,
     until: pd.Timestamp | None,
+    tz: str = "UTC",
 ) -> pd.DataFrame:
     """Per product and day: movement sums, FX impact, the stock they add up to, counts.
 
     The stock is the running sum of movements and revaluations, so the identity holds
     exactly by construction (and the property tests check the stock against an
-    independent valuation). Days run from each product's first subscription event (a
-    trial counts: its zero-MRR days are real days of the product) to ``until``.
+    independent valuation). Days (of the reporting timezone) run from each product's first
+    subscription event (a trial counts: its zero-MRR days are real days of the product) to
+    ``until``.
     """
     last = max(x for x in (movements["time"].max(), revaluations["time"].max(),
                            cancels["ts"].max(), first_day.max()) if not pd.isna(x))  # fmt: skip
     end = last if until is None else max(until, last)
-    days = day_range(first_day.min(), end)
+    days = local_day_range(first_day.min(), end, tz)
     products = sorted(first_day.index)
     grid = pd.MultiIndex.from_product([products, days], names=["product", "time"])
     out = pd.DataFrame(index=grid)
@@ -341,18 +488,20 @@ def _daily(
     counts = movements.pivot_table(
         index=["product", "day"], columns="kind", values="amount", aggfunc="size", fill_value=0
     )
-    sums.index.names = counts.index.names = ["product", "time"]
+    stocks = movements.groupby(["product", "day"])[
+        ["active_delta", "paused_delta", "paused_mrr_delta"]
+    ].sum()
+    sums.index.names = counts.index.names = stocks.index.names = ["product", "time"]
     for kind in MOVEMENT_KINDS:
         col = sums[kind] if kind in sums else pd.Series(dtype="int64")
         out[kind] = col.reindex(grid, fill_value=0).to_numpy().astype("int64")
-    fx = revaluations.groupby([revaluations["product"], day_floor(revaluations["time"])])[
-        "amount"
-    ].sum()
+    rv_day = local_floor(revaluations["time"], "D", tz)
+    fx = revaluations.groupby([revaluations["product"], rv_day])["amount"].sum()
     fx.index.names = ["product", "time"]
     out["fx_impact"] = fx.reindex(grid, fill_value=0).to_numpy().astype("int64")
     net = (
-        out["new"] + out["expansion"] + out["reactivation"] - out["contraction"] - out["churn"]
-        + out["fx_impact"]
+        out["new"] + out["expansion"] + out["reactivation"] + out["resumed"]
+        - out["contraction"] - out["churn"] - out["paused"] + out["fx_impact"]
     )  # fmt: skip
     out["mrr"] = net.groupby(level="product").cumsum()
     names = {"new": "new_customers", "reactivation": "reactivated_customers",
@@ -360,12 +509,12 @@ def _daily(
     for kind, name in names.items():
         col = counts[kind] if kind in counts else pd.Series(dtype="int64")
         out[name] = col.reindex(grid, fill_value=0).to_numpy().astype("int64")
-    out["active"] = (
-        (out["new_customers"] + out["reactivated_customers"] - out["churned_customers"])
-        .groupby(level="product")
-        .cumsum()
-    )
-    cancel_counts = cancels.groupby([cancels["product"], day_floor(cancels["ts"])]).size()
+    for col, name in (("active_delta", "active"), ("paused_delta", "paused_customers"),
+                      ("paused_mrr_delta", "paused_mrr")):  # fmt: skip
+        flow = pd.Series(stocks[col].reindex(grid, fill_value=0).to_numpy(), index=grid)
+        out[name] = flow.groupby(level="product").cumsum().to_numpy().astype("int64")
+    cancel_day = local_floor(cancels["ts"], "D", tz)
+    cancel_counts = cancels.groupby([cancels["product"], cancel_day]).size()
     cancel_counts.index.names = ["product", "time"]
     out["cancellations"] = cancel_counts.reindex(grid, fill_value=0).to_numpy().astype("int64")
     out = out.reset_index()
@@ -387,8 +536,8 @@ def to_units(daily: pd.DataFrame) -> pd.DataFrame:
     for col in MONEY:
         out[col] = units(out[col].to_numpy())
     out["net_change"] = np.round(
-        out["new"] + out["expansion"] + out["reactivation"] - out["contraction"] - out["churn"]
-        + out["fx_impact"],
+        out["new"] + out["expansion"] + out["reactivation"] + out["resumed"] - out["contraction"]
+        - out["churn"] - out["paused"] + out["fx_impact"],
         6,
     )  # fmt: skip
     return out
@@ -403,8 +552,13 @@ def _empty_daily() -> pd.DataFrame:
 def _empty_movements() -> pd.DataFrame:
     return empty(
         {"time": TIME_DTYPE, "day": TIME_DTYPE, "product": "str", "customer": "str",
-         "kind": "str", "amount": "int64", "paid_before": "bool", "paid_after": "bool"}
+         "kind": "str", "amount": "int64", "paid_before": "bool", "paid_after": "bool",
+         "active_delta": "int64", "paused_delta": "int64", "paused_mrr_delta": "int64"}
     )  # fmt: skip
+
+
+def _empty_netted() -> pd.DataFrame:
+    return empty({"product": "str", "start": TIME_DTYPE, "end": TIME_DTYPE})
 
 
 def _empty_changes() -> pd.DataFrame:

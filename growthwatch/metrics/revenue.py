@@ -8,6 +8,10 @@ amounts in the reporting currency at that day's rate (``*_rc``). The portfolio r
 (``product = all``) has ``currency`` = the reporting currency, and its native amounts are
 the sums of every product's ``*_rc`` (so ``gross`` equals ``gross_rc`` there): a portfolio
 total in mixed currencies would mean nothing.
+
+Days follow the reporting timezone; hours stay UTC. Hourly rows are written for every hour
+from a product's (and currency's) first to its last money event, zeros included, so a
+payment outage shows as zeros rather than as missing rows.
 """
 
 from __future__ import annotations
@@ -20,8 +24,10 @@ from growthwatch.metrics._frame import (
     TIME_DTYPE,
     clean,
     empty,
+    local_floor,
+    local_naive,
     micros,
-    period_floor,
+    naive_utc,
     units,
     with_portfolio,
 )
@@ -45,8 +51,20 @@ COLUMNS = {
 }
 
 
-def revenue(events: pd.DataFrame, fx: FxTable, freq: str = "D") -> pd.DataFrame:
-    """Revenue per (bucket, product, currency); ``freq`` is "D" or "h"."""
+def revenue(
+    events: pd.DataFrame,
+    fx: FxTable,
+    freq: str = "D",
+    tz: str = "UTC",
+    first: pd.Series | None = None,
+    since: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Revenue per (bucket, product, currency); ``freq`` is "D" (days in ``tz``) or "h".
+
+    Hourly, empty hours between a (product, currency)'s first and last money event are zero
+    rows. ``first`` ((product, currency) -> first money event ever) and ``since`` (where
+    ``events`` begin) let a caller that passes only recent events fill the same hours.
+    """
     money = clean(events, MONEY_TYPES)
     if money.empty:
         return empty(COLUMNS)
@@ -57,7 +75,7 @@ def revenue(events: pd.DataFrame, fx: FxTable, freq: str = "D") -> pd.DataFrame:
     is_fail = kind == EventType.PAYMENT_FAILED.value
     frame = pd.DataFrame(
         {
-            "time": period_floor(money["ts"], freq),
+            "time": local_floor(money["ts"], freq, tz),
             "product": money["product"],
             "currency": money["currency"],
             "gross": np.where(is_pay, amount, 0),
@@ -69,7 +87,11 @@ def revenue(events: pd.DataFrame, fx: FxTable, freq: str = "D") -> pd.DataFrame:
         }
     )
     out = frame.groupby(["time", "product", "currency"], as_index=False, sort=True).sum()
-    rate = fx.convert_factor(out["currency"], out["time"])
+    if freq == "h":
+        out = _fill_hours(out, first, since)
+    # The rate of the bucket's (local) date.
+    rate_day = pd.Series(local_naive(out["time"].astype(TIME_DTYPE), tz)).dt.tz_localize("UTC")
+    rate = fx.convert_factor(out["currency"], rate_day)
     gross, refunds = out["gross"].to_numpy(), out["refunds"].to_numpy()
     out["net"] = units(gross - refunds)
     out["gross_rc"] = np.round(units(gross) * rate, 6)
@@ -90,3 +112,35 @@ def revenue(events: pd.DataFrame, fx: FxTable, freq: str = "D") -> pd.DataFrame:
 
     out = with_portfolio(out, ["time"], [*counts, *rc], in_reporting_currency)
     return out[list(COLUMNS)]
+
+
+def _fill_hours(
+    out: pd.DataFrame, first: pd.Series | None, since: pd.Timestamp | None
+) -> pd.DataFrame:
+    """Zero rows for the hours without money of each (product, currency) run."""
+    hour = np.timedelta64(3600 * 1_000_000, "us")
+    floor = None if since is None else np.datetime64(since.tz_convert("UTC").tz_localize(None)
+                                                     .floor("h"), "us")  # fmt: skip
+    pieces = []
+    t = naive_utc(out["time"].astype(TIME_DTYPE))
+    keys = list(zip(out["product"], out["currency"], strict=True))
+    spans = pd.DataFrame({"k": keys, "t": t}).groupby("k", sort=True)["t"].agg(["min", "max"])
+    for (product, currency), row in spans.iterrows():
+        lo = row["min"].to_datetime64()
+        if first is not None and (product, currency) in first.index:
+            began = pd.Timestamp(first[(product, currency)]).tz_convert("UTC").tz_localize(None)
+            lo = min(lo, np.datetime64(began.floor("h"), "us"))
+            if floor is not None:
+                lo = max(lo, floor)
+        hours = np.arange(lo, row["max"].to_datetime64() + hour, hour)
+        pieces.append(pd.DataFrame({"time": hours, "product": product, "currency": currency}))
+    if not pieces:
+        return out
+    grid = pd.concat(pieces, ignore_index=True)
+    grid["time"] = grid["time"].dt.tz_localize("UTC").astype(TIME_DTYPE)
+    full = grid.merge(out.assign(time=out["time"].astype(TIME_DTYPE)),
+                      on=["time", "product", "currency"], how="left")  # fmt: skip
+    for col in out.columns:
+        if col not in ("time", "product", "currency"):
+            full[col] = full[col].fillna(0).astype("int64")
+    return full.sort_values(["time", "product", "currency"], kind="stable").reset_index(drop=True)

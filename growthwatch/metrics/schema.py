@@ -50,14 +50,15 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         "mrr_daily", "subscriptions", ("product",), (),
         ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
-         "net_change"), "day", {"mrr_end": "mrr"},
+         "net_change", "paused", "resumed", "paused_mrr"), "day", {"mrr_end": "mrr"},
     ),
     Measurement(
         "customers_daily", "subscriptions", ("product",),
         ("active", "active_start", "new", "reactivated", "churned", "churned_from_start",
-         "cancellations"),
+         "cancellations", "paused"),
         ("churn_rate", "arpa"), "day",
         {"customers_end": "active", "customers_start": "active_start",
+         "customers_paused": "paused",
          "new_customers": "new", "reactivated_customers": "reactivated",
          "churned_customers": "churned", "churned": "churned_from_start",
          "customer_churn_rate": "churn_rate"},
@@ -66,18 +67,19 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         Measurement(
             f"churn_{period}", "subscriptions", ("product",),
             ("customers_start", "customers_end", "churned", "new_customers",
-             "reactivated_customers", "churned_customers"),
+             "reactivated_customers", "churned_customers", "customers_paused", "partial"),
             ("mrr_start", "mrr_end", "new", "expansion", "contraction", "churn",
              "reactivation", "fx_impact", "customer_churn_rate", "gross_mrr_churn_rate",
              "net_mrr_churn_rate", "grr", "nrr", "arpa", *(("ltv",) if period == "monthly"
-                                                           else ())),
+                                                           else ()),
+             "paused", "resumed", "paused_mrr", "nrr_t12m", "grr_t12m"),
             bucket,
         )
         for period, bucket in (("monthly", "month"), ("yearly", "year"))
     ),
     Measurement(
         "product_daily", "product", ("product",),
-        ("signups", "activations", "activated", "dau", "wau", "mau"),
+        ("signups", "activations", "activated", "dau", "wau", "mau", "maturing"),
         ("activation_rate", "stickiness"), "day",
     ),
     Measurement(
@@ -94,7 +96,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     ),
     Measurement(
         "traffic_daily", "traffic", ("product", "channel"),
-        ("users", "signups"), ("sessions", "conversion"), "day",
+        ("users", "signups", "converting_sessions"), ("sessions", "conversion"), "day",
     ),
     Measurement("kpi", "kpis", ("product", "kpi"), (), ("value",), "event"),
 )  # fmt: skip

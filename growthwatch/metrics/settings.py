@@ -41,6 +41,8 @@ class MetricsSettings:
     ltv_months: int = 6
     funnels: tuple[Funnel, ...] = ()
     branch_types: tuple[str, ...] = DEFAULT_BRANCH_TYPES
+    # IANA zone of the day, month and year buckets (``reporting.timezone``); hours stay UTC.
+    timezone: str = "UTC"
 
     @property
     def reporting_currency(self) -> str:
@@ -67,4 +69,5 @@ class MetricsSettings:
             ltv_months=int(section.get("ltv_months", 6)),
             funnels=funnels,
             branch_types=tuple(section.get("branch_types") or DEFAULT_BRANCH_TYPES),
+            timezone=str(getattr(config, "timezone", None) or "UTC"),
         )

@@ -194,6 +194,37 @@ class InfluxStore:
         except InfluxError as exc:  # down, 5xx or refused: the write reports its own way
             log.warning("%s: could not clear undefined fields (%s)", batch.measurement, exc)
 
+    def delete(
+        self,
+        measurement: str,
+        *,
+        tags: Mapping[str, str | Sequence[str]] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> None:
+        """InfluxQL ``DELETE`` of the points of a measurement in [start, end) whose tags
+        match (one statement per combination of tag values, sent in one request); the
+        ``SeriesDeleter`` seam. Raises ``InfluxError`` when InfluxDB refuses or is down."""
+        conditions: list[list[str]] = [[]]
+        for key, wanted in (tags or {}).items():
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            if not values:
+                return
+            conditions = [[*c, f"{_ident(key)} = {_literal(v)}"] for c in conditions
+                          for v in values]  # fmt: skip
+        when = []
+        if start is not None:
+            when.append(f"time >= {_epoch_ns(start)}")
+        if end is not None:
+            when.append(f"time < {_epoch_ns(end)}")
+        statements = []
+        for c in conditions:
+            where = " AND ".join([*c, *when])
+            statements.append(f"DELETE FROM {_ident(measurement)}"
+                              + (f" WHERE {where}" if where else ""))  # fmt: skip
+        for k in range(0, len(statements), 100):
+            self._results(";".join(statements[k : k + 100]), method="POST")
+
     def write_lines(self, lines: Iterable[str]) -> WriteResult:
         result = WriteResult()
         chunk: list[str] = []

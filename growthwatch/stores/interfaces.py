@@ -65,5 +65,24 @@ class SeriesWriter(Protocol):
     def write(self, data: PointBatch | Iterable[PointBatch]) -> WriteResult: ...
 
 
+@runtime_checkable
+class SeriesDeleter(Protocol):
+    """Removes stored points: a recompute whose result has fewer rows than before (a late
+    signup moved a user to an earlier cohort) deletes the range it rewrites first.
+
+    ``tags`` maps a tag to one value or to several (any of them); ``start`` inclusive,
+    ``end`` exclusive; nothing given removes the whole measurement.
+    """
+
+    def delete(
+        self,
+        measurement: str,
+        *,
+        tags: Mapping[str, str | Sequence[str]] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> None: ...
+
+
 class SeriesStoreLike(SeriesReader, SeriesWriter, Protocol):
     """Both seams at once: what the metrics engine writes into and outputs read from."""

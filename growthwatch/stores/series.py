@@ -67,10 +67,24 @@ class SeriesStore(DuckDBFile):
         return WriteResult(points=total)
 
     def delete(
-        self, measurement: str, *, start: datetime | None = None, end: datetime | None = None
+        self,
+        measurement: str,
+        *,
+        tags: Mapping[str, str | Sequence[str]] | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
     ) -> None:
-        """Remove a time range of a measurement (a recompute that may shrink a series)."""
+        """Remove the points of a measurement in [start, end) whose tags match (``tags``: a
+        value or several per tag), so a recompute that shrinks a series leaves no rows
+        behind (``SeriesDeleter``)."""
         where, params = _range(measurement, start, end)
+        for key, wanted in (tags or {}).items():
+            values = [wanted] if isinstance(wanted, str) else list(wanted)
+            if not values:
+                return
+            where += (" AND json_extract_string(tags, ?) IN ("
+                      + ", ".join("?" * len(values)) + ")")  # fmt: skip
+            params += ['$."' + key.replace('"', '\\"') + '"', *values]
         sql = "DELETE FROM series_points" + where
         with self._lock:
             self._con.execute(sql, params)

@@ -118,7 +118,7 @@ def test_every_chunk_passes_check_frame_in_time_order(small_chunks: list[pd.Data
     start = pd.Timestamp(SMALL.start, tz=UTC)
     end = pd.Timestamp(SMALL.end, tz=UTC)
     expected_columns = [c for c in EVENT_COLUMNS if c != "idempotency_key"]
-    previous_max = start
+    previous_max = start - pd.Timedelta(days=1)  # the opening base is dated the day before
     assert len(small_chunks) == 4
     for chunk in small_chunks:
         assert list(chunk.columns) == expected_columns
@@ -197,7 +197,8 @@ def test_customers_already_paying_at_the_start_open_with_one_event(small: pd.Dat
     subs = small[small["mrr_after"].notna()]
     opening = subs[subs["metadata"].str.contains('"opening": true')]
     assert len(opening) > 50
-    assert (opening["ts"] == start).all()
+    # dated a day before the range: the first month opens with this base, not as new MRR
+    assert (opening["ts"] == start - pd.Timedelta(days=1)).all()
     assert set(opening["type"]) == {"subscription_started", "trial_started"}
     assert opening["subject"].is_unique
     assert (subs["ts"] > start).sum() == len(subs) - len(opening)
@@ -217,7 +218,9 @@ def test_payments_charge_the_billing_period(small: pd.DataFrame) -> None:
 
 def test_every_kind_of_event_and_lifecycle_is_present(medium: pd.DataFrame) -> None:
     kinds = set(medium["type"]) | {"active_use"}
-    assert kinds >= {t.value for t in EventType} - {EventType.KPI.value}
+    # (pauses come from Stripe's pause_collection; the demo does not simulate them yet)
+    pauses = {EventType.SUBSCRIPTION_PAUSED.value, EventType.SUBSCRIPTION_RESUMED.value}
+    assert kinds >= {t.value for t in EventType} - {EventType.KPI.value} - pauses
     info = meta(medium[medium["metadata"].notna()])
     rows = medium.loc[info.index].assign(**{c: info[c] for c in info.columns})
     changed = rows[rows["type"] == "subscription_changed"]
@@ -394,3 +397,33 @@ def test_ledger_stores_a_second_run_as_duplicates() -> None:
         assert ledger.count() == stored
     finally:
         ledger.close()
+
+
+def test_first_reported_month_opens_with_the_base_instead_of_booking_it_new(
+    small: pd.DataFrame,
+) -> None:
+    """Issue #10: the opening base is dated before the first reported month, so that month
+    starts with the base's MRR and its new MRR is only the customers acquired in it."""
+    from growthwatch.demo.pipeline import DEMO_METRICS
+    from growthwatch.metrics.engine import compute
+
+    frames = compute(check_frame(small)[0], DEMO_METRICS)
+    monthly = frames["churn_monthly"]
+    start = pd.Timestamp(SMALL.start, tz=UTC)
+    subs = small[small["mrr_after"].notna() & (small["product"] == small["product"].iloc[0])]
+    product = subs["product"].iloc[0]
+    rows = monthly[monthly["product"] == product].set_index("time")
+    opening = subs[subs["metadata"].str.contains('"opening": true')]
+    # the day before the range holds only the opening events: a partial month
+    before = rows.loc[start - pd.offsets.MonthBegin(1)]
+    assert before["partial"] == 1
+    first = rows.loc[start]
+    # the first month's starting MRR is the opening base (sum of its paying states, in the
+    # reporting currency at a constant demo rate: compare with the month before's end)
+    assert first["mrr_start"] == before["mrr_end"] > 0
+    assert len(opening) > 0
+    # new MRR of the first month comes only from subscriptions started inside it
+    started = subs[(subs["type"] == "subscription_started") & (subs["ts"] >= start)
+                   & ~subs["metadata"].str.contains('"opening": true')]  # fmt: skip
+    assert first["new"] <= before["mrr_end"]  # not the whole base again
+    assert first["new_customers"] <= started["subject"].nunique()

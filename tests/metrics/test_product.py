@@ -175,22 +175,33 @@ def test_ordered_funnel_with_window_dropoff_and_branches() -> None:
 
 
 def test_sessions_users_and_conversion_by_channel() -> None:
+    """Signups take the channel of their session; conversion = converting sessions /
+    sessions (one unit), so channel=all can never exceed 100 %."""
     events = [
-        ev("session", "2026-01-01", None, value=100, channel="seo"),
+        ev("session", "2026-01-01", None, value=100, channel="seo"),  # aggregate (GA4 row)
         ev("session", "2026-01-01", None, value=50, channel="ads"),
-        ev("session", "2026-01-01", "v1", value=1, channel="ads"),
+        ev("session", "2026-01-01 10:50", "u2", value=1, channel="ads"),  # u2's visit
+        ev("session", "2026-01-01 11:40", "u4", value=1, channel="email"),  # too early
         ev("session", "2026-01-01", None, value=30, channel="seo", product="p2"),
-        ev("signup", "2026-01-01 10:00", "u1", channel="seo"),
-        ev("signup", "2026-01-01 11:00", "u2", channel="ads"),
-        ev("signup", "2026-01-01 12:00", "u3"),
+        ev("signup", "2026-01-01 10:00", "u1", channel="seo"),  # no session: own channel
+        ev("signup", "2026-01-01 11:00", "u2"),  # session 10 min before: ads
+        ev("signup", "2026-01-01 12:00", "u3"),  # no session, no channel: only in "all"
+        ev("signup", "2026-01-01 12:20", "u4"),  # session 40 min before (> 30): unattributed
     ]
     out = traffic_daily(frame(*events)).set_index(["product", "channel"])
-    assert out.loc[("p1", "seo"), ["sessions", "signups"]].tolist() == [100, 1]
-    assert out.loc[("p1", "seo"), "conversion"] == pytest.approx(0.01)
+    # seo: 100 sessions, u1's own channel -> 1 signup; no session led to it: 0 / 100
+    assert out.loc[("p1", "seo"), ["sessions", "signups", "converting_sessions"]].tolist() == [
+        100, 1, 0]  # fmt: skip
+    assert out.loc[("p1", "seo"), "conversion"] == 0
+    # ads: 50 + 1 sessions, one visitor (u2), u2's signup, 1 converting session: 1 / 51
     assert out.loc[("p1", "ads"), ["sessions", "users", "signups"]].tolist() == [51, 1, 1]
-    assert out.loc[("p1", "all"), ["sessions", "signups"]].tolist() == [151, 3]
+    assert out.loc[("p1", "ads"), "conversion"] == pytest.approx(1 / 51)
+    assert out.loc[("p1", "email"), ["sessions", "signups"]].tolist() == [1, 0]
+    # all channels: 100 + 50 + 1 + 1 sessions, 4 signups, 1 converting session
+    assert out.loc[("p1", "all"), ["sessions", "signups"]].tolist() == [152, 4]
+    assert out.loc[("p1", "all"), "conversion"] == pytest.approx(1 / 152)
     assert out.loc[("all", "seo"), "sessions"] == 130
-    assert out.loc[("all", "all"), "conversion"] == pytest.approx(3 / 181)
+    assert out.loc[("all", "all"), "conversion"] == pytest.approx(1 / 182)  # 152 + 30
 
 
 def test_kpis_pass_through_once_each() -> None:

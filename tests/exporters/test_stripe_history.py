@@ -189,7 +189,8 @@ def test_backfill_from_invoices_equals_the_webhook_history(
     subs = new[new["type"].str.startswith(("subscription", "trial"))]
     touched = {_meta(m).get("subscription") for m in subs["metadata"]}
     assert len(subs) > 0 and touched <= set(summaries["beta"].assumed())
-    assert set(new["type"]) <= {"subscription_changed", "subscription_reactivated"}
+    assert set(new["type"]) <= {"subscription_changed", "subscription_reactivated",
+                                "subscription_paused", "subscription_resumed"}
     for ledger in (ledger_a, ledger_b, left_a, left_b):
         ledger.close()
     state_a.close()

@@ -188,9 +188,11 @@ def test_hourly_revenue_has_zero_rows_between_first_and_last_payment() -> None:
         ev("payment", "2026-01-01 10:15", value="10"),
         ev("payment", "2026-01-01 13:05", value="5"),
     ]
-    out = revenue(frame(*events), USD.fx, "h")
+    both = revenue(frame(*events), USD.fx, "h")
+    out = both[both["product"] != "all"]
     # hours 10, 11, 12, 13: 10 and 13 carry money, 11 and 12 are zeros
     assert out["time"].dt.hour.tolist() == [10, 11, 12, 13]
+    assert both[both["product"] == "all"]["gross"].tolist() == [10, 0, 0, 5]  # and the portfolio
     assert out["gross"].tolist() == [10, 0, 0, 5]
     assert out["payments"].tolist() == [1, 0, 0, 1]
 

@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "AppendResult": "growthwatch.stores.ledger",
     "InfluxStore": "growthwatch.stores.influx",
     "SeriesStore": "growthwatch.stores.series",
+    "event_points": "growthwatch.stores.event_points",
     # retry
     "RetryPolicy": "growthwatch.retry",
     "Retryable": "growthwatch.retry",
@@ -81,6 +82,7 @@ __all__ = [
     "WriteResult",
     "check_frame",
     "compute",
+    "event_points",
     "events_to_frame",
     "frame_to_events",
     "idempotency_key",
@@ -98,6 +100,7 @@ if TYPE_CHECKING:
     from growthwatch.metrics.settings import MetricsSettings
     from growthwatch.points import Point, PointBatch
     from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
+    from growthwatch.stores.event_points import event_points
     from growthwatch.stores.influx import InfluxStore
     from growthwatch.stores.interfaces import (
         SeriesReader,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from growthwatch.testing.servers import InfluxServer, PostgresServer
+from growthwatch.testing.servers import BigQueryEmulator, InfluxServer, PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -27,5 +27,13 @@ def influx_db(influx_server: InfluxServer) -> str:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator() -> Iterator[BigQueryEmulator]:
+    """One BigQuery emulator for the session; tests use their own dataset names."""
+    server = BigQueryEmulator().start()
     yield server
     server.cleanup()

@@ -252,7 +252,25 @@ SCHEMA: dict[str, Any] = {
                         "credentials_file": SECRET,
                         "api_endpoint": {"type": "string", "format": "uri"},
                     },
-                }
+                },
+                # archive branch: when serve archives, and what may leave the ledger/InfluxDB
+                "schedule": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "every": DURATION_T,
+                        "close_after": DURATION_T,
+                        "metrics": {"type": "boolean"},
+                    },
+                },
+                "retention": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "ledger_days": {"type": "integer", "minimum": 90},
+                        "influx_days": {"type": "integer", "minimum": 1},
+                    },
+                },
             },
         },
         "detector": {

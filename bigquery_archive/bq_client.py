@@ -102,8 +102,15 @@ class BigQueryArchive:
         added = plan_migration(spec, existing)
         if not added:
             return []
-        table.schema = [*table.schema, *_schema(bq, added)]
-        self.client.update_table(table, ["schema"])
+        for column in added:  # DDL: free, and one column per statement (the emulator's limit)
+            sql = queries.add_column(f"`{self._id(spec.name)}`", column.name, column.type)
+            self.executed.append(sql)
+            self.client.query(sql).result()
+        table = self.client.get_table(self._id(spec.name))
+        if {c.name for c in added} - {f.name for f in table.schema}:
+            # BigQuery updates the metadata with the DDL; the emulator does not
+            table.schema = [*table.schema, *_schema(bq, added)]
+            self.client.update_table(table, ["schema"])
         return [f"{spec.name}: added column(s) {', '.join(c.name for c in added)}"]
 
     # -- loads ------------------------------------------------------------------------

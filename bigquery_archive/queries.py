@@ -95,6 +95,11 @@ def select_metric_rows(target: str) -> str:
     )
 
 
+def add_column(target: str, name: str, type_: str) -> str:
+    """The additive migration step (DDL reads no data, so it needs no partition filter)."""
+    return f"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {name} {type_}"
+
+
 _PARTITION_FILTER = {
     spec.name: re.compile(rf"\b(?:\w+\.)?{spec.partition_column}\s*>=\s*@start\b.*"
                           rf"\b(?:\w+\.)?{spec.partition_column}\s*<\s*@end\b", re.S)

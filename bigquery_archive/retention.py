@@ -53,7 +53,7 @@ def first_unarchived(ledger: Ledger, position: ArchivePosition, end: date) -> da
     """The first day before ``end`` whose ledger rows are not all archived."""
     for day, _n, max_seq in ledger_days(ledger, None, day_start(end)).itertuples(index=False):
         if int(max_seq) > position.seq_of(day):
-            return day  # type: ignore[no-any-return]
+            return day  # type: ignore[no-any-return,unused-ignore]
     return None
 
 

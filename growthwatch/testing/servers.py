@@ -196,21 +196,23 @@ BQEMULATOR = os.environ.get("GROWTHWATCH_BQEMULATOR", "")
 _DUCKDB_VERSION = "v1.5.5"  # the duckdb pin in pyproject.toml; the extension must match
 
 
-def _spatial_extension() -> Path:
-    """The DuckDB spatial extension file shipped by ``duckdb-extension-spatial``."""
-    import importlib.util
+# scripts/test installs the emulator in its own venv (its pytest plugin and dependencies
+# stay out of growthwatch's); GROWTHWATCH_BQEMULATOR_VENV points at another one.
+BQ_VENV = Path(os.environ.get("GROWTHWATCH_BQEMULATOR_VENV",
+                              Path(__file__).resolve().parents[2] / ".venv-bq"))  # fmt: skip
 
-    spec = importlib.util.find_spec("duckdb_extension_spatial")
-    if spec is None or not spec.submodule_search_locations:
+
+def _spatial_extension() -> Path:
+    """The DuckDB spatial extension shipped by ``duckdb-extension-spatial`` in the
+    emulator's venv (the version must be that venv's duckdb, pinned to 1.5.5)."""
+    found = sorted(BQ_VENV.glob(f"lib/python*/site-packages/duckdb_extension_spatial/extensions/"
+                                f"{_DUCKDB_VERSION}/spatial.duckdb_extension"))  # fmt: skip
+    if not found:
         raise ServerUnavailable(
-            "duckdb-extension-spatial is not installed (`pip install -e '.[dev]'`; "
-            "scripts/test does this)"
+            f"duckdb-extension-spatial=={_DUCKDB_VERSION[1:]} not found in {BQ_VENV} "
+            "(scripts/test installs it with the emulator)"
         )
-    root = Path(next(iter(spec.submodule_search_locations)))
-    path = root / "extensions" / _DUCKDB_VERSION / "spatial.duckdb_extension"
-    if not path.exists():
-        raise ServerUnavailable(f"{path} missing: duckdb-extension-spatial must match duckdb")
-    return path
+    return found[0]
 
 
 @dataclass
@@ -235,16 +237,13 @@ class BigQueryEmulator:
     def _binary(self) -> str:
         if BQEMULATOR:
             return BQEMULATOR
-        import sys
-
-        candidate = Path(sys.executable).with_name("bqemulator")
-        found = str(candidate) if candidate.exists() else shutil.which("bqemulator")
-        if not found:
+        candidate = BQ_VENV / "bin" / "bqemulator"
+        if not candidate.exists():
             raise ServerUnavailable(
-                "bqemulator not found: `pip install -e '.[dev]'` (scripts/test does this) or "
-                "set GROWTHWATCH_BQEMULATOR"
+                f"{candidate} not found: scripts/test installs bqemulator==1.4.0 there "
+                "(or set GROWTHWATCH_BQEMULATOR to its binary)"
             )
-        return found
+        return str(candidate)
 
     def start(self, timeout: float = 60.0) -> BigQueryEmulator:
         binary = self._binary()

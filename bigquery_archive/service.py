@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,15 +27,22 @@ log = logging.getLogger(__name__)
 
 
 class ScheduledArchive:
-    def __init__(self, service: Any, settings: ArchiveSettings) -> None:
+    def __init__(
+        self,
+        service: Any,
+        settings: ArchiveSettings,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.service = service
         self.settings = settings
         self.archive = open_archive(settings, service.ledger)
         self.position = open_position(self.archive, service.config.data_dir)
         self.archiver = Archiver(
             service.ledger, self.archive, self.position, series=service.series,
-            close_after=settings.schedule.close_after,
+            close_after=settings.schedule.close_after, now=now,
         )  # fmt: skip
+        self.now = now
         self.metrics = MetricsSettings.from_config(service.config)
         self._stop = threading.Event()
         self.runs = 0
@@ -45,7 +53,7 @@ class ScheduledArchive:
         work = self.archiver.plan()
         self.archiver.run(work, metrics=self.settings.schedule.metrics, stop=self._stop)
         if not self.archive.embedded and not self._stop.is_set():
-            now = datetime.now(UTC)
+            now = self.now()
             retention = self.settings.retention
             trim_ledger(self.service.ledger, self.position, retention,
                         history_types(self.metrics), now=now)  # fmt: skip

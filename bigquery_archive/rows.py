@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bigquery_archive.schema import EVENTS, is_money
-from growthwatch import MEASUREMENTS, EventType, Ledger, SeriesReader
+from growthwatch import MEASUREMENTS, Ledger, SeriesReader
 
 DAY_MEASUREMENTS: tuple[str, ...] = tuple(m.name for m in MEASUREMENTS if m.bucket == "day")
 _TAGS = {m.name: m.tags for m in MEASUREMENTS}
@@ -149,8 +149,5 @@ def events_frame(table: Any) -> pd.DataFrame:
     for col in ("currency", "subject", "plan", "channel", "metadata", "source",
                 "source_id", "kind"):  # fmt: skip
         out[col] = frame[col].astype("str")
-    return out
-
-
-def monetary_types() -> list[str]:
-    return [EventType.PAYMENT.value, EventType.REFUND.value]
+    # the Storage Read API's parallel streams keep no order: the ledger's (time, key) order
+    return out.sort_values(["ts", "idempotency_key"], ignore_index=True)

@@ -1,7 +1,8 @@
 """The ``archive`` config section, typed (every key is used; see README "Archive").
 
     archive:
-      bigquery: {project, dataset, location, credentials_file: ${ENV}, api_endpoint}
+      bigquery: {project, dataset, location, credentials_file: ${ENV}, api_endpoint,
+                 storage_endpoint}
       schedule: {every: 1h, close_after: 2h, metrics: true}
       retention: {ledger_days: 400, influx_days: 90}
 """
@@ -33,6 +34,7 @@ class BigQuerySettings:
     location: str | None = None
     credentials_file: str | None = None  # ${ENV} reference to a service-account JSON path
     api_endpoint: str | None = None  # e.g. the emulator's http://127.0.0.1:9050
+    storage_endpoint: str | None = None  # Storage Read API over plain gRPC (the emulator)
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class ArchiveSettings:
             bigquery = BigQuerySettings(
                 project=str(bq["project"]), dataset=str(bq["dataset"]),
                 location=bq.get("location"), credentials_file=bq.get("credentials_file"),
-                api_endpoint=bq.get("api_endpoint"),
+                api_endpoint=bq.get("api_endpoint"), storage_endpoint=bq.get("storage_endpoint"),
             )  # fmt: skip
         schedule = ScheduleSettings(
             every=parse_duration(sched.get("every", "1h")),

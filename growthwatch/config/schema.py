@@ -251,6 +251,11 @@ SCHEMA: dict[str, Any] = {
                         "location": {"type": "string"},
                         "credentials_file": SECRET,
                         "api_endpoint": {"type": "string", "format": "uri"},
+                        "storage_endpoint": {
+                            "type": "string",
+                            "pattern": r"^[A-Za-z0-9.-]+:[0-9]+$",
+                            "x-hint": "host:port of a plain-gRPC Storage Read API (emulator)",
+                        },
                     },
                 },
                 # archive branch: when serve archives, and what may leave the ledger/InfluxDB

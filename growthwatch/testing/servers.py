@@ -234,6 +234,11 @@ class BigQueryEmulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.rest_port}"
 
+    @property
+    def storage_endpoint(self) -> str:
+        """host:port of its BigQuery Storage Read API (plain gRPC)."""
+        return f"127.0.0.1:{self.grpc_port}"
+
     def _binary(self) -> str:
         if BQEMULATOR:
             return BQEMULATOR

@@ -44,9 +44,14 @@ def build_ledger(path: Path, spec: DemoSpec = SPEC, *, odd: bool = False) -> Led
     return ledger
 
 
-def new_archive(emulator: BigQueryEmulator) -> BigQueryArchive:
+def new_archive(emulator: BigQueryEmulator, *, storage: bool = True) -> BigQueryArchive:
+    """An archive on a fresh dataset; reads through the Storage Read API unless
+    ``storage`` is False (REST pages)."""
     dataset = "t_" + uuid.uuid4().hex[:10]
-    return BigQueryArchive(BigQuerySettings(emulator.project, dataset, api_endpoint=emulator.url))
+    return BigQueryArchive(BigQuerySettings(
+        emulator.project, dataset, api_endpoint=emulator.url,
+        storage_endpoint=emulator.storage_endpoint if storage else None,
+    ))  # fmt: skip
 
 
 @dataclass

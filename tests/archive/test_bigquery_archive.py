@@ -91,7 +91,7 @@ def test_loading_a_day_twice_gives_the_same_rows(
 ) -> None:
     spec = DemoSpec(products=1, days=3, events_per_day=200)
     ledger = build_ledger(tmp_path / "l.duckdb", spec)
-    archive = new_archive(bigquery_emulator)
+    archive = new_archive(bigquery_emulator, storage=False)  # reads over REST pages
     day = date(2026, 10, 30)
     keys = []
     for run in range(2):

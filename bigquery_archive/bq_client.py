@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from bigquery_archive import queries
 from bigquery_archive.backend import LoadOutcome
@@ -44,6 +45,8 @@ from growthwatch import resolve_env
 
 log = logging.getLogger(__name__)
 _STAGING_TTL = timedelta(days=1)  # a crashed run's staging table expires by itself
+_ROWS_PER_STREAM = 32_768
+_MAX_STREAMS = 1_000
 
 
 class UnprunedQuery(RuntimeError):
@@ -215,7 +218,16 @@ class BigQueryArchive:
         temp = self._id(f"_read_{uuid.uuid4().hex}")
         self.query(queries.materialise(f"`{temp}`", sql), start=start, end=end, arrays=arrays)
         try:
-            return self.client.list_rows(temp).to_arrow(bqstorage_client=storage)
+            rows = int(self.client.get_table(temp).num_rows or 0)
+            # Streams of at most ~32k rows: the emulator sends a stream's batches of up to
+            # 65,536 rows as single gRPC messages capped at 11 MiB (BigQuery caps streams
+            # itself; ``max_stream_count`` is only an upper bound there).
+            streams = min(_MAX_STREAMS, max(1, -(-rows // _ROWS_PER_STREAM)))
+            batches = list(self.client.list_rows(temp).to_arrow_iterable(
+                bqstorage_client=storage, max_stream_count=streams))  # fmt: skip
+            if not batches:
+                return self.client.list_rows(temp).to_arrow(create_bqstorage_client=False)
+            return pa.Table.from_batches(batches)
         finally:
             self.client.delete_table(temp, not_found_ok=True)
 
@@ -288,7 +300,10 @@ def _storage_client(settings: BigQuerySettings, client: Any) -> Any:
             BigQueryReadGrpcTransport,
         )
 
-        channel = grpc.insecure_channel(settings.storage_endpoint)
+        # as the library's own channel does: read messages of any size (BigQuery sends up to
+        # ~128 MiB of Arrow per message; gRPC's default cap is 4 MiB)
+        channel = grpc.insecure_channel(settings.storage_endpoint, options=[
+            ("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)])  # fmt: skip
         return bigquery_storage_v1.BigQueryReadClient(
             transport=BigQueryReadGrpcTransport(channel=channel)
         )

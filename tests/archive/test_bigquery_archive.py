@@ -309,3 +309,24 @@ def test_retention_trims_the_ledger_and_the_reader_serves_the_archive(
     assert len(daily) and (daily["time"] >= pd.Timestamp("2026-10-25", tz="UTC")).all()
     assert len(influx.read("churn_monthly")) > 0
     ledger.close()
+
+
+def test_replay_into_the_ledger_restores_exact_rows(archived: Archived, tmp_path: Path) -> None:
+    """A new machine: an empty ledger rebuilt from the archive holds the same events, with
+    the same exact amounts (compared as the ledger's DECIMAL text), and a second replay
+    adds nothing."""
+    from bigquery_archive.replay import replay_ledger
+
+    since, until = date(2026, 10, 1), date(2026, 10, 11)
+    sql = ("SELECT replace(CAST(idempotency_key AS VARCHAR), '-', ''), product, type, ts, "
+           "CAST(value AS VARCHAR), CAST(mrr_after AS VARCHAR), subject, source_id FROM events "
+           "WHERE ts >= ? AND ts < ? ORDER BY 1")  # fmt: skip
+    bounds = [day_start(since), day_start(until)]
+    with Ledger(tmp_path / "new.duckdb") as fresh:
+        first = replay_ledger(archived.archive, fresh, since, until)
+        again = replay_ledger(archived.archive, fresh, since, until)
+        rebuilt = fresh.connection.execute(sql, bounds).fetchall()
+    original = archived.ledger.connection.execute(sql, bounds).fetchall()
+    assert rebuilt == original and len(original) > 1000
+    assert first.inserted == len(original) and again.inserted == 0
+    assert "333333.333333" in {r[4] for r in rebuilt} and "1234567.890000" in {r[4] for r in rebuilt}

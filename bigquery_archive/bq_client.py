@@ -219,9 +219,8 @@ class BigQueryArchive:
         self.query(queries.materialise(f"`{temp}`", sql), start=start, end=end, arrays=arrays)
         try:
             rows = int(self.client.get_table(temp).num_rows or 0)
-            # Streams of at most ~32k rows: the emulator sends a stream's batches of up to
-            # 65,536 rows as single gRPC messages capped at 11 MiB (BigQuery caps streams
-            # itself; ``max_stream_count`` is only an upper bound there).
+            # Ask for parallel streams of ~32k rows (an upper bound: BigQuery picks fewer
+            # for small tables, the emulator at most 10).
             streams = min(_MAX_STREAMS, max(1, -(-rows // _ROWS_PER_STREAM)))
             batches = list(self.client.list_rows(temp).to_arrow_iterable(
                 bqstorage_client=storage, max_stream_count=streams))  # fmt: skip

@@ -256,7 +256,11 @@ class BigQueryEmulator:
         ext_dir = home / ".duckdb" / "extensions" / _DUCKDB_VERSION / "linux_amd64"
         ext_dir.mkdir(parents=True, exist_ok=True)
         shutil.copy(_spatial_extension(), ext_dir / "spatial.duckdb_extension")
-        env = {**os.environ, "HOME": str(home)}
+        # Its Storage Read API sends each stream's batches of 65,536 rows as single gRPC
+        # messages, capped by this setting (default 10 MiB + 1): archive event rows (~250 B)
+        # make 16 MB messages. Real BigQuery sizes its messages itself.
+        env = {**os.environ, "HOME": str(home),
+               "BQEMU_WRITE_API_MAX_REQUEST_BYTES": str(256 * 1024 * 1024)}  # fmt: skip
         log = open(self.root / "bqemulator.log", "ab")  # noqa: SIM115 - lives with the process
         self.process = subprocess.Popen(
             [binary, "start", "--rest-host", "127.0.0.1", "--rest-port", str(self.rest_port),

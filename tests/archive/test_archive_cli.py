@@ -135,3 +135,29 @@ def test_serve_archives_closed_days_on_its_schedule(
     assert sorted(days) == ["2026-10-29", "2026-10-30"]
     series.close()
     ledger.close()
+
+
+def test_archive_config_keys_are_checked_and_typed(tmp_path: Path) -> None:
+    from growthwatch import ConfigError, load_config
+
+    section = {"bigquery": {"project": "p", "dataset": "d", "location": "EU",
+                            "credentials_file": "${GW_TEST_CREDS}",
+                            "api_endpoint": "http://127.0.0.1:9050",
+                            "storage_endpoint": "127.0.0.1:9060"},
+               "schedule": {"every": "30m", "close_after": "3h", "metrics": False},
+               "retention": {"ledger_days": 120, "influx_days": 30}}  # fmt: skip
+    path = tmp_path / "ok.yaml"
+    path.write_text(yaml.safe_dump({"products": [{"id": "a"}], "archive": section}))
+    settings = ArchiveSettings.from_config(load_config(path))
+    assert settings.bigquery is not None and settings.bigquery.storage_endpoint == "127.0.0.1:9060"
+    assert settings.schedule.every.total_seconds() == 1800 and not settings.schedule.metrics
+    assert settings.schedule.close_after.total_seconds() == 3 * 3600
+    assert (settings.retention.ledger_days, settings.retention.influx_days) == (120, 30)
+    bad = {**section, "retention": {"ledger_days": 30}}  # shorter than the engine's windows
+    path.write_text(yaml.safe_dump({"products": [{"id": "a"}], "archive": bad}))
+    with pytest.raises(ConfigError, match="ledger_days"):
+        load_config(path)
+    inline = {**section, "bigquery": {**section["bigquery"], "credentials_file": "/k.json"}}
+    path.write_text(yaml.safe_dump({"products": [{"id": "a"}], "archive": inline}))
+    with pytest.raises(ConfigError, match="credentials_file"):
+        load_config(path)

@@ -161,3 +161,36 @@ def test_archive_config_keys_are_checked_and_typed(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"products": [{"id": "a"}], "archive": inline}))
     with pytest.raises(ConfigError, match="credentials_file"):
         load_config(path)
+
+
+@pytest.mark.bigquery
+def test_ctrl_c_then_the_same_command_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], bigquery_emulator: BigQueryEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from bigquery_archive.bq_client import BigQueryArchive
+
+    counts = _ledger_counts(tmp_path / "ledger.duckdb")
+    config = _config(tmp_path, bigquery_emulator, "cli_resume")
+    real = BigQueryArchive.load_events
+    loads: list[str] = []
+
+    def once_interrupted(self: BigQueryArchive, day: datetime, path: Path, rows: int):  # type: ignore[no-untyped-def]
+        loads.append(day.date().isoformat())
+        if len(loads) == 2:
+            raise KeyboardInterrupt
+        return real(self, day, path, rows)
+
+    monkeypatch.setattr(BigQueryArchive, "load_events", once_interrupted)
+    args = ["archive", "--config", str(config), "--now", NOW, "--format", "json"]
+    assert main(args) == 130  # interrupted: exit code of SIGINT
+    assert "interrupted" in capsys.readouterr().err
+    monkeypatch.setattr(BigQueryArchive, "load_events", real)
+    assert main(args) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["day"] for r in rows] == ["2026-10-30", "2026-10-31"]  # 10-29 was done
+    assert main(["archive", "status", "--config", str(config), "--now", NOW,
+                 "--format", "json"]) == 0  # fmt: skip
+    status = json.loads(capsys.readouterr().out)
+    assert {r["day"]: r["archived_rows"] for r in status} == counts
+    assert all(r["pending"] == "" for r in status)

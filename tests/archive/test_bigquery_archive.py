@@ -318,7 +318,8 @@ def test_replay_into_the_ledger_restores_exact_rows(archived: Archived, tmp_path
     from bigquery_archive.replay import replay_ledger
 
     since, until = date(2026, 10, 1), date(2026, 10, 11)
-    sql = ("SELECT replace(CAST(idempotency_key AS VARCHAR), '-', ''), product, type, ts, "
+    sql = ("SELECT replace(CAST(idempotency_key AS VARCHAR), '-', ''), product, type, "
+           "strftime(timezone('UTC', ts), '%Y-%m-%d %H:%M:%S.%f'), "
            "CAST(value AS VARCHAR), CAST(mrr_after AS VARCHAR), subject, source_id FROM events "
            "WHERE ts >= ? AND ts < ? ORDER BY 1")  # fmt: skip
     bounds = [day_start(since), day_start(until)]

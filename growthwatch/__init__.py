@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "encode_batch": "growthwatch.stores.lineprotocol",
     # now, injectable
     "clock": "growthwatch",
+    "event_points": "growthwatch.stores.event_points",
     # retry
     "RetryPolicy": "growthwatch.retry",
     "Retryable": "growthwatch.retry",
@@ -91,6 +92,7 @@ __all__ = [
     "clock",
     "compute",
     "encode_batch",
+    "event_points",
     "events_to_frame",
     "frame_to_events",
     "idempotency_key",
@@ -109,6 +111,7 @@ if TYPE_CHECKING:
     from growthwatch.metrics.settings import MetricsSettings
     from growthwatch.points import Point, PointBatch
     from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
+    from growthwatch.stores.event_points import event_points
     from growthwatch.stores.influx import InfluxStore
     from growthwatch.stores.interfaces import (
         SeriesDeleter,

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from growthwatch import clock
-from growthwatch.testing.servers import InfluxServer, PostgresServer
+from growthwatch.testing.servers import BigQueryEmulator, InfluxServer, PostgresServer
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +47,11 @@ AWKWARD_NOWS = {
 def frozen_now(request: pytest.FixtureRequest) -> Iterator[datetime]:
     with clock.frozen(datetime.fromisoformat(AWKWARD_NOWS[request.param])) as at:
         yield at
+
+
+@pytest.fixture(scope="session")
+def bigquery_emulator() -> Iterator[BigQueryEmulator]:
+    """One BigQuery emulator for the session; tests use their own dataset names."""
+    server = BigQueryEmulator().start()
+    yield server
+    server.cleanup()

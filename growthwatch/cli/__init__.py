@@ -26,6 +26,7 @@ COMMANDS = (
     "exporters.cli",
     "dashboards.cli",
     "reports.cli",
+    "bigquery_archive.cli",
 )
 
 

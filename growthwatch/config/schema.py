@@ -240,8 +240,31 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
                         "location": {"type": "string"},
                         "credentials_file": SECRET,
                         "api_endpoint": {"type": "string", "format": "uri"},
+                        "storage_endpoint": {
+                            "type": "string",
+                            "pattern": r"^[A-Za-z0-9.-]+:[0-9]+$",
+                            "x-hint": "host:port of a plain-gRPC Storage Read API (emulator)",
+                        },
                     },
-                }
+                },
+                # archive branch: when serve archives, and what may leave the ledger/InfluxDB
+                "schedule": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "every": DURATION_T,
+                        "close_after": DURATION_T,
+                        "metrics": {"type": "boolean"},
+                    },
+                },
+                "retention": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "ledger_days": {"type": "integer", "minimum": 90},
+                        "influx_days": {"type": "integer", "minimum": 1},
+                    },
+                },
             },
         },
         "detector": {

@@ -191,6 +191,22 @@ class Ledger(DuckDBFile):
             rows.append((now, source, p.field, _short(p.value), p.reason, record))
         self._con.executemany("INSERT INTO rejected_events VALUES (?, ?, ?, ?, ?, ?)", rows)
 
+    def delete_before(self, end: datetime, *, keep_types: Sequence[str] = ()) -> int:
+        """Delete events before ``end`` except those of ``keep_types``; returns how many.
+
+        Retention, once an archive holds them (``bigquery_archive.retention``): the ledger
+        keeps a recent window plus the types whose metrics need all history.
+        """
+        if end.tzinfo is None:
+            raise ValueError(f"time bound must be timezone-aware: {end!r}")
+        with self._lock:
+            before = self._count_unlocked()
+            self._con.execute(
+                "DELETE FROM events WHERE ts < ? AND type NOT IN (SELECT unnest(?))",
+                [end, [str(t) for t in keep_types] or [""]],
+            )
+            return before - self._count_unlocked()
+
     # -- reads --------------------------------------------------------------------------
 
     def read(

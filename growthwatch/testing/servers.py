@@ -190,3 +190,117 @@ class PostgresServer:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+BQEMULATOR = os.environ.get("GROWTHWATCH_BQEMULATOR", "")
+_DUCKDB_VERSION = "v1.5.5"  # the duckdb pin in pyproject.toml; the extension must match
+
+
+# scripts/test installs the emulator in its own venv (its pytest plugin and dependencies
+# stay out of growthwatch's); GROWTHWATCH_BQEMULATOR_VENV points at another one.
+BQ_VENV = Path(os.environ.get("GROWTHWATCH_BQEMULATOR_VENV",
+                              Path(__file__).resolve().parents[2] / ".venv-bq"))  # fmt: skip
+
+
+def _spatial_extension() -> Path:
+    """The DuckDB spatial extension shipped by ``duckdb-extension-spatial`` in the
+    emulator's venv (the version must be that venv's duckdb, pinned to 1.5.5)."""
+    found = sorted(BQ_VENV.glob(f"lib/python*/site-packages/duckdb_extension_spatial/extensions/"
+                                f"{_DUCKDB_VERSION}/spatial.duckdb_extension"))  # fmt: skip
+    if not found:
+        raise ServerUnavailable(
+            f"duckdb-extension-spatial=={_DUCKDB_VERSION[1:]} not found in {BQ_VENV} "
+            "(scripts/test installs it with the emulator)"
+        )
+    return found[0]
+
+
+@dataclass
+class BigQueryEmulator:
+    """The BigQuery emulator (``bqemulator``, DuckDB inside) on free loopback ports.
+
+    It loads DuckDB's ``spatial`` extension on start and, offline, cannot download it: the
+    file from ``duckdb-extension-spatial`` is copied into ``$HOME/.duckdb/extensions`` of a
+    private HOME given to the emulator's process only. In-memory (ephemeral) storage.
+    """
+
+    project: str = "growthwatch-test"
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="gw-bq-")))
+    rest_port: int = field(default_factory=free_port)
+    grpc_port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.rest_port}"
+
+    @property
+    def storage_endpoint(self) -> str:
+        """host:port of its BigQuery Storage Read API (plain gRPC)."""
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def _binary(self) -> str:
+        if BQEMULATOR:
+            return BQEMULATOR
+        candidate = BQ_VENV / "bin" / "bqemulator"
+        if not candidate.exists():
+            raise ServerUnavailable(
+                f"{candidate} not found: scripts/test installs bqemulator==1.4.0 there "
+                "(or set GROWTHWATCH_BQEMULATOR to its binary)"
+            )
+        return str(candidate)
+
+    def start(self, timeout: float = 60.0) -> BigQueryEmulator:
+        binary = self._binary()
+        home = self.root / "home"
+        ext_dir = home / ".duckdb" / "extensions" / _DUCKDB_VERSION / "linux_amd64"
+        ext_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copy(_spatial_extension(), ext_dir / "spatial.duckdb_extension")
+        # Its Storage Read API sends each stream's batches of 65,536 rows as single gRPC
+        # messages, capped by this setting (default 10 MiB + 1): archive event rows (~250 B)
+        # make 16 MB messages. Real BigQuery sizes its messages itself.
+        env = {**os.environ, "HOME": str(home),
+               "BQEMU_WRITE_API_MAX_REQUEST_BYTES": str(256 * 1024 * 1024)}  # fmt: skip
+        log = open(self.root / "bqemulator.log", "ab")  # noqa: SIM115 - lives with the process
+        self.process = subprocess.Popen(
+            [binary, "start", "--rest-host", "127.0.0.1", "--rest-port", str(self.rest_port),
+             "--grpc-host", "127.0.0.1", "--grpc-port", str(self.grpc_port),
+             "--project", self.project, "--log-level", "warning"],
+            stdout=log, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        probe = f"{self.url}/bigquery/v2/projects/{self.project}/datasets"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerUnavailable(
+                    f"bqemulator exited with {self.process.returncode}; see {self.root}/bqemulator.log"
+                )
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(probe, timeout=0.5).status_code == 200:
+                    return self
+            time.sleep(0.1)
+        self.stop()
+        raise ServerUnavailable(f"bqemulator did not answer within {timeout}s")
+
+    def client(self) -> object:
+        """A real ``google.cloud.bigquery.Client`` pointed at the emulator."""
+        from google.api_core.client_options import ClientOptions
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import bigquery
+
+        return bigquery.Client(project=self.project, credentials=AnonymousCredentials(),
+                               client_options=ClientOptions(api_endpoint=self.url))  # fmt: skip
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)

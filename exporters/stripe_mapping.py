@@ -386,6 +386,26 @@ def change_source_id(sub_id: str, observed: int, mrr: Decimal) -> str:
     return f"{sub_id}@{int(observed)}:{mrr.normalize():f}"
 
 
+_EVENT_RANK = {"customer.subscription.created": 0, "customer.subscription.updated": 1,
+               "customer.subscription.deleted": 2}  # fmt: skip
+_STATUS_RANK = {"incomplete": 0, "incomplete_expired": 0, "trialing": 1, "active": 2,
+                "past_due": 3, "paused": 3, "unpaid": 4, "canceled": 5}  # fmt: skip
+
+
+def lifecycle_rank(event_type: str | None, status: str) -> tuple[int, int]:
+    """Where an observation stands in a subscription's life, to order same-second ones:
+    created before updated before deleted, then incomplete -> trialing -> active ->
+    past_due/paused -> unpaid -> canceled. A list read (no event type) ranks as an update."""
+    return _EVENT_RANK.get(event_type or "", 1), _STATUS_RANK.get(status, 2)
+
+
+def _prev_rank(prev: Mapping[str, Any]) -> tuple[int, int]:
+    stored = prev.get("rank")
+    if isinstance(stored, list) and len(stored) == 2:
+        return int(stored[0]), int(stored[1])
+    return 1, _STATUS_RANK.get(str(prev.get("status")), 2)  # a state written before ranks
+
+
 def subscription_transition(
     prev: Mapping[str, Any] | None,
     sub: Mapping[str, Any],
@@ -406,7 +426,12 @@ def subscription_transition(
     customer = ident(sub.get("customer"))
     if not customer:
         raise MappingError("missing_customer", f"subscription {sub_id} has no customer")
+    rank = lifecycle_rank(event_type, str(sub.get("status") or ""))
     if prev is not None and (prev["status"] == TERMINAL or observed < int(prev["observed"])):
+        return Transition([], None)
+    if prev is not None and observed == int(prev["observed"]) and rank < _prev_rank(prev):
+        # Stripe sends created/updated/deleted of one subscription in the same second, in
+        # any order: within a second, the step later in the lifecycle wins, never arrival.
         return Transition([], None)
     info = subscription_mrr(sub, at=observed)
     deleted = event_type == "customer.subscription.deleted" or info.status == TERMINAL
@@ -477,6 +502,7 @@ def subscription_transition(
         "mrr": str(mrr),
         "currency": info.currency,
         "observed": observed,
+        "rank": list(rank),
         "paid": paid,
         "customer": customer,
         "event": event_id,

@@ -206,3 +206,25 @@ def test_cancellation_reaches_ledger_raw_points_and_series(
     finally:
         rec.stop()
         hook.close()
+
+
+@pytest.mark.parametrize("order", [("created", "updated"), ("updated", "created")])
+def test_same_second_created_and_updated_end_active_in_either_order(
+    receiver: StripeWebhookReceiver, ledger: Ledger, state: StateStore, order: tuple[str, ...]
+) -> None:
+    """Stripe sends both with one `created` second; arrival order must not decide."""
+    t = NOW - 50
+    versions = {
+        "created": event("evt_c1", "customer.subscription.created",
+                         subscription("sub_tie", created=t, status="incomplete"), t),
+        "updated": event("evt_u1", "customer.subscription.updated",
+                         subscription("sub_tie", created=t, status="active"), t,
+                         previous={"status": "incomplete"}),
+    }  # fmt: skip
+    for name in order:
+        assert post(receiver, versions[name]).status_code == 200
+        receiver.drain()
+    assert state.get_object("acme/stripe", "sub:sub_tie")["status"] == "active"
+    events = ledger.read()
+    assert Decimal(str(events["value"].sum())) == Decimal("20")  # 2000 cents a month
+    assert ledger.count(types="subscription_started") == 1

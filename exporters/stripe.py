@@ -293,6 +293,10 @@ class StripeProcessor:
 
     def add_event(self, work: _Work, event: dict[str, Any]) -> None:
         """One Stripe event (webhook or Events API) into the batch."""
+        if not isinstance(event, dict):
+            work.rejected.append(Rejection("malformed_record", "an event that is no JSON object",
+                                           _dump(event)))  # fmt: skip
+            return
         event_id = ident(event.get("id"))
         if not event_id:
             work.rejected.append(Rejection("missing_id", "event without an id", _dump(event)))

@@ -206,9 +206,12 @@ def run_status(args: argparse.Namespace) -> int:
     frame = pd.DataFrame(rows)
     spool = Spool(config.data_dir / "influx-spool")
     engine = config.data_dir / STATE_FILE
-    summary = {"spool_points": spool.lines(), "spool_batches": len(spool),
-               "metrics_last_seq": _json.loads(engine.read_text()).get("last_seq")
-               if engine.exists() else None}  # fmt: skip
+    engine_state = _json.loads(engine.read_text()) if engine.exists() else {}
+    metrics_failing: dict[str, str] = dict(engine_state.get("failing") or {})
+    summary: dict[str, Any] = {"spool_points": spool.lines(), "spool_batches": len(spool),
+               "metrics_last_seq": engine_state.get("last_seq"),
+               "metrics_failing": metrics_failing}  # fmt: skip
+    failing = failing or bool(metrics_failing)
     if args.format == "json":  # one document: the sources and the pipeline's queues
         print(_json.dumps({"sources": records(frame, list(frame.columns)), **summary}, indent=1))
     else:
@@ -218,6 +221,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(f"InfluxDB spool: {summary['spool_points']:,} point(s) in "
               f"{summary['spool_batches']} batch(es) waiting; metrics processed up to ledger "
               f"seq {summary['metrics_last_seq']}")  # fmt: skip
+        for product, reason in metrics_failing.items():
+            print(f"metrics of {product} not computed: {reason}")
     if state is not None:
         state.close()
     return 1 if failing else 0

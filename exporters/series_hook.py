@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
+from exporters import telemetry
 from growthwatch.metrics.engine import MetricsEngine, Store
 from growthwatch.points import PointBatch
 from growthwatch.stores.event_points import event_points
@@ -109,6 +110,9 @@ class LiveSeriesHook:
                 stores = [*self.stores, *([recorder] if recorder else [])]
                 result = self.engine.update(stores)
                 log.debug("series update: %s, %d points", result.mode, result.points)
+                telemetry.METRICS_FAILING.clear()
+                for product in result.failing:
+                    telemetry.METRICS_FAILING.labels(product).set(1)
                 if self.on_update is not None:
                     self.on_update(self.engine.state.last_seq)
             except Exception:  # the next wake-up (or the scheduled run) catches up

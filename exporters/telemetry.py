@@ -46,6 +46,13 @@ PULL_DURATION = Histogram(
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 3600),
     registry=REGISTRY,
 )
+METRICS_FAILING = Gauge(
+    "growthwatch_metrics_product_failing",
+    "1 while a product's metrics cannot be computed (its reason is in the log and in "
+    "`growthwatch status`), e.g. money in a currency without an exchange rate",
+    ["product"],
+    registry=REGISTRY,
+)
 CURSOR_LAG = Gauge(
     "growthwatch_cursor_lag_seconds",
     "Now minus the replication-key value a source's cursor has durably reached.",

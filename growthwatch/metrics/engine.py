@@ -198,6 +198,7 @@ def read_events(
     ordered: bool = True,
     products: Sequence[str] | None = None,
     seen_from: pd.Timestamp | None = None,
+    exclude: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Events of ``types`` (of ``products``, default all) in [start, end), in
     ``EVENT_COLUMNS`` layout (unused columns NULL), ordered by time then key (the ledger's
@@ -218,6 +219,9 @@ def read_events(
     if products is not None:
         sql += " AND product IN (SELECT unnest(?))"
         params.append(list(products))
+    if exclude:
+        sql += " AND product NOT IN (SELECT unnest(?))"
+        params.append(list(exclude))
     if seen_from is not None:
         sql += (
             " AND EXISTS (SELECT 1 FROM events AS later WHERE later.product = events.product"
@@ -252,18 +256,21 @@ class EngineState:
 
     last_seq: int = 0
     horizon: pd.Timestamp | None = None
+    failing: dict[str, str] = field(default_factory=dict)  # product -> why it is left out
 
     def to_json(self) -> str:
         return json.dumps(
             {"last_seq": self.last_seq,
-             "horizon": None if self.horizon is None else self.horizon.isoformat()}
+             "horizon": None if self.horizon is None else self.horizon.isoformat(),
+             "failing": self.failing}
         )  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str) -> EngineState:
         raw = json.loads(text)
         horizon = raw.get("horizon")
-        return cls(int(raw.get("last_seq", 0)), None if horizon is None else pd.Timestamp(horizon))
+        return cls(int(raw.get("last_seq", 0)), None if horizon is None else pd.Timestamp(horizon),
+                   dict(raw.get("failing") or {}))  # fmt: skip
 
 
 @dataclass
@@ -277,6 +284,9 @@ class RunResult:
     # subscription events whose mrr_before is not their subscription's last state (the
     # latest observation won); counted over the history the run recomputed
     chain_breaks: int = 0
+    # products left out because their events cannot be valued (a currency without an
+    # exchange rate): product -> reason. Every other product's metrics go on.
+    failing: dict[str, str] = field(default_factory=dict)
 
 
 class MetricsEngine:
@@ -292,6 +302,7 @@ class MetricsEngine:
         self.ledger = ledger
         self.settings = settings or MetricsSettings()
         self.state_path = Path(state_path) if state_path is not None else None
+        self.failing: dict[str, str] = {}
         self.state = self._load_state()
         # The subscription family's MRR state as of the last run (keyed by the day its
         # grids end), so a long-running engine (``growthwatch serve``) recomputes only the
@@ -300,12 +311,47 @@ class MetricsEngine:
         # (tens of MB for the 10M-event demo), far less than the events it came from.
         self._mrr: tuple[pd.Timestamp, MrrResult] | None = None
 
+    def _events(self, types: Sequence[str], **kwargs: Any) -> pd.DataFrame:
+        """``read_events`` of this engine's ledger, without the failing products."""
+        return read_events(self.ledger, types, exclude=sorted(self.failing), **kwargs)
+
+    def _check_valuable(self) -> dict[str, str]:
+        """Products with money in a currency the exchange-rate table cannot convert.
+
+        One event in such a currency used to raise ``FxError`` for the whole portfolio on
+        every run, so one product's missing rate froze every product's metrics. Now that
+        product is left out (and said so: logs, ``RunResult.failing``, the state file that
+        ``growthwatch status`` reads) and the others are computed. Once the rate is in the
+        config, ``growthwatch metrics recompute`` brings the product back.
+        """
+        known = sorted(self.settings.fx.currencies())
+        cursor = self.ledger.connection
+        try:
+            rows = cursor.execute(
+                "SELECT product, string_agg(DISTINCT currency, ', ' ORDER BY currency) FROM events "
+                "WHERE currency IS NOT NULL AND currency NOT IN (SELECT unnest(?)) "
+                "GROUP BY product ORDER BY product", [known],
+            ).fetchall()  # fmt: skip
+        finally:
+            cursor.close()
+        failing = {
+            product: f"no exchange rate from {codes} to {self.settings.fx.reporting}: add "
+            f"reporting.fx_rates.{codes.split(', ')[0]} to the configuration, then run "
+            "`growthwatch metrics recompute`"
+            for product, codes in rows
+        }
+        for product, reason in failing.items():
+            if product not in self.failing:
+                log.error("metrics of %s are not computed: %s", product, reason)
+        return failing
+
     def _load_state(self) -> EngineState:
         if self.state_path is not None and self.state_path.exists():
             return EngineState.from_json(self.state_path.read_text())
         return EngineState()
 
     def _save_state(self) -> None:
+        self.state.failing = dict(self.failing)
         if self.state_path is not None:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")
@@ -401,9 +447,9 @@ class MetricsEngine:
             month = _bucket_floor("cohort_retention", start, self.settings.timezone)
             both = pd.concat(
                 [
-                    read_events(self.ledger, [EventType.SIGNUP.value], columns=columns,
+                    self._events([EventType.SIGNUP.value], columns=columns,
                                 ordered=False),
-                    read_events(self.ledger, [EventType.ACTIVE_USE.value], start=month,
+                    self._events([EventType.ACTIVE_USE.value], start=month,
                                 columns=columns, ordered=False),
                 ],
                 ignore_index=True,
@@ -420,15 +466,15 @@ class MetricsEngine:
                 # since (is their entry really in those months?).
                 month = _bucket_floor("funnel_steps", start, self.settings.timezone)
                 both = pd.concat(
-                    [read_events(self.ledger, sorted(entry), end=month, columns=columns,
+                    [self._events(sorted(entry), end=month, columns=columns,
                                  seen_from=month),
-                     read_events(self.ledger, types, start=month, columns=columns)],
+                     self._events(types, start=month, columns=columns)],
                     ignore_index=True,
                 )  # fmt: skip
                 both.attrs[LEDGER_ORDER] = True  # [.., month) then [month, ..): still ordered
                 return both
         ordered = family not in _ORDER_FREE
-        return read_events(self.ledger, types, start=read_from, columns=columns, ordered=ordered)
+        return self._events(types, start=read_from, columns=columns, ordered=ordered)
 
     # -- runs ------------------------------------------------------------------------------
 
@@ -441,8 +487,9 @@ class MetricsEngine:
     ) -> RunResult:
         """Rewrite every bucket in [since, until) (all history by default)."""
         started = time.perf_counter()
+        self.failing = self._check_valuable()
         summary = self._ledger_summary(None)
-        result = RunResult("full", events=self.ledger.count())
+        result = RunResult("full", events=self.ledger.count(), failing=dict(self.failing))
         if summary.empty:
             return result
         horizon = summary["last"].max()
@@ -456,10 +503,11 @@ class MetricsEngine:
     def update(self, stores: Sequence[Store]) -> RunResult:
         """Process the events appended since the last run; only the buckets they touch."""
         started = time.perf_counter()
+        self.failing = self._check_valuable()
         if self.state.last_seq == 0 and self.state.horizon is None:
             return self.recompute(stores)
         new = self._ledger_summary(self.state.last_seq)
-        result = RunResult("incremental", events=0)
+        result = RunResult("incremental", events=0, failing=dict(self.failing))
         if new.empty:
             result.mode = "noop"
             return result
@@ -580,11 +628,11 @@ class MetricsEngine:
         columns = _COLUMNS["subscriptions"]
         cached = self._mrr[1] if self._mrr is not None and self._mrr[0] == day else None
         if keep is None or cached is None:
-            state = compute_mrr(read_events(self.ledger, types, columns=columns),
+            state = compute_mrr(self._events(types, columns=columns),
                                 self.settings, horizon)  # fmt: skip
         else:
             chosen = sorted(keep)
-            events = read_events(self.ledger, types, columns=columns, products=chosen)
+            events = self._events(types, columns=columns, products=chosen)
             state = cached.with_products_from(compute_mrr(events, self.settings, horizon), chosen)
         self._mrr = (day, state)
         return subscription_frames(state, self.settings, horizon)

@@ -33,7 +33,7 @@ from bigquery_archive.replay import TARGETS, replay_ledger, replay_series
 from bigquery_archive.retention import trim_influx, trim_ledger
 from bigquery_archive.schema import SchemaConflict, describe
 from bigquery_archive.settings import ArchiveSettings
-from growthwatch import Config, Ledger, MetricsSettings, SeriesStore
+from growthwatch import Config, Ledger, SeriesStore
 from growthwatch.cli.common import (
     CliError,
     add_config_args,
@@ -41,6 +41,7 @@ from growthwatch.cli.common import (
     data_dir_from_args,
     influx_from_args,
     ledger_path_from_args,
+    metrics_settings,
 )
 
 
@@ -134,7 +135,7 @@ class _Context:
             self.settings = ArchiveSettings.from_config(self.config)
         except ValueError as exc:
             raise CliError(str(exc)) from exc
-        self.metrics = _metrics_settings(self.config, self.data_dir)
+        self.metrics = metrics_settings(self.config, self.data_dir)
         ledger_path = ledger_path_from_args(args, self.config, self.data_dir)
         if not ledger_path.exists():
             raise CliError(f"no ledger at {ledger_path} (run `growthwatch demo` or a backfill)")
@@ -149,16 +150,6 @@ class _Context:
     def close(self) -> None:
         self.archive.close()
         self.ledger.close()
-
-
-def _metrics_settings(config: Config | None, data_dir: Path) -> MetricsSettings:
-    if config is not None:
-        return MetricsSettings.from_config(config)
-    if (data_dir / "products.json").exists():
-        from growthwatch.demo.pipeline import DEMO_METRICS  # a demo folder: its FX and funnel
-
-        return DEMO_METRICS
-    return MetricsSettings()
 
 
 def _progress() -> Progress:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from growthwatch.config import Config, ConfigError, load_config
+from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.stores.influx import InfluxStore
 
 DEFAULT_DATA_DIR = Path("growthwatch-data")
@@ -105,3 +106,16 @@ def prog() -> str:
         return str(Path(argv0).resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return argv0
+
+
+def metrics_settings(config: Config | None, data_dir: Path) -> MetricsSettings:
+    """The metric settings a command runs with: the config's, else (in a folder the demo
+    made) the demo's exchange rates and funnel, else the defaults. One rule for every
+    command, so ``metrics``, ``archive`` and ``report`` compute the same numbers."""
+    if config is not None:
+        return MetricsSettings.from_config(config)
+    if (data_dir / "products.json").exists():
+        from growthwatch.demo.pipeline import DEMO_METRICS
+
+        return DEMO_METRICS
+    return MetricsSettings()

@@ -31,6 +31,7 @@ from growthwatch.cli.common import (
     data_dir_from_args,
     influx_from_args,
     ledger_path_from_args,
+    metrics_settings,
     prog,
 )
 from growthwatch.cli.output import Formatter, add_format_arg, emit
@@ -153,15 +154,7 @@ def parse_end_arg(text: str) -> date:
 def _context(args: argparse.Namespace) -> tuple[Any, Path, MetricsSettings]:
     config = config_from_args(args)
     data_dir = data_dir_from_args(args, config)
-    if config is not None:
-        settings = MetricsSettings.from_config(config)
-    elif (data_dir / "products.json").exists():
-        from growthwatch.demo.pipeline import DEMO_METRICS  # a demo folder: its FX and funnel
-
-        settings = DEMO_METRICS
-    else:
-        settings = MetricsSettings()
-    return config, data_dir, settings
+    return config, data_dir, metrics_settings(config, data_dir)
 
 
 def _run(args: argparse.Namespace, full: bool) -> int:

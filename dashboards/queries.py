@@ -89,6 +89,12 @@ def marker_field(measurement: str) -> str | None:
     return next((f for f in MARKER_FIELDS if f in fields), None)
 
 
+def marker_set(marker: str) -> str:
+    """The InfluxQL condition "this point is partial / still maturing": the engine writes
+    the flags as integer fields (1 marked, 0 not), InfluxQL compares them as numbers."""
+    return f'"{marker}" = 1'
+
+
 @dataclass(frozen=True)
 class Col:
     """One selected column: ``fn("field") AS "alias"`` (fn may be empty for raw values)."""

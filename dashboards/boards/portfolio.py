@@ -7,7 +7,7 @@ from grafana_foundation_sdk.builders import dashboard as dash_b
 from dashboards import anomaly_queries as aq
 from dashboards import panels as p
 from dashboards.common import MONEY, UIDS, board, board_link, product_link
-from dashboards.queries import Col, Influx, marker_field, select
+from dashboards.queries import Col, Influx, marker_field, marker_set, select
 
 FILE = "portfolio-overview.json"
 SPARK_POINTS = 60
@@ -71,7 +71,7 @@ def build() -> dash_b.Dashboard:
         targets = [_by_product(measurement, col, per_period=not monthly)]
         marker = marker_field(measurement)
         if marker:  # partial months / maturing cohorts: their own, marked series
-            q = select(measurement, [col], where=[f'"{marker}" = true'],
+            q = select(measurement, [col], where=[marker_set(marker)],
                        group_tags=["product"])  # fmt: skip
             targets.append(Influx(q, ref_id="B", alias=f"$tag_product ({marker})"))
         d = d.with_row(dash_b.Row(title))

@@ -18,7 +18,17 @@ from dashboards.common import (
     segment_var,
 )  # fmt: skip
 from dashboards.live import STREAM
-from dashboards.queries import Col, Influx, Live, marker_field, select, tag_is, tag_matches, tag_not
+from dashboards.queries import (
+    Col,
+    Influx,
+    Live,
+    marker_field,
+    marker_set,
+    select,
+    tag_is,
+    tag_matches,
+    tag_not,
+)
 
 FILE = "product-detail.json"
 
@@ -39,7 +49,7 @@ def monthly_with_marker(measurement: str, cols: list[Col]) -> tuple[list[Influx]
     marked: list[str] = []
     if marker:
         partial = [Col(c.field, c.fn, f"{c.alias or c.field} ({marker})") for c in cols]
-        targets.append(_q(measurement, list(partial), extra=(f'"{marker}" = true',), ref="B"))
+        targets.append(_q(measurement, list(partial), extra=(marker_set(marker),), ref="B"))
         marked = [f"{c.alias or c.field} ({marker})" for c in cols]
     return targets, marked
 

@@ -13,7 +13,15 @@ from grafana_foundation_sdk.models import dashboard
 from dashboards import panels as p
 from dashboards.boards.product import _q
 from dashboards.common import INFLUX, board, board_link, period_var, product_anomalies, product_var
-from dashboards.queries import Col, Influx, marker_field, select, show_tag_values, tag_is
+from dashboards.queries import (
+    Col,
+    Influx,
+    marker_field,
+    marker_set,
+    select,
+    show_tag_values,
+    tag_is,
+)
 
 FILE = "retention-funnels.json"
 
@@ -90,7 +98,7 @@ def build() -> dash_b.Dashboard:
     marked: list[str] = []
     if marker:  # maturing signup cohorts: their own, marked series
         targets.append(_q("product_daily", [Col("activation_rate", "mean", "maturing")],
-                          per_period=True, extra=(f'"{marker}" = true',), ref="B"))  # fmt: skip
+                          per_period=True, extra=(marker_set(marker),), ref="B"))  # fmt: skip
         marked = ["maturing"]
     d = d.with_panel(p.timeseries_panel(
         "Activation rate of signup cohorts", "Share of each day's signups who activated within "

@@ -136,14 +136,14 @@ def test_partial_and_maturing_flags_are_picked_up_from_the_schema(monkeypatch: p
     assert queries.marker_field("churn_monthly") == "partial"
     _, model = dashboard_json("dashboards.boards.product")
     monthly = next(p for p in model["panels"] if p["title"] == "Monthly churn")
-    assert '"partial" = true' in monthly["targets"][1]["query"]
+    assert '"partial" = 1' in monthly["targets"][1]["query"]
     (override,) = monthly["fieldConfig"]["overrides"]
     assert override["matcher"]["options"]["names"] == ["customer churn (partial)",
                                                        "gross MRR churn (partial)"]  # fmt: skip
     jsonschema.Draft7Validator(schema("dashboard.jsonschema.json")).validate(model)
     _, retention = dashboard_json("dashboards.boards.retention")
     activation = next(p for p in retention["panels"] if p["title"].startswith("Activation rate"))
-    assert '"maturing" = true' in activation["targets"][1]["query"]
+    assert '"maturing" = 1' in activation["targets"][1]["query"]
 
 
 def test_growth_panel_is_a_one_argument_switch() -> None:

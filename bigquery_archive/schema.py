@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from growthwatch import field_unit
+
 SCHEMA_VERSION = 1
 
 
@@ -101,18 +103,10 @@ METRIC_ROWS = TableSpec(
 
 TABLES: tuple[TableSpec, ...] = (EVENTS, METRIC_ROWS)
 
-# Money fields of the daily measurements: archived as NUMERIC too (``amount``).
-MONEY_FIELDS = frozenset(
-    {"gross", "refunds", "net", "failed", "gross_rc", "refunds_rc", "net_rc",
-     "mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
-     "net_change", "arpa"}
-)  # fmt: skip
-# ``new`` in customers_daily is a count, not money: money fields are per measurement.
-MONEY_MEASUREMENTS = frozenset({"revenue_daily", "mrr_daily"})
-
-
 def is_money(measurement: str, field: str) -> bool:
-    return field in MONEY_FIELDS and (measurement in MONEY_MEASUREMENTS or field == "arpa")
+    """Money fields are archived as NUMERIC too (``amount``); which fields are money is the
+    metrics schema's word (``field_unit``), so a new money field is archived exactly."""
+    return field_unit(measurement, field) == "money"
 
 
 class SchemaConflict(RuntimeError):

@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "MetricRefError": "growthwatch.metrics.refs",
     "MEASUREMENTS": "growthwatch.metrics.schema",
     "Measurement": "growthwatch.metrics.schema",
+    "field_unit": "growthwatch.metrics.schema",
     "compute": "growthwatch.metrics.engine",
 }
 
@@ -94,6 +95,7 @@ __all__ = [
     "encode_batch",
     "event_points",
     "events_to_frame",
+    "field_unit",
     "frame_to_events",
     "idempotency_key",
     "load_config",
@@ -107,7 +109,7 @@ if TYPE_CHECKING:
     from growthwatch.frames import RowProblem, check_frame, events_to_frame, frame_to_events
     from growthwatch.metrics.engine import MetricsEngine, compute
     from growthwatch.metrics.refs import MetricRef, MetricRefError
-    from growthwatch.metrics.schema import MEASUREMENTS, Measurement
+    from growthwatch.metrics.schema import MEASUREMENTS, Measurement, field_unit
     from growthwatch.metrics.settings import MetricsSettings
     from growthwatch.points import Point, PointBatch
     from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy

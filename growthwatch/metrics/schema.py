@@ -140,6 +140,12 @@ def unit(measurement: str, field: str) -> str:
     return "money"
 
 
+def field_unit(measurement: str, field: str) -> str | None:
+    """``unit`` for any name: None when the schema has no such measurement or field."""
+    spec = BY_NAME.get(measurement)
+    return unit(measurement, field) if spec is not None and field in spec.fields else None
+
+
 def native_currency(measurement: str, field: str) -> bool:
     """True when a money field is in the row's own ``currency`` tag, not the reporting one."""
     return "currency" in BY_NAME[measurement].tags and not field.endswith("_rc")

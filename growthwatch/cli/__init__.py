@@ -23,6 +23,7 @@ COMMANDS = (
     "growthwatch.cli.metrics",
     "growthwatch.cli.config_cmd",
     "exporters.cli",
+    "detectors.cli",
 )
 
 

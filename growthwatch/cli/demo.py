@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from datetime import date
 from typing import Any
 
@@ -129,6 +130,14 @@ def run(args: argparse.Namespace) -> int:
     out.print(
         "  check a config:       growthwatch config example > growthwatch.yaml && growthwatch config check growthwatch.yaml"
     )
+    if importlib.util.find_spec("detectors") is not None:  # the detector vs the ground truth
+        from detectors.demo import run_detector, summary_lines
+
+        with console.status("detector: replaying the portfolio against the injected incidents"):
+            score = run_detector(spec, result.data_dir)
+        out.print("")
+        for line in summary_lines(score):
+            out.print(line)
     if influx is not None:
         out.print(
             f"  InfluxQL:             SELECT * FROM customers_daily WHERE product='...'  (db {influx.database})"

@@ -36,6 +36,7 @@ class IntradaySettings:
     warning: float = 0.9995
     direction: str = "up"
     share_prior: float = 20.0  # pseudo-events spread evenly over the day
+    day_looks: float = 4.0  # effective independent looks at the day so far (correction)
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,16 @@ def intraday_many(
     level = (1 - settings.warning) / 2
     day_t = nb_tails(model.mu * elapsed, model.inv_r, observed_day, level)
     win_t = nb_tails(expected_w, model.inv_r, observed_w, level)
-    day_s = score_from_tails(day_t.p_high, day_t.p_low, settings.direction)
-    win_s = score_from_tails(win_t.p_high, win_t.p_low, settings.direction)
+    # the day so far is judged at every look (each webhook, every hour): correlated
+    # looks, but several a day, so its tails carry a small correction too
+    looks = settings.day_looks
+    day_s = score_from_tails(np.minimum(day_t.p_high * looks, 1.0),
+                             np.minimum(day_t.p_low * looks, 1.0), settings.direction)  # fmt: skip
+    # a day holds 1440 / window disjoint windows, each a chance of a false alarm: their
+    # tails are Bonferroni-corrected, so the hour test pages as rarely as the day test
+    windows = 1440 / max(settings.window_minutes, 1)
+    win_s = score_from_tails(np.minimum(win_t.p_high * windows, 1.0),
+                             np.minimum(win_t.p_low * windows, 1.0), settings.direction)  # fmt: skip
     out = []
     for i, now in enumerate(nows):
         if win_s[i] > day_s[i]:

@@ -36,7 +36,9 @@ class SeasonalMAD(Detector):
         absolute_floor: float = 1e-6,
         yearly: bool = True,
         yearly_min_days: float = 400.0,
+        trend_days: float = 14.0,
     ) -> None:
+        self.trend_days = trend_days
         self.window_days = window_days
         self.min_slot_points = min_slot_points
         self.relative_floor = relative_floor
@@ -49,6 +51,12 @@ class SeasonalMAD(Detector):
         last = ns[-1]
         recent = ns >= last - self.window_days * DAY_NS
         t, y = times[recent], values[recent]
+        counts_like = bool(np.all(y >= 0) and np.all(y == np.round(y)))
+        # positive amounts (revenue, sessions) vary in proportion to their level, so a
+        # Monday and a Sunday share one relative spread: judged on the log scale
+        self.log_ = bool(np.all(y > 0) and not (counts_like and np.median(y) < 50))
+        if self.log_:
+            y = np.log(y)
         self.kind_ = season_kind(t)
         keys = season_keys(t, self.kind_)
         self.level_ = float(np.median(y))
@@ -60,15 +68,24 @@ class SeasonalMAD(Detector):
             centre = float(np.median(y[members]))
             if m >= self.min_slot_points:
                 self.slot_[int(key)] = centre
-            # in-sample residuals of a slot of m points shrink by about (m - 1) / m
-            resid[members] = (y[members] - centre) * (m / (m - 1) if m > 1 else 1.0)
+            # leave-one-out: a point's residual against the median of the other points of
+            # its slot (in-sample residuals of a few-point median understate the spread)
+            values_k = y[members]
+            if m > 2:
+                loo = np.array([np.median(np.delete(values_k, j)) for j in range(m)])
+                resid[members] = values_k - loo
+            else:
+                resid[members] = (values_k - centre) * (2.0 if m == 2 else 1.0)
+        # a slow trend (growth, the yearly swing) leaves the slot medians of eight weeks
+        # behind: the last two weeks' median residual moves them to the current level
+        latest = (t.astype("int64") >= last - self.trend_days * DAY_NS)
+        self.trend_ = float(np.median(resid[latest])) if latest.sum() >= 5 else 0.0
         mad = float(np.median(np.abs(resid - np.median(resid))))
-        counts_like = bool(np.all(y >= 0) and np.all(y == np.round(y)))
         self.scale_ = max(
             1.4826 * mad,
             0.5 * float(np.mean(np.abs(resid))),
-            self.relative_floor * abs(self.level_),
-            np.sqrt(max(self.level_, 1.0)) if counts_like else 0.0,  # Poisson noise at least
+            self.relative_floor * (1.0 if self.log_ else abs(self.level_)),
+            np.sqrt(max(self.level_, 1.0)) if counts_like and not self.log_ else 0.0,  # Poisson
             self.absolute_floor,
         )
         self.df_ = float(min(max(len(y) - 1, 2), 30))
@@ -78,6 +95,8 @@ class SeasonalMAD(Detector):
             self.yearly_ = self._yearly_term(ns, values, last)
 
     def _yearly_term(self, ns: np.ndarray, values: np.ndarray, last: int) -> float:
+        if self.log_:
+            values = np.log(np.maximum(values, 1e-300))
         """Last year's value near next point minus last year's level over the window."""
         ahead = last + DAY_NS - YEAR_NS
         near = (ns >= ahead - 7 * DAY_NS) & (ns < ahead + 7 * DAY_NS)
@@ -88,8 +107,12 @@ class SeasonalMAD(Detector):
 
     def _score(self, times: np.ndarray, values: np.ndarray) -> Tails:
         keys = season_keys(times, self.kind_)
-        expected = np.array([self.slot_.get(int(k), self.level_) for k in keys]) + self.yearly_
-        z = (values - expected) / self.scale_
+        expected = np.array([self.slot_.get(int(k), self.level_) for k in keys])
+        expected = expected + self.yearly_ + self.trend_
+        observed = np.log(np.maximum(values, 1e-300)) if self.log_ else values
+        z = (observed - expected) / self.scale_
         half = float(student_t.isf(self.tail_level, self.df_)) * self.scale_
-        return Tails(expected, expected - half, expected + half,
-                     student_t.sf(z, self.df_), student_t.cdf(z, self.df_))  # fmt: skip
+        lower, upper = expected - half, expected + half
+        if self.log_:
+            expected, lower, upper = np.exp(expected), np.exp(lower), np.exp(upper)
+        return Tails(expected, lower, upper, student_t.sf(z, self.df_), student_t.cdf(z, self.df_))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,6 +62,17 @@ def intraday_findings(
             models[day] = intraday.day_model(ts, day, cfg)
         return models[day]
 
+    segments: dict[int, pd.DataFrame] = {}  # baseline events split by dimension, per day
+
+    def baseline_of(model: intraday.DayModel) -> pd.DataFrame:
+        if model.day_start not in segments:
+            keep = np.zeros(len(ts), dtype=bool)
+            for day in model.kept_days:
+                keep[np.searchsorted(ts, day) : np.searchsorted(ts, day + intraday.DAY)] = True
+            chosen = events.iloc[order[np.flatnonzero(keep)]]
+            segments[model.day_start] = explain.segment_frame(chosen, settings.segments)
+        return segments[model.day_start]
+
     days = np.array([intraday.judged_day(m) for m in moments])
     for day in np.unique(days):
         model = model_of(int(day))
@@ -69,7 +81,8 @@ def intraday_findings(
         nows_day = np.array(moments)[days == day]
         for r in intraday.intraday_many(ts, nows_day, model, cfg, model_of(int(day) - intraday.DAY)):
             severity = metric.policy.severity(r.score)
-            text = _explain_intraday(events, ts, order, r, model, metric, settings, severity)
+            text = _explain_intraday(events, ts, order, r, metric, settings, severity,
+                                     baseline_of if severity else None, model)  # fmt: skip
             out.append(Finding(product, metric.name, "all", _dt(r.time), r.observed, r.expected,
                                r.lower, r.upper, r.score, severity, "counts_intraday", text))  # fmt: skip
     return out
@@ -77,21 +90,18 @@ def intraday_findings(
 
 def _explain_intraday(
     events: pd.DataFrame, ts: np.ndarray, order: np.ndarray, r: intraday.IntradayResult,
-    model: intraday.DayModel, metric: WatchedMetric, settings: DetectorSettings, severity: str,
+    metric: WatchedMetric, settings: DetectorSettings, severity: str,
+    baseline_of: Any, model: intraday.DayModel,
 ) -> str:
     label = LABELS.get(metric.event_type or "", metric.ref.field)
     when = _dt(r.time)
-    by = f"by {when:%H:%M}" if r.window == "day" else f"in the {settings.intraday_window} to {when:%H:%M}"
+    minutes = int(settings.intraday_window.total_seconds() // 60)
+    by = f"by {when:%H:%M}" if r.window == "day" else f"in the {minutes} min to {when:%H:%M}"
     top = None
-    if severity and r.observed > r.expected:
-        sorted_events = events.iloc[order]
+    if severity and baseline_of is not None and r.observed > r.expected:
         lo, hi = np.searchsorted(ts, r.since), np.searchsorted(ts, r.time)
-        window = sorted_events.iloc[lo:hi]
-        keep = np.zeros(len(ts), dtype=bool)
-        for day in model.kept_days:
-            keep[np.searchsorted(ts, day):np.searchsorted(ts, day + intraday.DAY)] = True
-        found = explain.drivers(window, sorted_events.iloc[np.flatnonzero(keep)], r.expected,
-                                settings.segments)  # fmt: skip
+        window = explain.segment_frame(events.iloc[order[lo:hi]], settings.segments)
+        found = explain.segment_drivers(window, baseline_of(model), r.expected, settings.segments)
         top = found[0] if found else None
     return explain.sentence(label, r.observed, r.expected, r.lower, r.upper, by, top)
 

@@ -62,7 +62,15 @@ def drivers(
     min_share: float = 0.5,
 ) -> list[Driver]:
     """Segments by share of the excess, best first (empty when there is no excess)."""
-    now, base = segment_frame(window, dimensions), segment_frame(baseline, dimensions)
+    return segment_drivers(segment_frame(window, dimensions), segment_frame(baseline, dimensions),
+                           expected_total, dimensions, min_share)  # fmt: skip
+
+
+def segment_drivers(
+    now: pd.DataFrame, base: pd.DataFrame, expected_total: float,
+    dimensions: tuple[str, ...], min_share: float = 0.5,
+) -> list[Driver]:
+    """``drivers`` on frames already split into dimensions (``segment_frame``)."""
     excess_total = len(now) - expected_total
     if excess_total <= 0 or len(now) == 0:
         return []

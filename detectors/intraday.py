@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
+from scipy.stats import nbinom
 
 from detectors.base import score_from_tails
 from detectors.counts import NegBinomCounts, nb_tails
@@ -79,16 +79,19 @@ def day_model(ts: np.ndarray, day_start: int, settings: IntradaySettings) -> Day
         return None
     edges = np.searchsorted(ts, np.append(starts, day_start))
     totals = np.diff(edges).astype(float)
-    index = pd.to_datetime(starts, utc=True)
+    stamps = starts.astype("datetime64[ns]")
+    # the method's core directly: inputs are already sorted, unique, finite day totals
     detector = NegBinomCounts(window_days=settings.baseline_days,
                               season_days=settings.baseline_days)  # fmt: skip
-    detector.fit(pd.Series(totals, index=index))
-    insample = detector.score(pd.Series(totals, index=index), "up")
-    keep = (insample["score"] < settings.warning).to_numpy()
+    detector._fit(stamps, totals)
+    mu_in = detector.expected_at(stamps)
+    r = 1.0 / max(detector.inv_r_, 1e-9)
+    p_high = np.where(totals <= 0, 1.0, nbinom.sf(totals - 1, r, r / (r + mu_in)))
+    keep = score_from_tails(p_high, p_high, "up") < settings.warning
     if keep.sum() >= settings.min_history_days // 2:
         detector = NegBinomCounts(window_days=settings.baseline_days,
                                   season_days=settings.baseline_days)  # fmt: skip
-        detector.fit(pd.Series(totals[keep], index=index[keep]))
+        detector._fit(stamps[keep], totals[keep])
     else:
         keep = np.ones(len(starts), dtype=bool)
     mu = float(detector.expected_at(np.array([day_start], dtype="datetime64[ns]"))[0])

@@ -67,6 +67,7 @@ class Transition:
     state: str  # open | escalated | resolved
     alert: Alert
     finding: Finding
+    previous_severity: str = ""  # for an escalation: the severity already announced
 
 
 _SCHEMA = """
@@ -154,8 +155,9 @@ class AlertBook:
         elif rank and alert is not None and is_open:
             alert = replace(alert, last_anomalous=f.time)
             if rank > SEVERITY_RANK[alert.severity]:
+                before = alert.severity
                 alert = replace(alert, severity=f.severity, state="escalated")
-                transition = Transition("escalated", alert, f)
+                transition = Transition("escalated", alert, f, before)
         elif alert is not None and is_open and f.time - alert.last_anomalous >= self.resolve_after:
             alert = replace(alert, state="resolved", resolved=f.time)
             transition = Transition("resolved", alert, f)

@@ -2,8 +2,9 @@
 product.
 
 A route (``name``, ``url`` as ``${ENV}``, ``min_severity``, optional ``products``) gets
-every open/escalation at or above its severity for its products, and the resolve message
-of the alerts it was paged for. apprise reports failure as ``False``; that is retried
+every open at or above its severity for its products, an escalation only when it was not
+paged at the open (a critical-only route hears of a warning that became critical; a route
+already paged is not paged again), and the resolve message of the alerts it was paged for. apprise reports failure as ``False``; that is retried
 with growthwatch's ``RetryPolicy`` and counted (sent/failed per route).
 """
 
@@ -67,6 +68,9 @@ class Notifier:
         for route in self.routes:
             if not route.wants(a.product, a.severity):
                 continue
+            if transition.state == "escalated" and route.wants(a.product,
+                                                               transition.previous_severity):
+                continue  # this route was paged at the open: one page per incident  # fmt: skip
             sender = apprise.Apprise()
             sender.add(route.url)
 

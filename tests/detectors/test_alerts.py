@@ -64,3 +64,28 @@ def test_state_survives_a_restart_and_a_replay_changes_nothing(tmp_path: Path) -
     assert second.annotation_of(opened.alert.alert_id) == 17
     resolved = [t for f in [finding(80, "")] if (t := second.observe(f))]
     assert resolved[0].alert.alert_id == opened.alert.alert_id
+
+
+def test_a_route_paged_at_the_open_is_not_paged_again_on_escalation(tmp_path: Path) -> None:
+    from detectors.scenario import CaptureServer
+    from detectors.sinks.notify import Notifier, Route
+
+    capture = CaptureServer().start()
+    try:
+        url = f"json://127.0.0.1:{capture.port}"
+        notifier = Notifier([Route("chat", f"{url}/chat", "warning"),
+                             Route("pager", f"{url}/pager", "critical")])  # fmt: skip
+        b = book(tmp_path / "detector.sqlite")
+        for f in [finding(0, "warning"), finding(5, "critical"), finding(70, "")]:
+            t = b.observe(f)
+            if t is not None:
+                notifier.emit(t)
+        got = [(r.path, r.body["title"].split(": ")[-1]) for r in capture.matching("POST", "/")]
+    finally:
+        capture.stop()
+    assert got == [
+        ("/chat", "customers_daily.cancellations anomaly"),
+        ("/pager", "customers_daily.cancellations escalated"),
+        ("/chat", "customers_daily.cancellations resolved"),
+        ("/pager", "customers_daily.cancellations resolved"),
+    ]

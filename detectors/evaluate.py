@@ -16,6 +16,7 @@ series into segments (``channel=social``); currencies are summed.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +27,7 @@ from detectors import explain, intraday
 from detectors.alerts import AlertBook, Finding, Transition
 from detectors.causal import replay
 from detectors.settings import DetectorSettings, WatchedMetric, make_detector
-from growthwatch import Ledger, SeriesReader
+from growthwatch import Ledger, MetricRef, SeriesReader
 
 BUCKETS = {"day": pd.Timedelta(days=1), "hour": pd.Timedelta(hours=1)}
 LABELS = {"subscription_cancelled": "cancellations", "payment": "payments",
@@ -133,9 +134,19 @@ def series_frame(
     return out
 
 
+def daily_twin(metric: WatchedMetric) -> WatchedMetric:
+    """The daily series of an event-backed count, judged at each day's close alongside the
+    intraday judgement (a slow drift no single hour shows); same alert key."""
+    if metric.ref.spec.bucket == "day":
+        return metric
+    if metric.ref.measurement == "revenue_hourly":
+        return replace(metric, ref=MetricRef("revenue_daily", metric.ref.field, metric.ref.tags))
+    return metric
+
+
 def series_findings(
     reader: SeriesReader, metric: WatchedMetric, settings: DetectorSettings, product: str,
-    *, since: datetime, until: datetime,
+    *, since: datetime, until: datetime, as_metric: str | None = None,
 ) -> list[Finding]:
     """Every complete bucket in ``[since, until)`` judged causally, at the moment it closed."""
     bucket = BUCKETS.get(metric.ref.spec.bucket, pd.Timedelta(0))
@@ -155,7 +166,7 @@ def series_findings(
             text = explain.sentence(label, row["value"], row["expected"], row["lower"],
                                     row["upper"], f"on {time:%Y-%m-%d}" if bucket >= BUCKETS["day"]
                                     else f"at {time:%Y-%m-%d %H:%M}")  # fmt: skip
-            out.append(Finding(product, metric.name, segment, closed, float(row["value"]),
+            out.append(Finding(product, as_metric or metric.name, segment, closed, float(row["value"]),
                                float(row["expected"]), float(row["lower"]), float(row["upper"]),
                                float(row["score"]), str(row["severity"]), method, text))  # fmt: skip
     return out
@@ -182,6 +193,8 @@ def backtest(
         for metric in settings.metrics:
             if settings.intraday and metric.event_type is not None and ledger is not None:
                 findings += intraday_findings(ledger, metric, settings, product, nows)
+                findings += series_findings(reader, daily_twin(metric), settings, product,
+                                            since=since, until=until, as_metric=metric.name)  # fmt: skip
             else:
                 findings += series_findings(reader, metric, settings, product,
                                             since=since, until=until)  # fmt: skip

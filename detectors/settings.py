@@ -37,13 +37,14 @@ EVENT_TYPES: Mapping[str, str] = {
     "product_daily.signups": "signup",
     "product_daily.activations": "activation",
 }
-DEFAULT_METRICS = (
+DEFAULT_METRICS: tuple[str | dict[str, str], ...] = (
     "customers_daily.cancellations",
     "revenue_hourly.payments",
     "revenue_hourly.failed_count",
     "product_daily.signups",
     "revenue_daily.net_rc",
-    "traffic_daily.sessions",
+    # sessions are a float field (an aggregate) but counted in whole visits: judged as counts
+    {"metric": "traffic_daily.sessions", "method": "counts"},
 )
 _DURATION = re.compile(r"^([0-9]+)(s|m|h|d)$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

@@ -131,7 +131,10 @@ def part_synthetic(seeds: int) -> dict[str, dict[str, Score]]:
                     series, ts, label = synthetic(seed, volume * (50 if continuous else 1), kind, continuous)
                     for method in METHOD_ROWS:
                         if method == "auto+intraday":
-                            found = (intraday_opens(ts, label.product, direction) if ts is not None
+                            # what serve runs: intraday from the events plus the day's close
+                            found = (intraday_opens(ts, label.product, direction)
+                                     + daily_opens(series, "counts", label.product, direction)
+                                     if ts is not None
                                      else daily_opens(series, "seasonal_mad", label.product, direction))  # fmt: skip
                         elif method == "counts" and continuous:
                             found = daily_opens(series, "seasonal_mad", label.product, direction)

@@ -71,3 +71,35 @@ def test_wrong_header_and_unknown_method(tmp_path: Path, capsys: pytest.CaptureF
     assert "timestamp,value" in capsys.readouterr().err
     assert main(["detect", "score", str(src), "--method", "prophet"]) == 2
     assert "known: auto, zscore" in capsys.readouterr().err
+
+
+def test_backtest_lists_what_would_have_fired(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from detectors.scenario import seed_history
+    from growthwatch import EventType, GrowthEvent, Ledger, SeriesStore
+
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    seed_history(ledger, "acme", day, days=35, per_day=2.0)
+    ledger.append([GrowthEvent(
+        product="acme", type=EventType.SUBSCRIPTION_CANCELLED,
+        timestamp=day + timedelta(hours=9, minutes=3 * i), value=Decimal(-45), currency="USD",
+        subject=f"cus_s{i}", mrr_before=Decimal(45), mrr_after=Decimal(0),
+        metadata={"plan": "pro", "reason": "payment_failed"}, source="stripe",
+        source_id=f"sub_spike_{i}", kind="subscription_cancelled",
+    ) for i in range(20)])  # fmt: skip
+    ledger.close()
+    SeriesStore(tmp_path / "series.duckdb").close()
+    code = main(["detect", "backtest", "--since", "2026-03-01", "--until", "2026-03-11",
+                 "--data-dir", str(tmp_path), "--format", "json"])  # fmt: skip
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    opened = [r for r in rows if r["state"] == "open"]
+    assert len(opened) == 1
+    (alert,) = opened
+    assert alert["product"] == "acme" and alert["metric"] == "customers_daily.cancellations"
+    assert "2026-03-10T09:" in alert["time"] or "2026-03-10T10:" in alert["time"]
+    assert "reason=payment_failed" in alert["explanation"]

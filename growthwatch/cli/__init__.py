@@ -27,6 +27,7 @@ COMMANDS = (
     "dashboards.cli",
     "reports.cli",
     "bigquery_archive.cli",
+    "detectors.cli",
 )
 
 

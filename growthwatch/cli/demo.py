@@ -139,6 +139,14 @@ def run(args: argparse.Namespace) -> int:
         from reports.build import demo_report
 
         out.print(f"  board report:         {demo_report(result.data_dir, spec.end)}")
+    if importlib.util.find_spec("detectors") is not None:  # the detector vs the ground truth
+        from detectors.demo import run_detector, summary_lines
+
+        with console.status("detector: replaying the portfolio against the injected incidents"):
+            score = run_detector(spec, result.data_dir)
+        out.print("")
+        for line in summary_lines(score):
+            out.print(line)
     if influx is not None:
         out.print(
             f"  InfluxQL:             SELECT * FROM customers_daily WHERE product='...'  (db {influx.database})"

@@ -115,6 +115,26 @@ REPORT: dict[str, Any] = {
     },
 }
 
+DETECT_DIRECTION: dict[str, Any] = {"enum": ["up", "down", "both"]}
+DETECT_METRIC: dict[str, Any] = {
+    "oneOf": [
+        {"type": "string", "x-hint": "measurement.field, e.g. customers_daily.cancellations"},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["metric"],
+            "properties": {
+                "metric": {"type": "string"},
+                "direction": DETECT_DIRECTION,
+                "method": {"enum": ["auto", "zscore", "seasonal_mad", "counts"]},
+                "warning": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                "critical": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                "min_history_days": {"type": "integer", "minimum": 1, "maximum": 400},
+            },
+        },
+    ]
+}
+
 def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
     return {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -271,10 +291,20 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
             "type": "object",
             "additionalProperties": False,
             "properties": {
+                "method": {"enum": ["auto", "zscore", "seasonal_mad", "counts"]},
                 "baseline_days": {"type": "integer", "minimum": 7, "maximum": 400},
-                "sensitivity": {"type": "number", "exclusiveMinimum": 0},
+                "min_history_days": {"type": "integer", "minimum": 1, "maximum": 400},
+                "warning": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                "critical": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+                "direction": DETECT_DIRECTION,
+                "adapt_after": DURATION_T,
+                "resolve_after": DURATION_T,
+                "cooldown": DURATION_T,
                 "interval": DURATION_T,
-                "metrics": {"type": "array", "items": {"type": "string"}},
+                "intraday": {"type": "boolean"},
+                "intraday_window": DURATION_T,
+                "segments": {"type": "array", "items": {"type": "string"}},
+                "metrics": {"type": "array", "items": DETECT_METRIC},
             },
         },
         "alerts": {

@@ -99,6 +99,11 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         ("users", "signups", "converting_sessions"), ("sessions", "conversion"), "day",
     ),
     Measurement("kpi", "kpis", ("product", "kpi"), (), ("value",), "event"),
+    # written by the detector, one point per alert transition (see detectors/sinks/anomalies.py)
+    Measurement(
+        "anomalies", "detector", ("product", "metric", "segment", "severity", "method"),
+        ("open", "started_ms"), ("observed", "expected", "lower", "upper", "score"), "event",
+    ),
 )  # fmt: skip
 BY_NAME: Mapping[str, Measurement] = {m.name: m for m in MEASUREMENTS}
 

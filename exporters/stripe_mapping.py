@@ -303,6 +303,9 @@ def subscription_mrr(sub: Mapping[str, Any], at: int | None = None) -> Subscript
         if usage == "metered":
             continue
         qty = _quantity(item, price)
+        if qty < 0:
+            raise MappingError("invalid_quantity",
+                               f"subscription item {item.get('id')}: quantity {qty} is negative")  # fmt: skip
         if price.get("billing_scheme") == "tiered":
             minor = _tiered_amount(price, qty)
             if minor is None:
@@ -313,6 +316,9 @@ def subscription_mrr(sub: Mapping[str, Any], at: int | None = None) -> Subscript
             unit_amount = _unit_amount(price)
             if unit_amount is None:
                 raise MappingError("missing_amount", f"price {price.get('id')} has no amount")
+            if not unit_amount.is_finite() or unit_amount < 0:
+                raise MappingError("invalid_amount", f"price {price.get('id')}: unit amount "
+                                   f"{unit_amount} is not a non-negative number")  # fmt: skip
             minor = unit_amount * qty
         months = _MONTHS_PER[unit] * count
         item_amount, item_unresolved = _apply_discounts(

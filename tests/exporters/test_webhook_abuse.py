@@ -184,3 +184,28 @@ def test_one_poison_event_never_strands_its_batch_or_a_restart(
         assert state.inbox_pending() == []  # nothing left to poison the next restart
     finally:
         restarted.stop()
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("quantity", -3, "invalid_quantity"), ("unit_amount", -2000, "invalid_amount"),
+])  # fmt: skip
+def test_a_negative_quantity_or_amount_is_rejected_not_stored_as_zero_mrr(
+    fake_stripe: FakeStripe, ledger: Ledger, state: StateStore, monkeypatch: pytest.MonkeyPatch,
+    field: str, value: int, reason: str,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("GW_TEST_STRIPE_KEY", FakeStripe.api_key)
+    sub = subscription("sub_neg", created=NOW)
+    item = sub["items"]["data"][0]
+    if field == "quantity":
+        item["quantity"] = value
+    else:
+        item["price"]["unit_amount"] = value
+        item["price"]["unit_amount_decimal"] = str(value)
+    rec = make_receiver(fake_stripe, ledger, state)
+    route = rec.routes[PATH]
+    body = json.dumps(event("evt_neg", "customer.subscription.created", sub, NOW))
+    assert rec.accept(route, body.encode(), sign(body, SECRET))[0] == 200
+    rec.recover()
+    assert ledger.count() == 0
+    assert [r["reason"] for r in state.rejected()] == [reason]
+    rec.stop()

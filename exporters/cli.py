@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from growthwatch.cli.common import CliError, add_config_args, config_from_args
 from growthwatch.cli.output import add_format_arg, emit, records
 from growthwatch.config import ConfigError
+from growthwatch.stores.spool import SpoolError
 
 
 def register(sub: Any) -> None:
@@ -75,7 +76,11 @@ def run_serve(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with Service(config, base=args.config.resolve().parent) as service:
+    try:
+        service = Service(config, base=args.config.resolve().parent)
+    except SpoolError as exc:
+        raise CliError(str(exc)) from exc
+    with service:
         try:
             service.start(schedule=not args.no_schedule)
         except ConfigError as exc:

@@ -117,6 +117,7 @@ class InfluxConfig:
     batch_size: int = 10_000
     timeout: float = 10.0
     raw_events: bool = True
+    spool_max_mb: float = 1024.0  # the disk the spool may take while InfluxDB is away
 
 
 @dataclass(frozen=True)

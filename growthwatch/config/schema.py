@@ -200,6 +200,11 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
                 "batch_size": {"type": "integer", "minimum": 1, "maximum": 100000},
                 "timeout": {"type": "number", "exclusiveMinimum": 0},
                 "raw_events": {"type": "boolean"},
+                "spool_max_mb": {
+                    "type": "number", "exclusiveMinimum": 0,
+                    "x-hint": "disk the spool may use while InfluxDB is away (default 1024); "
+                    "when full, new points wait instead of old ones being dropped",
+                },
             },
         },
         "products": {

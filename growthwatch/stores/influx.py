@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from growthwatch.points import Point, PointBatch
 from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
 from growthwatch.stores.interfaces import WriteResult
 from growthwatch.stores.lineprotocol import encode_batch, encode_point
-from growthwatch.stores.spool import Spool
+from growthwatch.stores.spool import Spool, SpoolFull
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class InfluxUnavailable(InfluxError):
 
 
 class InfluxStore:
+    backpressure_sleep = staticmethod(time.sleep)  # tests make the wait instant
     def __init__(
         self,
         url: str,
@@ -75,6 +77,7 @@ class InfluxStore:
         spool_dir: Path | None = None,
         compress: bool = True,
         retry: RetryPolicy | None = None,
+        spool_max_bytes: int | None = None,
     ) -> None:
         self.url = url.rstrip("/")
         self.database = database
@@ -86,7 +89,7 @@ class InfluxStore:
         self.retry = retry or RetryPolicy(max_retries=max_retries, backoff=backoff,
                                           max_delay=30.0, jitter=False)  # fmt: skip
         self.compress = compress
-        self.spool = Spool(spool_dir) if spool_dir is not None else None
+        self.spool = Spool(spool_dir, max_bytes=spool_max_bytes) if spool_dir is not None else None
         self.session = requests.Session()
         if token:
             self.session.headers["Authorization"] = f"Token {token}"
@@ -106,6 +109,7 @@ class InfluxStore:
             password=resolve_env(c.password, "influxdb.password") if c.password else None,
             token=resolve_env(c.token, "influxdb.token") if c.token else None,
             batch_size=c.batch_size, timeout=c.timeout, spool_dir=spool_dir,
+            spool_max_bytes=int(c.spool_max_mb * 2**20) if c.spool_max_mb else None,
         )  # fmt: skip
 
     # -- schema -------------------------------------------------------------------------
@@ -267,8 +271,7 @@ class InfluxStore:
             # Keep order: replay older batches first; if that fails, queue behind them.
             result += self.flush_spool()
             if len(self.spool):
-                self.spool.put(body, len(chunk))
-                result.spooled += len(chunk)
+                self._park(body, len(chunk), result)
                 return result
         try:
             result.requests += self._post_with_retries(body)
@@ -276,12 +279,38 @@ class InfluxStore:
         except InfluxUnavailable:
             if self.spool is None:
                 raise
-            self.spool.put(body, len(chunk))
-            result.spooled += len(chunk)
+            self._park(body, len(chunk), result)
             log.warning(
                 "InfluxDB unreachable; spooled %d point(s) to %s", len(chunk), self.spool.directory
             )
         return result
+
+    def _park(self, body: bytes, lines: int, result: WriteResult) -> None:
+        """Spool one batch; when the spool is full, wait (back-pressure: the caller, a
+        background writer, stops taking work) until InfluxDB drains it. Evicting the
+        oldest batch would be silent data loss, so it is never done; the wait is logged
+        as an error every minute, and the spool gauges show it."""
+        assert self.spool is not None
+        waited = 0.0
+        while True:
+            try:
+                self.spool.put(body, lines)
+                result.spooled += lines
+                return
+            except SpoolFull as exc:
+                if waited % 60 < 5:
+                    log.error("%s: holding new points until InfluxDB at %s answers "
+                              "(waited %.0f s)", exc, self.url, waited)  # fmt: skip
+            self.backpressure_sleep(5.0)
+            waited += 5.0
+            result += self.flush_spool()
+            if not len(self.spool):  # drained: this batch goes straight out if it can
+                try:
+                    result.requests += self._post_with_retries(body)
+                    result.points += lines
+                    return
+                except InfluxUnavailable:
+                    continue
 
     def _post_with_retries(self, body: bytes) -> int:
         """POST one body under the store's retry policy; returns the attempts it took."""

@@ -17,12 +17,39 @@ from pathlib import Path
 from growthwatch.telemetry import track_spool
 
 
+class SpoolError(OSError):
+    """The spool folder cannot be used (not writable): an error at start-up, not a loss later."""
+
+
+class SpoolFull(Exception):
+    """The spool holds ``max_bytes`` already: dropping the oldest batch would lose data."""
+
+
 class Spool:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, max_bytes: int | None = None) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = max_bytes
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            probe = self.directory / ".writable"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise SpoolError(f"InfluxDB spool folder {self.directory} cannot be written "
+                             f"({exc.strerror or exc}); points would be lost while InfluxDB "
+                             "is away: fix its permissions or storage.data_dir") from exc  # fmt: skip
         self._lock = threading.Lock()
         track_spool(self)  # growthwatch_influx_spool_points / _oldest_age_seconds
+
+    def size(self) -> int:
+        """Bytes waiting in the spool."""
+        total = 0
+        for path in self._files():
+            try:
+                total += path.stat().st_size
+            except FileNotFoundError:
+                continue
+        return total
 
     def _files(self) -> list[Path]:
         return sorted(self.directory.glob("*.lp.gz"))
@@ -44,6 +71,11 @@ class Spool:
         return None
 
     def put(self, body: bytes, lines: int) -> Path:
+        """Park one batch; ``SpoolFull`` when it would pass ``max_bytes`` (never evicts)."""
+        if self.max_bytes is not None and self.size() + len(body) > self.max_bytes:
+            raise SpoolFull(f"the InfluxDB spool {self.directory} holds "
+                            f"{self.size() / 2**20:.1f} MiB, its limit is "
+                            f"{self.max_bytes / 2**20:.1f} MiB")  # fmt: skip
         with self._lock:
             files = self._files()
             seq = int(files[-1].name.split("-")[0]) + 1 if files else 1

@@ -198,3 +198,40 @@ def test_influx_stopped_mid_ingest_every_point_once(tmp_path: Path) -> None:
         assert ids == set(range(total))
     finally:
         server.cleanup()
+
+
+def test_a_full_spool_holds_new_points_back_instead_of_dropping_old_ones(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = InfluxServer()  # not running yet: InfluxDB is away
+    try:
+        store = InfluxStore(server.url, "gw_full", spool_dir=tmp_path / "spool", max_retries=0,
+                            spool_max_bytes=600, compress=False)  # fmt: skip
+        first = store.write(batch(0, 10))
+        assert first.spooled == 10 and store.spool is not None and store.spool.size() <= 600
+        waits = []
+
+        def wait(seconds: float) -> None:  # InfluxDB comes back during the wait
+            waits.append(seconds)
+            if server.process is None:
+                server.start()
+                InfluxStore(server.url, "gw_full").ensure_database()
+
+        store.backpressure_sleep = wait  # type: ignore[method-assign]
+        second = store.write(batch(10, 10))  # would pass 600 bytes: waits, then goes out
+        assert waits and "holding new points" in caplog.text
+        assert second.points == 20 and store.spool.lines() == 0  # both batches, in order
+        (row,) = server.query('SELECT count("id") FROM "ingest"', "gw_full")
+        assert row["count"] == 20
+    finally:
+        server.stop()
+        server.cleanup()
+
+
+def test_an_unwritable_spool_folder_is_an_error_at_start(tmp_path: Path) -> None:
+    from growthwatch.stores.spool import SpoolError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    with pytest.raises(SpoolError, match="cannot be written"):
+        InfluxStore("http://127.0.0.1:9", "gw", spool_dir=blocker / "spool")

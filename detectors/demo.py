@@ -11,8 +11,8 @@ import pandas as pd
 from detectors.evaluate import backtest
 from detectors.scoring import Label, Opened, Score, evaluate
 from detectors.settings import DetectorSettings
-from growthwatch import Ledger, SeriesStore
-from growthwatch.demo.incidents import incidents
+from detectors.sinks.anomalies import anomaly_point
+from growthwatch import Ledger, PointBatch, SeriesStore, incidents
 
 
 def labels_of(spec: Any) -> list[Label]:
@@ -21,7 +21,8 @@ def labels_of(spec: Any) -> list[Label]:
 
 
 def run_detector(spec: Any, data_dir: Path, settings: DetectorSettings | None = None) -> Score:
-    """Backtest the demo's whole range (after a 28-day warm-up) and score it."""
+    """Backtest the demo's whole range (after a 28-day warm-up), write its alerts to the
+    ``anomalies`` measurement of the demo's series store, and score them."""
     settings = settings or DetectorSettings.from_section({})
     ledger = Ledger(data_dir / "ledger.duckdb")
     store = SeriesStore(data_dir / "series.duckdb")
@@ -30,6 +31,10 @@ def run_detector(spec: Any, data_dir: Path, settings: DetectorSettings | None = 
         since = pd.Timestamp(spec.start, tz="UTC").to_pydatetime() + pd.Timedelta(days=28)
         until = pd.Timestamp(spec.end, tz="UTC").to_pydatetime()
         transitions = backtest(ledger, store, settings, products, since=since, until=until)
+        # What serve would have written: the report's anomaly page and the dashboards'
+        # annotations show the demo's alerts.
+        if transitions:
+            store.write(PointBatch.from_points([anomaly_point(t) for t in transitions]))
     finally:
         store.close()
         ledger.close()

@@ -28,7 +28,7 @@ from detectors.sinks import Sink
 from detectors.sinks.anomalies import AnomalySink
 from detectors.sinks.grafana import GrafanaAnnotations
 from detectors.sinks.notify import Notifier, routes_from_config
-from growthwatch import PointBatch, resolve_env
+from growthwatch import ConfigError, PointBatch, resolve_env
 
 log = logging.getLogger(__name__)
 BOOK_FILE = "detector.sqlite"
@@ -158,8 +158,12 @@ def build_sinks(config: Any, stores: list[Any], book: AlertBook) -> list[Sink]:
     sinks: list[Sink] = [AnomalySink(stores)]
     grafana = config.section("grafana")
     if grafana.get("url") and grafana.get("annotations", True):
-        token = resolve_env(grafana["token"], "grafana.token") if grafana.get("token") else None
-        sinks.append(GrafanaAnnotations(str(grafana["url"]), token, book))
+        try:
+            token = resolve_env(grafana["token"], "grafana.token") if grafana.get("token") else None
+            sinks.append(GrafanaAnnotations(str(grafana["url"]), token, book))
+        except ConfigError as exc:  # the other sinks still run
+            first = exc.problems[0] if exc.problems else None
+            log.error("Grafana annotations are off: %s", first.message if first else exc)
     routes = routes_from_config(config.section("alerts"))
     if routes:
         sinks.append(Notifier(routes))

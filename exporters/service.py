@@ -141,7 +141,9 @@ class Service:
                     routes.append(WebhookRoute(stream, secret))
                 streams.append(stream)
             except ConfigError as exc:
-                reason = str(exc).splitlines()[-1].strip()
+                first = exc.problems[0] if exc.problems else None
+                reason = f"{first.message} ({first.hint})" if first and first.hint else (
+                    first.message if first else str(exc))  # fmt: skip
                 self.not_started[f"{source.product}/{source.name}"] = reason
                 log.error("%s/%s not started: %s", source.product, source.name, reason)
         self.receiver = StripeWebhookReceiver(

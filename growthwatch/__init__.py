@@ -59,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "Measurement": "growthwatch.metrics.schema",
     "field_unit": "growthwatch.metrics.schema",
     "compute": "growthwatch.metrics.engine",
+    # the demo's ground truth (detectors and benchmarks score against it)
+    "Incident": "growthwatch.demo.incidents",
+    "incidents": "growthwatch.demo.incidents",
 }
 
 __all__ = [
@@ -70,6 +73,7 @@ __all__ = [
     "EventType",
     "EventValidationError",
     "GrowthEvent",
+    "Incident",
     "InfluxStore",
     "Ledger",
     "Measurement",
@@ -98,6 +102,7 @@ __all__ = [
     "field_unit",
     "frame_to_events",
     "idempotency_key",
+    "incidents",
     "load_config",
     "resolve_env",
 ]
@@ -105,6 +110,7 @@ __all__ = [
 if TYPE_CHECKING:
     from growthwatch.config.loader import Config, ConfigError, load_config, resolve_env
     from growthwatch.currency import MINOR_UNITS
+    from growthwatch.demo.incidents import Incident, incidents
     from growthwatch.events import EventType, EventValidationError, GrowthEvent, idempotency_key
     from growthwatch.frames import RowProblem, check_frame, events_to_frame, frame_to_events
     from growthwatch.metrics.engine import MetricsEngine, compute

@@ -19,7 +19,7 @@ import apprise
 
 from detectors import telemetry
 from detectors.alerts import SEVERITY_RANK, Transition
-from growthwatch import RetriesExhausted, Retryable, RetryPolicy, resolve_env
+from growthwatch import ConfigError, RetriesExhausted, Retryable, RetryPolicy, resolve_env
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,15 @@ class Route:
 
 
 def routes_from_config(section: Mapping[str, Any]) -> list[Route]:
+    """The routes whose apprise URL is set; one with an unset ``${VAR}`` is logged as an
+    error and skipped, so one missing secret never silences the other routes."""
     out = []
     for i, raw in enumerate(section.get("routes") or []):
-        url = resolve_env(str(raw["url"]), f"alerts.routes[{i}].url")
+        try:
+            url = resolve_env(str(raw["url"]), f"alerts.routes[{i}].url")
+        except ConfigError as exc:
+            log.error("alert route %r is off: %s", raw.get("name"), _first_problem(exc))
+            continue
         out.append(Route(str(raw["name"]), url, str(raw.get("min_severity", "warning")),
                          tuple(raw.get("products") or ())))  # fmt: skip
     return out
@@ -84,3 +90,8 @@ class Notifier:
             except RetriesExhausted as exc:
                 telemetry.NOTIFICATIONS.labels(route.name, "failed").inc()
                 log.error("%s", exc)
+
+
+def _first_problem(exc: ConfigError) -> str:
+    problem = exc.problems[0] if exc.problems else None
+    return f"{problem.path}: {problem.message}" if problem else str(exc)

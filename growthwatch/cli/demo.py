@@ -123,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
         out.print(
             f"InfluxDB: {result.influx.points:,} points written, {result.influx.spooled:,} spooled"
         )
+    if importlib.util.find_spec("detectors") is not None:  # the detector vs the ground truth
+        from detectors.demo import run_detector, summary_lines
+
+        with console.status("detector: replaying the portfolio against the injected incidents"):
+            score = run_detector(spec, result.data_dir)
+        out.print("")
+        for line in summary_lines(score):
+            out.print(line)
     gw = prog()
     at = "" if result.data_dir == DEFAULT_DATA_DIR else f" --data-dir {result.data_dir}"
     out.print("\nWhere to look next:")
@@ -138,15 +146,9 @@ def run(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("reports") is not None:  # the board report component
         from reports.build import demo_report
 
-        out.print(f"  board report:         {demo_report(result.data_dir, spec.end)}")
-    if importlib.util.find_spec("detectors") is not None:  # the detector vs the ground truth
-        from detectors.demo import run_detector, summary_lines
-
-        with console.status("detector: replaying the portfolio against the injected incidents"):
-            score = run_detector(spec, result.data_dir)
-        out.print("")
-        for line in summary_lines(score):
-            out.print(line)
+        with console.status("board report: the last complete month"):
+            report = demo_report(result.data_dir, spec.end)
+        out.print(f"  board report:         {report}")
     if influx is not None:
         out.print(
             f"  InfluxQL:             SELECT * FROM customers_daily WHERE product='...'  (db {influx.database})"

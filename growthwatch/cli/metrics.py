@@ -188,7 +188,9 @@ def _run(args: argparse.Namespace, full: bool) -> int:
     finally:
         series.close()
     _report(result)
-    return 0
+    for product, reason in result.failing.items():
+        console.print(f"[red]metrics of {product} not computed[/red]: {reason}")
+    return 1 if result.failing else 0
 
 
 def _report(result: RunResult) -> None:

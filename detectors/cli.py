@@ -153,8 +153,18 @@ def run_backtest(args: argparse.Namespace) -> int:
         settings = DetectorSettings.from_config(config)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    until = args.until or datetime.now(UTC)
     ledger = Ledger(ledger_path)
+    # Never judge past the data: days after the ledger's last event would read as outages.
+    cursor = ledger.connection
+    try:
+        (last,) = cursor.execute("SELECT epoch_ms(max(ts)) FROM events").fetchone() or (None,)
+    finally:
+        cursor.close()
+    horizon = (pd.Timestamp(last, unit="ms", tz="UTC").floor("h") + pd.Timedelta(hours=1)
+               if last is not None else None)  # fmt: skip
+    until = args.until or datetime.now(UTC)
+    if horizon is not None and pd.Timestamp(until) > horizon:
+        until = horizon.to_pydatetime()
     store = SeriesStore(data_dir / "series.duckdb")
     console = Console(stderr=True)
     try:

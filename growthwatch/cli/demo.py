@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -133,24 +133,31 @@ def run(args: argparse.Namespace) -> int:
             out.print(line)
     gw = prog()
     at = "" if result.data_dir == DEFAULT_DATA_DIR else f" --data-dir {result.data_dir}"
-    out.print("\nWhere to look next:")
-    out.print(f"  ledger (DuckDB):      {result.ledger_path}")
-    out.print(f"  series (DuckDB):      {result.ledger_path.with_name('series.duckdb')}")
-    out.print(f"  injected incidents:   {result.ground_truth}")
-    out.print(f"  products:             {gw} products{at}")
-    out.print(f"  metrics as a table:   {gw} metrics show churn{at}")
-    out.print(f"  one product's MRR:    {gw} metrics show mrr --product {result.summary['product'].iloc[0]}{at}")
-    out.print(f"  new events later:     {gw} metrics update{at}")
-    out.print(f"  check a config:       {gw} config example > growthwatch.yaml && "
-              f"{gw} config check growthwatch.yaml")  # fmt: skip
+    def hint(text: str) -> None:  # one line each, never wrapped: a hint runs as printed
+        out.print(text, soft_wrap=True, highlight=False)
+
+    hint("\nWhere to look next:")
+    hint(f"  ledger (DuckDB):      {result.ledger_path}")
+    hint(f"  series (DuckDB):      {result.ledger_path.with_name('series.duckdb')}")
+    hint(f"  injected incidents:   {result.ground_truth}")
+    hint(f"  products:             {gw} products{at}")
+    hint(f"  metrics as a table:   {gw} metrics show churn{at}")
+    hint(f"  one product's MRR:    {gw} metrics show mrr --product {result.summary['product'].iloc[0]}{at}")
+    hint(f"  new events later:     {gw} metrics update{at}")
+    if importlib.util.find_spec("detectors") is not None:
+        last = spec.end - timedelta(days=31)
+        hint(f"  what would have paged: {gw} detect backtest --since {last.isoformat()} "
+             f"--product {result.summary['product'].iloc[0]}{at}")  # fmt: skip
+    hint(f"  check a config:       {gw} config example > growthwatch.yaml && "
+         f"{gw} config check growthwatch.yaml")  # fmt: skip
     if importlib.util.find_spec("reports") is not None:  # the board report component
         from reports.build import demo_report
 
         with console.status("board report: the last complete month"):
             report = demo_report(result.data_dir, spec.end)
-        out.print(f"  board report:         {report}")
+        hint(f"  board report:         {report}")
     if influx is not None:
-        out.print(
+        hint(
             f"  InfluxQL:             SELECT * FROM customers_daily WHERE product='...'  (db {influx.database})"
         )
     return 0 if result.rejected == 0 else 1

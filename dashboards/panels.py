@@ -11,7 +11,9 @@ the call site turns that one panel into the plugin with the same queries and opt
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from grafana_foundation_sdk.builders import barchart, heatmap, stat, table, text, timeseries
@@ -21,6 +23,8 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import common, dashboard
 from grafana_foundation_sdk.models import heatmap as heatmap_m
+
+from dashboards.queries import Influx
 
 GROWTH_PANEL_PLUGIN = "growthwatch-growth-panel"
 Target = cogbuilder.Builder[cogvariants.Dataquery]
@@ -203,11 +207,32 @@ def text_panel(title: str, description: str, markdown: str, *, span: int = 24,
     return text.Panel().title(title).description(description).content(markdown).span(span).height(height)
 
 
+# The D3 panel's own word on what it reads: panel-plugin/queries.json holds, per
+# visualisation, its options and the exact InfluxQL targets its parsers are tested on
+# (recorded from a real InfluxDB), so the boards and the plugin cannot drift apart.
+PLUGIN_QUERIES = Path(__file__).resolve().parents[1] / "panel-plugin" / "queries.json"
+_VISUALISATION = {"cohort": "cohort-heatmap", "funnel": "funnel", "waterfall": "waterfall"}
+
+
+def plugin_spec(kind: str) -> dict[str, Any]:
+    """Options and targets of one visualisation of the growth panel (``kind``: cohort,
+    funnel or waterfall)."""
+    spec = json.loads(PLUGIN_QUERIES.read_text())
+    if spec["pluginId"] != GROWTH_PANEL_PLUGIN:
+        raise ValueError(f"{PLUGIN_QUERIES}: plugin id {spec['pluginId']!r} is not "
+                         f"{GROWTH_PANEL_PLUGIN!r}")  # fmt: skip
+    return dict(spec["visualisations"][_VISUALISATION[kind]])
+
+
 class _PluginPanel(cogbuilder.Builder[dashboard.Panel]):
     def __init__(self, built: dashboard.Panel, kind: str) -> None:
+        spec = plugin_spec(kind)
         built.type_val = GROWTH_PANEL_PLUGIN
-        built.options = {"kind": kind}
+        built.options = dict(spec["options"])
         built.plugin_version = None
+        built.targets = [Influx(t["query"], ref_id=t["refId"],
+                                table=t.get("resultFormat") == "table").build()
+                         for t in spec["targets"]]  # fmt: skip
         self._panel = built
 
     def build(self) -> dashboard.Panel:
@@ -215,9 +240,11 @@ class _PluginPanel(cogbuilder.Builder[dashboard.Panel]):
 
 
 def growth_panel(kind: str, builtin: cogbuilder.Builder[dashboard.Panel], *,
-                 plugin: bool = False) -> cogbuilder.Builder[dashboard.Panel]:  # fmt: skip
-    """The built-in ``builtin`` panel, or with ``plugin=True`` the D3 growth panel
-    (``kind``: cohort, funnel or waterfall) reading the same targets."""
+                 plugin: bool = True) -> cogbuilder.Builder[dashboard.Panel]:  # fmt: skip
+    """The D3 growth panel (``kind``: cohort, funnel or waterfall) with the targets and
+    options of ``panel-plugin/queries.json``, keeping the title, description and layout
+    of ``builtin``; ``plugin=False`` keeps the built-in panel (a Grafana without the
+    plugin installed)."""
     return _PluginPanel(builtin.build(), kind) if plugin else builtin
 
 

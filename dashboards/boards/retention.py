@@ -1,7 +1,7 @@
 """Retention and funnels: cohorts, funnel conversion and branches, activation.
 
 Built-in panels first (heatmap, bar chart, table); each one goes through
-``panels.growth_panel`` so switching it to the D3 panel is ``plugin=True`` at its call.
+``panels.growth_panel``: the D3 growth panel (``plugin=False`` at a call keeps the built-in one).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _cohort(basis: str, title: str, description: str) -> cogbuilder.Builder[dash
                where=[tag_is("cohort_retention", "product", "$product"),
                       tag_is("cohort_retention", "basis", basis)], group_tags=["age"])  # fmt: skip
     heat = p.heatmap_panel(title, description, [Influx(q, alias="month $tag_age")], span=12)
-    return p.growth_panel("cohort", heat, plugin=False)
+    return p.growth_panel("cohort", heat)
 
 
 def build() -> dash_b.Dashboard:
@@ -77,7 +77,7 @@ def build() -> dash_b.Dashboard:
         [Influx(select("funnel_steps", [Col("users", "sum", "users")], where=funnel_where,
                        group_tags=["step"]), table=True)],
         span=12, transformations=[p.organize(exclude=["Time"])])  # fmt: skip
-    d = d.with_panel(p.growth_panel("funnel", bars, plugin=False))
+    d = d.with_panel(p.growth_panel("funnel", bars))
     d = d.with_panel(p.timeseries_panel(
         "Conversion from step 1 by entry month", "Share of each entry month's users who reached "
         "each step within the funnel window; the latest months are still maturing.",

@@ -58,7 +58,7 @@ def build() -> dash_b.Dashboard:
                        where=[tag_is("mrr_daily", "product", "$product")]), table=True)],
         unit=MONEY, span=12, horizontal=False,
         transformations=[p.organize(exclude=["Time"])])  # fmt: skip
-    d = d.with_panel(p.growth_panel("waterfall", waterfall, plugin=False))
+    d = d.with_panel(p.growth_panel("waterfall", waterfall))
     d = d.with_panel(p.timeseries_panel(
         "MRR movements per bucket", "Movements per bucket (contraction and churn negative); "
         "the Interval variable sets the bucket.",

@@ -17,6 +17,7 @@ from dashboards.cli import run_build
 
 SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 BOARD_TYPES = {"timeseries", "stat", "table", "heatmap", "barchart", "text", "row"}
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def schema(name: str) -> dict[str, Any]:
@@ -64,6 +65,12 @@ def test_dashboard_validates_against_grafana_schema(name: str) -> None:
     jsonschema.Draft7Validator(schema("dashboard.jsonschema.json")).validate(model)
     for panel in all_panels(model):
         kind = panel["type"]
+        if kind == panels.GROWTH_PANEL_PLUGIN:  # the D3 panel: its own options, from its repo
+            spec = panels.plugin_spec({"cohort-heatmap": "cohort", "funnel": "funnel",
+                                       "waterfall": "waterfall"}[panel["options"]["visualisation"]])  # fmt: skip
+            assert panel["options"] == spec["options"], name
+            assert [t["query"] for t in panel["targets"]] == [t["query"] for t in spec["targets"]]
+            continue
         assert kind in BOARD_TYPES, f"{name}: panel type {kind} (plugin only via growth_panel)"
         if (SCHEMAS / f"{kind}.jsonschema.json").exists():
             definition(f"{kind}.jsonschema.json", "Options").validate(panel.get("options", {}))
@@ -149,10 +156,20 @@ def test_partial_and_maturing_flags_are_picked_up_from_the_schema(monkeypatch: p
 def test_growth_panel_is_a_one_argument_switch() -> None:
     built_in = panels.barchart_panel("Funnel", "Users per step of the funnel.",
                                      [queries.Influx('SELECT 1 FROM "x"')])  # fmt: skip
-    assert panels.growth_panel("funnel", built_in).build().type_val == "barchart"
-    plugin = panels.growth_panel("funnel", built_in, plugin=True).build()
-    assert plugin.type_val == "growthwatch-growth-panel" and plugin.options == {"kind": "funnel"}
-    assert plugin.targets and plugin.description == "Users per step of the funnel."
+    assert panels.growth_panel("funnel", built_in, plugin=False).build().type_val == "barchart"
+    plugin = panels.growth_panel("funnel", built_in).build()
+    spec = json.loads((ROOT / "panel-plugin" / "queries.json").read_text())["visualisations"]
+    assert plugin.type_val == "growthwatch-growth-panel"
+    assert plugin.options == spec["funnel"]["options"]  # the plugin's own options and targets
+    assert [t.query for t in plugin.targets] == [t["query"] for t in spec["funnel"]["targets"]]
+    assert plugin.description == "Users per step of the funnel."
+
+
+def test_cohorts_funnels_and_the_waterfall_use_the_d3_panel() -> None:
+    boards = dict(dashboards())
+    kinds = {p["options"]["visualisation"] for _, m in boards.items() for p in all_panels(m)
+             if p["type"] == panels.GROWTH_PANEL_PLUGIN}  # fmt: skip
+    assert kinds == {"cohort-heatmap", "funnel", "waterfall"}
 
 
 def test_a_panel_without_description_is_refused() -> None:

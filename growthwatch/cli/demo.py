@@ -9,7 +9,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from growthwatch.cli.common import (
     DEFAULT_DATA_DIR,
@@ -19,6 +18,7 @@ from growthwatch.cli.common import (
     influx_from_args,
     prog,
 )
+from growthwatch.cli.output import add_format_arg, emit
 from growthwatch.currency import format_money
 from growthwatch.demo.generator import DemoSpec, estimated_events
 from growthwatch.demo.pipeline import run_demo
@@ -46,6 +46,7 @@ def register(sub: Any) -> None:
         "--end", type=date.fromisoformat, default=defaults.end, help="exclusive end date"
     )
     add_config_args(parser)
+    add_format_arg(parser)  # csv/json: the per-product summary on stdout, the rest on stderr
     parser.add_argument(
         "--influx-url", help="also write to this InfluxDB (v1 API), e.g. http://127.0.0.1:8086"
     )
@@ -94,27 +95,19 @@ def run(args: argparse.Namespace) -> int:
             return 1
         for task in tasks.values():
             bar.update(task, total=bar.tasks[task].completed)
-    out = Console()
+    out = Console(stderr=args.format != "table")
     if not out.is_terminal:  # piped or logged: full numbers rather than an 80-column cut
-        out = Console(width=max(out.width, 120))
-    table = Table(title=f"growthwatch demo: {result.generated:,} events in {result.seconds:.1f}s")
-    for col in (
-        "product",
-        "events",
-        "currency",
-        "net revenue",
-        "signups",
-        "cancellations",
-        "active customers",
-    ):
-        table.add_column(col, justify="left" if col in ("product", "currency") else "right")
-    for row in result.summary.itertuples(index=False):
-        table.add_row(
-            row.product, f"{row.events:,}", str(row.currency),
-            format_money(row.net_revenue, str(row.currency), code=False),
-            f"{int(row.signups):,}", f"{int(row.cancellations):,}", f"{int(row.active_customers):,}",
-        )  # fmt: skip
-    out.print(table)
+        out = Console(width=max(out.width, 120), stderr=args.format != "table")
+    summary = result.summary.rename(columns={"net_revenue": "net revenue",
+                                             "active_customers": "active customers"})  # fmt: skip
+    shown = ["product", "events", "currency", "net revenue", "signups", "cancellations",
+             "active customers"]  # fmt: skip
+    for col in ("signups", "cancellations", "active customers"):
+        summary[col] = summary[col].astype("int64")
+    emit(summary, shown, fmt=args.format, keys=["product", "currency"], console=out,
+         title=f"growthwatch demo: {result.generated:,} events in {result.seconds:.1f}s",
+         formatters={"net revenue": lambda v, row: format_money(v, str(row["currency"]),
+                                                                code=False)})  # fmt: skip
     out.print(
         f"ledger: {result.inserted:,} new, {result.duplicates:,} already there, "
         f"{result.rejected:,} rejected; {result.series_points:,} series points"

@@ -22,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from growthwatch.cli.common import (
     CliError,
@@ -94,10 +93,12 @@ def register(sub: Any) -> None:
     writers(rec)
     rec.add_argument("--since", type=date.fromisoformat, help="first day (inclusive)")
     rec.add_argument("--until", type=date.fromisoformat, help="last day (exclusive)")
+    add_format_arg(rec)
     rec.set_defaults(func=run_recompute)
 
     upd = actions.add_parser("update", help="process events added since the last run")
     writers(upd)
+    add_format_arg(upd)
     upd.set_defaults(func=run_update)
 
     show = actions.add_parser(
@@ -187,23 +188,32 @@ def _run(args: argparse.Namespace, full: bool) -> int:
         return 1
     finally:
         series.close()
-    _report(result)
+    _report(result, getattr(args, "format", "table"))
     for product, reason in result.failing.items():
         console.print(f"[red]metrics of {product} not computed[/red]: {reason}")
     return 1 if result.failing else 0
 
 
-def _report(result: RunResult) -> None:
+def _report(result: RunResult, fmt: str = "table") -> None:
+    """What a run did: for people a line and a table of families; csv/json one row per
+    family (mode, buckets from, seconds) for scripts."""
+    rows = pd.DataFrame(
+        [{"family": f, "buckets_from": start, "seconds": result.timings.get(f)}
+         for f, start in result.families.items()],
+        columns=["family", "buckets_from", "seconds"],
+    )  # fmt: skip
+    if fmt != "table":
+        rows.insert(0, "mode", result.mode)
+        emit(rows, list(rows.columns), fmt=fmt)
+        return
     out = Console()
     out.print(
         f"metrics {result.mode}: {result.events:,} events, {result.points:,} points "
         f"in {result.seconds:.1f}s"
     )
     if result.families:
-        table = Table("family", "buckets from")
-        for family, start in result.families.items():
-            table.add_row(family, start)
-        out.print(table)
+        emit(rows, ["family", "buckets_from"], keys=["family"], console=out,
+             headers={"buckets_from": "buckets from"})  # fmt: skip
 
 
 def run_recompute(args: argparse.Namespace) -> int:

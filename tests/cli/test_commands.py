@@ -159,3 +159,18 @@ def test_demo_data_dir_option_is_kept_in_hints(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "metrics show churn --data-dir elsewhere" in result.stdout
     assert main(["products", "--data-dir", str(tmp_path / "elsewhere")]) == 0
+
+
+def test_demo_and_metrics_runs_print_data_as_json_and_csv(tmp_path: Path) -> None:
+    result = run("demo", "--products", "2", "--months", "3", "--events-per-day", "500",
+                 "--format", "json", cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)  # stdout is the data alone; progress and hints on stderr
+    assert {r["product"] for r in rows} == {"acme-crm", "beacon-analytics"}
+    assert all(isinstance(r["events"], int) and r["events"] > 0 for r in rows)
+    assert "Where to look next" in result.stderr
+    again = run("metrics", "recompute", "--format", "csv", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    families = list(csv.DictReader(io.StringIO(again.stdout)))
+    assert {f["family"] for f in families} >= {"revenue", "subscriptions"}
+    assert {f["mode"] for f in families} == {"full"}

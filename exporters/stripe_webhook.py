@@ -26,6 +26,7 @@ the others of its batch, the worker, or a restart.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import queue
@@ -44,7 +45,13 @@ from starlette.routing import Route
 
 from exporters import telemetry
 from exporters.base import Ingestor, Rejection
-from exporters.http_server import BackgroundServer, BodyTimeout, BodyTooLarge, read_body
+from exporters.http_server import (
+    BODIES_IN_FLIGHT,
+    BackgroundServer,
+    BodyTimeout,
+    BodyTooLarge,
+    read_body,
+)
 from exporters.stripe import StripeStream
 
 log = logging.getLogger(__name__)
@@ -216,6 +223,8 @@ class StripeWebhookReceiver:
     def app(self) -> Starlette:
         """The ASGI app: ``POST /webhooks/stripe/...`` and ``GET /healthz``."""
 
+        bodies = asyncio.Semaphore(BODIES_IN_FLIGHT)
+
         async def healthz(request: Request) -> Response:
             return JSONResponse({"status": "ok"})
 
@@ -232,13 +241,15 @@ class StripeWebhookReceiver:
             if not signature:
                 telemetry.WEBHOOKS.labels("stripe", route.stream.product, "unsigned").inc()
                 return _answer(400, {"error": "missing Stripe-Signature header"})
-            try:
-                body = await read_body(request, MAX_BODY)
-            except BodyTooLarge:
-                return _answer(413, {"error": f"body over {MAX_BODY} bytes"})
-            except BodyTimeout as exc:
-                return _answer(408, {"error": str(exc)})
-            status, answer, event = await run_in_threadpool(self.accept, route, body, signature)
+            async with bodies:  # at most BODIES_IN_FLIGHT bodies held at once
+                try:
+                    body = await read_body(request, MAX_BODY)
+                except BodyTooLarge:
+                    return _answer(413, {"error": f"body over {MAX_BODY} bytes"})
+                except BodyTimeout as exc:
+                    return _answer(408, {"error": str(exc)})
+                status, answer, event = await run_in_threadpool(self.accept, route, body,
+                                                                signature)  # fmt: skip
             if event is not None:
                 self._queue.put((route, event, arrived))
             return JSONResponse(answer, status_code=status)

@@ -195,3 +195,76 @@ def raw_points_or_none(server: InfluxServer) -> int | None:
     except requests.RequestException:
         return None
     return len(rows.content)
+
+
+class _Proxy:
+    """In front of a real InfluxDB: forwards, or answers 503, or answers slowly."""
+
+    def __init__(self, upstream: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        proxy = self
+        self.mode = "forward"
+        self.upstream = upstream
+
+        class Handler(BaseHTTPRequestHandler):
+            def _relay(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if proxy.mode == "fail":
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if proxy.mode == "slow":
+                    time.sleep(1.5)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() in ("content-type", "content-encoding")}  # fmt: skip
+                resp = requests.request(self.command, proxy.upstream + self.path, data=body,
+                                        headers=headers, timeout=30)  # fmt: skip
+                self.send_response(resp.status_code)
+                self.send_header("Content-Length", str(len(resp.content)))
+                self.end_headers()
+                self.wfile.write(resp.content)
+
+            do_GET = do_POST = _relay
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_influxdb_answering_5xx_then_slowly_loses_and_doubles_nothing(
+    fake_stripe: FakeStripe, tmp_path: Path, private_influx: InfluxServer
+) -> None:
+    private_influx.start()
+    proxy = _Proxy(private_influx.url)
+    port = free_port()
+    config = load_config(config_file(tmp_path, fake_stripe, port, proxy.url))
+    try:
+        with Service(config) as service:
+            service.start(schedule=False)
+            assert service.influx is not None
+            service.influx.retry.backoff = 0.05  # the test need not wait out real backoffs
+            proxy.mode = "fail"
+            for i in range(30):
+                post(port, f"evt_5xx_{i}", f"sub_5xx_{i}")
+            assert wait_for(lambda: service.ledger.count() == 30)
+            proxy.mode = "slow"
+            for i in range(20):
+                post(port, f"evt_slow_{i}", f"sub_slow_{i}")
+            assert wait_for(lambda: service.ledger.count() == 50)  # the ledger kept pace
+            proxy.mode = "forward"
+            post(port, "evt_after", "sub_after")
+            assert wait_for(lambda: raw_points(private_influx) == 51, timeout=120)
+            assert service.hook.wait_idle(timeout=120)
+    finally:
+        proxy.close()

@@ -11,6 +11,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
@@ -210,3 +211,32 @@ def test_a_negative_quantity_or_amount_is_rejected_not_stored_as_zero_mrr(
     assert ledger.count() == 0
     assert [r["reason"] for r in state.rejected()] == [reason]
     rec.stop()
+
+
+def _peak_rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_a_flood_of_forged_4_mib_bodies_holds_bounded_memory(
+    receiver: StripeWebhookReceiver, ledger: Ledger
+) -> None:
+    """100 clients at once, each a forged body just under the limit: bodies are read at most
+    BODIES_IN_FLIGHT at a time, so memory does not grow with the number of attackers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    body = b"{" + b" " * (4 * 1024 * 1024 - 2) + b"}"
+    before = _peak_rss_mib()
+
+    def forge(_: int) -> int:
+        return requests.post(receiver.url + PATH, data=body, timeout=120,
+                             headers={"Stripe-Signature": "t=1,v1=00"}).status_code  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=100) as pool:
+        statuses = list(pool.map(forge, range(100)))
+    grown = _peak_rss_mib() - before
+    print(f"\nforged 4 MiB bodies x100: peak RSS grew {grown:.0f} MiB")
+    assert statuses == [400] * 100 and ledger.count() == 0
+    assert grown < 100 * 4 * 0.6  # far below holding every body at once (400 MiB)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import requests
 
@@ -30,10 +31,11 @@ from growthwatch.config.loader import InfluxConfig, resolve_env
 from growthwatch.points import Point, PointBatch
 from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
 from growthwatch.stores.interfaces import WriteResult
-from growthwatch.stores.lineprotocol import encode_batch, encode_point
+from growthwatch.stores.lineprotocol import encode_lines, encode_point, line_bodies
 from growthwatch.stores.spool import Spool
 
 log = logging.getLogger(__name__)
+_ENCODE_ROWS = 200_000  # rows of a batch encoded at once
 
 
 class InfluxError(RuntimeError):
@@ -134,7 +136,10 @@ class InfluxStore:
         for item in items:
             if isinstance(item, PointBatch):
                 self._clear_undefined(item)
-        return self.write_lines(self._lines(items))
+        result = WriteResult()
+        for body, lines in self._bodies(items):
+            result += self._send_body(body, lines)
+        return result
 
     def _clear_undefined(self, batch: PointBatch) -> None:
         """Delete the stored points whose field the batch now leaves undefined.
@@ -231,10 +236,10 @@ class InfluxStore:
         for line in lines:
             chunk.append(line)
             if len(chunk) >= self.batch_size:
-                result += self._send_chunk(chunk)
+                result += self._send_body(("\n".join(chunk) + "\n").encode(), len(chunk))
                 chunk = []
         if chunk:
-            result += self._send_chunk(chunk)
+            result += self._send_body(("\n".join(chunk) + "\n").encode(), len(chunk))
         return result
 
     def flush_spool(self) -> WriteResult:
@@ -248,18 +253,46 @@ class InfluxStore:
             log.warning("InfluxDB still unreachable; %d point(s) stay spooled", self.spool.lines())
         return result
 
-    def _lines(self, data: PointBatch | Iterable[PointBatch] | Iterable[Point]) -> Iterator[str]:
-        items: Iterable[Any] = [data] if isinstance(data, PointBatch) else data
+    def _bodies(self, items: Sequence[Any]) -> Iterator[tuple[bytes, int]]:
+        """Request bodies of ``batch_size`` lines (the last one shorter) and their line
+        counts, across items. A batch's lines are encoded at once (``encode_lines``) and
+        cut into bodies as byte slices of one buffer; single points are encoded one by one.
+        """
+        parts: list[bytes] = []
+        count = 0
+        for block in self._blocks(items):
+            data, offsets = block
+            n, start = len(offsets) - 1, 0
+            while start < n:
+                take = min(self.batch_size - count, n - start)
+                parts.append(bytes(data[offsets[start] : offsets[start + take]]))
+                count += take
+                start += take
+                if count >= self.batch_size:
+                    yield b"".join(parts), count
+                    parts, count = [], 0
+        if count:
+            yield b"".join(parts), count
+
+    @staticmethod
+    def _blocks(items: Sequence[Any]) -> Iterator[tuple[memoryview, np.ndarray]]:
+        """Encoded lines as (buffer, line offsets), a batch in slices of ``_ENCODE_ROWS``
+        rows (bounded memory, and Arrow's 32-bit string offsets never overflow)."""
         for item in items:
             if isinstance(item, PointBatch):
-                yield from encode_batch(item)
+                frame = item.frame
+                for start in range(0, len(frame), _ENCODE_ROWS):
+                    part = frame.iloc[start : start + _ENCODE_ROWS]
+                    piece = PointBatch(item.measurement, part, item.tags, item.fields)
+                    yield line_bodies(encode_lines(piece))
             else:
                 line = encode_point(item)
                 if line is not None:
-                    yield line
+                    data = (line + "\n").encode()
+                    yield memoryview(data), np.array([0, len(data)], dtype=np.int64)
 
-    def _send_chunk(self, chunk: list[str]) -> WriteResult:
-        body = ("\n".join(chunk) + "\n").encode()
+    def _send_body(self, body: bytes, lines: int) -> WriteResult:
+        """POST one body of ``lines`` lines (gzip'd when ``compress``), or spool it."""
         if self.compress:
             body = gzip.compress(body, compresslevel=1)
         result = WriteResult()
@@ -267,19 +300,19 @@ class InfluxStore:
             # Keep order: replay older batches first; if that fails, queue behind them.
             result += self.flush_spool()
             if len(self.spool):
-                self.spool.put(body, len(chunk))
-                result.spooled += len(chunk)
+                self.spool.put(body, lines)
+                result.spooled += lines
                 return result
         try:
             result.requests += self._post_with_retries(body)
-            result.points += len(chunk)
+            result.points += lines
         except InfluxUnavailable:
             if self.spool is None:
                 raise
-            self.spool.put(body, len(chunk))
-            result.spooled += len(chunk)
+            self.spool.put(body, lines)
+            result.spooled += lines
             log.warning(
-                "InfluxDB unreachable; spooled %d point(s) to %s", len(chunk), self.spool.directory
+                "InfluxDB unreachable; spooled %d point(s) to %s", lines, self.spool.directory
             )
         return result
 

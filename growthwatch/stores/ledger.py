@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_frame, events_to_frame
@@ -191,7 +192,9 @@ class Ledger(DuckDBFile):
         ``frame`` as stored: those after that seq, plus those whose key was already there.
         """
         now = datetime.now(UTC)
-        self._con.register("incoming", frame)
+        # As Arrow: DuckDB scans Arrow strings without touching Python objects (several
+        # times faster than a pandas scan, and without the GIL).
+        self._con.register("incoming", pa.Table.from_pandas(frame, preserve_index=False))
         try:
             before = self._count_unlocked() if read_back_after is not None else 0
             self._con.execute(

@@ -38,7 +38,9 @@ from growthwatch.stores.interfaces import WriteResult
 from growthwatch.stores.ledger import Ledger
 
 Progress = Callable[[str, int], None]  # (stage "ledger" | "influx", events just processed)
-PIECE_ROWS = 250_000  # events per piece handed between the stages
+# Events per piece handed between the stages: one DuckDB row group (122,880 rows), small
+# enough that filling and draining the pipeline is a small part of a big ingest.
+PIECE_ROWS = 122_880
 DEPTH = 2  # pieces waiting between two stages
 
 

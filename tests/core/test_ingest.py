@@ -160,3 +160,31 @@ def test_read_back_returns_new_and_existing_rows_with_their_seq(tmp_path: Path) 
     by_key = everything.set_index("idempotency_key")["seq"]
     got = both.stored.set_index("idempotency_key")["seq"]
     assert (got == by_key[got.index].to_numpy()).all()
+
+
+class BrokenLedger(Ledger):
+    """A ledger whose disk fills up at the second piece."""
+
+    calls = 0
+
+    def append(self, events: object, *, read_back: bool = False) -> object:  # type: ignore[override]
+        self.calls += 1
+        if self.calls == 2:
+            raise OSError("disk full")
+        return super().append(events, read_back=read_back)  # type: ignore[arg-type]
+
+
+@pytest.mark.influx
+def test_a_failing_ledger_stops_the_pipeline_at_once(
+    tmp_path: Path, influx_server: InfluxServer, influx_db: str
+) -> None:
+    store = InfluxStore(influx_server.url, influx_db)
+    store.ensure_database()
+    ledger = BrokenLedger(tmp_path / "ledger.duckdb")
+    try:
+        with pytest.raises(OSError, match="disk full"):
+            ingest(frames(), ledger, store, piece_rows=PIECE)
+        assert ledger.calls == 2 and ledger.count() == PIECE  # nothing after the failure
+        assert count(influx_server, influx_db) == PIECE  # the stored piece has its points
+    finally:
+        ledger.close()

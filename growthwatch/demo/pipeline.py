@@ -2,7 +2,8 @@
 
 Every stage is idempotent, so running the demo twice with the same seed leaves every store
 exactly as it was: the ledger reports the events as duplicates, series points and InfluxDB
-points are overwritten with the same values.
+points are overwritten with the same values. The raw event points are written while the
+ledger fills (``growthwatch.ingest``), one per event of this run, new or already there.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ import pandas as pd
 
 from growthwatch.demo.generator import DemoSpec, catalog, generate, write_ground_truth
 from growthwatch.demo.subscriptions import OPENING_LEAD_S
+from growthwatch.ingest import ingest
 from growthwatch.metrics.engine import STATE_FILE, MetricsEngine, metric_batches
 from growthwatch.metrics.fx import FxTable
 from growthwatch.metrics.settings import Funnel, MetricsSettings
 from growthwatch.points import PointBatch
-from growthwatch.stores.event_points import event_points
 from growthwatch.stores.influx import InfluxStore
 from growthwatch.stores.interfaces import WriteResult
 from growthwatch.stores.ledger import Ledger
@@ -77,22 +78,18 @@ def run_demo(
         influx.ensure_database()
     ledger = Ledger(ledger_path)
     try:
-        for chunk in generate(spec):
-            appended = ledger.append(chunk)
-            result.generated += appended.received
-            result.inserted += appended.inserted
-            result.duplicates += appended.duplicates
-            result.rejected += len(appended.rejected)
-            if progress:
-                progress("ledger", appended.received)
+        # The ledger append and the raw points overlap (growthwatch.ingest): each stored
+        # event, new or already there, becomes one point as its piece leaves the ledger.
+        ingested = ingest(generate(spec), ledger, influx if raw_events else None,
+                          progress=progress)  # fmt: skip
+        result.generated = ingested.received
+        result.inserted = ingested.inserted
+        result.duplicates = ingested.duplicates
+        result.rejected = ingested.rejected
+        result.influx += ingested.influx
         # from the opening base on (dated OPENING_LEAD_S before the range)
         begin = pd.Timestamp(spec.start, tz="UTC") - pd.Timedelta(seconds=OPENING_LEAD_S)
         events = ledger.read(start=begin.to_pydatetime(), with_seq=True)
-        if influx is not None and raw_events:
-            for start in range(0, len(events), 500_000):
-                result.influx += influx.write(event_points(events.iloc[start : start + 500_000]))
-                if progress:
-                    progress("influx", min(500_000, len(events) - start))
         batches = metric_batches(events, DEMO_METRICS)
         series = SeriesStore(ledger_path.with_name("series.duckdb"))
         try:

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_frame, events_to_frame
@@ -79,6 +80,10 @@ _COLUMNS = (
     "idempotency_key, product, type, ts, value, currency, subject, mrr_before, mrr_after, "
     "plan, channel, metadata, source, source_id, kind, ingested_at"
 )
+# The idempotency key in SQL, from the columns of an incoming frame.
+_KEY_EXPR = (
+    "CAST(substr(sha256(source || chr(31) || kind || chr(31) || source_id), 1, 32) AS UUID)"
+)
 _SMALL = 64  # up to this many events are inserted as parameter rows, not through a frame
 
 
@@ -88,6 +93,9 @@ class AppendResult:
     inserted: int
     duplicates: int
     rejected: tuple[RowProblem, ...] = field(default=())
+    # With ``append(..., read_back=True)``: the good rows as the ledger holds them, new and
+    # already there, in ``read(with_seq=True)`` layout, ordered by seq.
+    stored: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     def __str__(self) -> str:
         return (
@@ -104,11 +112,20 @@ class Ledger(DuckDBFile):
 
     # -- writes -------------------------------------------------------------------------
 
-    def append(self, events: Iterable[GrowthEvent] | pd.DataFrame) -> AppendResult:
+    def append(
+        self, events: Iterable[GrowthEvent] | pd.DataFrame, *, read_back: bool = False
+    ) -> AppendResult:
         """Store events not seen before; return how many were new, duplicate or rejected.
 
         A frame (``growthwatch.frames`` layout) is checked row by row: bad rows are kept in
         ``rejected_events`` and reported, the good rows are stored.
+
+        ``read_back`` also returns the stored rows with their ``seq`` (``AppendResult.stored``),
+        read under the same lock, so a consumer that needs the seq (the raw event points)
+        gets exactly this append's events without a second query racing other writers. The
+        new rows are found by seq (the rows after the largest seq before the insert: cost
+        follows the append, not the history); rows that were already there are looked up by
+        key only when there are any (a re-run), which scans the keys of the whole table.
         """
         rows: list[GrowthEvent] | None = None
         if isinstance(events, pd.DataFrame):
@@ -119,20 +136,29 @@ class Ledger(DuckDBFile):
             received, problems = len(rows), []
             # A webhook brings one event: a frame costs more than the insert itself.
             good = events_to_frame(rows) if len(rows) > _SMALL else pd.DataFrame()
+        stored = None
         with self._lock:
             before = self._count_unlocked()
+            last_seq = self._max_seq_unlocked() if read_back else 0
             if rows is not None and len(rows) <= _SMALL:
-                self._insert_events(rows)
+                if rows and read_back:
+                    good = events_to_frame(rows)
+                    stored = self._insert(good, read_back_after=last_seq)
+                else:
+                    self._insert_events(rows)
             elif len(good):
-                self._insert(good)
+                stored = self._insert(good, read_back_after=last_seq if read_back else None)
             inserted = self._count_unlocked() - before
             if problems:
                 self._reject(problems, events if isinstance(events, pd.DataFrame) else None)
+        if read_back and stored is None:
+            stored = _typed_events(None, with_seq=True)
         return AppendResult(
             received=received,
             inserted=inserted,
             duplicates=received - len(problems) - inserted,
             rejected=tuple(problems),
+            stored=stored,
         )
 
     def _insert_events(self, events: list[GrowthEvent]) -> None:
@@ -156,17 +182,25 @@ class Ledger(DuckDBFile):
             params,
         )
 
-    def _insert(self, frame: pd.DataFrame) -> None:
+    def _insert(
+        self, frame: pd.DataFrame, *, read_back_after: int | None = None
+    ) -> pd.DataFrame | None:
         """INSERT OR IGNORE; the key is derived here, in SQL, with the formula of
-        ``growthwatch.events.idempotency_key`` (a test holds the two equal)."""
+        ``growthwatch.events.idempotency_key`` (a test holds the two equal).
+
+        With ``read_back_after`` (the largest seq before this insert), returns the rows of
+        ``frame`` as stored: those after that seq, plus those whose key was already there.
+        """
         now = datetime.now(UTC)
-        self._con.register("incoming", frame)
+        # As Arrow: DuckDB scans Arrow strings without touching Python objects (several
+        # times faster than a pandas scan, and without the GIL).
+        self._con.register("incoming", pa.Table.from_pandas(frame, preserve_index=False))
         try:
+            before = self._count_unlocked() if read_back_after is not None else 0
             self._con.execute(
                 f"""
                 INSERT OR IGNORE INTO events ({_COLUMNS})
-                SELECT CAST(substr(sha256(source || chr(31) || kind || chr(31) || source_id),
-                                   1, 32) AS UUID),
+                SELECT {_KEY_EXPR},
                     product, type, ts,
                     CAST(value AS DECIMAL(18, 6)), currency, subject,
                     CAST(mrr_before AS DECIMAL(18, 6)), CAST(mrr_after AS DECIMAL(18, 6)),
@@ -175,6 +209,16 @@ class Ledger(DuckDBFile):
                 """,
                 [now],
             )
+            if read_back_after is None:
+                return None
+            sql = f"SELECT {_SELECT}, seq FROM events WHERE seq > ?"
+            params: list[Any] = [read_back_after]
+            if self._count_unlocked() - before < len(frame):  # some were already there
+                sql += (f" UNION ALL SELECT {_SELECT}, seq FROM events WHERE seq <= ? AND "
+                        f"idempotency_key IN (SELECT {_KEY_EXPR} FROM incoming)")  # fmt: skip
+                params.append(read_back_after)
+            table = self._con.execute(f"{sql} ORDER BY seq", params).arrow().read_all()
+            return _typed_events(table.to_pandas(), with_seq=True)
         finally:
             self._con.unregister("incoming")
 
@@ -230,13 +274,7 @@ class Ledger(DuckDBFile):
         with self._lock:
             # Through Arrow: several times faster than .df() for string columns.
             frame = self._con.execute(sql, params).arrow().read_all().to_pandas()
-        if frame.empty:
-            frame = pd.DataFrame({c: pd.Series(dtype=d) for c, d in EVENT_COLUMNS.items()})
-            if with_seq:
-                frame["seq"] = pd.Series(dtype="int64")
-        for col, dtype in EVENT_COLUMNS.items():
-            frame[col] = frame[col].astype(dtype)
-        return frame
+        return _typed_events(frame, with_seq=with_seq)
 
     def count(
         self,
@@ -257,7 +295,10 @@ class Ledger(DuckDBFile):
 
     def max_seq(self) -> int:
         with self._lock:
-            row = self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
+            return self._max_seq_unlocked()
+
+    def _max_seq_unlocked(self) -> int:
+        row = self._con.execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
         return int(row[0]) if row else 0
 
     def products(self) -> list[str]:
@@ -297,6 +338,17 @@ class Ledger(DuckDBFile):
             clauses.append("seq > ?")
             params.append(after_seq)
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def _typed_events(frame: pd.DataFrame | None, *, with_seq: bool) -> pd.DataFrame:
+    """A frame read from the events table in ``EVENT_COLUMNS`` dtypes (empty: no rows)."""
+    if frame is None or frame.empty:
+        frame = pd.DataFrame({c: pd.Series(dtype=d) for c, d in EVENT_COLUMNS.items()})
+        if with_seq:
+            frame["seq"] = pd.Series(dtype="int64")
+    for col, dtype in EVENT_COLUMNS.items():
+        frame[col] = frame[col].astype(dtype)
+    return frame
 
 
 def _opt(value: Decimal | None) -> str | None:

@@ -42,7 +42,9 @@ class Recorder(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
+        gzipped = self.headers.get("Content-Encoding") == "gzip"
+        self.server.gzipped.append(gzipped)  # type: ignore[attr-defined]
+        if gzipped:
             body = gzip.decompress(body)
         self.server.bodies.append(body)  # type: ignore[attr-defined]
         status = self.server.plan.pop(0) if self.server.plan else 204  # type: ignore[attr-defined]
@@ -61,6 +63,7 @@ def recorder() -> Iterator[ThreadingHTTPServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     server.bodies = []  # type: ignore[attr-defined]
     server.plan = []  # type: ignore[attr-defined]
+    server.gzipped = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -72,11 +75,22 @@ def url(server: ThreadingHTTPServer) -> str:
 
 
 def test_batches_are_gzip_chunks_of_batch_size(recorder: ThreadingHTTPServer) -> None:
-    store = InfluxStore(url(recorder), "db", batch_size=4)
+    store = InfluxStore(url(recorder), "db", batch_size=4, compress=True)
     result = store.write(batch(0, 10))
     assert (result.points, result.requests) == (10, 3)
+    assert recorder.gzipped == [True, True, True]  # type: ignore[attr-defined]
     sizes = [len(b.decode().strip().split("\n")) for b in recorder.bodies]  # type: ignore[attr-defined]
     assert sizes == [4, 4, 2]
+
+
+def test_gzip_only_off_loopback_by_default(recorder: ThreadingHTTPServer) -> None:
+    assert InfluxStore("http://influx.example:8086", "db").compress
+    assert not InfluxStore("http://localhost:8086", "db").compress
+    assert not InfluxStore("http://[::1]:8086", "db").compress
+    store = InfluxStore(url(recorder), "db")
+    store.write(batch(0, 3))
+    assert recorder.gzipped == [False]  # type: ignore[attr-defined]
+    assert recorder.bodies[0].decode().count("\n") == 3  # type: ignore[attr-defined]
 
 
 def test_5xx_is_retried_with_backoff(recorder: ThreadingHTTPServer) -> None:
@@ -209,6 +223,7 @@ def test_a_full_spool_holds_new_points_back_instead_of_dropping_old_ones(
                             spool_max_bytes=600, compress=False)  # fmt: skip
         first = store.write(batch(0, 10))
         assert first.spooled == 10 and store.spool is not None and store.spool.size() <= 600
+        store.spool.max_bytes = store.spool.size() + 10  # the next batch does not fit
         waits = []
 
         def wait(seconds: float) -> None:  # InfluxDB comes back during the wait
@@ -218,7 +233,7 @@ def test_a_full_spool_holds_new_points_back_instead_of_dropping_old_ones(
                 InfluxStore(server.url, "gw_full").ensure_database()
 
         store.backpressure_sleep = wait  # type: ignore[method-assign]
-        second = store.write(batch(10, 10))  # would pass 600 bytes: waits, then goes out
+        second = store.write(batch(10, 10))  # would pass the limit: waits, then goes out
         assert waits and "holding new points" in caplog.text
         assert second.points == 20 and store.spool.lines() == 0  # both batches, in order
         (row,) = server.query('SELECT count("id") FROM "ingest"', "gw_full")

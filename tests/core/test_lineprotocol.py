@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,6 +60,39 @@ def test_batch_encoding_matches_point_encoding() -> None:
         encode_point(Point("m", {"product": "a b"}, {"n": 1, "x": 0.1, "s": 'q"'}, T)),
         encode_point(Point("m", {"product": "c,d"}, {"n": 2}, T)),
     ]
+
+
+def test_vectorised_batch_encoding_matches_point_by_point_on_random_frames() -> None:
+    """encode_batch (Arrow compute) against encode_point, row by row, on awkward values:
+    escapes, missing tags, NaN/inf, -0.0, big and tiny floats, ints, bools, text."""
+    rng = np.random.default_rng(7)
+    n = 2_000
+    frame = pd.DataFrame(
+        {
+            "time": pd.Timestamp(T) + pd.to_timedelta(rng.integers(0, 10**15, n), unit="ns"),
+            "p": rng.choice(np.array(["a b", "c,d", "e=f", None, "x\\y", "é"], dtype=object), n),
+            "q": pd.Series(rng.choice(["u", "v"], n), dtype="str"),
+            "f": rng.choice([0.1, -0.0, 0.0, 1e16, 1e-7, math.nan, math.inf, 3.0, 1 / 3], n),
+            "g": rng.choice([math.nan, 2.5], n),
+            "i": rng.integers(-(10**15), 10**15, n),
+            "b": rng.choice([True, False], n),
+            "s": rng.choice(np.array(['say "hi" \\ x', "", None, "a\nb"], dtype=object), n),
+            "t": pd.Series(rng.choice(['q"', "c\\d", "plain"], n), dtype="str"),
+        }
+    )
+    for tags, fields in [(("p", "q"), ("b", "f", "g", "i", "s", "t")), ((), ("f", "g"))]:
+        got = list(encode_batch(PointBatch("m x,y", frame, tags, fields)))
+        want = []
+        for row in frame.itertuples(index=False):
+            values = {f: getattr(row, f) for f in fields}
+            kept = {k: v for k, v in values.items() if v is not None and not (
+                isinstance(v, float) and math.isnan(v))}  # fmt: skip
+            row_tags = {t: getattr(row, t) for t in tags if isinstance(getattr(row, t), str)}
+            line = encode_point(Point("m x,y", row_tags, kept, row.time)) if kept else None
+            if line is not None:
+                want.append(line)
+        assert got == want
+        assert len(want) < n or fields != ("f", "g")  # some rows have nothing storable
 
 
 NASTY = [

@@ -1,0 +1,176 @@
+"""Bulk ingest: event frames -> ledger -> raw points in InfluxDB, as an overlapped pipeline.
+
+Run one after the other, the three stages add up: producing the frames (the demo
+generator, a backfill), appending to the ledger (validation, then DuckDB's insert with its
+key index) and encoding and posting line protocol. Here each stage runs in its own thread
+and hands its output to the next through a bounded queue (``depth`` pieces of
+``piece_rows`` events), so while DuckDB inserts piece *n* (in C++, without the GIL), the
+writer encodes piece *n - 1* (Arrow compute, also without the GIL) and posts it (gzip and
+the socket release it too). Memory stays bounded by the queues, whatever the volume.
+
+Guarantees, the same as running the stages in sequence:
+
+* the ledger gets every event once (``Ledger.append``), in the order given;
+* every event the ledger holds for these frames (new, or already there on a re-run)
+  becomes exactly one raw point, whose time offset comes from the event's ledger ``seq``
+  (read back under the ledger's lock by ``append(..., read_back=True)``);
+* one writer thread posts the pieces in ledger order, so the InfluxDB spool keeps its
+  order: when InfluxDB is down the store spools each body and nothing is lost;
+* a failure to write (InfluxDB refusing the data, or down without a spool) does not stop
+  the ledger: every event is stored, and the error is raised once the ledger is done; a
+  failure of the ledger stops the pipeline and is raised at once.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from growthwatch.stores.event_points import event_points
+from growthwatch.stores.influx import InfluxStore
+from growthwatch.stores.interfaces import WriteResult
+from growthwatch.stores.ledger import Ledger
+
+Progress = Callable[[str, int], None]  # (stage "ledger" | "influx", events just processed)
+# Events per piece handed between the stages: one DuckDB row group (122,880 rows), small
+# enough that filling and draining the pipeline is a small part of a big ingest.
+PIECE_ROWS = 122_880
+DEPTH = 2  # pieces waiting between two stages
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    influx: WriteResult = field(default_factory=WriteResult)
+    # Seconds each stage spent working (not waiting): "source", "ledger", "influx".
+    busy: dict[str, float] = field(default_factory=dict)
+
+
+class _Stop(Exception):
+    """Another stage failed: stop this one quietly (the failure is raised elsewhere)."""
+
+
+_END = object()
+
+
+def pieces(frames: Iterable[pd.DataFrame], rows: int = PIECE_ROWS) -> Iterator[pd.DataFrame]:
+    """Frames cut into pieces of at most ``rows`` rows, in order."""
+    for frame in frames:
+        for start in range(0, len(frame), rows):
+            yield frame.iloc[start : start + rows]
+
+
+def ingest(
+    frames: Iterable[pd.DataFrame],
+    ledger: Ledger,
+    influx: InfluxStore | None = None,
+    *,
+    piece_rows: int = PIECE_ROWS,
+    depth: int = DEPTH,
+    progress: Progress | None = None,
+) -> IngestResult:
+    """Append ``frames`` to the ledger and, when ``influx`` is given, write every stored
+    event of them as a raw point (``growth_events``), the stages overlapped."""
+    result = IngestResult(busy={"source": 0.0, "ledger": 0.0, "influx": 0.0})
+    failed = threading.Event()
+    errors: dict[str, BaseException] = {}
+    to_ledger: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    to_influx: queue.Queue[Any] = queue.Queue(maxsize=depth)
+
+    def put(q: queue.Queue[Any], item: Any) -> None:
+        while True:
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if failed.is_set():
+                    raise _Stop from None
+
+    def ledger_stage() -> None:
+        try:
+            while (piece := to_ledger.get()) is not _END:
+                started = time.perf_counter()
+                appended = ledger.append(piece, read_back=influx is not None)
+                result.busy["ledger"] += time.perf_counter() - started
+                result.received += appended.received
+                result.inserted += appended.inserted
+                result.duplicates += appended.duplicates
+                result.rejected += len(appended.rejected)
+                if progress:
+                    progress("ledger", appended.received)
+                if influx is not None:
+                    put(to_influx, appended.stored)
+        except _Stop:
+            return
+        except BaseException as exc:
+            errors["ledger"] = exc
+            failed.set()
+            return
+        if influx is not None:
+            put(to_influx, _END)
+
+    def influx_stage() -> None:
+        assert influx is not None
+        while (stored := to_influx.get()) is not _END:
+            if "influx" in errors or stored.empty:
+                continue  # keep draining so the ledger never blocks
+            started = time.perf_counter()
+            try:
+                result.influx += influx.write(event_points(stored))
+            except Exception as exc:  # raised after the ledger has every event
+                errors["influx"] = exc
+            result.busy["influx"] += time.perf_counter() - started
+            if progress:
+                progress("influx", len(stored))
+
+    threads = [threading.Thread(target=ledger_stage, name="ingest-ledger", daemon=True)]
+    if influx is not None:
+        threads.append(threading.Thread(target=influx_stage, name="ingest-influx", daemon=True))
+    for thread in threads:
+        thread.start()
+    try:
+        source = iter(pieces(frames, piece_rows))
+        while True:
+            started = time.perf_counter()
+            piece = next(source, None)
+            result.busy["source"] += time.perf_counter() - started
+            if piece is None:
+                break
+            put(to_ledger, piece)
+        put(to_ledger, _END)
+    except _Stop:
+        pass
+    except BaseException:
+        failed.set()
+        raise
+    finally:
+        if failed.is_set():
+            _unblock(to_ledger, threads[0])
+            if influx is not None:
+                _unblock(to_influx, threads[1])
+        for thread in threads:
+            thread.join()
+    if "ledger" in errors:
+        raise errors["ledger"]
+    if "influx" in errors:
+        raise errors["influx"]
+    return result
+
+
+def _unblock(q: queue.Queue[Any], consumer: threading.Thread) -> None:
+    """Tell a consumer to finish once it has drained what is queued (if it still runs)."""
+    while consumer.is_alive():
+        try:
+            q.put(_END, timeout=0.1)
+            return
+        except queue.Full:
+            continue

@@ -158,10 +158,94 @@ def compute_mrr(
     events: pd.DataFrame, settings: MetricsSettings, until: pd.Timestamp | None = None
 ) -> MrrResult:
     """MRR state, netted movements and daily series from an event frame."""
+    g = _netted_groups(events, settings)
+    if g is None:
+        return MrrResult(_empty_movements(), _empty_daily(), _empty_changes())
+    sub, ts, tz = g.sub, g.ts, settings.timezone
+    first_idx, last_idx, kind, amount = g.first_idx, g.last_idx, g.kind, g.amount
+    was, up, g_b, g_a = g.g_b == PAYING, g.g_a == PAYING, g.g_b, g.g_a
+    g_time = ts.iloc[first_idx].reset_index(drop=True)
+    movements = pd.DataFrame(
+        {
+            "time": g_time,
+            "day": local_floor(g_time, "D", tz),
+            "product": sub["product"].iloc[first_idx].to_numpy(),
+            "customer": sub["subject"].iloc[first_idx].to_numpy(),
+            "kind": kind,
+            "amount": amount,
+            "paid_before": was,
+            "paid_after": up,
+            "active_delta": up.astype("int64") - was.astype("int64"),
+            "paused_delta": (g_a == PAUSED).astype("int64") - (g_b == PAUSED).astype("int64"),
+            "paused_mrr_delta": g.paused_mrr_delta.astype("int64"),
+        }
+    )
+    movements = movements[movements["kind"] != ""].sort_values(
+        ["time", "product", "customer"], kind="stable"
+    )
+    movements = movements.reset_index(drop=True)
+    # Every change of a netted group is dated at the group's first change, so cohorts and
+    # trailing-12-month retention agree with mrr_daily.
+    n = len(sub)
+    sorted_ts = naive_utc(ts)
+    group_time = np.empty(n, dtype="datetime64[us]")
+    group_time[g.by_customer] = sorted_ts[first_idx][g.gid_sorted]
+    changes = _changes(sub, g.move_rc, g.revaluations, group_time)
+    multi = np.bincount(g.gid_sorted) > 1
+    netted = pd.DataFrame(
+        {
+            "product": sub["product"].to_numpy()[first_idx[multi]],
+            "start": pd.Series(sorted_ts[first_idx[multi]]).dt.tz_localize("UTC"),
+            "end": pd.Series(sorted_ts[last_idx[multi]]).dt.tz_localize("UTC"),
+        }
+    )
+    cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
+    first_day = local_floor(sub["ts"], "D", tz).groupby(sub["product"]).min()
+    daily = _daily(movements, g.revaluations, cancels, first_day, until, tz)
+    return MrrResult(movements, daily, changes, netted, g.breaks)
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """The netting groups of a frame's subscription events, before any aggregation.
+
+    ``sub`` is the subscription events in chain order; per event: its subscription id,
+    customer code, native state change and the customer's native state after it, its
+    reporting-currency change; per group (one customer's consecutive events within the
+    netting window, in customer then ledger order): first and last event, state before
+    and after, signed reporting-currency change and movement kind ("" for none). Both
+    ``compute_mrr`` and ``customer_movements`` are built on it, so the drill-down lists
+    exactly the movements the series add up.
+    """
+
+    sub: pd.DataFrame
+    ts: pd.Series
+    sid: pd.Series
+    ckey: np.ndarray
+    state_delta: np.ndarray
+    state_after: np.ndarray
+    move_rc: np.ndarray
+    revaluations: pd.DataFrame
+    by_customer: np.ndarray  # event positions in (customer, ledger) order
+    starts: np.ndarray  # in that order: True where a group starts
+    gid_sorted: np.ndarray  # in that order: the group number
+    first_idx: np.ndarray
+    last_idx: np.ndarray
+    g_b: np.ndarray
+    g_a: np.ndarray
+    delta: np.ndarray
+    kind: np.ndarray
+    amount: np.ndarray
+    paused_mrr_delta: np.ndarray
+    breaks: int
+
+
+def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups | None:
+    """Chain order, valuation, pause states and netting groups (None: no subscription
+    events)."""
     sub = _sub_events(events)
     if sub.empty:
-        return MrrResult(_empty_movements(), _empty_daily(), _empty_changes())
-    tz = settings.timezone
+        return None
     sid = json_key(sub["metadata"], "subscription")
     skey = _group_codes(sub[["product", "subject"]].assign(sid=sid.fillna("").to_numpy()))
     # Ledger order is (time, key); the key is a hash, so same-second events of one
@@ -242,44 +326,97 @@ def compute_mrr(
     outstanding = held.ffill().fillna(0).to_numpy().astype("int64")
     leaving = (g_b == PAUSED) & (g_a != PAUSED)
     paused_mrr_delta = np.where(is_paused_kind, amount, np.where(leaving, -outstanding, 0))
-    g_time = ts.iloc[first_idx].reset_index(drop=True)
-    movements = pd.DataFrame(
-        {
-            "time": g_time,
-            "day": local_floor(g_time, "D", tz),
-            "product": sub["product"].iloc[first_idx].to_numpy(),
-            "customer": sub["subject"].iloc[first_idx].to_numpy(),
-            "kind": kind,
-            "amount": amount,
-            "paid_before": was,
-            "paid_after": up,
-            "active_delta": up.astype("int64") - was.astype("int64"),
-            "paused_delta": (g_a == PAUSED).astype("int64") - (g_b == PAUSED).astype("int64"),
-            "paused_mrr_delta": paused_mrr_delta.astype("int64"),
-        }
-    )
-    movements = movements[movements["kind"] != ""].sort_values(
-        ["time", "product", "customer"], kind="stable"
-    )
-    movements = movements.reset_index(drop=True)
-    # Every change of a netted group is dated at the group's first change, so cohorts and
-    # trailing-12-month retention agree with mrr_daily.
-    sorted_ts = naive_utc(ts)
-    group_time = np.empty(n, dtype="datetime64[us]")
-    group_time[by_customer] = sorted_ts[first_idx][gid_sorted]
-    changes = _changes(sub, move_rc, revaluations, group_time)
-    multi = np.bincount(gid_sorted) > 1
-    netted = pd.DataFrame(
-        {
-            "product": sub["product"].to_numpy()[first_idx[multi]],
-            "start": pd.Series(sorted_ts[first_idx[multi]]).dt.tz_localize("UTC"),
-            "end": pd.Series(sorted_ts[last_idx[multi]]).dt.tz_localize("UTC"),
-        }
-    )
-    cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
-    first_day = local_floor(sub["ts"], "D", tz).groupby(sub["product"]).min()
-    daily = _daily(movements, revaluations, cancels, first_day, until, tz)
-    return MrrResult(movements, daily, changes, netted, breaks)
+    return _Groups(sub, ts, sid, ckey, state_delta, state_after, move_rc, revaluations,
+                   by_customer, starts, gid_sorted, first_idx, last_idx, g_b, g_a, delta,
+                   kind, amount, paused_mrr_delta, breaks)  # fmt: skip
+
+
+# What ``customer_movements`` returns, in order (amounts in micro-units).
+DETAIL_COLUMNS = ("time", "day", "product", "customer", "kind", "amount", "mrr_before_rc",
+                  "mrr_after_rc", "currency", "mrr_before", "mrr_after", "plan_before", "plan",
+                  "interval", "subscriptions", "source_ids", "events")  # fmt: skip
+
+
+def customer_movements(events: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
+    """The netted customer movements of ``compute_mrr``, one row each, with who and why.
+
+    Same chain order, valuation, netting and pause rules (the same ``_netted_groups``), so
+    the rows of a day and kind are exactly the movements ``mrr_daily``/``customers_daily``
+    count and sum. Per row (see ``DETAIL_COLUMNS``): the movement's time, day, product,
+    customer, kind and amount (reporting currency); the customer's MRR before and after,
+    in the reporting currency (the running sum of their valued changes and FX
+    revaluations, so it adds up to ``mrr_daily``) and native (the sum of their
+    subscriptions' states, in ``currency``); the plan before and after and the billing
+    interval (last known value); the subscription ids and the ``source_id`` of every
+    event of the netting group (the ids the source itself uses), and how many there were.
+    """
+    g = _netted_groups(events, settings)
+    if g is None:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in DETAIL_COLUMNS})
+    sub, by = g.sub, g.by_customer
+    tz = settings.timezone
+    n = len(sub)
+    c_sorted = g.ckey[by]
+    first_pos = np.flatnonzero(g.starts)  # positions in customer order
+    last_pos = np.append(first_pos[1:] - 1, n - 1)
+    # reporting-currency stock: running sum of the customer's valued changes, plus the FX
+    # revaluations dated strictly before the group
+    moved = pd.Series(g.move_rc[by]).groupby(c_sorted, sort=False).cumsum().to_numpy()
+    before_rc = moved[first_pos] - g.move_rc[by][first_pos]
+    g_time = g.ts.iloc[g.first_idx].reset_index(drop=True)
+    rows = pd.DataFrame({
+        "time": g_time, "product": sub["product"].to_numpy()[g.first_idx],
+        "customer": sub["subject"].to_numpy()[g.first_idx], "kind": g.kind,
+        "amount": g.amount, "delta": g.delta, "before_rc": before_rc,
+        "order": np.arange(len(g.first_idx)),
+    })  # fmt: skip
+    rv = g.revaluations
+    if not rv.empty:
+        rv = rv.sort_values("time", kind="stable")
+        rv = rv.assign(fx_before=rv.groupby(["product", "customer"])["amount"].cumsum())
+        joined = pd.merge_asof(
+            rows.sort_values("time", kind="stable"), rv[["time", "product", "customer", "fx_before"]],
+            on="time", by=["product", "customer"], allow_exact_matches=False,
+        ).sort_values("order")  # fmt: skip
+        fx_before = joined["fx_before"].fillna(0).to_numpy().astype("int64")
+    else:
+        fx_before = np.zeros(len(rows), dtype="int64")
+    rows["mrr_before_rc"] = rows["before_rc"].to_numpy() + fx_before
+    rows["mrr_after_rc"] = rows["mrr_before_rc"] + rows["delta"]
+    rows["mrr_before"] = g.state_after[g.first_idx] - g.state_delta[g.first_idx]
+    rows["mrr_after"] = g.state_after[g.last_idx]
+    rows["currency"] = sub["currency"].astype(object).to_numpy()[g.last_idx]
+
+    def carried(values: pd.Series) -> np.ndarray:
+        """Last known value per customer up to each position (customer order)."""
+        ordered = pd.Series(values.astype(object).to_numpy()[by])
+        return ordered.groupby(c_sorted, sort=False).ffill().to_numpy(dtype=object)
+
+    plan = carried(sub["plan"])
+    inner = first_pos[first_pos > 0]
+    same = np.zeros(len(first_pos), dtype=bool)
+    same[first_pos > 0] = c_sorted[inner - 1] == c_sorted[inner]
+    plan_before = plan[np.maximum(first_pos - 1, 0)].copy()
+    plan_before[~same] = None
+    rows["plan_before"] = plan_before
+    rows["plan"] = plan[last_pos]
+    rows["interval"] = carried(json_key(sub["metadata"], "interval"))[last_pos]
+    gid = g.gid_sorted
+    source = sub["source_id"].astype(object).to_numpy()[by]
+    sids = g.sid.astype(object).to_numpy()[by]
+    per_group: list[list[str]] = [[] for _ in range(len(first_pos))]
+    per_sub: list[list[str]] = [[] for _ in range(len(first_pos))]
+    for k, s_id, sub_id in zip(gid.tolist(), source.tolist(), sids.tolist(), strict=True):
+        if isinstance(s_id, str):
+            per_group[k].append(s_id)
+        if isinstance(sub_id, str) and sub_id not in per_sub[k]:
+            per_sub[k].append(sub_id)
+    rows["source_ids"] = per_group
+    rows["subscriptions"] = per_sub
+    rows["events"] = np.bincount(gid)
+    rows["day"] = local_floor(rows["time"], "D", tz)
+    out = rows[rows["kind"] != ""].sort_values(["time", "product", "customer"], kind="stable")
+    return out[list(DETAIL_COLUMNS)].reset_index(drop=True)
 
 
 def _chain_order(sub: pd.DataFrame, skey: np.ndarray) -> tuple[np.ndarray | None, int]:

@@ -50,7 +50,7 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         "mrr_daily", "subscriptions", ("product",), (),
         ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
-         "net_change", "paused", "resumed", "paused_mrr"), "day", {"mrr_end": "mrr"},
+         "net_change", "paused", "resumed", "paused_mrr", "arr"), "day", {"mrr_end": "mrr"},
     ),
     Measurement(
         "customers_daily", "subscriptions", ("product",),
@@ -72,7 +72,8 @@ MEASUREMENTS: tuple[Measurement, ...] = (
              "reactivation", "fx_impact", "customer_churn_rate", "gross_mrr_churn_rate",
              "net_mrr_churn_rate", "grr", "nrr", "arpa", *(("ltv",) if period == "monthly"
                                                            else ()),
-             "paused", "resumed", "paused_mrr", "nrr_t12m", "grr_t12m"),
+             "paused", "resumed", "paused_mrr", "nrr_t12m", "grr_t12m",
+             *(("arr", "asp", "quick_ratio") if period == "monthly" else ())),
             bucket,
         )
         for period, bucket in (("monthly", "month"), ("yearly", "year"))
@@ -123,7 +124,8 @@ def to_batch(name: str, frame: pd.DataFrame) -> PointBatch:
 
 
 _RATE_PARTS = ("rate", "grr", "nrr", "stickiness", "conversion")
-_NUMBERS = frozenset({("traffic_daily", "sessions"), ("kpi", "value")})
+_NUMBERS = frozenset({("traffic_daily", "sessions"), ("kpi", "value"),
+                      ("churn_monthly", "quick_ratio")})  # fmt: skip
 
 
 def unit(measurement: str, field: str) -> str:

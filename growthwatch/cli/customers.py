@@ -43,8 +43,8 @@ from growthwatch.stores.ledger import Ledger
 MONEY_COLUMNS = ("amount", "mrr_before_rc", "mrr_after_rc", "mrr_before", "mrr_after")
 LIST_COLUMNS = ("subscriptions", "source_ids")
 MOVEMENT_COLUMNS = ("time", "customer", "amount", "mrr_before_rc", "mrr_after_rc", "currency",
-                    "mrr_before", "mrr_after", "plan_before", "plan", "interval", "country",
-                    "channel", "events", "subscriptions", "source_ids")  # fmt: skip
+                    "mrr_before", "mrr_after", "plan_before", "plan", "interval", "cause",
+                    "country", "channel", "events", "subscriptions", "source_ids")  # fmt: skip
 TIMELINE_COLUMNS = ("time", "type", "value", "currency", "mrr_before", "mrr_after", "plan",
                        "subscription", "movement", "movement_amount", "customer_mrr_rc",
                        "source", "source_id")  # fmt: skip
@@ -212,7 +212,7 @@ def run_customers(args: argparse.Namespace) -> int:
          headers={"amount": f"{kind} ({currency})", "mrr_before_rc": f"mrr before ({currency})",
                   "mrr_after_rc": f"mrr after ({currency})", "mrr_before": "mrr before (native)",
                   "mrr_after": "mrr after (native)"},
-         text_columns=["currency", "plan_before", "plan", "interval", "country", "channel",
+         text_columns=["currency", "plan_before", "plan", "interval", "cause", "country", "channel",
                        "subscriptions", "source_ids"])  # fmt: skip
     return 0
 

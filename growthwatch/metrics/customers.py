@@ -42,8 +42,9 @@ from growthwatch.metrics._frame import (
 from growthwatch.metrics.mrr import MONEY, MrrResult
 
 FLOWS = ("new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed",
-         "fx_impact")  # fmt: skip
-COUNT_FLOWS = ("new_customers", "reactivated_customers", "churned_customers", "cancellations")
+         "fx_impact", "churn_voluntary", "churn_delinquent")  # fmt: skip
+COUNT_FLOWS = ("new_customers", "reactivated_customers", "churned_customers", "cancellations",
+               "churned_delinquent")  # fmt: skip
 RATE_FIELDS = (
     "customer_churn_rate",
     "gross_mrr_churn_rate",

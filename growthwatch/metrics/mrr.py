@@ -54,15 +54,21 @@ from growthwatch.metrics._frame import (
 from growthwatch.metrics.settings import MetricsSettings
 
 SUB_TYPES = tuple(t.value for t in SUBSCRIPTION_TYPES)
-# What the MRR functions read: subscription events, and payments (a renewal starts a new
-# service period, which re-sets the exchange rate a foreign-currency MRR is valued at).
-MRR_TYPES = (*SUB_TYPES, EventType.PAYMENT.value)
+# What the MRR functions read: subscription events, payments (a renewal starts a new
+# service period, which re-sets the exchange rate a foreign-currency MRR is valued at) and
+# failed payments (a churn after a failure that no payment followed is delinquent churn).
+MRR_TYPES = (*SUB_TYPES, EventType.PAYMENT.value, EventType.PAYMENT_FAILED.value)
 MOVEMENT_KINDS = ("new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed")
 # amount columns of the daily frame (int micro-units internally); paused_mrr is a stock
 MONEY = ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed",
-         "fx_impact", "paused_mrr")  # fmt: skip
+         "fx_impact", "paused_mrr", "churn_voluntary", "churn_delinquent")  # fmt: skip
 COUNTS = ("active", "new_customers", "reactivated_customers", "churned_customers", "cancellations",
-          "paused_customers")  # fmt: skip
+          "paused_customers", "churned_delinquent")  # fmt: skip
+# Metadata that says a subscription ended for want of payment, whatever the ledger holds
+# about the failures: Stripe's status ``unpaid`` (MRR 0 after the dunning retries) and its
+# ``cancellation_details.reason`` ``payment_failed`` (kept as ``cancel_reason``).
+_UNPAID_STATUS = "unpaid"
+_DELINQUENT_REASON = "payment_failed"
 # A customer's state at an instant: paying (MRR > 0), paused (MRR 0, a subscription paused)
 # or none.
 NONE, PAUSED, PAYING = 0, 1, 2
@@ -178,6 +184,7 @@ def compute_mrr(
             "active_delta": up.astype("int64") - was.astype("int64"),
             "paused_delta": (g_a == PAUSED).astype("int64") - (g_b == PAUSED).astype("int64"),
             "paused_mrr_delta": g.paused_mrr_delta.astype("int64"),
+            "delinquent": g.delinquent,
         }
     )
     movements = movements[movements["kind"] != ""].sort_values(
@@ -237,6 +244,7 @@ class _Groups:
     kind: np.ndarray
     amount: np.ndarray
     paused_mrr_delta: np.ndarray
+    delinquent: np.ndarray  # per group: a churn caused by failed payments
     breaks: int
 
 
@@ -326,15 +334,69 @@ def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups |
     outstanding = held.ffill().fillna(0).to_numpy().astype("int64")
     leaving = (g_b == PAUSED) & (g_a != PAUSED)
     paused_mrr_delta = np.where(is_paused_kind, amount, np.where(leaving, -outstanding, 0))
+    delinquent = (kind == "churn") & _delinquent(sub, events, by_customer, gid_sorted, last_idx)
     return _Groups(sub, ts, sid, ckey, state_delta, state_after, move_rc, revaluations,
                    by_customer, starts, gid_sorted, first_idx, last_idx, g_b, g_a, delta,
-                   kind, amount, paused_mrr_delta, breaks)  # fmt: skip
+                   kind, amount, paused_mrr_delta, delinquent, breaks)  # fmt: skip
+
+
+def _delinquent(
+    sub: pd.DataFrame,
+    events: pd.DataFrame,
+    by_customer: np.ndarray,
+    gid_sorted: np.ndarray,
+    last_idx: np.ndarray,
+) -> np.ndarray:
+    """Per netting group: was its end caused by failed payments (delinquent churn)?
+
+    Yes when the customer has a ``payment_failed`` at or before the group's last change
+    and no ``payment`` between that failure and the change (the dunning ran out), or when
+    an event of the group itself says so (status ``unpaid``, cancel reason
+    ``payment_failed``): then the ledger need not hold the failures. Everything else is
+    voluntary. Only events up to the churn decide, so a late failure or payment changes
+    the churn's own day and later, which the incremental update rewrites anyway.
+    """
+    n_groups = len(last_idx)
+    meta = sub["metadata"]
+    said = (json_key(meta, "status") == _UNPAID_STATUS).fillna(False).to_numpy(dtype=bool)
+    said |= (json_key(meta, "cancel_reason") == _DELINQUENT_REASON).fillna(False).to_numpy(
+        dtype=bool
+    )
+    flagged = np.zeros(n_groups, dtype=bool)
+    if said.any():
+        np.logical_or.at(flagged, gid_sorted, said[by_customer])
+    money = clean(events, (EventType.PAYMENT_FAILED.value, EventType.PAYMENT.value))
+    failed = money[money["type"] == EventType.PAYMENT_FAILED.value]
+    if failed.empty:
+        return flagged
+    ends = pd.DataFrame({
+        "t": naive_utc(sub["ts"].iloc[last_idx]),
+        "product": sub["product"].astype(object).to_numpy()[last_idx],
+        "subject": sub["subject"].astype(object).to_numpy()[last_idx], "g": np.arange(n_groups),
+    }).sort_values("t", kind="stable").astype({"product": "str", "subject": "str"})  # fmt: skip
+
+    def last_before(kind: str) -> np.ndarray:
+        part = money[money["type"] == kind]
+        right = pd.DataFrame({"t": naive_utc(part["ts"]),
+                              "product": part["product"].astype(object).to_numpy(),
+                              "subject": part["subject"].astype(object).to_numpy()})  # fmt: skip
+        right = right[right["subject"].notna().to_numpy()].astype({"product": "str",
+                                                                     "subject": "str"})
+        right["at"] = right["t"]
+        right = right.sort_values("t", kind="stable")
+        got = pd.merge_asof(ends, right, on="t", by=["product", "subject"])
+        return got.sort_values("g")["at"].to_numpy()
+
+    fail_at = last_before(EventType.PAYMENT_FAILED.value)
+    paid_at = last_before(EventType.PAYMENT.value)
+    unpaid = ~pd.isna(fail_at) & (pd.isna(paid_at) | (paid_at < fail_at))
+    return flagged | unpaid
 
 
 # What ``customer_movements`` returns, in order (amounts in micro-units).
 DETAIL_COLUMNS = ("time", "day", "product", "customer", "kind", "amount", "mrr_before_rc",
                   "mrr_after_rc", "currency", "mrr_before", "mrr_after", "plan_before", "plan",
-                  "interval", "subscriptions", "source_ids", "events")  # fmt: skip
+                  "interval", "cause", "subscriptions", "source_ids", "events")  # fmt: skip
 
 
 def customer_movements(events: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
@@ -347,7 +409,8 @@ def customer_movements(events: pd.DataFrame, settings: MetricsSettings) -> pd.Da
     in the reporting currency (the running sum of their valued changes and FX
     revaluations, so it adds up to ``mrr_daily``) and native (the sum of their
     subscriptions' states, in ``currency``); the plan before and after and the billing
-    interval (last known value); the subscription ids and the ``source_id`` of every
+    interval (last known value); for a churn its ``cause`` (``delinquent``: failed
+    payments, see ``_delinquent``; else ``voluntary``); the subscription ids and the ``source_id`` of every
     event of the netting group (the ids the source itself uses), and how many there were.
     """
     g = _netted_groups(events, settings)
@@ -414,6 +477,8 @@ def customer_movements(events: pd.DataFrame, settings: MetricsSettings) -> pd.Da
     rows["source_ids"] = per_group
     rows["subscriptions"] = per_sub
     rows["events"] = np.bincount(gid)
+    rows["cause"] = np.where(g.kind != "churn", "",
+                             np.where(g.delinquent, "delinquent", "voluntary"))  # fmt: skip
     rows["day"] = local_floor(rows["time"], "D", tz)
     out = rows[rows["kind"] != ""].sort_values(["time", "product", "customer"], kind="stable")
     return out[list(DETAIL_COLUMNS)].reset_index(drop=True)
@@ -641,6 +706,14 @@ def _daily(
         - out["contraction"] - out["churn"] - out["paused"] + out["fx_impact"]
     )  # fmt: skip
     out["mrr"] = net.groupby(level="product").cumsum()
+    bad = movements[movements["delinquent"].astype(bool) & (movements["kind"] == "churn")]
+    by_day = bad.groupby(["product", "day"])["amount"].agg(["sum", "size"])
+    by_day.index.names = ["product", "time"]
+    out["churn_delinquent"] = by_day["sum"].reindex(grid, fill_value=0).to_numpy().astype("int64")
+    out["churn_voluntary"] = out["churn"] - out["churn_delinquent"]
+    out["churned_delinquent"] = (
+        by_day["size"].reindex(grid, fill_value=0).to_numpy().astype("int64")
+    )
     names = {"new": "new_customers", "reactivation": "reactivated_customers",
              "churn": "churned_customers"}  # fmt: skip
     for kind, name in names.items():
@@ -690,7 +763,8 @@ def _empty_movements() -> pd.DataFrame:
     return empty(
         {"time": TIME_DTYPE, "day": TIME_DTYPE, "product": "str", "customer": "str",
          "kind": "str", "amount": "int64", "paid_before": "bool", "paid_after": "bool",
-         "active_delta": "int64", "paused_delta": "int64", "paused_mrr_delta": "int64"}
+         "active_delta": "int64", "paused_delta": "int64", "paused_mrr_delta": "int64",
+         "delinquent": "bool"}
     )  # fmt: skip
 
 

@@ -206,3 +206,37 @@ def test_clear_one_line_errors(
     assert main([*argv, "--data-dir", str(hand_dir)]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_demo_dunning_churn_is_delinquent_and_the_series_split_matches(
+    demo_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo generator cancels a subscription whose dunning ran out with its own label
+    ``reason=payment_failed`` (and a customer's cancellation ``reason=voluntary``), which the
+    metrics never read: an independent answer for which churn is delinquent."""
+    with Ledger(demo_dir / "ledger.duckdb") as ledger:
+        labels = ledger.read(types="subscription_cancelled")
+    reason = dict(zip(labels["source_id"], labels["metadata"].map(
+        lambda m: json.loads(m).get("reason")), strict=True))  # fmt: skip
+    mrr = series(demo_dir, "mrr_daily")
+    customers = series(demo_dir, "customers_daily")
+    causes = {"delinquent": 0, "voluntary": 0}
+    for product in ("acme-crm", "beacon-analytics", "kumo-invoicing"):
+        rows = cli_json(capsys, "customers", "--product", product, "--movement", "churn",
+                        "--from", MONTH[0], "--to", MONTH[1], "--data-dir", str(demo_dir))  # fmt: skip
+        for r in rows:
+            said = {reason[s] for s in r["source_ids"] if s in reason}
+            want = "delinquent" if "payment_failed" in said else "voluntary"
+            assert r["cause"] == want, r
+            causes[r["cause"]] += 1
+        listed = pd.DataFrame(rows)
+        listed["day"] = listed["time"].str[:10]
+        bad = listed[listed["cause"] == "delinquent"].groupby("day")["amount"].agg(["sum", "size"])
+        month = mrr.loc[product]
+        assert month["churn_delinquent"].sum() == pytest.approx(bad["sum"].sum(), abs=1e-6)
+        for day, got in bad.iterrows():
+            assert mrr.loc[(product, day), "churn_delinquent"] == pytest.approx(got["sum"])
+            assert customers.loc[(product, day), "churned_delinquent"] == got["size"]
+        split = (month["churn_voluntary"] + month["churn_delinquent"]).to_numpy()
+        assert split == pytest.approx(month["churn"].to_numpy())
+    assert causes["delinquent"] > 0 and causes["voluntary"] > 0, causes

@@ -7,6 +7,8 @@ cancel reason ``payment_failed``). Everything else is voluntary; the two add up 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from metric_cases import ev, frame, sub
@@ -102,3 +104,32 @@ def test_a_late_failure_before_the_churn_changes_its_cause() -> None:
     cause = [compute_mrr(frame(*e), S).daily.set_index("time")["churn_delinquent"].sum()
              for e in (base, failed, paid)]  # fmt: skip
     assert cause == [0, 80_000_000, 0]  # micro-units
+
+
+def test_incremental_update_relabels_the_churn_when_a_failure_arrives_late(
+    tmp_path: Path,
+) -> None:
+    from growthwatch.metrics.engine import MetricsEngine
+    from growthwatch.stores.ledger import Ledger
+    from growthwatch.stores.series import SeriesStore
+
+    store = SeriesStore(tmp_path / "series.duckdb")
+    try:
+        with Ledger(tmp_path / "ledger.duckdb") as ledger:
+            engine = MetricsEngine(ledger, S)
+            ledger.append([sub("2026-01-05", 0, 80, "x", sid="s"),
+                           sub("2026-03-10", 80, 0, "x", sid="s")])  # fmt: skip
+            engine.update([store])
+            before = store.read("mrr_daily", tags={"product": "p1"})
+            assert before["churn_delinquent"].sum() == 0 and before["churn_voluntary"].sum() == 80
+            ledger.append([ev("payment_failed", "2026-03-01", "x", value="80")])  # late
+            assert engine.update([store]).mode == "incremental"
+            after = store.read("mrr_daily", tags={"product": "p1"})
+            month = store.read("churn_monthly", tags={"product": "p1"})
+    finally:
+        store.close()
+    day = after.set_index(after["time"].dt.strftime("%Y-%m-%d"))
+    churn_day = day.loc["2026-03-10"]
+    assert (churn_day["churn_delinquent"], churn_day["churn_voluntary"]) == (80, 0)
+    march = month.set_index(month["time"].dt.strftime("%Y-%m")).loc["2026-03"]
+    assert (march["churn_delinquent"], march["churned_delinquent"]) == (80, 1)

@@ -387,6 +387,22 @@ def _sub_event(
     )
 
 
+def cancellation_metadata(sub: Mapping[str, Any]) -> dict[str, str]:
+    """``cancellation_details.reason`` and ``feedback`` as ``cancel_reason`` and
+    ``cancel_feedback``, when Stripe has them: the reason ``payment_failed`` makes the churn
+    delinquent (growthwatch.metrics.mrr), the others are the customer's own cancellation.
+    The free-text ``comment`` is left out: it is personal data, not a category."""
+    details = sub.get("cancellation_details")
+    if not isinstance(details, Mapping):
+        return {}
+    out: dict[str, str] = {}
+    for key, name in (("reason", "cancel_reason"), ("feedback", "cancel_feedback")):
+        value = details.get(key)
+        if isinstance(value, str) and value:
+            out[name] = value
+    return out
+
+
 def change_source_id(sub_id: str, observed: int, mrr: Decimal) -> str:
     """The fact-derived ``source_id`` of an MRR change (see the module table)."""
     return f"{sub_id}@{int(observed)}:{mrr.normalize():f}"
@@ -450,9 +466,12 @@ def subscription_transition(
     def event(
         etype: EventType, at: datetime, before: Decimal, after: Decimal, source_id: str = sub_id
     ) -> GrowthEvent:
+        more = extra
+        if etype is EventType.SUBSCRIPTION_CANCELLED:
+            more = {**(extra or {}), **cancellation_metadata(sub)} or None
         return _sub_event(
             etype, product=product, sub_id=sub_id, customer=customer, when=at, before=before,
-            after=after, info=info, source_id=source_id, extra=extra,
+            after=after, info=info, source_id=source_id, extra=more,
         )  # fmt: skip
 
     def moment(key: str, fallback: datetime) -> datetime:

@@ -22,6 +22,7 @@ COMMANDS = (
     "growthwatch.cli.demo",
     "growthwatch.cli.metrics",
     "growthwatch.cli.products",
+    "growthwatch.cli.customers",
     "growthwatch.cli.config_cmd",
     "exporters.cli",
     "dashboards.cli",

@@ -9,6 +9,12 @@ means exactly what the MRR movements say. Definitions (METRICS.md):
 * gross MRR churn = (churn + contraction) / MRR at start; net MRR churn = (churn +
   contraction - expansion - reactivation) / MRR at start; GRR = 1 - gross, NRR = 1 - net.
 * ARPA = MRR / active customers at the period end.
+* ARR = 12 x MRR at the period end (the annualised run rate, not a year's revenue).
+* ASP (average sale price) = new MRR / new customers of the period: what a new customer
+  pays per month when they start. Undefined (NaN) in a period without a new customer.
+* Quick ratio = (new + expansion + reactivation) / (contraction + churn): MRR gained per
+  unit lost. Undefined (NaN) when nothing was lost, rather than infinite. Pauses and
+  resumes are in neither side (they are not churn, METRICS.md).
 * LTV = ARPA / mean monthly customer churn rate of the previous ``ltv_months`` complete
   months (as many as exist, at least one). With a mean churn of 0 it is undefined (NaN, not
   written) rather than infinite, which is the guard mature products use.
@@ -36,8 +42,9 @@ from growthwatch.metrics._frame import (
 from growthwatch.metrics.mrr import MONEY, MrrResult
 
 FLOWS = ("new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed",
-         "fx_impact")  # fmt: skip
-COUNT_FLOWS = ("new_customers", "reactivated_customers", "churned_customers", "cancellations")
+         "fx_impact", "churn_voluntary", "churn_delinquent")  # fmt: skip
+COUNT_FLOWS = ("new_customers", "reactivated_customers", "churned_customers", "cancellations",
+               "churned_delinquent")  # fmt: skip
 RATE_FIELDS = (
     "customer_churn_rate",
     "gross_mrr_churn_rate",
@@ -93,10 +100,12 @@ def churn_periods(
         out["partial"] = _partial(out, freq, tz, first, horizon)
         nrr, grr = _trailing_12m(mrr, out, freq, tz)
         out["nrr_t12m"], out["grr_t12m"] = nrr, grr
-    money = [*FLOWS, "mrr_end", "mrr_start", "paused_mrr"]
+    out["arr"] = out["mrr_end"] * 12
+    money = [*FLOWS, "mrr_end", "mrr_start", "paused_mrr", "arr"]
     for col in money:
         out[col] = units(out[col].to_numpy())
     out["arpa"] = np.round(out["arpa"], 6)
+    out["asp"] = np.round(out["asp"], 6)
     if "ltv" in out:
         out["ltv"] = np.round(out["ltv"], 6)
     out["time"] = out["time"].astype(TIME_DTYPE)
@@ -194,6 +203,8 @@ def _rates(out: pd.DataFrame) -> pd.DataFrame:
     out["grr"] = 1 - out["gross_mrr_churn_rate"]
     out["nrr"] = 1 - out["net_mrr_churn_rate"]
     out["arpa"] = ratio(out["mrr_end"], out["customers_end"]) / 1_000_000
+    out["asp"] = ratio(out["new"], out["new_customers"]) / 1_000_000
+    out["quick_ratio"] = ratio(gained + out["new"].to_numpy(dtype="float64"), lost)
     return out
 
 

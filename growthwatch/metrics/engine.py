@@ -199,8 +199,10 @@ def read_events(
     products: Sequence[str] | None = None,
     seen_from: pd.Timestamp | None = None,
     exclude: Sequence[str] = (),
+    subjects: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    """Events of ``types`` (of ``products``, default all) in [start, end), in
+    """Events of ``types`` (of ``products``, default all; of ``subjects``, default all) in
+    [start, end), in
     ``EVENT_COLUMNS`` layout (unused columns NULL), ordered by time then key (the ledger's
     order) unless ``ordered`` is False. ``seen_from`` keeps only the subjects that also
     have an event of ``types`` at or after that time (in the same product)."""
@@ -222,6 +224,9 @@ def read_events(
     if exclude:
         sql += " AND product NOT IN (SELECT unnest(?))"
         params.append(list(exclude))
+    if subjects is not None:
+        sql += " AND subject IN (SELECT unnest(?))"
+        params.append(list(subjects))
     if seen_from is not None:
         sql += (
             " AND EXISTS (SELECT 1 FROM events AS later WHERE later.product = events.product"

@@ -54,15 +54,21 @@ from growthwatch.metrics._frame import (
 from growthwatch.metrics.settings import MetricsSettings
 
 SUB_TYPES = tuple(t.value for t in SUBSCRIPTION_TYPES)
-# What the MRR functions read: subscription events, and payments (a renewal starts a new
-# service period, which re-sets the exchange rate a foreign-currency MRR is valued at).
-MRR_TYPES = (*SUB_TYPES, EventType.PAYMENT.value)
+# What the MRR functions read: subscription events, payments (a renewal starts a new
+# service period, which re-sets the exchange rate a foreign-currency MRR is valued at) and
+# failed payments (a churn after a failure that no payment followed is delinquent churn).
+MRR_TYPES = (*SUB_TYPES, EventType.PAYMENT.value, EventType.PAYMENT_FAILED.value)
 MOVEMENT_KINDS = ("new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed")
 # amount columns of the daily frame (int micro-units internally); paused_mrr is a stock
 MONEY = ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "paused", "resumed",
-         "fx_impact", "paused_mrr")  # fmt: skip
+         "fx_impact", "paused_mrr", "churn_voluntary", "churn_delinquent")  # fmt: skip
 COUNTS = ("active", "new_customers", "reactivated_customers", "churned_customers", "cancellations",
-          "paused_customers")  # fmt: skip
+          "paused_customers", "churned_delinquent")  # fmt: skip
+# Metadata that says a subscription ended for want of payment, whatever the ledger holds
+# about the failures: Stripe's status ``unpaid`` (MRR 0 after the dunning retries) and its
+# ``cancellation_details.reason`` ``payment_failed`` (kept as ``cancel_reason``).
+_UNPAID_STATUS = "unpaid"
+_DELINQUENT_REASON = "payment_failed"
 # A customer's state at an instant: paying (MRR > 0), paused (MRR 0, a subscription paused)
 # or none.
 NONE, PAUSED, PAYING = 0, 1, 2
@@ -158,10 +164,96 @@ def compute_mrr(
     events: pd.DataFrame, settings: MetricsSettings, until: pd.Timestamp | None = None
 ) -> MrrResult:
     """MRR state, netted movements and daily series from an event frame."""
+    g = _netted_groups(events, settings)
+    if g is None:
+        return MrrResult(_empty_movements(), _empty_daily(), _empty_changes())
+    sub, ts, tz = g.sub, g.ts, settings.timezone
+    first_idx, last_idx, kind, amount = g.first_idx, g.last_idx, g.kind, g.amount
+    was, up, g_b, g_a = g.g_b == PAYING, g.g_a == PAYING, g.g_b, g.g_a
+    g_time = ts.iloc[first_idx].reset_index(drop=True)
+    movements = pd.DataFrame(
+        {
+            "time": g_time,
+            "day": local_floor(g_time, "D", tz),
+            "product": sub["product"].iloc[first_idx].to_numpy(),
+            "customer": sub["subject"].iloc[first_idx].to_numpy(),
+            "kind": kind,
+            "amount": amount,
+            "paid_before": was,
+            "paid_after": up,
+            "active_delta": up.astype("int64") - was.astype("int64"),
+            "paused_delta": (g_a == PAUSED).astype("int64") - (g_b == PAUSED).astype("int64"),
+            "paused_mrr_delta": g.paused_mrr_delta.astype("int64"),
+            "delinquent": g.delinquent,
+        }
+    )
+    movements = movements[movements["kind"] != ""].sort_values(
+        ["time", "product", "customer"], kind="stable"
+    )
+    movements = movements.reset_index(drop=True)
+    # Every change of a netted group is dated at the group's first change, so cohorts and
+    # trailing-12-month retention agree with mrr_daily.
+    n = len(sub)
+    sorted_ts = naive_utc(ts)
+    group_time = np.empty(n, dtype="datetime64[us]")
+    group_time[g.by_customer] = sorted_ts[first_idx][g.gid_sorted]
+    changes = _changes(sub, g.move_rc, g.revaluations, group_time)
+    multi = np.bincount(g.gid_sorted) > 1
+    netted = pd.DataFrame(
+        {
+            "product": sub["product"].to_numpy()[first_idx[multi]],
+            "start": pd.Series(sorted_ts[first_idx[multi]]).dt.tz_localize("UTC"),
+            "end": pd.Series(sorted_ts[last_idx[multi]]).dt.tz_localize("UTC"),
+        }
+    )
+    cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
+    first_day = local_floor(sub["ts"], "D", tz).groupby(sub["product"]).min()
+    daily = _daily(movements, g.revaluations, cancels, first_day, until, tz)
+    return MrrResult(movements, daily, changes, netted, g.breaks)
+
+
+@dataclass(frozen=True)
+class _Groups:
+    """The netting groups of a frame's subscription events, before any aggregation.
+
+    ``sub`` is the subscription events in chain order; per event: its subscription id,
+    customer code, native state change and the customer's native state after it, its
+    reporting-currency change; per group (one customer's consecutive events within the
+    netting window, in customer then ledger order): first and last event, state before
+    and after, signed reporting-currency change and movement kind ("" for none). Both
+    ``compute_mrr`` and ``customer_movements`` are built on it, so the drill-down lists
+    exactly the movements the series add up.
+    """
+
+    sub: pd.DataFrame
+    ts: pd.Series
+    sid: pd.Series
+    ckey: np.ndarray
+    state_delta: np.ndarray
+    state_after: np.ndarray
+    move_rc: np.ndarray
+    revaluations: pd.DataFrame
+    by_customer: np.ndarray  # event positions in (customer, ledger) order
+    starts: np.ndarray  # in that order: True where a group starts
+    gid_sorted: np.ndarray  # in that order: the group number
+    first_idx: np.ndarray
+    last_idx: np.ndarray
+    g_b: np.ndarray
+    g_a: np.ndarray
+    delta: np.ndarray
+    kind: np.ndarray
+    amount: np.ndarray
+    paused_mrr_delta: np.ndarray
+    delinquent: np.ndarray  # per group: a churn caused by failed payments
+    breaks: int
+
+
+def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups | None:
+    """Chain order, valuation, pause states and netting groups (None: no subscription
+    events)."""
     sub = _sub_events(events)
     if sub.empty:
-        return MrrResult(_empty_movements(), _empty_daily(), _empty_changes())
-    tz = settings.timezone
+        return None
     sid = json_key(sub["metadata"], "subscription")
     skey = _group_codes(sub[["product", "subject"]].assign(sid=sid.fillna("").to_numpy()))
     # Ledger order is (time, key); the key is a hash, so same-second events of one
@@ -242,44 +334,154 @@ def compute_mrr(
     outstanding = held.ffill().fillna(0).to_numpy().astype("int64")
     leaving = (g_b == PAUSED) & (g_a != PAUSED)
     paused_mrr_delta = np.where(is_paused_kind, amount, np.where(leaving, -outstanding, 0))
-    g_time = ts.iloc[first_idx].reset_index(drop=True)
-    movements = pd.DataFrame(
-        {
-            "time": g_time,
-            "day": local_floor(g_time, "D", tz),
-            "product": sub["product"].iloc[first_idx].to_numpy(),
-            "customer": sub["subject"].iloc[first_idx].to_numpy(),
-            "kind": kind,
-            "amount": amount,
-            "paid_before": was,
-            "paid_after": up,
-            "active_delta": up.astype("int64") - was.astype("int64"),
-            "paused_delta": (g_a == PAUSED).astype("int64") - (g_b == PAUSED).astype("int64"),
-            "paused_mrr_delta": paused_mrr_delta.astype("int64"),
-        }
+    delinquent = (kind == "churn") & _delinquent(sub, events, by_customer, gid_sorted, last_idx)
+    return _Groups(sub, ts, sid, ckey, state_delta, state_after, move_rc, revaluations,
+                   by_customer, starts, gid_sorted, first_idx, last_idx, g_b, g_a, delta,
+                   kind, amount, paused_mrr_delta, delinquent, breaks)  # fmt: skip
+
+
+def _delinquent(
+    sub: pd.DataFrame,
+    events: pd.DataFrame,
+    by_customer: np.ndarray,
+    gid_sorted: np.ndarray,
+    last_idx: np.ndarray,
+) -> np.ndarray:
+    """Per netting group: was its end caused by failed payments (delinquent churn)?
+
+    Yes when the customer has a ``payment_failed`` at or before the group's last change
+    and no ``payment`` between that failure and the change (the dunning ran out), or when
+    an event of the group itself says so (status ``unpaid``, cancel reason
+    ``payment_failed``): then the ledger need not hold the failures. Everything else is
+    voluntary. Only events up to the churn decide, so a late failure or payment changes
+    the churn's own day and later, which the incremental update rewrites anyway.
+    """
+    n_groups = len(last_idx)
+    meta = sub["metadata"]
+    said = (json_key(meta, "status") == _UNPAID_STATUS).fillna(False).to_numpy(dtype=bool)
+    said |= (json_key(meta, "cancel_reason") == _DELINQUENT_REASON).fillna(False).to_numpy(
+        dtype=bool
     )
-    movements = movements[movements["kind"] != ""].sort_values(
-        ["time", "product", "customer"], kind="stable"
-    )
-    movements = movements.reset_index(drop=True)
-    # Every change of a netted group is dated at the group's first change, so cohorts and
-    # trailing-12-month retention agree with mrr_daily.
-    sorted_ts = naive_utc(ts)
-    group_time = np.empty(n, dtype="datetime64[us]")
-    group_time[by_customer] = sorted_ts[first_idx][gid_sorted]
-    changes = _changes(sub, move_rc, revaluations, group_time)
-    multi = np.bincount(gid_sorted) > 1
-    netted = pd.DataFrame(
-        {
-            "product": sub["product"].to_numpy()[first_idx[multi]],
-            "start": pd.Series(sorted_ts[first_idx[multi]]).dt.tz_localize("UTC"),
-            "end": pd.Series(sorted_ts[last_idx[multi]]).dt.tz_localize("UTC"),
-        }
-    )
-    cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
-    first_day = local_floor(sub["ts"], "D", tz).groupby(sub["product"]).min()
-    daily = _daily(movements, revaluations, cancels, first_day, until, tz)
-    return MrrResult(movements, daily, changes, netted, breaks)
+    flagged = np.zeros(n_groups, dtype=bool)
+    if said.any():
+        np.logical_or.at(flagged, gid_sorted, said[by_customer])
+    money = clean(events, (EventType.PAYMENT_FAILED.value, EventType.PAYMENT.value))
+    failed = money[money["type"] == EventType.PAYMENT_FAILED.value]
+    if failed.empty:
+        return flagged
+    ends = pd.DataFrame({
+        "t": naive_utc(sub["ts"].iloc[last_idx]),
+        "product": sub["product"].astype(object).to_numpy()[last_idx],
+        "subject": sub["subject"].astype(object).to_numpy()[last_idx], "g": np.arange(n_groups),
+    }).sort_values("t", kind="stable").astype({"product": "str", "subject": "str"})  # fmt: skip
+
+    def last_before(kind: str) -> np.ndarray:
+        part = money[money["type"] == kind]
+        right = pd.DataFrame({"t": naive_utc(part["ts"]),
+                              "product": part["product"].astype(object).to_numpy(),
+                              "subject": part["subject"].astype(object).to_numpy()})  # fmt: skip
+        right = right[right["subject"].notna().to_numpy()].astype({"product": "str",
+                                                                     "subject": "str"})
+        right["at"] = right["t"]
+        right = right.sort_values("t", kind="stable")
+        got = pd.merge_asof(ends, right, on="t", by=["product", "subject"])
+        return got.sort_values("g")["at"].to_numpy()
+
+    fail_at = last_before(EventType.PAYMENT_FAILED.value)
+    paid_at = last_before(EventType.PAYMENT.value)
+    unpaid = ~pd.isna(fail_at) & (pd.isna(paid_at) | (paid_at < fail_at))
+    return flagged | unpaid
+
+
+# What ``customer_movements`` returns, in order (amounts in micro-units).
+DETAIL_COLUMNS = ("time", "day", "product", "customer", "kind", "amount", "mrr_before_rc",
+                  "mrr_after_rc", "currency", "mrr_before", "mrr_after", "plan_before", "plan",
+                  "interval", "cause", "subscriptions", "source_ids", "events")  # fmt: skip
+
+
+def customer_movements(events: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
+    """The netted customer movements of ``compute_mrr``, one row each, with who and why.
+
+    Same chain order, valuation, netting and pause rules (the same ``_netted_groups``), so
+    the rows of a day and kind are exactly the movements ``mrr_daily``/``customers_daily``
+    count and sum. Per row (see ``DETAIL_COLUMNS``): the movement's time, day, product,
+    customer, kind and amount (reporting currency); the customer's MRR before and after,
+    in the reporting currency (the running sum of their valued changes and FX
+    revaluations, so it adds up to ``mrr_daily``) and native (the sum of their
+    subscriptions' states, in ``currency``); the plan before and after and the billing
+    interval (last known value); for a churn its ``cause`` (``delinquent``: failed
+    payments, see ``_delinquent``; else ``voluntary``); the subscription ids and the ``source_id`` of every
+    event of the netting group (the ids the source itself uses), and how many there were.
+    """
+    g = _netted_groups(events, settings)
+    if g is None:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in DETAIL_COLUMNS})
+    sub, by = g.sub, g.by_customer
+    tz = settings.timezone
+    n = len(sub)
+    c_sorted = g.ckey[by]
+    first_pos = np.flatnonzero(g.starts)  # positions in customer order
+    last_pos = np.append(first_pos[1:] - 1, n - 1)
+    # reporting-currency stock: running sum of the customer's valued changes, plus the FX
+    # revaluations dated strictly before the group
+    moved = pd.Series(g.move_rc[by]).groupby(c_sorted, sort=False).cumsum().to_numpy()
+    before_rc = moved[first_pos] - g.move_rc[by][first_pos]
+    g_time = g.ts.iloc[g.first_idx].reset_index(drop=True)
+    rows = pd.DataFrame({
+        "time": g_time, "product": sub["product"].to_numpy()[g.first_idx],
+        "customer": sub["subject"].to_numpy()[g.first_idx], "kind": g.kind,
+        "amount": g.amount, "delta": g.delta, "before_rc": before_rc,
+        "order": np.arange(len(g.first_idx)),
+    })  # fmt: skip
+    rv = g.revaluations
+    if not rv.empty:
+        rv = rv.sort_values("time", kind="stable")
+        rv = rv.assign(fx_before=rv.groupby(["product", "customer"])["amount"].cumsum())
+        joined = pd.merge_asof(
+            rows.sort_values("time", kind="stable"), rv[["time", "product", "customer", "fx_before"]],
+            on="time", by=["product", "customer"], allow_exact_matches=False,
+        ).sort_values("order")  # fmt: skip
+        fx_before = joined["fx_before"].fillna(0).to_numpy().astype("int64")
+    else:
+        fx_before = np.zeros(len(rows), dtype="int64")
+    rows["mrr_before_rc"] = rows["before_rc"].to_numpy() + fx_before
+    rows["mrr_after_rc"] = rows["mrr_before_rc"] + rows["delta"]
+    rows["mrr_before"] = g.state_after[g.first_idx] - g.state_delta[g.first_idx]
+    rows["mrr_after"] = g.state_after[g.last_idx]
+    rows["currency"] = sub["currency"].astype(object).to_numpy()[g.last_idx]
+
+    def carried(values: pd.Series) -> np.ndarray:
+        """Last known value per customer up to each position (customer order)."""
+        ordered = pd.Series(values.astype(object).to_numpy()[by])
+        return ordered.groupby(c_sorted, sort=False).ffill().to_numpy(dtype=object)
+
+    plan = carried(sub["plan"])
+    inner = first_pos[first_pos > 0]
+    same = np.zeros(len(first_pos), dtype=bool)
+    same[first_pos > 0] = c_sorted[inner - 1] == c_sorted[inner]
+    plan_before = plan[np.maximum(first_pos - 1, 0)].copy()
+    plan_before[~same] = None
+    rows["plan_before"] = plan_before
+    rows["plan"] = plan[last_pos]
+    rows["interval"] = carried(json_key(sub["metadata"], "interval"))[last_pos]
+    gid = g.gid_sorted
+    source = sub["source_id"].astype(object).to_numpy()[by]
+    sids = g.sid.astype(object).to_numpy()[by]
+    per_group: list[list[str]] = [[] for _ in range(len(first_pos))]
+    per_sub: list[list[str]] = [[] for _ in range(len(first_pos))]
+    for k, s_id, sub_id in zip(gid.tolist(), source.tolist(), sids.tolist(), strict=True):
+        if isinstance(s_id, str):
+            per_group[k].append(s_id)
+        if isinstance(sub_id, str) and sub_id not in per_sub[k]:
+            per_sub[k].append(sub_id)
+    rows["source_ids"] = per_group
+    rows["subscriptions"] = per_sub
+    rows["events"] = np.bincount(gid)
+    rows["cause"] = np.where(g.kind != "churn", "",
+                             np.where(g.delinquent, "delinquent", "voluntary"))  # fmt: skip
+    rows["day"] = local_floor(rows["time"], "D", tz)
+    out = rows[rows["kind"] != ""].sort_values(["time", "product", "customer"], kind="stable")
+    return out[list(DETAIL_COLUMNS)].reset_index(drop=True)
 
 
 def _chain_order(sub: pd.DataFrame, skey: np.ndarray) -> tuple[np.ndarray | None, int]:
@@ -504,6 +706,14 @@ def _daily(
         - out["contraction"] - out["churn"] - out["paused"] + out["fx_impact"]
     )  # fmt: skip
     out["mrr"] = net.groupby(level="product").cumsum()
+    bad = movements[movements["delinquent"].astype(bool) & (movements["kind"] == "churn")]
+    by_day = bad.groupby(["product", "day"])["amount"].agg(["sum", "size"])
+    by_day.index.names = ["product", "time"]
+    out["churn_delinquent"] = by_day["sum"].reindex(grid, fill_value=0).to_numpy().astype("int64")
+    out["churn_voluntary"] = out["churn"] - out["churn_delinquent"]
+    out["churned_delinquent"] = (
+        by_day["size"].reindex(grid, fill_value=0).to_numpy().astype("int64")
+    )
     names = {"new": "new_customers", "reactivation": "reactivated_customers",
              "churn": "churned_customers"}  # fmt: skip
     for kind, name in names.items():
@@ -553,7 +763,8 @@ def _empty_movements() -> pd.DataFrame:
     return empty(
         {"time": TIME_DTYPE, "day": TIME_DTYPE, "product": "str", "customer": "str",
          "kind": "str", "amount": "int64", "paid_before": "bool", "paid_after": "bool",
-         "active_delta": "int64", "paused_delta": "int64", "paused_mrr_delta": "int64"}
+         "active_delta": "int64", "paused_delta": "int64", "paused_mrr_delta": "int64",
+         "delinquent": "bool"}
     )  # fmt: skip
 
 

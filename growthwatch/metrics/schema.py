@@ -50,12 +50,13 @@ MEASUREMENTS: tuple[Measurement, ...] = (
     Measurement(
         "mrr_daily", "subscriptions", ("product",), (),
         ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
-         "net_change", "paused", "resumed", "paused_mrr"), "day", {"mrr_end": "mrr"},
+         "net_change", "paused", "resumed", "paused_mrr", "arr", "churn_voluntary",
+         "churn_delinquent"), "day", {"mrr_end": "mrr"},
     ),
     Measurement(
         "customers_daily", "subscriptions", ("product",),
         ("active", "active_start", "new", "reactivated", "churned", "churned_from_start",
-         "cancellations", "paused"),
+         "cancellations", "paused", "churned_delinquent"),
         ("churn_rate", "arpa"), "day",
         {"customers_end": "active", "customers_start": "active_start",
          "customers_paused": "paused",
@@ -67,12 +68,15 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         Measurement(
             f"churn_{period}", "subscriptions", ("product",),
             ("customers_start", "customers_end", "churned", "new_customers",
-             "reactivated_customers", "churned_customers", "customers_paused", "partial"),
+             "reactivated_customers", "churned_customers", "customers_paused", "partial",
+             "churned_delinquent"),
             ("mrr_start", "mrr_end", "new", "expansion", "contraction", "churn",
              "reactivation", "fx_impact", "customer_churn_rate", "gross_mrr_churn_rate",
              "net_mrr_churn_rate", "grr", "nrr", "arpa", *(("ltv",) if period == "monthly"
                                                            else ()),
-             "paused", "resumed", "paused_mrr", "nrr_t12m", "grr_t12m"),
+             "paused", "resumed", "paused_mrr", "nrr_t12m", "grr_t12m",
+             *(("arr", "asp", "quick_ratio") if period == "monthly" else ()),
+             "churn_voluntary", "churn_delinquent"),
             bucket,
         )
         for period, bucket in (("monthly", "month"), ("yearly", "year"))
@@ -123,7 +127,8 @@ def to_batch(name: str, frame: pd.DataFrame) -> PointBatch:
 
 
 _RATE_PARTS = ("rate", "grr", "nrr", "stickiness", "conversion")
-_NUMBERS = frozenset({("traffic_daily", "sessions"), ("kpi", "value")})
+_NUMBERS = frozenset({("traffic_daily", "sessions"), ("kpi", "value"),
+                      ("churn_monthly", "quick_ratio")})  # fmt: skip
 
 
 def unit(measurement: str, field: str) -> str:

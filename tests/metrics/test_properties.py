@@ -280,7 +280,8 @@ class MemoryStore:
 
 
 other_event = st.tuples(
-    st.sampled_from(["payment", "refund", "signup", "activation", "active_use", "session", "kpi"]),
+    st.sampled_from(["payment", "refund", "signup", "activation", "active_use", "session", "kpi",
+                     "payment_failed"]),  # a failure makes a later churn of c1 delinquent
     st.sampled_from(["p1", "p2"]),
     st.sampled_from(["u1", "u2", "c1"]),
     st.integers(0, 12 * 24 * 60),
@@ -293,7 +294,7 @@ def build_other(raw: list[tuple[Any, ...]]) -> list[GrowthEvent]:
     out = []
     for i, (kind, product, user, minute, value, currency) in enumerate(raw):
         when = START + timedelta(minutes=minute)
-        if kind in ("payment", "refund"):
+        if kind in ("payment", "refund", "payment_failed"):
             e = ev(kind, when, user, product=product, value=value, currency=currency)
         elif kind == "session":  # per-visitor (attributes that user's signups) or aggregate
             visitor = user if user != "c1" else None

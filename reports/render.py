@@ -119,10 +119,17 @@ def _page(product: ProductReport, currency: str) -> dict[str, Any]:
     }
 
 
+def _plain(x: float) -> str:
+    """A readable number, never in exponent notation: 11,148 or 85.6 or 0.097."""
+    if abs(x) >= 100:
+        return f"{x:,.0f}"
+    return f"{x:,.3g}" if abs(x) >= 0.001 or x == 0 else f"{x:.2e}"
+
+
 def _anomaly(a: Anomaly, name: str) -> dict[str, Any]:
     numbers = ""
     if a.observed is not None and a.expected is not None:
-        numbers = f"{a.observed:,.4g} vs {a.expected:,.4g} expected"
+        numbers = f"{_plain(a.observed)} vs {_plain(a.expected)} expected"
     return {"product": name, "metric": a.metric, "segment": a.segment, "severity": a.severity,
             "state": a.state, "started": f"{a.started:%-d %b %H:%M} UTC", "numbers": numbers,
             "explanation": a.explanation or "(no explanation recorded)"}  # fmt: skip

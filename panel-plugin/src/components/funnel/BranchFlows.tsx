@@ -3,7 +3,7 @@ import React from 'react';
 import { branchPath, FunnelLayout } from '../../layout/funnel';
 import { FunnelModel } from '../../types';
 import { formatCount, formatPercent } from '../../utils/format';
-import { fade, Palette } from '../shared/palette';
+import { fade, Palette } from '../common/palette';
 
 interface Props {
   model: FunnelModel;

@@ -3,7 +3,7 @@ import React from 'react';
 import { FunnelLayout } from '../../layout/funnel';
 import { FunnelModel } from '../../types';
 import { formatCount, formatPercent } from '../../utils/format';
-import { Palette } from '../shared/palette';
+import { Palette } from '../common/palette';
 
 interface Props {
   model: FunnelModel;

@@ -3,7 +3,7 @@ import React from 'react';
 import { CohortModel } from '../../types';
 import { formatCount, formatMoney, formatMonth } from '../../utils/format';
 import { HeatmapLayout } from '../../layout/heatmap';
-import { Palette } from '../shared/palette';
+import { Palette } from '../common/palette';
 
 interface Props {
   model: CohortModel;

@@ -2,7 +2,7 @@ import React from 'react';
 
 import { WaterfallBar, WaterfallLayout } from '../../layout/waterfall';
 import { formatMoney, formatSignedMoney } from '../../utils/format';
-import { movementColor, Palette } from '../shared/palette';
+import { movementColor, Palette } from '../common/palette';
 
 interface Props {
   layout: WaterfallLayout;

@@ -5,10 +5,10 @@ import { WaterfallBar, waterfallLayout, waterfallSteps } from '../../layout/wate
 import { GrowthOptions, WaterfallModel } from '../../types';
 import { formatMoney, formatMonth, formatPercent, formatShortMonth, formatSignedMoney } from '../../utils/format';
 import { followLink, linksFor } from '../../utils/links';
-import { Axis } from '../shared/Axis';
-import { Legend } from '../shared/Legend';
-import { palette as makePalette } from '../shared/palette';
-import { Tooltip, useTooltip } from '../shared/Tooltip';
+import { Axis } from '../common/Axis';
+import { Legend } from '../common/Legend';
+import { palette as makePalette } from '../common/palette';
+import { Tooltip, useTooltip } from '../common/Tooltip';
 import { WaterfallBars } from './WaterfallBars';
 import { WaterfallConnectors } from './WaterfallConnectors';
 

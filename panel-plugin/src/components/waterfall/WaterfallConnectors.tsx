@@ -1,7 +1,7 @@
 import React from 'react';
 
 import { WaterfallLayout } from '../../layout/waterfall';
-import { Palette } from '../shared/palette';
+import { Palette } from '../common/palette';
 
 interface Props {
   layout: WaterfallLayout;

@@ -1,9 +1,13 @@
 """The ledger: every growth event once, in an embedded DuckDB file.
 
 The ledger is the source of truth that metrics are recomputed from, so it must never count
-an event twice: the idempotency key is the primary key (stored as a 16-byte UUID) and
-appends use ``INSERT OR IGNORE``; a replayed webhook or a re-run backfill reports its
-events as duplicates and changes nothing. Rows that fail validation are kept in
+an event twice: the idempotency key is the primary key (stored as a 16-byte UUID), so no
+insert can store a key twice; a replayed webhook or a re-run backfill reports its events
+as duplicates and changes nothing. A bulk append first tries a plain ``INSERT`` (all new:
+the usual case, and about a third cheaper than ``INSERT OR IGNORE``, which checks every
+row for a conflict before inserting it); when the key index refuses it (some event was
+already there, or twice in the piece), that statement is rolled back whole and the piece
+goes again as ``INSERT OR IGNORE``, which skips the duplicates. Rows that fail validation are kept in
 ``rejected_events`` with the reason, so nothing a source sent is silently lost.
 
 Every stored event gets a growing ``seq``; incremental consumers (metrics, archive) keep
@@ -22,11 +26,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from growthwatch.events import EventType, GrowthEvent
-from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_frame, events_to_frame
+from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_table, events_to_frame
 from growthwatch.stores.duckdb_file import DuckDBFile
 
 _SCHEMA = """
@@ -106,6 +111,7 @@ class AppendResult:
 
 class Ledger(DuckDBFile):
     schema = _SCHEMA
+    _duplicates_seen = False  # the last bulk insert skipped duplicates (see ``_insert``)
 
     def __enter__(self) -> Ledger:
         return self
@@ -128,9 +134,10 @@ class Ledger(DuckDBFile):
         key only when there are any (a re-run), which scans the keys of the whole table.
         """
         rows: list[GrowthEvent] | None = None
+        good: pd.DataFrame | pa.Table
         if isinstance(events, pd.DataFrame):
             received = len(events)
-            good, problems = check_frame(events, derive_keys=False)
+            good, problems = check_table(events, derive_keys=False)
         else:
             rows = list(events)
             received, problems = len(rows), []
@@ -146,7 +153,7 @@ class Ledger(DuckDBFile):
                     stored = self._insert(good, read_back_after=last_seq)
                 else:
                     self._insert_events(rows)
-            elif len(good):
+            elif len(good) if isinstance(good, pd.DataFrame) else good.num_rows:
                 stored = self._insert(good, read_back_after=last_seq if read_back else None)
             inserted = self._count_unlocked() - before
             if problems:
@@ -183,10 +190,10 @@ class Ledger(DuckDBFile):
         )
 
     def _insert(
-        self, frame: pd.DataFrame, *, read_back_after: int | None = None
+        self, frame: pd.DataFrame | pa.Table, *, read_back_after: int | None = None
     ) -> pd.DataFrame | None:
-        """INSERT OR IGNORE; the key is derived here, in SQL, with the formula of
-        ``growthwatch.events.idempotency_key`` (a test holds the two equal).
+        """Insert the rows not there yet; the key is derived here, in SQL, with the formula
+        of ``growthwatch.events.idempotency_key`` (a test holds the two equal).
 
         With ``read_back_after`` (the largest seq before this insert), returns the rows of
         ``frame`` as stored: those after that seq, plus those whose key was already there.
@@ -194,31 +201,42 @@ class Ledger(DuckDBFile):
         now = datetime.now(UTC)
         # As Arrow: DuckDB scans Arrow strings without touching Python objects (several
         # times faster than a pandas scan, and without the GIL).
-        self._con.register("incoming", pa.Table.from_pandas(frame, preserve_index=False))
+        table = (
+            frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+        )
+        self._con.register("incoming", table)
         try:
-            before = self._count_unlocked() if read_back_after is not None else 0
-            self._con.execute(
-                f"""
-                INSERT OR IGNORE INTO events ({_COLUMNS})
+            before = self._count_unlocked()
+            select = f"""
                 SELECT {_KEY_EXPR},
                     product, type, ts,
                     CAST(value AS DECIMAL(18, 6)), currency, subject,
                     CAST(mrr_before AS DECIMAL(18, 6)), CAST(mrr_after AS DECIMAL(18, 6)),
                     plan, channel, metadata, source, source_id, kind, ?
                 FROM incoming
-                """,
-                [now],
-            )
+            """
+            try:
+                if self._duplicates_seen:
+                    raise duckdb.ConstraintException("the last piece had duplicates")
+                self._con.execute(f"INSERT INTO events ({_COLUMNS}) {select}", [now])
+            except duckdb.ConstraintException:
+                # A key already stored or twice in this piece: the failed statement left
+                # nothing behind; skip the duplicates this time.
+                self._con.execute(f"INSERT OR IGNORE INTO events ({_COLUMNS}) {select}", [now])
+            inserted = self._count_unlocked() - before
+            # A re-run brings duplicates piece after piece: after one, go straight to
+            # INSERT OR IGNORE until a piece is all new again.
+            self._duplicates_seen = inserted < table.num_rows
             if read_back_after is None:
                 return None
             sql = f"SELECT {_SELECT}, seq FROM events WHERE seq > ?"
             params: list[Any] = [read_back_after]
-            if self._count_unlocked() - before < len(frame):  # some were already there
+            if inserted < table.num_rows:  # some were already there
                 sql += (f" UNION ALL SELECT {_SELECT}, seq FROM events WHERE seq <= ? AND "
                         f"idempotency_key IN (SELECT {_KEY_EXPR} FROM incoming)")  # fmt: skip
                 params.append(read_back_after)
-            table = self._con.execute(f"{sql} ORDER BY seq", params).arrow().read_all()
-            return _typed_events(table.to_pandas(), with_seq=True)
+            result = self._con.execute(f"{sql} ORDER BY seq", params).arrow().read_all()
+            return _typed_events(result.to_pandas(), with_seq=True)
         finally:
             self._con.unregister("incoming")
 

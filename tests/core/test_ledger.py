@@ -113,3 +113,45 @@ def test_keys_derived_in_sql_equal_the_python_definition() -> None:
         stored = ledger.read().set_index("source_id")["idempotency_key"]
         assert {i: stored[i] for i in ids} == expected
     assert as_events.append(events_to_frame(events)).duplicates == len(ids)
+
+
+def test_bulk_appends_keep_exactly_once_through_the_plain_insert_and_its_fallback(
+    tmp_path: Path,
+) -> None:
+    """The bulk path tries a plain INSERT and falls back to INSERT OR IGNORE when the key
+    index refuses it: every case of duplicates stores each key once and counts the rest."""
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    frame = events_to_frame(payments(200))  # more than the parameter-row path takes
+    first = ledger.append(frame, read_back=True)
+    assert (first.inserted, first.duplicates) == (200, 0)
+    assert first.stored is not None and first.stored["seq"].tolist() == list(range(1, 201))
+    # twice in one piece, none stored yet: the plain insert is refused, nothing half-stored
+    twice = events_to_frame(payments(100, start=500) * 2)
+    result = ledger.append(twice, read_back=True)
+    assert (result.inserted, result.duplicates) == (100, 100)
+    assert result.stored is not None and len(result.stored) == 100
+    assert result.stored["source_id"].is_unique
+    # old and new mixed, right after a piece with duplicates (straight to OR IGNORE)
+    mixed = ledger.append(events_to_frame(payments(150, start=100)), read_back=True)
+    assert (mixed.inserted, mixed.duplicates) == (50, 100)
+    assert mixed.stored is not None and len(mixed.stored) == 150
+    # all new again: the plain insert is back, and seqs keep growing
+    fresh = ledger.append(events_to_frame(payments(80, start=1000)), read_back=True)
+    assert (fresh.inserted, fresh.duplicates) == (80, 0)
+    assert fresh.stored is not None and fresh.stored["seq"].min() > mixed.stored["seq"].max()
+    assert ledger.count() == 200 + 100 + 50 + 80
+    keys = ledger.connection.execute(
+        "SELECT count(*), count(DISTINCT idempotency_key) FROM events"
+    ).fetchone()
+    assert keys == (430, 430)
+    seqs = ledger.read(with_seq=True)["seq"]
+    assert seqs.is_unique
+    # a rejected row in a bulk piece costs only itself
+    bad = events_to_frame(payments(70, start=2000))
+    bad.loc[5, "currency"] = "usd"
+    partly = ledger.append(bad)
+    assert (partly.inserted, len(partly.rejected), partly.duplicates) == (69, 1, 0)
+    ledger.close()
+    reopened = Ledger(tmp_path / "ledger.duckdb")
+    assert reopened.count() == 430 + 69
+    reopened.close()

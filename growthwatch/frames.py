@@ -333,14 +333,14 @@ def _check(
     # source's ids would silently merge or split events. The ledger derives keys itself
     # in SQL (same formula, vectorised) and asks for none here.
     if derive_keys:
-        keys = [
+        derived = [
             idempotency_key(s, i, k)
             for s, i, k in zip(
                 table["source"].to_pylist(), table["source_id"].to_pylist(),
                 table["kind"].to_pylist(), strict=True,
             )
         ]  # fmt: skip
-        table = table.set_column(0, "idempotency_key", pa.array(keys, type=pa.string()))
+        table = table.set_column(0, "idempotency_key", pa.array(derived, type=pa.string()))
     return table, problems, index[good]
 
 

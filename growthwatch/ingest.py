@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from growthwatch.stores.event_points import event_points
+from growthwatch.stores.event_points import POINT_COLUMNS, event_points
 from growthwatch.stores.influx import InfluxStore
 from growthwatch.stores.interfaces import WriteResult
 from growthwatch.stores.ledger import Ledger
@@ -99,7 +99,8 @@ def ingest(
         try:
             while (piece := to_ledger.get()) is not _END:
                 started = time.perf_counter()
-                appended = ledger.append(piece, read_back=influx is not None)
+                wanted = POINT_COLUMNS if influx is not None else False
+                appended = ledger.append(piece, read_back=wanted)
                 result.busy["ledger"] += time.perf_counter() - started
                 result.received += appended.received
                 result.inserted += appended.inserted

@@ -119,7 +119,10 @@ class Ledger(DuckDBFile):
     # -- writes -------------------------------------------------------------------------
 
     def append(
-        self, events: Iterable[GrowthEvent] | pd.DataFrame, *, read_back: bool = False
+        self,
+        events: Iterable[GrowthEvent] | pd.DataFrame,
+        *,
+        read_back: bool | Sequence[str] = False,
     ) -> AppendResult:
         """Store events not seen before; return how many were new, duplicate or rejected.
 
@@ -132,7 +135,11 @@ class Ledger(DuckDBFile):
         new rows are found by seq (the rows after the largest seq before the insert: cost
         follows the append, not the history); rows that were already there are looked up by
         key only when there are any (a re-run), which scans the keys of the whole table.
+        ``read_back`` may name the columns wanted (``seq`` always comes along): the raw
+        event points need six of the fifteen, and formatting the others (the key as hex
+        text, the metadata) is most of the read's cost.
         """
+        columns = _columns(read_back)
         rows: list[GrowthEvent] | None = None
         good: pd.DataFrame | pa.Table
         if isinstance(events, pd.DataFrame):
@@ -150,16 +157,17 @@ class Ledger(DuckDBFile):
             if rows is not None and len(rows) <= _SMALL:
                 if rows and read_back:
                     good = events_to_frame(rows)
-                    stored = self._insert(good, read_back_after=last_seq)
+                    stored = self._insert(good, read_back_after=last_seq, columns=columns)
                 else:
                     self._insert_events(rows)
             elif len(good) if isinstance(good, pd.DataFrame) else good.num_rows:
-                stored = self._insert(good, read_back_after=last_seq if read_back else None)
+                stored = self._insert(good, read_back_after=last_seq if read_back else None,
+                                      columns=columns)  # fmt: skip
             inserted = self._count_unlocked() - before
             if problems:
                 self._reject(problems, events if isinstance(events, pd.DataFrame) else None)
         if read_back and stored is None:
-            stored = _typed_events(None, with_seq=True)
+            stored = _typed_events(None, with_seq=True)[[*columns, "seq"]]
         return AppendResult(
             received=received,
             inserted=inserted,
@@ -190,7 +198,11 @@ class Ledger(DuckDBFile):
         )
 
     def _insert(
-        self, frame: pd.DataFrame | pa.Table, *, read_back_after: int | None = None
+        self,
+        frame: pd.DataFrame | pa.Table,
+        *,
+        read_back_after: int | None = None,
+        columns: Sequence[str] = tuple(EVENT_COLUMNS),
     ) -> pd.DataFrame | None:
         """Insert the rows not there yet; the key is derived here, in SQL, with the formula
         of ``growthwatch.events.idempotency_key`` (a test holds the two equal).
@@ -229,10 +241,11 @@ class Ledger(DuckDBFile):
             self._duplicates_seen = inserted < table.num_rows
             if read_back_after is None:
                 return None
-            sql = f"SELECT {_SELECT}, seq FROM events WHERE seq > ?"
+            wanted = ", ".join(f"{SELECT_EXPR[c]} AS {c}" for c in columns)
+            sql = f"SELECT {wanted}, seq FROM events WHERE seq > ?"
             params: list[Any] = [read_back_after]
             if inserted < table.num_rows:  # some were already there
-                sql += (f" UNION ALL SELECT {_SELECT}, seq FROM events WHERE seq <= ? AND "
+                sql += (f" UNION ALL SELECT {wanted}, seq FROM events WHERE seq <= ? AND "
                         f"idempotency_key IN (SELECT {_KEY_EXPR} FROM incoming)")  # fmt: skip
                 params.append(read_back_after)
             result = self._con.execute(f"{sql} ORDER BY seq", params).arrow().read_all()
@@ -365,8 +378,19 @@ def _typed_events(frame: pd.DataFrame | None, *, with_seq: bool) -> pd.DataFrame
         if with_seq:
             frame["seq"] = pd.Series(dtype="int64")
     for col, dtype in EVENT_COLUMNS.items():
-        frame[col] = frame[col].astype(dtype)
+        if col in frame:
+            frame[col] = frame[col].astype(dtype)
     return frame
+
+
+def _columns(read_back: bool | Sequence[str]) -> tuple[str, ...]:
+    """The event columns ``append(..., read_back=...)`` returns, checked."""
+    if isinstance(read_back, bool):
+        return tuple(EVENT_COLUMNS)
+    unknown = [c for c in read_back if c not in EVENT_COLUMNS]
+    if unknown or isinstance(read_back, str):
+        raise ValueError(f"read_back: not event columns: {unknown or read_back!r}")
+    return tuple(read_back)
 
 
 def _opt(value: Decimal | None) -> str | None:

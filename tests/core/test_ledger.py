@@ -155,3 +155,24 @@ def test_bulk_appends_keep_exactly_once_through_the_plain_insert_and_its_fallbac
     reopened = Ledger(tmp_path / "ledger.duckdb")
     assert reopened.count() == 430 + 69
     reopened.close()
+
+
+def test_read_back_of_named_columns_gives_the_same_points(tmp_path: Path) -> None:
+    from growthwatch.stores.event_points import POINT_COLUMNS, event_points
+
+    frame = events_to_frame(payments(120))
+    with Ledger(tmp_path / "a.duckdb") as a, Ledger(tmp_path / "b.duckdb") as b:
+        full = a.append(frame, read_back=True).stored
+        some = b.append(frame, read_back=POINT_COLUMNS).stored
+        again = b.append(frame, read_back=POINT_COLUMNS).stored  # all already there
+    assert full is not None and some is not None and again is not None
+    assert list(some.columns) == [*POINT_COLUMNS, "seq"]
+    expected = event_points(full).frame.reset_index(drop=True)
+    pd.testing.assert_frame_equal(event_points(some).frame.reset_index(drop=True), expected)
+    pd.testing.assert_frame_equal(event_points(again).frame.reset_index(drop=True), expected)
+    try:
+        Ledger().append(frame, read_back=("ts", "nope"))
+    except ValueError as exc:
+        assert "nope" in str(exc)
+    else:
+        raise AssertionError("an unknown column must be refused")

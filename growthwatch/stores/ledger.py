@@ -31,7 +31,13 @@ import pandas as pd
 import pyarrow as pa
 
 from growthwatch.events import EventType, GrowthEvent
-from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_table, events_to_frame
+from growthwatch.frames import (
+    EVENT_COLUMNS,
+    CheckedFrame,
+    RowProblem,
+    check_table,
+    events_to_frame,
+)
 from growthwatch.stores.duckdb_file import DuckDBFile
 
 _SCHEMA = """
@@ -120,14 +126,15 @@ class Ledger(DuckDBFile):
 
     def append(
         self,
-        events: Iterable[GrowthEvent] | pd.DataFrame,
+        events: Iterable[GrowthEvent] | pd.DataFrame | CheckedFrame,
         *,
         read_back: bool | Sequence[str] = False,
     ) -> AppendResult:
         """Store events not seen before; return how many were new, duplicate or rejected.
 
         A frame (``growthwatch.frames`` layout) is checked row by row: bad rows are kept in
-        ``rejected_events`` and reported, the good rows are stored.
+        ``rejected_events`` and reported, the good rows are stored. A ``CheckedFrame`` is
+        a frame checked already.
 
         ``read_back`` also returns the stored rows with their ``seq`` (``AppendResult.stored``),
         read under the same lock, so a consumer that needs the seq (the raw event points)
@@ -142,9 +149,14 @@ class Ledger(DuckDBFile):
         columns = _columns(read_back)
         rows: list[GrowthEvent] | None = None
         good: pd.DataFrame | pa.Table
-        if isinstance(events, pd.DataFrame):
+        source_frame = None  # the input of frame rows, for the records of rejected ones
+        if isinstance(events, CheckedFrame):
+            received, good, problems = len(events.frame), events.good, events.problems
+            source_frame = events.frame
+        elif isinstance(events, pd.DataFrame):
             received = len(events)
             good, problems = check_table(events, derive_keys=False)
+            source_frame = events
         else:
             rows = list(events)
             received, problems = len(rows), []
@@ -165,7 +177,7 @@ class Ledger(DuckDBFile):
                                       columns=columns)  # fmt: skip
             inserted = self._count_unlocked() - before
             if problems:
-                self._reject(problems, events if isinstance(events, pd.DataFrame) else None)
+                self._reject(problems, source_frame)
         if read_back and stored is None:
             stored = _typed_events(None, with_seq=True)[[*columns, "seq"]]
         return AppendResult(
@@ -217,6 +229,9 @@ class Ledger(DuckDBFile):
             frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         )
         self._con.register("incoming", table)
+        # One thread: DuckDB's parallel insert costs about half again as much CPU (workers
+        # waiting on each other) and the other core has the rest of a pipeline to run.
+        self._con.execute("SET threads = 1")
         try:
             before = self._count_unlocked()
             select = f"""
@@ -251,6 +266,7 @@ class Ledger(DuckDBFile):
             result = self._con.execute(f"{sql} ORDER BY seq", params).arrow().read_all()
             return _typed_events(result.to_pandas(), with_seq=True)
         finally:
+            self._con.execute("RESET threads")
             self._con.unregister("incoming")
 
     def _reject(self, problems: list[RowProblem], frame: pd.DataFrame | None) -> None:

@@ -160,22 +160,6 @@ def check_table(
     return table, problems
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedFrame:
-    """A frame already run through ``check_table`` (without keys): ``Ledger.append`` takes
-    it as it takes a frame, so a pipeline can validate one piece while the ledger inserts
-    the previous one (``growthwatch.ingest``)."""
-
-    frame: pd.DataFrame  # the input, for the records of rejected rows
-    good: pa.Table
-    problems: list[RowProblem]
-
-    @classmethod
-    def of(cls, frame: pd.DataFrame) -> CheckedFrame:
-        good, problems = check_table(frame, derive_keys=False)
-        return cls(frame, good, problems)
-
-
 def _check(
     frame: pd.DataFrame, *, derive_keys: bool
 ) -> tuple[pa.Table, list[RowProblem], pd.Index]:

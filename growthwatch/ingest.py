@@ -1,7 +1,8 @@
 """Bulk ingest: event frames -> ledger -> raw points in InfluxDB, as an overlapped pipeline.
 
 Run one after the other, the stages add up: producing the frames (the demo generator, a
-backfill), validating them (``check_table``), inserting into the ledger (DuckDB, with its
+backfill), validating them and computing their rows (``Ledger.prepare``: ``check_table``,
+the key hash), inserting into the ledger (DuckDB, with its
 key index) and encoding and posting line protocol. Here each stage runs in its own thread
 and hands its output to the next through a bounded queue (``depth`` pieces of
 ``piece_rows`` events), so while DuckDB inserts piece *n* (in C++, without the GIL), the
@@ -35,7 +36,6 @@ from typing import Any
 
 import pandas as pd
 
-from growthwatch.frames import CheckedFrame
 from growthwatch.stores.event_points import POINT_COLUMNS, event_points
 from growthwatch.stores.influx import InfluxStore
 from growthwatch.stores.interfaces import WriteResult
@@ -122,7 +122,7 @@ def ingest(
         try:
             while (piece := to_validate.get()) is not _END:
                 with timed:
-                    checked = CheckedFrame.of(piece)
+                    checked = ledger.prepare(piece)
                 put(to_ledger, checked)
         except _Stop:
             return

@@ -20,6 +20,7 @@ webhook receiver and the scheduler share one instance).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,13 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from growthwatch.events import EventType, GrowthEvent
-from growthwatch.frames import (
-    EVENT_COLUMNS,
-    CheckedFrame,
-    RowProblem,
-    check_table,
-    events_to_frame,
-)
+from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_table, events_to_frame
 from growthwatch.stores.duckdb_file import DuckDBFile
 
 _SCHEMA = """
@@ -96,6 +91,28 @@ _KEY_EXPR = (
     "CAST(substr(sha256(source || chr(31) || kind || chr(31) || source_id), 1, 32) AS UUID)"
 )
 _SMALL = 64  # up to this many events are inserted as parameter rows, not through a frame
+# An incoming frame as the events table's columns (all but ``seq`` and ``ingested_at``).
+_ROWS = f"""
+    SELECT {_KEY_EXPR} AS idempotency_key, product, type, ts,
+        CAST(value AS DECIMAL(18, 6)) AS value, currency, subject,
+        CAST(mrr_before AS DECIMAL(18, 6)) AS mrr_before,
+        CAST(mrr_after AS DECIMAL(18, 6)) AS mrr_after,
+        plan, channel, metadata, source, source_id, kind
+    FROM incoming
+"""
+_scratch = threading.local()  # per thread: an in-memory DuckDB for ``Ledger.prepare``
+
+
+@dataclass(frozen=True)
+class PreparedFrame:
+    """A frame checked and turned into the events table's rows (``Ledger.prepare``), ready
+    for ``Ledger.append``: the key hashed, money as DECIMAL. A pipeline prepares piece
+    *n + 1* in one thread while the ledger inserts piece *n*, so the insert, which holds
+    the ledger's lock, only stores."""
+
+    frame: pd.DataFrame  # the input, for the records of rejected rows
+    rows: pa.Table
+    problems: list[RowProblem]
 
 
 @dataclass(frozen=True)
@@ -119,6 +136,24 @@ class Ledger(DuckDBFile):
     schema = _SCHEMA
     _duplicates_seen = False  # the last bulk insert skipped duplicates (see ``_insert``)
 
+    @staticmethod
+    def prepare(frame: pd.DataFrame) -> PreparedFrame:
+        """Check ``frame`` (``check_table``) and compute its rows as stored, outside the
+        ledger's lock and without its file: the same SQL as the insert, run by a private
+        in-memory DuckDB of the calling thread (one thread: see ``_insert``)."""
+        good, problems = check_table(frame, derive_keys=False)
+        con = getattr(_scratch, "con", None)
+        if con is None:
+            con = _scratch.con = duckdb.connect()
+            con.execute("SET threads = 1")
+            con.execute("SET arrow_lossless_conversion = true")  # UUIDs as UUIDs
+        con.register("incoming", good)
+        try:
+            rows = con.execute(_ROWS).arrow().read_all()
+        finally:
+            con.unregister("incoming")
+        return PreparedFrame(frame, rows, problems)
+
     def __enter__(self) -> Ledger:
         return self
 
@@ -126,15 +161,15 @@ class Ledger(DuckDBFile):
 
     def append(
         self,
-        events: Iterable[GrowthEvent] | pd.DataFrame | CheckedFrame,
+        events: Iterable[GrowthEvent] | pd.DataFrame | PreparedFrame,
         *,
         read_back: bool | Sequence[str] = False,
     ) -> AppendResult:
         """Store events not seen before; return how many were new, duplicate or rejected.
 
         A frame (``growthwatch.frames`` layout) is checked row by row: bad rows are kept in
-        ``rejected_events`` and reported, the good rows are stored. A ``CheckedFrame`` is
-        a frame checked already.
+        ``rejected_events`` and reported, the good rows are stored. A ``PreparedFrame``
+        (``prepare``) is a frame checked and turned into rows already.
 
         ``read_back`` also returns the stored rows with their ``seq`` (``AppendResult.stored``),
         read under the same lock, so a consumer that needs the seq (the raw event points)
@@ -150,8 +185,8 @@ class Ledger(DuckDBFile):
         rows: list[GrowthEvent] | None = None
         good: pd.DataFrame | pa.Table
         source_frame = None  # the input of frame rows, for the records of rejected ones
-        if isinstance(events, CheckedFrame):
-            received, good, problems = len(events.frame), events.good, events.problems
+        if isinstance(events, PreparedFrame):
+            received, good, problems = len(events.frame), events.rows, events.problems
             source_frame = events.frame
         elif isinstance(events, pd.DataFrame):
             received = len(events)
@@ -174,7 +209,8 @@ class Ledger(DuckDBFile):
                     self._insert_events(rows)
             elif len(good) if isinstance(good, pd.DataFrame) else good.num_rows:
                 stored = self._insert(good, read_back_after=last_seq if read_back else None,
-                                      columns=columns)  # fmt: skip
+                                      columns=columns,
+                                      prepared=isinstance(events, PreparedFrame))  # fmt: skip
             inserted = self._count_unlocked() - before
             if problems:
                 self._reject(problems, source_frame)
@@ -215,6 +251,7 @@ class Ledger(DuckDBFile):
         *,
         read_back_after: int | None = None,
         columns: Sequence[str] = tuple(EVENT_COLUMNS),
+        prepared: bool = False,
     ) -> pd.DataFrame | None:
         """Insert the rows not there yet; the key is derived here, in SQL, with the formula
         of ``growthwatch.events.idempotency_key`` (a test holds the two equal).
@@ -234,14 +271,8 @@ class Ledger(DuckDBFile):
         self._con.execute("SET threads = 1")
         try:
             before = self._count_unlocked()
-            select = f"""
-                SELECT {_KEY_EXPR},
-                    product, type, ts,
-                    CAST(value AS DECIMAL(18, 6)), currency, subject,
-                    CAST(mrr_before AS DECIMAL(18, 6)), CAST(mrr_after AS DECIMAL(18, 6)),
-                    plan, channel, metadata, source, source_id, kind, ?
-                FROM incoming
-            """
+            rows = "incoming" if prepared else f"({_ROWS})"
+            select = f"SELECT *, ? FROM {rows}"
             try:
                 if self._duplicates_seen:
                     raise duckdb.ConstraintException("the last piece had duplicates")
@@ -261,7 +292,7 @@ class Ledger(DuckDBFile):
             params: list[Any] = [read_back_after]
             if inserted < table.num_rows:  # some were already there
                 sql += (f" UNION ALL SELECT {wanted}, seq FROM events WHERE seq <= ? AND "
-                        f"idempotency_key IN (SELECT {_KEY_EXPR} FROM incoming)")  # fmt: skip
+                        f"idempotency_key IN (SELECT idempotency_key FROM {rows})")  # fmt: skip
                 params.append(read_back_after)
             result = self._con.execute(f"{sql} ORDER BY seq", params).arrow().read_all()
             return _typed_events(result.to_pandas(), with_seq=True)

@@ -176,3 +176,20 @@ def test_read_back_of_named_columns_gives_the_same_points(tmp_path: Path) -> Non
         assert "nope" in str(exc)
     else:
         raise AssertionError("an unknown column must be refused")
+
+
+def test_a_prepared_frame_stores_what_the_frame_stores(tmp_path: Path) -> None:
+    frame = events_to_frame(payments(150))
+    frame.loc[7, "currency"] = "usd"  # one bad row
+    with Ledger(tmp_path / "a.duckdb") as a, Ledger(tmp_path / "b.duckdb") as b:
+        plain = a.append(frame, read_back=True)
+        prepared = b.append(Ledger.prepare(frame), read_back=True)
+        again = b.append(Ledger.prepare(frame), read_back=True)  # all there: duplicates
+        assert (plain.inserted, len(plain.rejected)) == (prepared.inserted, 1) == (149, 1)
+        assert (again.inserted, again.duplicates, len(again.rejected)) == (0, 149, 1)
+        assert plain.stored is not None and prepared.stored is not None
+        pd.testing.assert_frame_equal(prepared.stored, plain.stored)
+        assert again.stored is not None and len(again.stored) == 149
+        pd.testing.assert_frame_equal(b.read(), a.read())
+        assert b.rejected()["record"].iloc[0] == a.rejected()["record"].iloc[0]
+        assert b.count() == 149

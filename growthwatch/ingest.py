@@ -2,8 +2,8 @@
 
 Run one after the other, the stages add up: producing the frames (the demo generator, a
 backfill), validating them and computing their rows (``Ledger.prepare``: ``check_table``,
-the key hash), inserting into the ledger (DuckDB, with its
-key index) and encoding and posting line protocol. Here each stage runs in its own thread
+the key hash), inserting into the ledger (DuckDB, with its key index) and encoding and
+posting line protocol. Here each stage runs in its own thread
 and hands its output to the next through a bounded queue (``depth`` pieces of
 ``piece_rows`` events), so while DuckDB inserts piece *n* (in C++, without the GIL), the
 validator checks piece *n + 1* and the writer encodes piece *n - 1* (Arrow compute,

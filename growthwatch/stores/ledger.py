@@ -7,8 +7,8 @@ as duplicates and changes nothing. A bulk append first tries a plain ``INSERT`` 
 the usual case, and about a third cheaper than ``INSERT OR IGNORE``, which checks every
 row for a conflict before inserting it); when the key index refuses it (some event was
 already there, or twice in the piece), that statement is rolled back whole and the piece
-goes again as ``INSERT OR IGNORE``, which skips the duplicates. Rows that fail validation are kept in
-``rejected_events`` with the reason, so nothing a source sent is silently lost.
+goes again as ``INSERT OR IGNORE``, which skips the duplicates. Rows that fail validation
+are kept in ``rejected_events`` with the reason, so nothing a source sent is silently lost.
 
 Every stored event gets a growing ``seq``; incremental consumers (metrics, archive) keep
 the last ``seq`` they processed and read only what came after.

@@ -303,7 +303,8 @@ def test_naive_timestamps_in_an_object_column_agree() -> None:
     frame["ts"] = frame["ts"].astype(object)
     frame.iat[0, frame.columns.get_loc("ts")] = datetime(2026, 3, 1, 12)  # naive
     good, problems = check_frame(frame)
-    ref_good, ref_problems = check_frame_reference(frame)
+    with np.errstate(invalid="ignore"):  # the reference subtracts NaN MRRs
+        ref_good, ref_problems = check_frame_reference(frame)
     assert frame.index[0] in {p.row for p in problems}
     _same_problems(problems, ref_problems)
     pd.testing.assert_frame_equal(good, ref_good)

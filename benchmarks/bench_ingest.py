@@ -72,9 +72,13 @@ def main() -> None:
     print(f"points in InfluxDB afterwards:    {points_in_influx:,}")
     print(f"generate -> ledger -> InfluxDB:   {pipeline_s:6.2f} s  = {rate:,.0f} events/s")
     print(f"  CPU of this process (all threads): {pipeline_cpu:6.2f} s, InfluxDB's not counted")
-    print("  busy time per stage (they overlap):")
+    print("  busy time per stage (they overlap), and the CPU of the stage's own thread:")
     for name, seconds in stage.items():
-        print(f"  {name:<8} {seconds:6.2f} s  ({generated / max(seconds, 1e-9):,.0f} events/s alone)")
+        print(f"  {name:<8} {seconds:6.2f} s  ({generated / max(seconds, 1e-9):,.0f} events/s alone)"
+              f"  CPU {ingested.cpu[name]:5.2f} s = {ingested.cpu[name] / generated * 1e6:.2f} s"
+              " per million")  # fmt: skip
+    others = pipeline_cpu - sum(ingested.cpu.values())
+    print(f"  other threads (DuckDB's workers): CPU {others:5.2f} s")
     print(f"ceiling (pre-encoded LP POSTs):   {ceiling_s:6.2f} s  = {ceiling:,.0f} points/s")
     print(f"ratio pipeline / ceiling:         {rate / ceiling:.2f}")
 

@@ -13,13 +13,15 @@ as exact DECIMAL(18, 6) and rounds float input to 6 decimals on the way in.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from growthwatch import currency as iso4217
 from growthwatch.events import (
@@ -139,8 +141,32 @@ def check_frame(
     """Validate every row with ``GrowthEvent``'s rules, vectorised.
 
     Returns the good rows in the ``EVENT_COLUMNS`` layout (keys always derived,
-    ``kind`` defaulted to the type) and one ``RowProblem`` per bad row (its first problem).
+    ``kind`` defaulted to the type; the input's index labels kept) and one ``RowProblem``
+    per bad row (its first problem). ``check_table`` is the same check with the good rows
+    as an Arrow table (what the ledger inserts from).
     """
+    table, problems, index = _check(frame, derive_keys=derive_keys)
+    good = table.to_pandas()
+    good.index = index
+    return _typed(good), problems
+
+
+def check_table(
+    frame: pd.DataFrame, *, derive_keys: bool = True
+) -> tuple[pa.Table, list[RowProblem]]:
+    """``check_frame`` with the good rows as an Arrow table in ``EVENT_COLUMNS`` order and
+    types: the bulk path (``Ledger.append``) hands it to DuckDB without a pandas copy."""
+    table, problems, _ = _check(frame, derive_keys=derive_keys)
+    return table, problems
+
+
+def _check(
+    frame: pd.DataFrame, *, derive_keys: bool
+) -> tuple[pa.Table, list[RowProblem], pd.Index]:
+    """The rules, each a mask over the rows, in a fixed order (a row's first problem is
+    the one reported). Text columns are turned into Arrow strings once and checked with
+    Arrow compute or once per distinct value (products, types, currencies: a handful),
+    never per row in Python, so the cost is a few copies of the columns."""
     missing = [c for c in REQUIRED_INPUT if c not in frame.columns]
     if missing:
         raise FrameValidationError(
@@ -151,24 +177,42 @@ def check_frame(
     problems: list[RowProblem] = []
     index = frame.index
 
-    def flag(mask: np.ndarray, field: str, values: pd.Series, reason: str) -> None:
+    def flag(mask: np.ndarray, field: str, values: Callable[[], pd.Series], reason: str) -> None:
         new = mask & ~bad
+        if not new.any():
+            return
+        shown = values()
         for pos in np.flatnonzero(new):
-            problems.append(RowProblem(index[pos], field, values.iloc[pos], reason))
+            problems.append(RowProblem(index[pos], field, shown.iloc[pos], reason))
         bad[:] |= new
 
-    def text(col: str) -> pd.Series:
-        s = frame[col] if col in frame else pd.Series(None, index=index, dtype=object)
-        return s.where(s.notna(), None)
+    def text(col: str) -> Callable[[], pd.Series]:
+        """The column's values as given (missing as None), for problem reports."""
 
-    product = text("product")
-    ok = product.astype(str).str.fullmatch(PRODUCT_ID.pattern).to_numpy(dtype=bool)
-    flag(~ok | product.isna().to_numpy(), "product", product, "must match [a-z0-9][a-z0-9_-]*")
+        def values() -> pd.Series:
+            s = frame[col] if col in frame else pd.Series(None, index=index, dtype=object)
+            return s.where(s.notna(), None)
 
-    etype = text("type")
-    valid_types = {t.value for t in EventType}
-    flag(~etype.isin(valid_types).to_numpy(), "type", etype, "not a known event type")
-    etype_s = etype.astype(str)
+        return values
+
+    def raw(col: str, default: pd.Series | None = None) -> Callable[[], pd.Series]:
+        return lambda: frame[col] if col in frame or default is None else default
+
+    strings = {c: _strings(frame, c, n) for c in _TEXT_COLUMNS}
+
+    product = strings["product"]
+    ok = _per_distinct(product, lambda u: pc.match_substring_regex(u, PRODUCT_ID.pattern))
+    flag(~ok, "product", text("product"), "must match [a-z0-9][a-z0-9_-]*")
+
+    etype = strings["type"]
+    codes = pc.index_in(etype, value_set=_TYPE_VALUES).fill_null(-1).to_numpy()
+    flag(codes < 0, "type", text("type"), "not a known event type")
+
+    def of_types(types: Iterable[EventType]) -> np.ndarray:
+        table = np.zeros(len(_TYPE_VALUES) + 1, dtype=bool)  # the last one: unknown (-1)
+        for t in types:
+            table[_TYPE_CODE[t]] = True
+        return table[codes]
 
     raw_ts = frame["ts"]
     ts_problem = np.zeros(n, dtype=bool)
@@ -185,114 +229,173 @@ def check_frame(
         ts_problem |= naive
         ts = pd.to_datetime(raw_ts.where(~naive, None), utc=True, errors="coerce")
     ts_problem |= ts.isna().to_numpy()
-    flag(ts_problem, "ts", raw_ts, "must be a timezone-aware timestamp (naive rejected)")
+    flag(ts_problem, "ts", raw("ts"), "must be a timezone-aware timestamp (naive rejected)")
 
     value = pd.to_numeric(frame["value"], errors="coerce").astype("float64")
     v = value.to_numpy()
-    flag(~np.isfinite(v) | (np.abs(v) > _MAX), "value", frame["value"], "not a finite amount")
+    with np.errstate(invalid="ignore"):
+        flag(~np.isfinite(v) | (np.abs(v) > _MAX), "value", raw("value"), "not a finite amount")
 
-    currency = text("currency")
-    monetary = etype_s.isin({t.value for t in MONETARY_TYPES}).to_numpy()
-    cur_ok = currency.isin(iso4217.CURRENCIES).to_numpy()
-    flag(monetary & ~cur_ok, "currency", currency, "must be an upper-case ISO 4217 code")
-    flag(~monetary & currency.notna().to_numpy(), "currency", currency, "carries no currency")
+    currency = strings["currency"]
+    monetary = of_types(MONETARY_TYPES)
+    cur_ok = _mask(pc.is_in(currency, value_set=_CURRENCY_VALUES))
+    flag(monetary & ~cur_ok, "currency", text("currency"), "must be an upper-case ISO 4217 code")
+    flag(~monetary & _mask(pc.is_valid(currency)), "currency", text("currency"),
+         "carries no currency")  # fmt: skip
 
-    subject = text("subject")
-    needs_subject = etype_s.isin({t.value for t in SUBJECT_TYPES}).to_numpy()
-    no_subject = subject.isna().to_numpy() | (subject.astype(str).str.strip() == "").to_numpy()
-    flag(needs_subject & no_subject, "subject", subject, "required for this event type")
+    subject = strings["subject"]
+    needs_subject = of_types(SUBJECT_TYPES)
+    flag(needs_subject & _blank(subject), "subject", text("subject"),
+         "required for this event type")  # fmt: skip
 
-    subscription = etype_s.isin({t.value for t in SUBSCRIPTION_TYPES}).to_numpy()
+    subscription = of_types(SUBSCRIPTION_TYPES)
     mrr: dict[str, np.ndarray] = {}
     for col in ("mrr_before", "mrr_after"):
-        raw = frame[col] if col in frame else pd.Series(np.nan, index=index)
-        m = pd.to_numeric(raw, errors="coerce").astype("float64").to_numpy()
+        given = frame[col] if col in frame else pd.Series(np.nan, index=index)
+        m = pd.to_numeric(given, errors="coerce").astype("float64").to_numpy()
         mrr[col] = m
-        flag(subscription & ~(np.isfinite(m) & (m >= 0)), col, raw, "required, >= 0")
-        flag(~subscription & ~np.isnan(m), col, raw, "only subscription events carry MRR")
+        shown = raw(col, pd.Series(np.nan, index=index))
+        with np.errstate(invalid="ignore"):
+            flag(subscription & ~(np.isfinite(m) & (m >= 0)), col, shown, "required, >= 0")
+        flag(~subscription & ~np.isnan(m), col, shown, "only subscription events carry MRR")
     delta = np.round(mrr["mrr_after"] - mrr["mrr_before"], 6)
-    flag(
-        subscription & (np.abs(np.round(v, 6) - delta) > 5e-7),
-        "value",
-        value,
-        "must equal mrr_after - mrr_before",
-    )
-    paused = (etype_s == EventType.SUBSCRIPTION_PAUSED.value).to_numpy()
-    flag(paused & (np.round(mrr["mrr_after"], 6) != 0), "mrr_after", frame.get("mrr_after", value),
-         "a paused subscription has MRR 0")  # fmt: skip
-    resumed = (etype_s == EventType.SUBSCRIPTION_RESUMED.value).to_numpy()
-    flag(resumed & (np.round(mrr["mrr_before"], 6) != 0), "mrr_before",
-         frame.get("mrr_before", value), "a resume starts from MRR 0")  # fmt: skip
-    unit = etype_s.isin({t.value for t in UNIT_TYPES}).to_numpy()
-    flag(unit & (v != 1), "value", value, "counts 1")
-    positive = etype_s.isin({EventType.PAYMENT.value, EventType.REFUND.value}).to_numpy()
-    flag(positive & ~(v > 0), "value", value, "must be a positive amount")
-    nonneg = etype_s.isin({EventType.PAYMENT_FAILED.value, EventType.SESSION.value}).to_numpy()
-    flag(nonneg & (v < 0), "value", value, "cannot be negative")
+    with np.errstate(invalid="ignore"):
+        flag(subscription & (np.abs(np.round(v, 6) - delta) > 5e-7), "value", lambda: value,
+             "must equal mrr_after - mrr_before")  # fmt: skip
+        paused = of_types([EventType.SUBSCRIPTION_PAUSED])
+        flag(paused & (np.round(mrr["mrr_after"], 6) != 0), "mrr_after",
+             raw("mrr_after", value), "a paused subscription has MRR 0")  # fmt: skip
+        resumed = of_types([EventType.SUBSCRIPTION_RESUMED])
+        flag(resumed & (np.round(mrr["mrr_before"], 6) != 0), "mrr_before",
+             raw("mrr_before", value), "a resume starts from MRR 0")  # fmt: skip
+        flag(of_types(UNIT_TYPES) & (v != 1), "value", lambda: value, "counts 1")
+        positive = of_types([EventType.PAYMENT, EventType.REFUND])
+        flag(positive & ~(v > 0), "value", lambda: value, "must be a positive amount")
+        nonneg = of_types([EventType.PAYMENT_FAILED, EventType.SESSION])
+        flag(nonneg & (v < 0), "value", lambda: value, "cannot be negative")
 
-    source, source_id = text("source"), text("source_id")
-    flag(source.isna().to_numpy(), "source", source, "must be a non-empty string")
-    flag(source_id.isna().to_numpy(), "source_id", source_id, "must be a non-empty string")
+    source, source_id = strings["source"], strings["source_id"]
+    flag(_mask(pc.is_null(source)), "source", text("source"), "must be a non-empty string")
+    flag(_mask(pc.is_null(source_id)), "source_id", text("source_id"),
+         "must be a non-empty string")  # fmt: skip
 
-    plan, channel = text("plan"), text("channel")
-    metadata = text("metadata")
-    kpi = pd.Series(None, index=index, dtype=object)
-    has_meta = metadata.notna().to_numpy()
-    if has_meta.any():
+    metadata = strings["metadata"]
+    kpi = pa.nulls(n, pa.string())
+    if metadata.null_count < n:
         # Parse only the rows that carry metadata (most bulk events carry none).
-        rows = np.flatnonzero(has_meta)
-        meta_objs = [_parse_meta(m) for m in metadata.iloc[rows]]
+        rows = np.flatnonzero(_mask(pc.is_valid(metadata)))
+        meta_objs = [_parse_meta(m) for m in metadata.take(pa.array(rows)).to_pylist()]
         broken = np.zeros(n, dtype=bool)
         broken[rows] = [m is None for m in meta_objs]
-        flag(broken, "metadata", metadata, "must be a JSON object")
+        flag(broken, "metadata", text("metadata"), "must be a JSON object")
 
-        def lifted(key: str, given: pd.Series) -> pd.Series:
-            out = given.astype(object).copy()
-            out.iloc[rows] = [_get(m, key) for m in meta_objs]
-            return out.where(out.notna(), given)
+        def lifted(key: str, given: pa.Array) -> pa.Array:
+            out = np.array(given.to_pylist(), dtype=object)
+            out[rows] = [_get(m, key) for m in meta_objs]
+            return pc.coalesce(pa.array(out, type=pa.string()), given)
 
         if "plan" not in frame:
-            plan = lifted("plan", plan)
+            strings["plan"] = lifted("plan", strings["plan"])
         if "channel" not in frame:
-            channel = lifted("channel", channel)
+            strings["channel"] = lifted("channel", strings["channel"])
         kpi = lifted("kpi", kpi)
     for required_type, keys in REQUIRED_METADATA.items():
-        is_type = (etype_s == required_type.value).to_numpy()
+        is_type = of_types([required_type])
         for key in keys:
-            present = (channel if key == "channel" else kpi).notna().to_numpy()
-            flag(is_type & ~present, f"metadata.{key}", metadata, "required for this type")
+            present = _mask(pc.is_valid(strings["channel"] if key == "channel" else kpi))
+            flag(is_type & ~present, f"metadata.{key}", text("metadata"),
+                 "required for this type")  # fmt: skip
 
-    kind = text("kind") if "kind" in frame else etype
-    kind = kind.where(kind.notna(), etype)
+    kind = pc.coalesce(strings["kind"], etype) if "kind" in frame else etype
+    ts_us = ts.astype("datetime64[us, UTC]") if not ts_problem.all() else ts
+    columns: dict[str, pa.Array] = {
+        "idempotency_key": pa.nulls(n, pa.string()),
+        "product": product,
+        "type": etype,
+        "ts": pa.array(ts_us.to_numpy(dtype="datetime64[us]"), pa.timestamp("us", tz="UTC")),
+        "value": pa.array(value.round(6).to_numpy(), from_pandas=True),
+        "currency": currency,
+        "subject": subject,
+        "mrr_before": pa.array(np.round(mrr["mrr_before"], 6), from_pandas=True),
+        "mrr_after": pa.array(np.round(mrr["mrr_after"], 6), from_pandas=True),
+        "plan": strings["plan"],
+        "channel": strings["channel"],
+        "metadata": metadata,
+        "source": source,
+        "source_id": source_id,
+        "kind": kind,
+    }
+    table = pa.table(columns)
     good = ~bad
-    out = pd.DataFrame(
-        {
-            "product": product,
-            "type": etype,
-            "ts": ts,
-            "value": value.round(6),
-            "currency": currency,
-            "subject": subject,
-            "mrr_before": np.round(mrr["mrr_before"], 6),
-            "mrr_after": np.round(mrr["mrr_after"], 6),
-            "plan": plan,
-            "channel": channel,
-            "metadata": metadata,
-            "source": source,
-            "source_id": source_id,
-            "kind": kind,
-        },
-        index=index,
-    )[good]
+    if bad.any():
+        table = table.filter(pa.array(good))
     # Always derived, never trusted from the input: a key that disagrees with the
     # source's ids would silently merge or split events. The ledger derives keys itself
     # in SQL (same formula, vectorised) and asks for none here.
     if derive_keys:
-        out["idempotency_key"] = [
+        derived = [
             idempotency_key(s, i, k)
-            for s, i, k in zip(out["source"], out["source_id"], out["kind"], strict=True)
-        ]
-    return _typed(out), problems
+            for s, i, k in zip(
+                table["source"].to_pylist(), table["source_id"].to_pylist(),
+                table["kind"].to_pylist(), strict=True,
+            )
+        ]  # fmt: skip
+        table = table.set_column(0, "idempotency_key", pa.array(derived, type=pa.string()))
+    return table, problems, index[good]
+
+
+# Text columns of the input, as Arrow strings (a missing column: all null).
+_TEXT_COLUMNS: Final = ("product", "type", "currency", "subject", "plan", "channel",
+                        "metadata", "source", "source_id", "kind")  # fmt: skip
+_TYPE_VALUES: Final = pa.array([t.value for t in EventType], type=pa.string())
+_TYPE_CODE: Final = {t: i for i, t in enumerate(EventType)}
+_CURRENCY_VALUES: Final = pa.array(sorted(iso4217.CURRENCIES), type=pa.string())
+
+
+def _strings(frame: pd.DataFrame, col: str, n: int) -> pa.Array:
+    """A text column as an Arrow string array (None and NaN as null). Non-string values
+    become their ``str()``, as ``astype(str)`` makes them."""
+    if col not in frame:
+        return pa.nulls(n, pa.string())
+    series = frame[col]
+    try:
+        arr = pa.array(series, from_pandas=True)
+        if isinstance(arr, pa.ChunkedArray):  # pandas' Arrow-backed str dtype
+            arr = arr.combine_chunks()
+        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+                or pa.types.is_null(arr.type)):  # fmt: skip
+            raise pa.ArrowTypeError(f"{col} is {arr.type}")
+        return arr.cast(pa.string())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        present = series.notna()
+        as_text = series.astype(object).where(~present, series.astype(str).astype(object))
+        return pa.array(as_text.where(present, None), type=pa.string())
+
+
+def _mask(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow array as numpy (null: False)."""
+    return np.asarray(arr.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _per_distinct(arr: pa.Array, test: Callable[[pa.Array], pa.Array]) -> np.ndarray:
+    """``test`` over each distinct value once, spread back to the rows (null: False)."""
+    encoded = arr.dictionary_encode()
+    passed = _mask(test(encoded.dictionary))
+    idx = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    return np.append(passed, False)[idx]
+
+
+def _blank(arr: pa.Array) -> np.ndarray:
+    """Null, empty or all whitespace (Arrow's ``utf8_trim_whitespace``, which pandas'
+    ``str.strip`` runs). An all-whitespace string starts with whitespace, so only the
+    strings whose first character is not alphanumeric (a few, if any) are trimmed."""
+    blank = _mask(pc.is_null(arr)) | _mask(pc.equal(pc.utf8_length(arr), 0))
+    first = pc.utf8_slice_codeunits(arr, 0, 1)
+    suspects = np.flatnonzero(~_mask(pc.utf8_is_alnum(first)) & ~blank)
+    if len(suspects):
+        trimmed = pc.utf8_trim_whitespace(arr.take(pa.array(suspects)))
+        blank[suspects] = _mask(pc.equal(pc.utf8_length(trimmed), 0))
+    return blank
 
 
 def validate_frame(frame: pd.DataFrame) -> pd.DataFrame:

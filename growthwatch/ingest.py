@@ -1,24 +1,28 @@
 """Bulk ingest: event frames -> ledger -> raw points in InfluxDB, as an overlapped pipeline.
 
-Run one after the other, the three stages add up: producing the frames (the demo
-generator, a backfill), appending to the ledger (validation, then DuckDB's insert with its
-key index) and encoding and posting line protocol. Here each stage runs in its own thread
+Run one after the other, the stages add up: producing the frames (the demo generator, a
+backfill), validating them and computing their rows (``Ledger.prepare``: ``check_table``,
+the key hash), inserting into the ledger (DuckDB, with its key index) and encoding and
+posting line protocol. Here each stage runs in its own thread
 and hands its output to the next through a bounded queue (``depth`` pieces of
 ``piece_rows`` events), so while DuckDB inserts piece *n* (in C++, without the GIL), the
-writer encodes piece *n - 1* (Arrow compute, also without the GIL) and posts it (gzip and
-the socket release it too). Memory stays bounded by the queues, whatever the volume.
+validator checks piece *n + 1* and the writer encodes piece *n - 1* (Arrow compute,
+mostly without the GIL) and posts it (the socket releases it too). Memory stays bounded
+by the queues, whatever the volume.
 
 Guarantees, the same as running the stages in sequence:
 
+* every row is validated with every rule of ``check_frame``; bad rows are kept in the
+  ledger's ``rejected_events`` and counted, the good ones stored;
 * the ledger gets every event once (``Ledger.append``), in the order given;
 * every event the ledger holds for these frames (new, or already there on a re-run)
   becomes exactly one raw point, whose time offset comes from the event's ledger ``seq``
-  (read back under the ledger's lock by ``append(..., read_back=True)``);
+  (read back under the ledger's lock by ``append(..., read_back=POINT_COLUMNS)``);
 * one writer thread posts the pieces in ledger order, so the InfluxDB spool keeps its
   order: when InfluxDB is down the store spools each body and nothing is lost;
 * a failure to write (InfluxDB refusing the data, or down without a spool) does not stop
   the ledger: every event is stored, and the error is raised once the ledger is done; a
-  failure of the ledger stops the pipeline and is raised at once.
+  failure of the validator or the ledger stops the pipeline and is raised at once.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from growthwatch.stores.event_points import event_points
+from growthwatch.stores.event_points import POINT_COLUMNS, event_points
 from growthwatch.stores.influx import InfluxStore
 from growthwatch.stores.interfaces import WriteResult
 from growthwatch.stores.ledger import Ledger
@@ -51,8 +55,11 @@ class IngestResult:
     duplicates: int = 0
     rejected: int = 0
     influx: WriteResult = field(default_factory=WriteResult)
-    # Seconds each stage spent working (not waiting): "source", "ledger", "influx".
+    # Seconds each stage spent working (not waiting): "source", "validate", "ledger",
+    # "influx"; ``cpu``: the CPU seconds of the stage's own thread in that time (DuckDB's
+    # worker threads are not in it).
     busy: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 class _Stop(Exception):
@@ -80,9 +87,11 @@ def ingest(
 ) -> IngestResult:
     """Append ``frames`` to the ledger and, when ``influx`` is given, write every stored
     event of them as a raw point (``growth_events``), the stages overlapped."""
-    result = IngestResult(busy={"source": 0.0, "ledger": 0.0, "influx": 0.0})
+    stages = ("source", "validate", "ledger", "influx")
+    result = IngestResult(busy=dict.fromkeys(stages, 0.0), cpu=dict.fromkeys(stages, 0.0))
     failed = threading.Event()
     errors: dict[str, BaseException] = {}
+    to_validate: queue.Queue[Any] = queue.Queue(maxsize=depth)
     to_ledger: queue.Queue[Any] = queue.Queue(maxsize=depth)
     to_influx: queue.Queue[Any] = queue.Queue(maxsize=depth)
 
@@ -95,12 +104,41 @@ def ingest(
                 if failed.is_set():
                     raise _Stop from None
 
+    class _Timed:
+        """Adds the wall and thread-CPU seconds of a ``with`` block to a stage's figures."""
+
+        def __init__(self, stage: str) -> None:
+            self.stage = stage
+
+        def __enter__(self) -> None:
+            self.wall, self.cpu = time.perf_counter(), time.thread_time()
+
+        def __exit__(self, *exc: object) -> None:
+            result.busy[self.stage] += time.perf_counter() - self.wall
+            result.cpu[self.stage] += time.thread_time() - self.cpu
+
+    def validate_stage() -> None:
+        timed = _Timed("validate")
+        try:
+            while (piece := to_validate.get()) is not _END:
+                with timed:
+                    checked = ledger.prepare(piece)
+                put(to_ledger, checked)
+        except _Stop:
+            return
+        except BaseException as exc:
+            errors["ledger"] = exc  # a frame the ledger cannot take: stop at once
+            failed.set()
+            return
+        put(to_ledger, _END)
+
     def ledger_stage() -> None:
+        timed = _Timed("ledger")
+        wanted = POINT_COLUMNS if influx is not None else False
         try:
             while (piece := to_ledger.get()) is not _END:
-                started = time.perf_counter()
-                appended = ledger.append(piece, read_back=influx is not None)
-                result.busy["ledger"] += time.perf_counter() - started
+                with timed:
+                    appended = ledger.append(piece, read_back=wanted)
                 result.received += appended.received
                 result.inserted += appended.inserted
                 result.duplicates += appended.duplicates
@@ -120,33 +158,40 @@ def ingest(
 
     def influx_stage() -> None:
         assert influx is not None
+        timed = _Timed("influx")
         while (stored := to_influx.get()) is not _END:
             if "influx" in errors or stored.empty:
                 continue  # keep draining so the ledger never blocks
-            started = time.perf_counter()
-            try:
-                result.influx += influx.write(event_points(stored))
-            except Exception as exc:  # raised after the ledger has every event
-                errors["influx"] = exc
-            result.busy["influx"] += time.perf_counter() - started
+            with timed:
+                try:
+                    result.influx += influx.write(event_points(stored))
+                except Exception as exc:  # raised after the ledger has every event
+                    errors["influx"] = exc
             if progress:
                 progress("influx", len(stored))
 
-    threads = [threading.Thread(target=ledger_stage, name="ingest-ledger", daemon=True)]
+    consumers = [(to_validate, validate_stage, "ingest-validate"),
+                 (to_ledger, ledger_stage, "ingest-ledger")]  # fmt: skip
     if influx is not None:
-        threads.append(threading.Thread(target=influx_stage, name="ingest-influx", daemon=True))
+        consumers.append((to_influx, influx_stage, "ingest-influx"))
+    threads = [threading.Thread(target=fn, name=name, daemon=True) for _, fn, name in consumers]
     for thread in threads:
         thread.start()
+    timed = _Timed("source")
+    source_error: Exception | None = None
     try:
         source = iter(pieces(frames, piece_rows))
         while True:
-            started = time.perf_counter()
-            piece = next(source, None)
-            result.busy["source"] += time.perf_counter() - started
+            try:
+                with timed:
+                    piece = next(source, None)
+            except Exception as exc:  # what came before is stored, then this is raised
+                source_error = exc
+                piece = None
             if piece is None:
                 break
-            put(to_ledger, piece)
-        put(to_ledger, _END)
+            put(to_validate, piece)
+        put(to_validate, _END)
     except _Stop:
         pass
     except BaseException:
@@ -154,13 +199,14 @@ def ingest(
         raise
     finally:
         if failed.is_set():
-            _unblock(to_ledger, threads[0])
-            if influx is not None:
-                _unblock(to_influx, threads[1])
+            for (q, _, _), thread in zip(consumers, threads, strict=True):
+                _unblock(q, thread)
         for thread in threads:
             thread.join()
     if "ledger" in errors:
         raise errors["ledger"]
+    if source_error is not None:
+        raise source_error
     if "influx" in errors:
         raise errors["influx"]
     return result

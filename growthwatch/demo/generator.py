@@ -10,8 +10,10 @@ How the volume is shaped: ``events_per_day`` is the portfolio's mean over the ra
 product gets a share of it and a day factor (growth trend x weekday/weekend), normalised
 so the factors average 1 over the range; analytics events (about 95%) are drawn in bulk
 per product-day, subscription customers are acquired in proportion and each simulated over
-its whole life. Events that fall into a later chunk (a renewal next month, an activation
-next week) wait in a carry-over block, so memory holds one chunk plus that backlog.
+its whole life. A chunk is handed out in frames of at most ``FRAME_ROWS`` rows (so a
+pipeline starts storing a big chunk while its later frames are built). Events that fall
+into a later chunk (a renewal next month, an activation next week) wait in a carry-over
+block, so memory holds one chunk plus that backlog.
 
 Labelled incidents (``incidents(spec)``) shape the data and are its ground truth.
 """
@@ -58,6 +60,7 @@ ACQUISITION_RATE: Final = 0.005
 PRE_RANGE_DAYS: Final = 365
 PRE_RANGE_KEY: Final = 2**31  # the acquisition stream's "day" for the opening base
 CHUNK_ROWS: Final = 1_000_000  # chunks beyond this volume split into fewer days
+FRAME_ROWS: Final = 250_000  # a chunk is yielded in frames of at most this many rows
 FRAME_COLUMNS: Final = [c for c in EVENT_COLUMNS if c != "idempotency_key"]
 _TYPE_NAMES: Final = np.array([t.value for t in TYPES], dtype=object)
 _MONETARY: Final = np.array([t in MONETARY_TYPES for t in TYPES])
@@ -82,11 +85,15 @@ def generate(spec: DemoSpec) -> Iterator[pd.DataFrame]:
             ready, carry = pending, concat([])
         else:
             ready, carry = pending.take(due), pending.take(~due)
-        del pending
         if len(ready):
-            frame = to_frame(ready, portfolio.products)
-            del ready  # while the caller stores the frame, only the frame is held
-            yield frame
+            # Sorted once, then handed out in frames of FRAME_ROWS, so that a pipeline
+            # stores the first rows of a big chunk while the rest are still being built.
+            order = np.argsort(ready.ts, kind="stable")
+            del pending
+            for start in range(0, len(order), FRAME_ROWS):
+                yield to_frame(ready.take(order[start : start + FRAME_ROWS]),
+                               portfolio.products, start=start, ordered=True)  # fmt: skip
+            del ready, order
 
 
 def chunk_days(spec: DemoSpec) -> list[tuple[int, int]]:
@@ -190,10 +197,12 @@ def day_factors(spec: DemoSpec, profile: ProductProfile) -> np.ndarray:
     return factor / factor.mean()
 
 
-def to_frame(block: Block, products: list[DemoProduct]) -> pd.DataFrame:
-    """A block as a ``check_frame`` input frame, sorted by time (stable, so deterministic)."""
-    order = np.argsort(block.ts, kind="stable")
-    b = block.take(order)
+def to_frame(
+    block: Block, products: list[DemoProduct], *, start: int = 0, ordered: bool = False
+) -> pd.DataFrame:
+    """A block as a ``check_frame`` input frame, sorted by time (stable, so deterministic)
+    unless ``ordered`` says it is already; its index counts from ``start``."""
+    b = block if ordered else block.take(np.argsort(block.ts, kind="stable"))
     slugs = np.array([p.id for p in products], dtype=object)
     currencies = np.array([p.currency for p in products], dtype=object)
     names = _TYPE_NAMES[b.type]
@@ -222,4 +231,6 @@ def to_frame(block: Block, products: list[DemoProduct]) -> pd.DataFrame:
         },
         copy=False,
     )
+    if start:
+        frame.index = pd.RangeIndex(start, start + len(frame))
     return frame[FRAME_COLUMNS]

@@ -27,11 +27,20 @@ from growthwatch.points import PointBatch
 MEASUREMENT = "growth_events"
 
 
-def event_time_ns(ts: pd.Series, keys: pd.Series, seq: pd.Series | None = None) -> pd.Series:
+# The ledger columns a point is made of, with ``seq`` (``Ledger.append(read_back=...)``);
+# without ``seq`` the time offset needs ``idempotency_key`` too.
+POINT_COLUMNS = ("ts", "product", "type", "source", "value", "subject")
+
+
+def event_time_ns(
+    ts: pd.Series, keys: pd.Series | None, seq: pd.Series | None = None
+) -> pd.Series:
     ms = ts.dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64") // 1_000_000
     if seq is not None:
         offset = seq.to_numpy(dtype="int64") % 1_000_000
     else:
+        if keys is None:
+            raise ValueError("event points need a seq or an idempotency_key column")
         offset = np.array([int(k[:8], 16) % 1_000_000 for k in keys], dtype="int64")
     return pd.Series(ms * 1_000_000 + offset, index=ts.index)
 
@@ -39,7 +48,7 @@ def event_time_ns(ts: pd.Series, keys: pd.Series, seq: pd.Series | None = None) 
 def event_points(events: pd.DataFrame) -> PointBatch:
     """One point per event: tags product, type, source; fields value, subject (if any)."""
     seq = events.get("seq")
-    ns = event_time_ns(events["ts"], events["idempotency_key"], seq)
+    ns = event_time_ns(events["ts"], events.get("idempotency_key"), seq)
     frame = pd.DataFrame(
         {
             "time": pd.to_datetime(ns, unit="ns", utc=True),

@@ -113,3 +113,83 @@ def test_keys_derived_in_sql_equal_the_python_definition() -> None:
         stored = ledger.read().set_index("source_id")["idempotency_key"]
         assert {i: stored[i] for i in ids} == expected
     assert as_events.append(events_to_frame(events)).duplicates == len(ids)
+
+
+def test_bulk_appends_keep_exactly_once_through_the_plain_insert_and_its_fallback(
+    tmp_path: Path,
+) -> None:
+    """The bulk path tries a plain INSERT and falls back to INSERT OR IGNORE when the key
+    index refuses it: every case of duplicates stores each key once and counts the rest."""
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    frame = events_to_frame(payments(200))  # more than the parameter-row path takes
+    first = ledger.append(frame, read_back=True)
+    assert (first.inserted, first.duplicates) == (200, 0)
+    assert first.stored is not None and first.stored["seq"].tolist() == list(range(1, 201))
+    # twice in one piece, none stored yet: the plain insert is refused, nothing half-stored
+    twice = events_to_frame(payments(100, start=500) * 2)
+    result = ledger.append(twice, read_back=True)
+    assert (result.inserted, result.duplicates) == (100, 100)
+    assert result.stored is not None and len(result.stored) == 100
+    assert result.stored["source_id"].is_unique
+    # old and new mixed, right after a piece with duplicates (straight to OR IGNORE)
+    mixed = ledger.append(events_to_frame(payments(150, start=100)), read_back=True)
+    assert (mixed.inserted, mixed.duplicates) == (50, 100)
+    assert mixed.stored is not None and len(mixed.stored) == 150
+    # all new again: the plain insert is back, and seqs keep growing
+    fresh = ledger.append(events_to_frame(payments(80, start=1000)), read_back=True)
+    assert (fresh.inserted, fresh.duplicates) == (80, 0)
+    assert fresh.stored is not None and fresh.stored["seq"].min() > mixed.stored["seq"].max()
+    assert ledger.count() == 200 + 100 + 50 + 80
+    keys = ledger.connection.execute(
+        "SELECT count(*), count(DISTINCT idempotency_key) FROM events"
+    ).fetchone()
+    assert keys == (430, 430)
+    seqs = ledger.read(with_seq=True)["seq"]
+    assert seqs.is_unique
+    # a rejected row in a bulk piece costs only itself
+    bad = events_to_frame(payments(70, start=2000))
+    bad.loc[5, "currency"] = "usd"
+    partly = ledger.append(bad)
+    assert (partly.inserted, len(partly.rejected), partly.duplicates) == (69, 1, 0)
+    ledger.close()
+    reopened = Ledger(tmp_path / "ledger.duckdb")
+    assert reopened.count() == 430 + 69
+    reopened.close()
+
+
+def test_read_back_of_named_columns_gives_the_same_points(tmp_path: Path) -> None:
+    from growthwatch.stores.event_points import POINT_COLUMNS, event_points
+
+    frame = events_to_frame(payments(120))
+    with Ledger(tmp_path / "a.duckdb") as a, Ledger(tmp_path / "b.duckdb") as b:
+        full = a.append(frame, read_back=True).stored
+        some = b.append(frame, read_back=POINT_COLUMNS).stored
+        again = b.append(frame, read_back=POINT_COLUMNS).stored  # all already there
+    assert full is not None and some is not None and again is not None
+    assert list(some.columns) == [*POINT_COLUMNS, "seq"]
+    expected = event_points(full).frame.reset_index(drop=True)
+    pd.testing.assert_frame_equal(event_points(some).frame.reset_index(drop=True), expected)
+    pd.testing.assert_frame_equal(event_points(again).frame.reset_index(drop=True), expected)
+    try:
+        Ledger().append(frame, read_back=("ts", "nope"))
+    except ValueError as exc:
+        assert "nope" in str(exc)
+    else:
+        raise AssertionError("an unknown column must be refused")
+
+
+def test_a_prepared_frame_stores_what_the_frame_stores(tmp_path: Path) -> None:
+    frame = events_to_frame(payments(150))
+    frame.loc[7, "currency"] = "usd"  # one bad row
+    with Ledger(tmp_path / "a.duckdb") as a, Ledger(tmp_path / "b.duckdb") as b:
+        plain = a.append(frame, read_back=True)
+        prepared = b.append(Ledger.prepare(frame), read_back=True)
+        again = b.append(Ledger.prepare(frame), read_back=True)  # all there: duplicates
+        assert (plain.inserted, len(plain.rejected)) == (prepared.inserted, 1) == (149, 1)
+        assert (again.inserted, again.duplicates, len(again.rejected)) == (0, 149, 1)
+        assert plain.stored is not None and prepared.stored is not None
+        pd.testing.assert_frame_equal(prepared.stored, plain.stored)
+        assert again.stored is not None and len(again.stored) == 149
+        pd.testing.assert_frame_equal(b.read(), a.read())
+        assert b.rejected()["record"].iloc[0] == a.rejected()["record"].iloc[0]
+        assert b.count() == 149

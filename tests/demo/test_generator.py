@@ -427,3 +427,15 @@ def test_first_reported_month_opens_with_the_base_instead_of_booking_it_new(
                    & ~subs["metadata"].str.contains('"opening": true')]  # fmt: skip
     assert first["new"] <= before["mrr_end"]  # not the whole base again
     assert first["new_customers"] <= started["subject"].nunique()
+
+
+def test_a_chunk_in_several_frames_is_the_chunk_in_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frames of at most FRAME_ROWS rows: the same rows, order and index as one frame."""
+    from growthwatch.demo import generator
+
+    spec = DemoSpec(seed=3, products=2, days=3, events_per_day=3_000)
+    whole = list(generate(spec))
+    monkeypatch.setattr(generator, "FRAME_ROWS", 1_000)
+    parts = list(generate(spec))
+    assert len(parts) > len(whole) and max(len(p) for p in parts) <= 1_000
+    pd.testing.assert_frame_equal(pd.concat(parts), pd.concat(whole))

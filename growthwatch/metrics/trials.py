@@ -83,9 +83,7 @@ def _aware(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, utc=True).astype(TIME_DTYPE)
 
 
-def _first_after(
-    left: pd.DataFrame, right: pd.DataFrame, by: list[str], name: str
-) -> pd.Series:
+def _first_after(left: pd.DataFrame, right: pd.DataFrame, by: list[str], name: str) -> pd.Series:
     """Per row of ``left``, the earliest ``right.ts`` of the same ``by`` at or after its
     ``start`` (NaT when none): one sorted ``merge_asof``, not a cross join."""
     if right.empty:
@@ -148,7 +146,9 @@ def trial_table(events: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame
 def _horizon_day(events: pd.DataFrame, until: pd.Timestamp | None, tz: str) -> int | None:
     days: list[int] = []
     if not events.empty:
-        days.append(int(local_day_numbers(pd.Series([events["ts"].max()]).astype(TIME_DTYPE), tz)[0]))
+        days.append(
+            int(local_day_numbers(pd.Series([events["ts"].max()]).astype(TIME_DTYPE), tz)[0])
+        )
     if until is not None:
         days.append(int(local_day_numbers(pd.Series([until]).astype(TIME_DTYPE), tz)[0]))
     return max(days) if days else None
@@ -270,15 +270,21 @@ def trials_monthly(
 
 def day_numbers_to_months(days: np.ndarray) -> np.ndarray:
     """Calendar months since 1970-01 of day numbers (both local)."""
-    return np.asarray(days, dtype="int64").astype("datetime64[D]").astype("datetime64[M]").astype(
-        "int64"
+    return (
+        np.asarray(days, dtype="int64")
+        .astype("datetime64[D]")
+        .astype("datetime64[M]")
+        .astype("int64")
     )
 
 
 def month_first_day(months: np.ndarray) -> np.ndarray:
     """Day number of the first day of month numbers."""
-    return np.asarray(months, dtype="int64").astype("datetime64[M]").astype("datetime64[D]").astype(
-        "int64"
+    return (
+        np.asarray(months, dtype="int64")
+        .astype("datetime64[M]")
+        .astype("datetime64[D]")
+        .astype("int64")
     )
 
 

@@ -16,9 +16,12 @@ import pandas as pd
 
 from growthwatch import EventType, MetricsSettings
 
+# Every type the MRR chain reads (``growthwatch.metrics.mrr.MRR_TYPES``): a pause deleted
+# by retention would make its resume a chain break, a failed payment a voluntary churn.
 _SUBSCRIPTION = (
     EventType.TRIAL_STARTED, EventType.SUBSCRIPTION_STARTED, EventType.SUBSCRIPTION_CHANGED,
     EventType.SUBSCRIPTION_CANCELLED, EventType.SUBSCRIPTION_REACTIVATED,
+    EventType.SUBSCRIPTION_PAUSED, EventType.SUBSCRIPTION_RESUMED, EventType.PAYMENT_FAILED,
 )  # fmt: skip
 MAU_DAYS = 30
 

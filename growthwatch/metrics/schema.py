@@ -28,7 +28,7 @@ class Measurement:
     tags: tuple[str, ...]
     ints: tuple[str, ...]
     floats: tuple[str, ...]
-    bucket: str  # "hour", "day", "month", "year", "cohort month" or "event"
+    bucket: str  # "hour", "day", "week" (ISO), "month", "year", "cohort month" or "event"
     rename: Mapping[str, str] | None = None  # frame column -> field name
 
     @property
@@ -85,6 +85,22 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "product_daily", "product", ("product",),
         ("signups", "activations", "activated", "dau", "wau", "mau", "maturing"),
         ("activation_rate", "stickiness"), "day",
+    ),
+    Measurement(
+        "trials_daily", "trials", ("product",),
+        ("trials_started", "trials_converted", "active_trials", "maturing"),
+        ("trial_conversion",), "day",
+    ),
+    Measurement(
+        "trials_monthly", "trials", ("product",),
+        ("trials_started", "trials_converted", "maturing"), ("trial_conversion",), "month",
+    ),
+    *(
+        Measurement(
+            f"lifecycle_{name}", "lifecycle", ("product",),
+            ("active", "new", "returning", "resurrected", "dormant"), (), bucket,
+        )
+        for name, bucket in (("daily", "day"), ("weekly", "week"))
     ),
     Measurement(
         "cohort_retention", "cohorts", ("product", "basis", "age"),

@@ -466,7 +466,7 @@ def subscription_transition(
     def event(
         etype: EventType, at: datetime, before: Decimal, after: Decimal, source_id: str = sub_id
     ) -> GrowthEvent:
-        more = extra
+        more: Mapping[str, str | int | bool | None] | None = extra
         if etype is EventType.SUBSCRIPTION_CANCELLED:
             more = {**(extra or {}), **cancellation_metadata(sub)} or None
         if etype is EventType.TRIAL_STARTED and isinstance(sub.get("trial_end"), int):

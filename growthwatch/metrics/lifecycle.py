@@ -72,19 +72,22 @@ def lifecycle(
     """Per product (and ``all``) and period: active, new, returning, resurrected, dormant.
 
     ``firsts``: columns product, subject, first (the first activity instant in the whole
-    history); without it the first activity is taken from ``events``.
+    history); without it the first activity is taken from ``events``. It also starts each
+    product's rows at its first period in the whole history, as a full computation would.
     """
     tz = settings.timezone
     ev = clean(events, TYPES, ordered=False)  # distinct user-periods: order is irrelevant
     ev = ev[ev["subject"].notna()]
-    if ev.empty:
+    has_firsts = firsts is not None and len(firsts) > 0
+    if ev.empty and not has_firsts:
         return empty(COLUMNS)
     k = period_numbers(local_day_numbers(ev["ts"].astype(TIME_DTYPE), tz), period)
     triples = pd.DataFrame(
         {"product": ev["product"].astype(str).to_numpy(dtype=object),
          "subject": ev["subject"].astype(str).to_numpy(dtype=object), "k": k}
     ).drop_duplicates()  # fmt: skip
-    if firsts is not None and len(firsts):
+    known_start = pd.Series(dtype="int64")
+    if firsts is not None and has_firsts:
         known = pd.DataFrame(
             {"product": firsts["product"].astype(str).to_numpy(dtype=object),
              "subject": firsts["subject"].astype(str).to_numpy(dtype=object),
@@ -92,12 +95,13 @@ def lifecycle(
                  pd.Series(firsts["first"].to_numpy()).astype(TIME_DTYPE), tz), period)}
         )  # fmt: skip
         triples = triples.merge(known, on=["product", "subject"], how="left")
+        known_start = known.groupby("product")["_first"].min()
     else:
         triples["_first"] = np.nan
     own_first = triples.groupby(["product", "subject"])["k"].transform("min")
     triples["_first"] = np.fmin(triples["_first"].to_numpy(dtype="float64"), own_first)
     triples = triples.sort_values(["product", "subject", "k"], kind="stable")
-    products = pd.Index(sorted(triples["product"].unique()))
+    products = pd.Index(sorted({*triples["product"].unique(), *known_start.index}))
     p = products.get_indexer(triples["product"])
     user = pd.factorize(triples["subject"])[0]
     kk = triples["k"].to_numpy(dtype="int64")
@@ -116,12 +120,13 @@ def lifecycle(
     resurrected = ~is_new & ~returning
     dormant_next = nxt != kk + 1  # not active in the next period: dormant there
 
-    horizon = int(kk.max())
+    ends = [int(kk.max())] if len(kk) else []
     if until is not None:
         until_day = local_day_numbers(pd.Series([until]).astype(TIME_DTYPE), tz)
-        horizon = max(horizon, int(period_numbers(until_day, period)[0]))
-    start_of = pd.Series(kk).groupby(p).min()
-    starts = start_of.reindex(range(len(products))).to_numpy(dtype="int64")
+        ends.append(int(period_numbers(until_day, period)[0]))
+    start_of = pd.concat([pd.Series(kk, index=products[p]), known_start]).groupby(level=0).min()
+    starts = start_of.reindex(products).to_numpy(dtype="int64")
+    horizon = max([*ends, int(starts.max())])
     lo = int(starts.min())
     n = horizon - lo + 1
     grid = np.zeros((len(products), n + 1, len(COUNTS)), dtype="int64")

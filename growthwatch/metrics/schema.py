@@ -186,6 +186,11 @@ def bucket_floor(measurement: str, at: pd.Timestamp, tz: str = "UTC") -> pd.Time
         return at.floor("h")
     if bucket == "day":
         return local_floor_at(at, "D", tz)
+    if bucket == "week":  # ISO: the local Monday
+        day = local_floor_at(at, "D", tz)
+        monday = day.tz_convert(tz).tz_localize(None) - pd.Timedelta(days=day.tz_convert(tz).weekday())
+        return local_floor_at(monday.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+                              .tz_convert("UTC"), "D", tz)  # fmt: skip
     if bucket in ("month", "cohort month"):
         return local_floor_at(at, "MS", tz)
     if bucket == "year":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+from typing import Any
 
 import pandas as pd
 from metric_cases import ev, frame, sub, t
@@ -132,3 +134,45 @@ def test_no_trials_gives_empty_frames() -> None:
     only_paid = frame(sub("2026-01-03 20:00", 0, 30, "c5"))
     assert trials_daily(only_paid, S, UNTIL).empty
     assert trials_monthly(frame(), S, UNTIL).empty
+
+
+def test_day_by_day_updates_equal_a_full_recompute_for_trials_and_lifecycle() -> None:
+    """The engine's incremental path (touch/grid/read starts of both families): the cases
+    appended one day at a time, a late conversion and a late early activity last."""
+    from test_properties import MemoryStore
+
+    from growthwatch.metrics.engine import MetricsEngine
+    from growthwatch.stores.ledger import Ledger
+
+    late = [
+        sub("2026-01-09 09:00", 0, 40, "c4", sid="s4"),  # converts c4 inside N days
+        ev("active_use", "2026-01-01 08:00", "c3"),
+    ]  # before c3's known first activity
+    activity = [ev("active_use", f"2026-01-{d:02d} 12:00", u) for d, u in
+                ((2, "c3"), (3, "c1"), (5, "c3"), (9, "c1"), (16, "c1"), (24, "c3"),
+                 (2, "u9"), (28, "u9"))]  # u9: back after weeks, its first long unread  # fmt: skip
+    events = pd.concat([cases(), frame(*activity)]).sort_values("ts", kind="stable")
+    days = events["ts"].dt.floor("D")
+
+    def recomputed(frames: list[pd.DataFrame]) -> dict[Any, Any]:
+        store = MemoryStore()
+        with Ledger() as ledger:
+            ledger.append(pd.concat(frames))
+            MetricsEngine(ledger, S).recompute([store])
+        return mine(store)
+
+    def mine(store: MemoryStore) -> dict[Any, Any]:
+        return {k: v for k, v in store.points.items() if k[0].startswith(("trials", "life"))}
+
+    incremental = MemoryStore()
+    with Ledger() as ledger:
+        engine = MetricsEngine(ledger, S)
+        for day in days.unique():
+            ledger.append(events[days == day])
+            engine.update([incremental])
+        in_order = copy.deepcopy(mine(incremental))  # the store updates fields in place
+        ledger.append(frame(*late))
+        engine.update([incremental])
+    assert len(in_order) > 50  # both families wrote their grids
+    assert in_order == recomputed([events])
+    assert mine(incremental) == recomputed([events, frame(*late)])

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from metric_cases import ev, frame, sub, t
 
 from growthwatch.metrics.settings import MetricsSettings
@@ -176,3 +178,16 @@ def test_day_by_day_updates_equal_a_full_recompute_for_trials_and_lifecycle() ->
     assert len(in_order) > 50  # both families wrote their grids
     assert in_order == recomputed([events])
     assert mine(incremental) == recomputed([events, frame(*late)])
+
+
+def test_trial_conversion_days_is_read_from_the_config_and_checked(tmp_path: Path) -> None:
+    from growthwatch import ConfigError, load_config
+
+    path = tmp_path / "growthwatch.yaml"
+    path.write_text("products: [{id: p1}]\nmetrics: {trial_conversion_days: 14}\n")
+    assert MetricsSettings.from_config(load_config(path)).trial_conversion_days == 14
+    path.write_text("products: [{id: p1}]\n")
+    assert MetricsSettings.from_config(load_config(path)).trial_conversion_days == 30
+    path.write_text("products: [{id: p1}]\nmetrics: {trial_conversion_days: 0}\n")
+    with pytest.raises(ConfigError, match="trial_conversion_days"):
+        load_config(path)

@@ -24,6 +24,9 @@ _SUBSCRIPTION = (
     EventType.SUBSCRIPTION_PAUSED, EventType.SUBSCRIPTION_RESUMED, EventType.PAYMENT_FAILED,
 )  # fmt: skip
 MAU_DAYS = 30
+# Types of which the engine needs each user's first event ever, not their whole history:
+# the lifecycle's "new" (first activity). A replay adds these firsts from before its window.
+FIRST_TYPES: tuple[str, ...] = (EventType.ACTIVE_USE.value,)
 
 
 def history_types(settings: MetricsSettings) -> tuple[str, ...]:

@@ -260,7 +260,9 @@ def test_replay_into_influx_reproduces_the_series(
                 pd.testing.assert_series_equal(*both, check_names=False, check_dtype=False,
                                                obj=f"{m.name}.{f}")  # fmt: skip
         daily = m.bucket in ("day", "hour", "event")
-        newer = a[a["time"] >= lo] if daily else a[a["time"] >= lo.replace(day=1)]
+        first = lo if daily else lo - pd.Timedelta(days=lo.weekday()) if m.bucket == "week" else (
+            lo.replace(day=1))  # the bucket holding ``since``  # fmt: skip
+        newer = a[a["time"] >= first]
         missing = newer.merge(b[keys], on=keys, how="left", indicator=True)
         assert (missing["_merge"] == "both").all(), f"{m.name}: replay lacks points of A"
         compared += len(merged)

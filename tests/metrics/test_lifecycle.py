@@ -108,3 +108,21 @@ def test_no_activity_gives_an_empty_frame_and_bad_period_is_named() -> None:
     assert lifecycle(frame(ev("signup", "2026-01-01", "u1")), S, "day").empty
     with pytest.raises(ValueError, match="month"):
         lifecycle(daily_cases(), S, "month")
+
+
+def test_a_trimmed_ledger_keeps_each_users_first_activity() -> None:
+    """Retention deletes old ``active_use`` but keeps each user's first one, so a user
+    back after the trim boundary is resurrected, not new."""
+    from growthwatch.stores.ledger import Ledger
+
+    def trimmed(keep_first: bool) -> dict[str, tuple[int, ...]]:
+        with Ledger() as ledger:
+            ledger.append(active(("u1", "2026-01-02 09:00"), ("u1", "2026-01-03 09:00"),
+                                 ("u1", "2026-03-05 09:00"), ("u2", "2026-01-10 09:00")))  # fmt: skip
+            cut = pd.Timestamp("2026-03-01", tz="UTC").to_pydatetime()
+            gone = ledger.delete_before(cut, keep_first_of=["active_use"] if keep_first else ())
+            assert gone == (1 if keep_first else 3)  # u1's Jan 3 (or every old one)
+            return rows(lifecycle(ledger.read(), S, "day"))
+
+    assert trimmed(True)["03-05"] == (1, 0, 0, 1, 0)  # resurrected
+    assert trimmed(False)["03-05"] == (1, 1, 0, 0, 0)  # what a plain trim would make of it

@@ -145,8 +145,17 @@ def _history(
         lo = None if start is None else pd.Timestamp(start)
         return read_events(ledger, types, products=[product], subjects=subjects, start=lo)
 
-    return read_through(ledger_read, older, types=list(types), products=[product],
-                        subjects=subjects)  # fmt: skip
+    try:
+        return read_through(ledger_read, older, types=list(types), products=[product],
+                            subjects=subjects)  # fmt: skip
+    except Exception as exc:
+        if older is None:
+            raise
+        # the archive is down or refuses: one line naming it, not a traceback
+        cut = older.boundary()
+        when = cut.date().isoformat() if cut is not None else "?"
+        raise CliError(f"the ledger was trimmed before {when} and the archive ({older.name}) "
+                       f"could not be read: {exc}") from None  # fmt: skip
 
 
 def archive_note(cut: datetime | None, older: OlderEvents | None) -> str:

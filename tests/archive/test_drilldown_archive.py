@@ -147,3 +147,19 @@ def test_cli_drilldown_on_a_ledger_trimmed_by_retention(
     assert [(r["customer"], r["amount"]) for r in json.loads(out.out)] == [("c1", 50.0),
                                                                           ("c2", 20.0)]  # fmt: skip
     assert "older events read from the archive" in out.err
+
+
+def test_an_unreadable_archive_is_one_clear_error(tmp_path: Path) -> None:
+    from growthwatch.cli.common import CliError
+
+    class Down(ArchivedEvents):
+        def read_before(self, end: datetime, **kw: object) -> object:  # type: ignore[override]
+            raise ConnectionError("connection refused")
+
+    ledger = trimmed(tmp_path / "ledger.duckdb")
+    position = ArchivePosition(None, "x", trimmed_before="2026-03-01")
+    older = Down(LedgerArchive(ledger), position)
+    with pytest.raises(CliError, match=r"trimmed before 2026-03-01 and the archive \(ledger "
+                       r".*could not be read: connection refused"):  # fmt: skip
+        customer_timeline(ledger, S, "p1", "c1", older)
+    ledger.close()

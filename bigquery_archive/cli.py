@@ -26,6 +26,7 @@ from bigquery_archive.archiver import Archiver, day_start
 from bigquery_archive.backend import Archive
 from bigquery_archive.connect import open_archive, open_position
 from bigquery_archive.history import history_types
+from bigquery_archive.older import open_archived_events
 from bigquery_archive.output import add_format_arg, emit
 from bigquery_archive.position import ArchivePosition
 from bigquery_archive.reader import ArchiveReader
@@ -33,7 +34,7 @@ from bigquery_archive.replay import TARGETS, replay_ledger, replay_series
 from bigquery_archive.retention import trim_influx, trim_ledger
 from bigquery_archive.schema import SchemaConflict, describe
 from bigquery_archive.settings import ArchiveSettings
-from growthwatch import Config, Ledger, SeriesStore
+from growthwatch import Config, Ledger, SeriesStore, register_older_events
 from growthwatch.cli.common import (
     CliError,
     add_config_args,
@@ -43,6 +44,10 @@ from growthwatch.cli.common import (
     ledger_path_from_args,
     metrics_settings,
 )
+
+# The drill-down (``growthwatch customers`` / ``customer``) reads what retention trimmed
+# from the ledger through this (the core's seam; it cannot import the archive).
+register_older_events(open_archived_events)
 
 
 def _date(text: str) -> date:

@@ -16,11 +16,17 @@ import pandas as pd
 
 from growthwatch import EventType, MetricsSettings
 
+# Every type the MRR chain reads (``growthwatch.metrics.mrr.MRR_TYPES``): a pause deleted
+# by retention would make its resume a chain break, a failed payment a voluntary churn.
 _SUBSCRIPTION = (
     EventType.TRIAL_STARTED, EventType.SUBSCRIPTION_STARTED, EventType.SUBSCRIPTION_CHANGED,
     EventType.SUBSCRIPTION_CANCELLED, EventType.SUBSCRIPTION_REACTIVATED,
+    EventType.SUBSCRIPTION_PAUSED, EventType.SUBSCRIPTION_RESUMED, EventType.PAYMENT_FAILED,
 )  # fmt: skip
 MAU_DAYS = 30
+# Types of which the engine needs each user's first event ever, not their whole history:
+# the lifecycle's "new" (first activity). A replay adds these firsts from before its window.
+FIRST_TYPES: tuple[str, ...] = (EventType.ACTIVE_USE.value,)
 
 
 def history_types(settings: MetricsSettings) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pandas as pd
 
 from bigquery_archive.archiver import day_start
 from bigquery_archive.backend import Archive
-from bigquery_archive.history import history_types, window_start, window_types
+from bigquery_archive.history import FIRST_TYPES, history_types, window_start, window_types
 from growthwatch import Ledger, MetricsEngine, MetricsSettings, event_points
 
 Progress = Callable[[str, int], None]  # (what, events)
@@ -64,6 +64,32 @@ def replay_ledger(
     return result
 
 
+def first_events(
+    archive: Archive, start: datetime, end: datetime, types: Sequence[str]
+) -> tuple[pd.DataFrame, int]:
+    """Each (product, subject)'s first event of ``types`` in [start, end), and how many
+    rows were read: a month at a time from the first archived day, so memory holds one
+    month plus one row per user, not the whole history of a high-volume type."""
+    counts = archive.day_counts(start, end)
+    if not counts:
+        return pd.DataFrame(), 0
+    cursor = max(start, day_start(date.fromisoformat(min(counts))))
+    parts: list[pd.DataFrame] = []
+    scanned = 0
+    while cursor < end:
+        month = (cursor.replace(day=1) + timedelta(days=32)).replace(day=1)  # the next one
+        nxt = min(end, month)
+        frame = archive.read_events(cursor, nxt, types=list(types))
+        scanned += len(frame)
+        frame = frame[frame["subject"].notna()]
+        parts.append(frame.drop_duplicates(["product", "subject"], keep="first"))  # ledger order
+        cursor = nxt
+    if not parts:
+        return pd.DataFrame(), scanned
+    both = pd.concat(parts, ignore_index=True).sort_values(["ts", "idempotency_key"], kind="stable")
+    return both.drop_duplicates(["product", "subject"], keep="first"), scanned
+
+
 def replay_series(
     archive: Archive,
     settings: MetricsSettings,
@@ -96,6 +122,13 @@ def replay_series(
                 result.events_read += len(frame)
                 if progress is not None:
                     progress(what, len(frame))
+            firsts, scanned = first_events(archive, day_start(history_from),
+                                           window.to_pydatetime(), FIRST_TYPES)  # fmt: skip
+            if len(firsts):
+                ledger.append(firsts)
+            result.events_read += scanned
+            if progress is not None:
+                progress("firsts", len(firsts))
             engine = MetricsEngine(ledger, settings)
             run = engine.recompute(list(stores), since=lo, until=hi)
             result.points = run.points

@@ -3,7 +3,8 @@
 * Ledger (``retention.ledger_days``): events older than the window are deleted, but only
   up to the first day the archive does not hold in full (an unarchived event is never
   deleted), and never the history types (``history.py``), which the metrics engine needs
-  from the beginning; the boundary is recorded in the position, and ``ArchiveReader``
+  from the beginning, nor each user's first ``active_use`` (the lifecycle's first
+  activity); the boundary is recorded in the position, and ``ArchiveReader``
   serves what lies before it from the archive.
 * InfluxDB (``retention.influx_days``): points older than the window are deleted from the
   fine-grained measurements (raw ``growth_events``, hourly and daily series), again only
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from bigquery_archive.archiver import day_start
+from bigquery_archive.history import FIRST_TYPES
 from bigquery_archive.position import ArchivePosition
 from bigquery_archive.rows import ledger_days
 from bigquery_archive.settings import RetentionSettings
@@ -72,7 +74,8 @@ def trim_ledger(
     cut = boundary(today, settings.ledger_days, first_unarchived(ledger, position, today))
     if dry_run:
         return TrimResult("ledger", cut, ledger.count(end=day_start(cut)))
-    deleted = ledger.delete_before(day_start(cut), keep_types=keep_types)
+    deleted = ledger.delete_before(day_start(cut), keep_types=keep_types,
+                                   keep_first_of=FIRST_TYPES)  # fmt: skip
     position.trimmed_before = max(cut.isoformat(), position.trimmed_before or "")
     position.save()
     log.info("retention: ledger events before %s deleted: %d", cut, deleted)

@@ -466,9 +466,12 @@ def subscription_transition(
     def event(
         etype: EventType, at: datetime, before: Decimal, after: Decimal, source_id: str = sub_id
     ) -> GrowthEvent:
-        more = extra
+        more: Mapping[str, str | int | bool | None] | None = extra
         if etype is EventType.SUBSCRIPTION_CANCELLED:
             more = {**(extra or {}), **cancellation_metadata(sub)} or None
+        if etype is EventType.TRIAL_STARTED and isinstance(sub.get("trial_end"), int):
+            # when the trial ends if it does not convert (growthwatch.metrics.trials)
+            more = {**(extra or {}), "trial_end": int(sub["trial_end"])}
         return _sub_event(
             etype, product=product, sub_id=sub_id, customer=customer, when=at, before=before,
             after=after, info=info, source_id=source_id, extra=more,

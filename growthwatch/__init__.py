@@ -59,6 +59,9 @@ _EXPORTS: dict[str, str] = {
     "Measurement": "growthwatch.metrics.schema",
     "field_unit": "growthwatch.metrics.schema",
     "compute": "growthwatch.metrics.engine",
+    # events older than a trimmed ledger (the archive registers its reader)
+    "OlderEvents": "growthwatch.older_events",
+    "register_older_events": "growthwatch.older_events",
     # the demo's ground truth (detectors and benchmarks score against it)
     "Incident": "growthwatch.demo.incidents",
     "incidents": "growthwatch.demo.incidents",
@@ -81,6 +84,7 @@ __all__ = [
     "MetricRefError",
     "MetricsEngine",
     "MetricsSettings",
+    "OlderEvents",
     "Point",
     "PointBatch",
     "RetriesExhausted",
@@ -104,6 +108,7 @@ __all__ = [
     "idempotency_key",
     "incidents",
     "load_config",
+    "register_older_events",
     "resolve_env",
 ]
 
@@ -117,6 +122,7 @@ if TYPE_CHECKING:
     from growthwatch.metrics.refs import MetricRef, MetricRefError
     from growthwatch.metrics.schema import MEASUREMENTS, Measurement, field_unit
     from growthwatch.metrics.settings import MetricsSettings
+    from growthwatch.older_events import OlderEvents, register_older_events
     from growthwatch.points import Point, PointBatch
     from growthwatch.retry import RetriesExhausted, Retryable, RetryPolicy
     from growthwatch.stores.event_points import event_points

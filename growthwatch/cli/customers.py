@@ -9,13 +9,21 @@ and pause rules as ``compute_mrr``), so the customers listed for a day's churn a
 the ones ``customers_daily.churned`` counts, and their amounts add up to ``mrr_daily.churn``.
 A product's movements need only that product's subscription history (products are
 independent), so a drill-down reads one product, not the portfolio.
+
+When retention has trimmed the ledger (``archive.retention.ledger_days``), the events
+before the trim boundary come from the archive through the core's ``older_events`` seam
+(the archive registers its reader there; the core never imports it), and both commands say
+so on stderr and in the table title: the MRR chain of a customer needs its whole history,
+and the timeline lists old events too. The ``origin`` column of ``customer`` says where each
+event was read.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import date
+import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +46,7 @@ from growthwatch.metrics.engine import read_events
 from growthwatch.metrics.fx import FxError
 from growthwatch.metrics.mrr import MOVEMENT_KINDS, MRR_TYPES, customer_movements
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.older_events import OlderEvents, open_older_events, read_through
 from growthwatch.stores.ledger import Ledger
 
 MONEY_COLUMNS = ("amount", "mrr_before_rc", "mrr_after_rc", "mrr_before", "mrr_after")
@@ -47,7 +56,7 @@ MOVEMENT_COLUMNS = ("time", "customer", "amount", "mrr_before_rc", "mrr_after_rc
                     "country", "channel", "events", "subscriptions", "source_ids")  # fmt: skip
 TIMELINE_COLUMNS = ("time", "type", "value", "currency", "mrr_before", "mrr_after", "plan",
                        "subscription", "movement", "movement_amount", "customer_mrr_rc",
-                       "source", "source_id")  # fmt: skip
+                       "source", "source_id", "origin")  # fmt: skip
 
 
 def register(sub: Any) -> None:
@@ -113,13 +122,53 @@ def parse_range(
     return lo, hi
 
 
-def _context(args: argparse.Namespace) -> tuple[Path, MetricsSettings]:
+def _context(args: argparse.Namespace) -> tuple[Path, MetricsSettings, Any, Path]:
     config = config_from_args(args)
     data_dir = data_dir_from_args(args, config)
     ledger_path = ledger_path_from_args(args, config, data_dir)
     if not ledger_path.exists():
         raise CliError(f"no ledger at {ledger_path}; run `{prog()} demo` or pass --config")
-    return ledger_path, metrics_settings(config, data_dir)
+    return ledger_path, metrics_settings(config, data_dir), config, data_dir
+
+
+def _history(
+    ledger: Ledger,
+    older: OlderEvents | None,
+    types: list[str] | tuple[str, ...],
+    product: str,
+    subjects: list[str] | None = None,
+) -> tuple[pd.DataFrame, datetime | None]:
+    """The product's events of ``types``: the ledger's, and before a trim boundary the
+    archive's (``older``); the boundary when the archive was read."""
+
+    def ledger_read(start: datetime | None) -> pd.DataFrame:
+        lo = None if start is None else pd.Timestamp(start)
+        return read_events(ledger, types, products=[product], subjects=subjects, start=lo)
+
+    try:
+        return read_through(ledger_read, older, types=list(types), products=[product],
+                            subjects=subjects)  # fmt: skip
+    except Exception as exc:
+        if older is None:
+            raise
+        # the archive is down or refuses: one line naming it, not a traceback
+        cut = older.boundary()
+        when = cut.date().isoformat() if cut is not None else "?"
+        raise CliError(f"the ledger was trimmed before {when} and the archive ({older.name}) "
+                       f"could not be read: {exc}") from None  # fmt: skip
+
+
+def archive_note(cut: datetime | None, older: OlderEvents | None) -> str:
+    """What the output says when old events came from the archive ("" when they did not)."""
+    if cut is None or older is None:
+        return ""
+    return (f"the ledger was trimmed before {cut.date().isoformat()}: older events read from "
+            f"the archive ({older.name})")  # fmt: skip
+
+
+def _say(note: str) -> None:
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def _check_product(ledger: Ledger, product: str) -> None:
@@ -151,10 +200,15 @@ def movements_of(
     kind: str,
     start: pd.Timestamp | None = None,
     end: pd.Timestamp | None = None,
+    older: OlderEvents | None = None,
 ) -> pd.DataFrame:
     """The ``kind`` movements of ``product`` whose day starts in [start, end), in units,
-    with each customer's first known country and channel (``customer_movements`` rows)."""
-    events = read_events(ledger, MRR_TYPES, products=[product])
+    with each customer's first known country and channel (``customer_movements`` rows).
+
+    ``older``: where the events before a trim boundary are; ``attrs["archive"]`` of the
+    result then holds the note saying they were read (a customer's MRR chain needs its
+    whole history, whatever the range)."""
+    events, cut = _history(ledger, older, MRR_TYPES, product)
     moves = _movements(events, settings)
     keep = (moves["kind"] == kind).to_numpy().copy()
     if start is not None:
@@ -167,6 +221,7 @@ def movements_of(
     attrs = _customer_attributes(ledger, product, sorted(set(out["customer"])))
     out["country"] = out["customer"].map(attrs["country"])
     out["channel"] = out["customer"].map(attrs["channel"])
+    out.attrs["archive"] = archive_note(cut, older)
     return out
 
 
@@ -195,11 +250,18 @@ def run_customers(args: argparse.Namespace) -> int:
     if kind not in MOVEMENT_KINDS:
         raise CliError(f"--movement {kind}: unknown movement; choose one of "
                        f"{', '.join(MOVEMENT_KINDS)}")  # fmt: skip
-    ledger_path, settings = _context(args)
+    ledger_path, settings, config, data_dir = _context(args)
     start, end = parse_range(args.start, args.end, settings.timezone)
     with Ledger(ledger_path) as ledger:
         _check_product(ledger, args.product)
-        rows = movements_of(ledger, settings, args.product, kind, start, end)
+        older = open_older_events(config, data_dir, ledger)
+        try:
+            rows = movements_of(ledger, settings, args.product, kind, start, end, older)
+        finally:
+            if older is not None:
+                older.close()
+    note = str(rows.attrs.get("archive", ""))
+    _say(note)
     currency = settings.fx.reporting
     if args.format != "json":
         for col in LIST_COLUMNS:
@@ -208,7 +270,7 @@ def run_customers(args: argparse.Namespace) -> int:
     total = float(np.round(rows["amount"].sum(), 6)) if len(rows) else 0.0
     emit(rows, MOVEMENT_COLUMNS, fmt=args.format, keys=["time", "customer"],
          title=f"{len(rows):,} {kind} movement(s) of {args.product}, {span}: "
-               f"{total:,.2f} {currency}",
+               f"{total:,.2f} {currency}" + (f" ({note})" if note else ""),
          headers={"amount": f"{kind} ({currency})", "mrr_before_rc": f"mrr before ({currency})",
                   "mrr_after_rc": f"mrr after ({currency})", "mrr_before": "mrr before (native)",
                   "mrr_after": "mrr after (native)"},
@@ -221,13 +283,19 @@ def run_customers(args: argparse.Namespace) -> int:
 
 
 def customer_timeline(
-    ledger: Ledger, settings: MetricsSettings, product: str, customer: str
+    ledger: Ledger,
+    settings: MetricsSettings,
+    product: str,
+    customer: str,
+    older: OlderEvents | None = None,
 ) -> pd.DataFrame:
     """Every ledger event of one customer, in ledger order, with the movement of the netting
     group it belongs to (on the group's first event; "netted" on the others) and the
-    customer's reporting-currency MRR after that movement."""
-    mine = read_events(ledger, [t.value for t in EventType], products=[product],
-                       subjects=[customer])  # fmt: skip
+    customer's reporting-currency MRR after that movement.
+
+    ``older``: where the events before a trim boundary are (their ``origin`` is
+    ``archive``, the others' ``ledger``; ``attrs["archive"]`` holds the note)."""
+    mine, cut = _history(ledger, older, [t.value for t in EventType], product, [customer])
     if mine.empty:
         raise CliError(f"customer {customer}: no events in product {product}")
     moves = _movements(mine[mine["type"].isin(list(MRR_TYPES))], settings)
@@ -254,6 +322,10 @@ def customer_timeline(
     out["movement"] = out["source_id"].map(kind).fillna("")
     out["movement_amount"] = out["source_id"].map(amount)
     out["customer_mrr_rc"] = out["source_id"].map(after)
+    out["origin"] = "ledger"
+    if cut is not None:
+        out.loc[(mine["ts"] < pd.Timestamp(cut)).to_numpy(), "origin"] = "archive"
+    out.attrs["archive"] = archive_note(cut, older)
     return out
 
 
@@ -268,21 +340,29 @@ def _subscription(text: object) -> str | None:
 
 
 def run_customer(args: argparse.Namespace) -> int:
-    ledger_path, settings = _context(args)
+    ledger_path, settings, config, data_dir = _context(args)
     with Ledger(ledger_path) as ledger:
         _check_product(ledger, args.product)
-        rows = customer_timeline(ledger, settings, args.product, args.customer_id)
+        older = open_older_events(config, data_dir, ledger)
+        try:
+            rows = customer_timeline(ledger, settings, args.product, args.customer_id, older)
+        finally:
+            if older is not None:
+                older.close()
+    note = str(rows.attrs.get("archive", ""))
+    _say(note)
     currency = settings.fx.reporting
     known = rows["customer_mrr_rc"].dropna()
     now = float(known.iloc[-1]) if len(known) else 0.0
     plans = rows["plan"].dropna()
     title = (f"customer {args.customer_id} of {args.product}: {len(rows):,} events, MRR now "
-             f"{now:,.2f} {currency}" + (f", plan {plans.iloc[-1]}" if len(plans) else ""))  # fmt: skip
+             f"{now:,.2f} {currency}" + (f", plan {plans.iloc[-1]}" if len(plans) else "")
+             + (f" ({note})" if note else ""))  # fmt: skip
     emit(rows, TIMELINE_COLUMNS, fmt=args.format, keys=["time"], title=title,
          headers={"movement_amount": f"amount ({currency})",
                   "customer_mrr_rc": f"mrr after ({currency})"},
          text_columns=["type", "currency", "plan", "subscription", "movement", "source",
-                       "source_id"])  # fmt: skip
+                       "source_id", "origin"])  # fmt: skip
     return 0
 
 

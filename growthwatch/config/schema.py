@@ -231,6 +231,7 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
                 "movement_netting_minutes": {"type": "integer", "minimum": 0},
                 "include_metered": {"type": "boolean"},
                 "ltv_months": {"type": "integer", "minimum": 1, "maximum": 36},
+                "trial_conversion_days": {"type": "integer", "minimum": 1, "maximum": 730},
                 "branch_types": {
                     "type": "array",
                     "items": {"type": "string"},

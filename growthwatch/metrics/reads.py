@@ -116,6 +116,16 @@ class LedgerView:
             "AND subject IS NOT NULL GROUP BY product", [list(types)])  # fmt: skip
         return pd.to_datetime(frame.set_index("product")["first"], utc=True)
 
+    def first_by_subject(self, types: Sequence[str]) -> pd.Series:
+        """(product, subject) -> the subject's first event of ``types`` (the lifecycle's
+        "first activity ever", one aggregate instead of every user's history)."""
+        frame = self._df(
+            "SELECT product, subject, min(ts) AS first FROM events WHERE type IN "
+            "(SELECT unnest(?)) AND subject IS NOT NULL GROUP BY ALL", [list(types)])  # fmt: skip
+        first = pd.to_datetime(frame["first"], utc=True)
+        return pd.Series(first.array, index=pd.MultiIndex.from_frame(
+            frame[["product", "subject"]]))  # fmt: skip
+
     def first_by_currency(self, types: Sequence[str]) -> pd.Series:
         """(product, currency) -> the first event of ``types``."""
         frame = self._df(

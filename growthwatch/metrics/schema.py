@@ -29,7 +29,7 @@ class Measurement:
     tags: tuple[str, ...]
     ints: tuple[str, ...]
     floats: tuple[str, ...]
-    bucket: str  # "hour", "day", "month", "year", "cohort month" or "event"
+    bucket: str  # "hour", "day", "week" (ISO), "month", "year", "cohort month" or "event"
     rename: Mapping[str, str] | None = None  # frame column -> field name
 
     @property
@@ -86,6 +86,22 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         "product_daily", "product", ("product",),
         ("signups", "activations", "activated", "dau", "wau", "mau", "maturing"),
         ("activation_rate", "stickiness"), "day",
+    ),
+    Measurement(
+        "trials_daily", "trials", ("product",),
+        ("trials_started", "trials_converted", "active_trials", "maturing"),
+        ("trial_conversion",), "day",
+    ),
+    Measurement(
+        "trials_monthly", "trials", ("product",),
+        ("trials_started", "trials_converted", "maturing"), ("trial_conversion",), "month",
+    ),
+    *(
+        Measurement(
+            f"lifecycle_{name}", "lifecycle", ("product",),
+            ("active", "new", "returning", "resurrected", "dormant"), (), bucket,
+        )
+        for name, bucket in (("daily", "day"), ("weekly", "week"))
     ),
     Measurement(
         "cohort_retention", "cohorts", ("product", "basis", "age"),
@@ -170,6 +186,11 @@ def bucket_floor(measurement: str, at: pd.Timestamp, tz: str = "UTC") -> pd.Time
         return at.floor("h")
     if bucket == "day":
         return local_floor_at(at, "D", tz)
+    if bucket == "week":  # ISO: the local Monday
+        day = local_floor_at(at, "D", tz)
+        monday = day.tz_convert(tz).tz_localize(None) - pd.Timedelta(days=day.tz_convert(tz).weekday())
+        return local_floor_at(monday.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+                              .tz_convert("UTC"), "D", tz)  # fmt: skip
     if bucket in ("month", "cohort month"):
         return local_floor_at(at, "MS", tz)
     if bucket == "year":

@@ -43,6 +43,8 @@ class MetricsSettings:
     branch_types: tuple[str, ...] = DEFAULT_BRANCH_TYPES
     # IANA zone of the day, month and year buckets (``reporting.timezone``); hours stay UTC.
     timezone: str = "UTC"
+    # a trial converts when its customer reaches a paid period within this many days
+    trial_conversion_days: int = 30
 
     @property
     def reporting_currency(self) -> str:
@@ -70,4 +72,5 @@ class MetricsSettings:
             funnels=funnels,
             branch_types=tuple(section.get("branch_types") or DEFAULT_BRANCH_TYPES),
             timezone=str(getattr(config, "timezone", None) or "UTC"),
+            trial_conversion_days=int(section.get("trial_conversion_days", 30)),
         )

@@ -313,19 +313,26 @@ class Ledger(DuckDBFile):
             rows.append((now, source, p.field, _short(p.value), p.reason, record))
         self._con.executemany("INSERT INTO rejected_events VALUES (?, ?, ?, ?, ?, ?)", rows)
 
-    def delete_before(self, end: datetime, *, keep_types: Sequence[str] = ()) -> int:
-        """Delete events before ``end`` except those of ``keep_types``; returns how many.
+    def delete_before(
+        self, end: datetime, *, keep_types: Sequence[str] = (), keep_first_of: Sequence[str] = ()
+    ) -> int:
+        """Delete events before ``end`` except those of ``keep_types`` and each subject's
+        first event of ``keep_first_of`` (per product); returns how many.
 
         Retention, once an archive holds them (``bigquery_archive.retention``): the ledger
-        keeps a recent window plus the types whose metrics need all history.
+        keeps a recent window plus the types whose metrics need all history, and the first
+        activity of every user (the lifecycle's "new" needs to know it, not the rest).
         """
         if end.tzinfo is None:
             raise ValueError(f"time bound must be timezone-aware: {end!r}")
+        firsts = [str(t) for t in keep_first_of] or [""]
         with self._lock:
             before = self._count_unlocked()
             self._con.execute(
-                "DELETE FROM events WHERE ts < ? AND type NOT IN (SELECT unnest(?))",
-                [end, [str(t) for t in keep_types] or [""]],
+                "DELETE FROM events WHERE ts < ? AND type NOT IN (SELECT unnest(?)) "
+                "AND rowid NOT IN (SELECT arg_min(rowid, ts) FROM events WHERE type IN "
+                "(SELECT unnest(?)) AND subject IS NOT NULL GROUP BY product, subject)",
+                [end, [str(t) for t in keep_types] or [""], firsts],
             )
             return before - self._count_unlocked()
 

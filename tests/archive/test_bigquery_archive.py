@@ -260,7 +260,9 @@ def test_replay_into_influx_reproduces_the_series(
                 pd.testing.assert_series_equal(*both, check_names=False, check_dtype=False,
                                                obj=f"{m.name}.{f}")  # fmt: skip
         daily = m.bucket in ("day", "hour", "event")
-        newer = a[a["time"] >= lo] if daily else a[a["time"] >= lo.replace(day=1)]
+        first = lo if daily else lo - pd.Timedelta(days=lo.weekday()) if m.bucket == "week" else (
+            lo.replace(day=1))  # the bucket holding ``since``  # fmt: skip
+        newer = a[a["time"] >= first]
         missing = newer.merge(b[keys], on=keys, how="left", indicator=True)
         assert (missing["_merge"] == "both").all(), f"{m.name}: replay lacks points of A"
         compared += len(merged)
@@ -288,7 +290,12 @@ def test_retention_trims_the_ledger_and_the_reader_serves_the_archive(
     result = trim_ledger(ledger, position, RetentionSettings(ledger_days=100), keep, now=now)
     assert result.before == date(2026, 10, 20)
     old = full[full["ts"] < pd.Timestamp("2026-10-20", tz="UTC")]
-    assert result.deleted == int((~old["type"].isin(keep)).sum()) > 0
+    # each user's first active_use stays too (the lifecycle's first activity); ``full`` is
+    # in ledger order, so the first row of a user is their first
+    users = full[(full["type"] == "active_use") & full["subject"].notna()]
+    firsts = users.drop_duplicates(["product", "subject"])["idempotency_key"]
+    gone = ~old["type"].isin(keep) & ~old["idempotency_key"].isin(firsts)
+    assert result.deleted == int(gone.sum()) > 0
     assert ledger.count() == len(full) - result.deleted
     # the boundary never passes an unarchived day
     result = trim_ledger(ledger, position, RetentionSettings(ledger_days=90), keep,

@@ -140,6 +140,7 @@ def test_trial_then_conversion_and_first_sight_of_a_cancelled_subscription() -> 
     first = subscription_transition(None, trial, product="acme", observed=T0)
     (started_trial,) = first.events
     assert started_trial.type == EventType.TRIAL_STARTED and started_trial.value == 0
+    assert started_trial.metadata["trial_end"] == T0 + 14 * 86400  # the trials' end of trial
     paid = subscription("sub_t", trial=(T0, T0 + 14 * 86400))
     second = subscription_transition(first.state, paid, product="acme", observed=T0 + 14 * 86400,
                                      event_id="evt_9")  # fmt: skip

@@ -38,6 +38,7 @@ FX = FxTable(
 SETTINGS = MetricsSettings(
     fx=FX,
     activation_window_days=2,
+    trial_conversion_days=3,  # trial cohorts mature inside the two weeks
     funnels=(Funnel("f", ("signup", "activation", "payment"), window_days=3),),
 )
 MRR_VALUES = ("0", "0", "10", "25.5", "99.99", "100", "333.333333")
@@ -308,6 +309,27 @@ def build_other(raw: list[tuple[Any, ...]]) -> list[GrowthEvent]:
     return out
 
 
+# A trial of a generated customer and subscription: (product, customer, subscription,
+# minute, days to its metadata trial_end or None: the conversion window then)
+trial_event = st.tuples(
+    st.sampled_from(["p1", "p2"]),
+    st.sampled_from(["c1", "c2", "c3"]),
+    st.sampled_from(["s1", "s2", "t1"]),
+    st.integers(0, 12 * 24 * 60),
+    st.sampled_from([None, None, 1, 5]),
+)
+
+
+def build_trials(raw: list[tuple[Any, ...]]) -> list[GrowthEvent]:
+    out = []
+    for i, (product, customer, sid, minute, days) in enumerate(raw):
+        when = START + timedelta(minutes=minute)
+        extra = {} if days is None else {"trial_end": (when + timedelta(days=days)).isoformat()}
+        out.append(ev("trial_started", when, customer, product=product, before=0, after=0,
+                      sid=sid, source_id=f"t{i}", **extra))  # fmt: skip
+    return out
+
+
 def _fields(e: GrowthEvent) -> dict[str, Any]:
     return {f: getattr(e, f) for f in ("product", "type", "timestamp", "value", "source",
                                        "currency", "subject", "metadata")}  # fmt: skip
@@ -321,6 +343,7 @@ def _fields(e: GrowthEvent) -> dict[str, Any]:
     st.integers(1, 3),
     st.booleans(),
     st.sampled_from(["UTC", "Europe/Berlin"]),
+    st.lists(trial_event, max_size=5),
 )
 def test_incremental_equals_full_recompute(
     subs: list[tuple[Any, ...]],
@@ -329,12 +352,13 @@ def test_incremental_equals_full_recompute(
     chunks: int,
     in_order: bool,
     tz: str,
+    trials: list[tuple[Any, ...]],
 ) -> None:
     """Whole stores compared (every key and field, rows that stopped existing included),
     with late and out-of-order events, replays, same-second events, pauses and netting
     across midnight, in UTC and in a reporting timezone."""
     settings = dataclasses.replace(SETTINGS, timezone=tz)
-    events = build_subs(subs) + build_other(others)
+    events = build_subs(subs) + build_other(others) + build_trials(trials)
     if tz != "UTC":  # Berlin runs over its spring DST change (2026-03-29, a 23-hour day)
         shift = t("2026-03-22") - START
         events = [dataclasses.replace(e, timestamp=e.timestamp + shift) for e in events]

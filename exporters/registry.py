@@ -10,13 +10,12 @@ checks that it and the config schema agree.
 from __future__ import annotations
 
 import functools
-import importlib
-import pkgutil
 from pathlib import Path
 
 from exporters.base import HttpStream, Stream
 from exporters.state import StateStore
 from growthwatch.config import SourceConfig
+from growthwatch.plugins import declared_subclasses, import_modules
 
 _NOT_SOURCES = frozenset({"cli", "registry", "service"})  # they import the registry
 
@@ -24,24 +23,9 @@ _NOT_SOURCES = frozenset({"cli", "registry", "service"})  # they import the regi
 @functools.cache
 def stream_types() -> dict[str, type[Stream]]:
     """source type -> stream class, for every source module of the package."""
-    # The folder of this very package (not ``exporters.__path__``, which a test runner's
-    # ``sys.path`` can widen with a ``tests/exporters`` folder).
-    for module in pkgutil.iter_modules([str(Path(__file__).parent)]):
-        if module.name not in _NOT_SOURCES and not module.name.startswith("_"):
-            importlib.import_module(f"exporters.{module.name}")
-    found: dict[str, type[Stream]] = {}
-    todo = list(Stream.__subclasses__())
-    while todo:
-        cls = todo.pop()
-        todo.extend(cls.__subclasses__())
-        kind = cls.__dict__.get("source_type")  # declared here, not inherited: a subclass of
-        if kind is None or cls is HttpStream:  # a source (a test double) is not a new source
-            continue
-        if kind in found and found[kind] is not cls:
-            raise TypeError(f"two stream classes for source type {kind!r}: "
-                            f"{found[kind].__qualname__} and {cls.__qualname__}")  # fmt: skip
-        found[kind] = cls
-    return dict(sorted(found.items()))
+    import_modules("exporters", Path(__file__).parent, skip=_NOT_SOURCES)
+    # a subclass of a source that inherits its type (a test double) is not a new source
+    return declared_subclasses(Stream, "source_type", exclude=[HttpStream])  # type: ignore[type-abstract]
 
 
 def scheduled_types() -> frozenset[str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from growthwatch.metrics._frame import local_floor_at
 from growthwatch.points import PointBatch
 
 
@@ -196,3 +197,18 @@ def field_unit(measurement: str, field: str) -> str | None:
 def native_currency(measurement: str, field: str) -> bool:
     """True when a money field is in the row's own ``currency`` tag, not the reporting one."""
     return "currency" in BY_NAME[measurement].tags and not field.endswith("_rc")
+
+
+def bucket_floor(measurement: str, at: pd.Timestamp, tz: str = "UTC") -> pd.Timestamp:
+    """The start of the bucket of ``measurement`` that contains ``at`` (hours UTC, the
+    rest in the reporting timezone ``tz``)."""
+    bucket = BY_NAME[measurement].bucket
+    if bucket == "hour":
+        return at.floor("h")
+    if bucket == "day":
+        return local_floor_at(at, "D", tz)
+    if bucket in ("month", "cohort month"):
+        return local_floor_at(at, "MS", tz)
+    if bucket == "year":
+        return local_floor_at(at, "YS", tz)
+    return at

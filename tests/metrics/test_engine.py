@@ -82,7 +82,7 @@ def test_a_live_cancellation_recomputes_only_its_products_subscriptions(
     """A long-running engine keeps the portfolio's MRR state and recomputes only the
     product a new subscription event belongs to; the numbers equal a full recompute
     (portfolio rows and the other product included)."""
-    from growthwatch.metrics import engine as engine_module
+    from growthwatch.metrics.families import subscriptions as engine_module
 
     first = [
         sub("2026-01-01", 0, 100, "c1", sid="s1"), sub("2026-01-01", 0, 40, "c2", sid="s2"),

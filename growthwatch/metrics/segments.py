@@ -378,16 +378,27 @@ MRR_FIELDS = ("mrr_end", "new", "expansion", "contraction", "churn", "reactivati
               "churn_delinquent", *MOVED)  # fmt: skip
 
 
+def kept_by_dimension(events: pd.DataFrame, settings: MetricsSettings) -> dict[str, set[str]]:
+    """Per configured dimension, the values that keep their own series (the rest: other)."""
+    events = clean(events)
+    spec = settings.segments
+    attrs = customer_attributes(events, spec.dimensions)
+    return {dim: kept_values(_value_counts(events, attrs, dim), spec.max_values)
+            for dim in spec.dimensions}  # fmt: skip
+
+
 def segment_frames(
     events: pd.DataFrame,
     settings: MetricsSettings,
     until: pd.Timestamp | None = None,
+    kept: dict[str, set[str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every segment measurement (``mrr_segments_daily``, ``customers_segments_daily``,
-    ``churn_segments_monthly``, ``revenue_segments_daily``) from an event frame, in units,
-    with tag columns ``product``, ``dimension``, ``segment``."""
+    ``churn_segments_monthly``, ``revenue_segments_daily``) from an event frame (the whole
+    history: folding and customer attributes depend on it), in units, with tag columns
+    ``product``, ``dimension``, ``segment``. ``kept``: ``kept_by_dimension`` of the same
+    events, when the caller has it."""
     spec = settings.segments
-    tz = settings.timezone
     events = clean(events)
     out: dict[str, pd.DataFrame] = {}
     if not spec.dimensions or events.empty:
@@ -395,8 +406,9 @@ def segment_frames(
     if until is None:
         until = events["ts"].max()
     attrs = customer_attributes(events, spec.dimensions)
-    kept = {dim: kept_values(_value_counts(events, attrs, dim), spec.max_values)
-            for dim in spec.dimensions}  # fmt: skip
+    if kept is None:
+        kept = {dim: kept_values(_value_counts(events, attrs, dim), spec.max_values)
+                for dim in spec.dimensions}  # fmt: skip
     g = _netted_groups(events, settings)
     if g is not None:
         out.update(_subscription_segments(g, settings, attrs, kept, until))

@@ -144,7 +144,8 @@ def test_nothing_new_is_a_noop_and_state_survives_a_restart(tmp_path: Path) -> N
         result = again.update([MemoryStore()])
         assert (result.mode, result.events) == ("incremental", 1)
         # payments feed revenue and the funnel; the grids move to the new day
-        assert set(result.families) == {"revenue", "funnels", "subscriptions", "product", "cohorts"}
+        assert set(result.families) == {"revenue", "funnels", "subscriptions", "product", "cohorts",
+                                       "segments"}
 
 
 def test_recompute_a_range_writes_only_that_range() -> None:

@@ -32,7 +32,7 @@ rewrites the segment measurements over all history on every run (``families/segm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +47,7 @@ from growthwatch.metrics._frame import (
     json_key,
     local_day_range,
     local_floor,
+    naive_utc,
     units,
 )
 from growthwatch.metrics.customers import churn_periods
@@ -231,8 +232,20 @@ def _split(g: _Groups, seg_before: np.ndarray, seg_after: np.ndarray) -> _Split:
 
 
 def _key(product: np.ndarray, dim: str, seg: np.ndarray) -> np.ndarray:
-    return (pd.Series(product, dtype=object).astype(str) + f"{_SEP}{dim}{_SEP}"
-            + pd.Series(seg, dtype=object).astype(str)).to_numpy(dtype=object)  # fmt: skip
+    """The composite ``product|dimension|segment`` key of each row (strings built once per
+    distinct pair: millions of rows, a few hundred keys)."""
+    if len(product) == 0:
+        return np.array([], dtype=object)
+    codes, uniques = pd.MultiIndex.from_arrays(
+        [np.asarray(product, dtype=object), np.asarray(seg, dtype=object)]).factorize()
+    names = np.array([f"{p}{_SEP}{dim}{_SEP}{v}" for p, v in uniques], dtype=object)
+    return names[codes]
+
+
+def _per_unique(values: pd.Series | np.ndarray, fn: Callable[[str], object]) -> np.ndarray:
+    """``fn`` of each value, computed once per distinct value."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    return np.array([fn(str(u)) for u in uniques] + [None], dtype=object)[codes]
 
 
 def _flows(
@@ -242,7 +255,7 @@ def _flows(
     numerator, and per-customer MRR changes (for trailing-12-month retention)."""
     sub = g.sub
     g_time = g.ts.iloc[g.first_idx].reset_index(drop=True)
-    g_day = local_floor(g_time, "D", tz).to_numpy()
+    g_day = naive_utc(local_floor(g_time, "D", tz))
     g_product = sub["product"].astype(object).to_numpy()[g.first_idx]
     g_customer = sub["subject"].astype(object).to_numpy()[g.first_idx]
     kind_g = np.asarray(g.kind, dtype=object)
@@ -283,28 +296,35 @@ def _flows(
         rows.append(pd.DataFrame({
             "key": _key(sub["product"].astype(object).to_numpy()[cancel], dim,
                         split.event_seg_before[cancel]),
-            "time": local_floor(sub["ts"][cancel], "D", tz).to_numpy(),
+            "time": naive_utc(local_floor(sub["ts"][cancel], "D", tz)),
             "cancellations": np.ones(int(cancel.sum()), dtype="int64"),
         }))  # fmt: skip
     rv = g.revaluations
     rv_seg = _revaluation_segments(g, dim, split, attrs, kept)
     if len(rv):
         rows.append(pd.DataFrame({"key": _key(rv["product"].astype(object).to_numpy(), dim, rv_seg),
-                                  "time": local_floor(rv["time"], "D", tz).to_numpy(),
+                                  "time": naive_utc(local_floor(rv["time"], "D", tz)),
                                   "fx_impact": rv["amount"].to_numpy().astype("int64")}))  # fmt: skip
     flows = pd.concat(rows, ignore_index=True).fillna(0)
+    values = flows.drop(columns=["key", "time"]).to_numpy()
+    flows = flows[(values != 0).any(axis=1)]  # rows of nothing make no series
     movements = pd.DataFrame({
         "time": g_time, "product": g_product, "customer": g_customer, "kind": kind_g,
         "paid_before": was, "paid_after": up, "seg_before": split.c_before,
     })  # fmt: skip
     movements = movements[movements["kind"] != ""].reset_index(drop=True)
-    changes = pd.concat([
-        pd.DataFrame({"time": g_time.to_numpy()[pg], "key": _key(g_product[pg], dim,
-                      p["seg"].to_numpy()), "customer": g_customer[pg], "delta": p["d"].to_numpy()}),
-        pd.DataFrame({"time": rv["time"].to_numpy(), "key": _key(rv["product"].astype(object)
-                      .to_numpy(), dim, rv_seg), "customer": rv["customer"].to_numpy(),
-                      "delta": rv["amount"].to_numpy().astype("int64")}),
-    ], ignore_index=True)  # fmt: skip
+    rv_product = rv["product"].astype(object).to_numpy()
+    who = pd.MultiIndex.from_arrays([
+        np.concatenate([g_product[pg], rv_product]),
+        np.concatenate([g_customer[pg], rv["customer"].astype(object).to_numpy()]),
+    ]).factorize()[0]  # a customer is per product, also in the portfolio rows
+    changes = pd.DataFrame({
+        "time": np.concatenate([naive_utc(g_time)[pg], naive_utc(rv["time"])]),
+        "key": np.concatenate([_key(g_product[pg], dim, p["seg"].to_numpy()),
+                               _key(rv_product, dim, rv_seg)]),
+        "customer": who,
+        "delta": np.concatenate([p["d"].to_numpy(), rv["amount"].to_numpy()]).astype("int64"),
+    })  # fmt: skip
     changes["time"] = pd.to_datetime(changes["time"], utc=True).astype(TIME_DTYPE)
     return flows, movements, changes
 
@@ -351,15 +371,23 @@ def _daily(flows: pd.DataFrame, first_day: pd.Series, until: pd.Timestamp, tz: s
             flows[col] = 0
     sums = flows.groupby(["key", "time"], sort=True)[list(_FLOW_COLS)].sum().astype("int64")
     keys = sums.index.get_level_values("key").unique()
+    # A key's rows start at its product's first day, or at the start of the month it first
+    # has something (never mid-month, so its months are partial exactly when the product's
+    # are); before that it holds nothing.
     product = pd.Index(keys).str.split(_SEP).str[0]
-    starts = pd.Series(product.map(first_day), index=keys)
-    end = max(until, sums.index.get_level_values("time").max())
-    days = local_day_range(starts.min(), end, tz).astype(TIME_DTYPE)
+    begins = naive_utc(pd.Series(product.map(first_day)).astype(TIME_DTYPE))
+    seen = sums.reset_index().groupby("key", sort=False)["time"].min().reindex(keys)
+    seen_month = naive_utc(local_floor(pd.Series(seen.to_numpy()).dt.tz_localize("UTC"), "MS", tz))
+    starts = pd.Series(np.maximum(begins, seen_month), index=keys)
+    end = max(until.tz_convert("UTC").tz_localize(None).to_datetime64(),
+              sums.index.get_level_values("time").max().to_datetime64())
+    days = naive_utc(local_day_range(pd.Timestamp(starts.min(), tz="UTC"),
+                                     pd.Timestamp(end, tz="UTC"), tz))  # fmt: skip
     grid = pd.MultiIndex.from_product([keys, days], names=["key", "time"])
-    sums.index = sums.index.set_levels(sums.index.levels[1].astype(TIME_DTYPE), level=1)
     out = sums.reindex(grid, fill_value=0).reset_index()
-    out = out[out["time"].to_numpy() >= out["key"].map(starts).astype(TIME_DTYPE).to_numpy()]
+    out = out[out["time"].to_numpy() >= starts.reindex(out["key"]).to_numpy()]
     out = out.reset_index(drop=True)
+    out["time"] = pd.to_datetime(out["time"], utc=True).astype(TIME_DTYPE)
     net = (out["new"] + out["expansion"] + out["reactivation"] + out["resumed"]
            - out["contraction"] - out["churn"] - out["paused"] + out["fx_impact"])  # fmt: skip
     by_key = out["key"]
@@ -455,9 +483,7 @@ def _subscription_segments(
     change = pd.concat(changes, ignore_index=True)
     # the portfolio: the same rows under product ``all`` (customers stay per product)
     flow = pd.concat([flow, flow.assign(key=_to_portfolio(flow["key"]))], ignore_index=True)
-    change = pd.concat([change, change.assign(key=_to_portfolio(change["key"]),
-                                              customer=change["key"].str.split(_SEP).str[0]
-                                              + _SEP + change["customer"].astype(str))],
+    change = pd.concat([change, change.assign(key=_to_portfolio(change["key"]))],
                        ignore_index=True)  # fmt: skip
     daily = _daily(flow, first_day, until, tz)
     state = MrrResult(
@@ -493,17 +519,16 @@ def _subscription_segments(
     }
 
 
-def _to_portfolio(keys: pd.Series) -> pd.Series:
-    return PORTFOLIO + _SEP + keys.str.split(_SEP, n=1).str[1]
+def _to_portfolio(keys: pd.Series) -> np.ndarray:
+    return _per_unique(keys, lambda k: PORTFOLIO + _SEP + k.split(_SEP, 1)[1])
 
 
 def _untangle(frame: pd.DataFrame) -> pd.DataFrame:
     """The composite key column back into the ``product``, ``dimension``, ``segment`` tags."""
-    parts = frame["product"].str.split(_SEP, n=2, expand=True)
+    key = frame["product"]
     out = frame.drop(columns=["product"])
-    out.insert(1, "product", parts[0].to_numpy())
-    out.insert(2, "dimension", parts[1].to_numpy())
-    out.insert(3, "segment", parts[2].to_numpy())
+    for i, tag in enumerate(("product", "dimension", "segment")):
+        out.insert(1 + i, tag, _per_unique(key, lambda k, i=i: k.split(_SEP, 2)[i]))
     return out
 
 

@@ -420,12 +420,14 @@ def segment_frames(
     settings: MetricsSettings,
     until: pd.Timestamp | None = None,
     kept: dict[str, set[str]] | None = None,
+    netted: list[pd.DataFrame] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every segment measurement (``mrr_segments_daily``, ``customers_segments_daily``,
     ``churn_segments_monthly``, ``revenue_segments_daily``) from an event frame (the whole
     history: folding and customer attributes depend on it), in units, with tag columns
     ``product``, ``dimension``, ``segment``. ``kept``: ``kept_by_dimension`` of the same
-    events, when the caller has it."""
+    events, when the caller has it; ``netted`` (a list) receives the netting groups of
+    more than one event (start, end), which a late event can join."""
     spec = settings.segments
     events = clean(events)
     out: dict[str, pd.DataFrame] = {}
@@ -443,7 +445,32 @@ def segment_frames(
     rev = _revenue_segments(events, settings, attrs, kept)
     if not rev.empty:
         out["revenue_segments_daily"] = rev
+    if g is not None and netted is not None:
+        multi = np.bincount(g.gid_sorted) > 1
+        ts = naive_utc(g.ts)
+        netted.append(pd.DataFrame({
+            "start": pd.Series(ts[g.first_idx[multi]]).dt.tz_localize("UTC"),
+            "end": pd.Series(ts[g.last_idx[multi]]).dt.tz_localize("UTC"),
+        }))  # fmt: skip
     return out
+
+
+def attributes_changed(
+    old: pd.DataFrame, new: pd.DataFrame, settings: MetricsSettings
+) -> bool:
+    """Whether the events of ``new`` (a superset of ``old``) give any customer another
+    first known value of a per-customer dimension than ``old`` does."""
+    before = customer_attributes(old, settings.segments.dimensions)
+    after = customer_attributes(new, settings.segments.dimensions)
+    if before.empty:  # no customer had rows before: nothing of theirs can change
+        return False
+    common = after.reindex(before.index)
+    for dim in after.columns:
+        a = common[dim].astype(object).to_numpy()
+        b = before[dim].astype(object).to_numpy()
+        if not ((pd.isna(a) & pd.isna(b)) | (a == b)).all():
+            return True
+    return False
 
 
 def _value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dim: str) -> pd.Series:

@@ -1,12 +1,16 @@
 """Segments: MRR and its movements, customers, churn and revenue per plan, billing
 interval, country, channel and custom customer attribute (``growthwatch.metrics.segments``).
 
-Its own family rather than part of the subscription family because its rows depend on the
-whole history and the whole portfolio: which values keep their own series (``max_values``
-folding ranks them over every product) and a customer's first known country or channel
-(a late event can carry an earlier one). So every run computes over all history, and
-rewrites: every product when the kept values changed since this engine's last run (or it
-has no last run), else the changed products, over their whole history.
+Its own family rather than part of the subscription family because its rows can depend on
+the whole history and the whole portfolio: which values keep their own series
+(``max_values`` folding ranks them over every product) and a customer's first known
+country or channel (a late event can carry an earlier one). So every run computes over all
+history, and compares with the ledger as the last run saw it (events up to its ``seq``):
+
+* the kept values changed: every product is rewritten over its whole history;
+* a customer's first known value changed: the changed products, over their whole history;
+* neither (the usual case): the changed products from the first bucket the new events
+  touch (or the start of a netting group they join), like the subscription family.
 """
 
 from __future__ import annotations
@@ -14,8 +18,15 @@ from __future__ import annotations
 import pandas as pd
 
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
-from growthwatch.metrics.segments import TYPES, kept_by_dimension, segment_frames
+from growthwatch.metrics.families.subscriptions import _netted_start
+from growthwatch.metrics.segments import (
+    TYPES,
+    attributes_changed,
+    kept_by_dimension,
+    segment_frames,
+)
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.stores.ledger import SELECT_EXPR
 
 
 class Segments(Family):
@@ -27,9 +38,6 @@ class Segments(Family):
     grid = True
     # a customer's segment, or a value's folding into ``other``, can change retroactively
     shrinking = frozenset(measurements)
-
-    def __init__(self) -> None:
-        self._kept: dict[str, set[str]] | None = None
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return TYPES if settings.segments.dimensions else ()
@@ -54,7 +62,27 @@ class Segments(Family):
             return Computed({}, start)
         events = view.events(TYPES, columns=self.columns)
         kept = kept_by_dimension(events, settings)
-        widened = self._kept is None or kept != self._kept
-        self._kept = kept
-        frames = segment_frames(events, settings, horizon, kept)
-        return Computed(frames, None, all_products=widened)
+        netted: list[pd.DataFrame] = []
+        frames = segment_frames(events, settings, horizon, kept, netted)
+        if start is None or view.last_seq == 0:
+            return Computed(frames, start)
+        old = events[~events["idempotency_key"].isin(self._new_keys(view))]
+        if kept_by_dimension(old, settings) != kept:
+            return Computed(frames, None, all_products=True)
+        if attributes_changed(old, events, settings):
+            return Computed(frames, None)
+        if netted:
+            start = _netted_start(netted[0], start, settings)
+        return Computed(frames, start)
+
+    def _new_keys(self, view: LedgerView) -> list[str]:
+        """Idempotency keys of this family's events after the last run's ``seq``."""
+        cursor = view.ledger.connection
+        try:
+            rows = cursor.execute(
+                f"SELECT {SELECT_EXPR['idempotency_key']} FROM events WHERE seq > ? "
+                "AND type IN (SELECT unnest(?))", [view.last_seq, list(TYPES)],
+            ).fetchall()  # fmt: skip
+        finally:
+            cursor.close()
+        return [str(r[0]) for r in rows]

@@ -32,6 +32,7 @@ rewrites the segment measurements over all history on every run (``families/segm
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -555,8 +556,12 @@ def _untangle(frame: pd.DataFrame) -> pd.DataFrame:
     key = frame["product"]
     out = frame.drop(columns=["product"])
     for i, tag in enumerate(("product", "dimension", "segment")):
-        out.insert(1 + i, tag, _per_unique(key, lambda k, i=i: k.split(_SEP, 2)[i]))
+        out.insert(1 + i, tag, _per_unique(key, functools.partial(_part, i=i)))
     return out
+
+
+def _part(key: str, i: int) -> str:
+    return key.split(_SEP, 2)[i]
 
 
 def _churned_from_start(move: pd.DataFrame, freq: str, tz: str) -> pd.Series:

@@ -51,7 +51,7 @@ from growthwatch.metrics._frame import (
     naive_utc,
     units,
 )
-from growthwatch.metrics.customers import churn_periods
+from growthwatch.metrics.customers import _partial, churn_periods
 from growthwatch.metrics.mrr import (
     MONEY,
     MRR_TYPES,
@@ -364,22 +364,18 @@ _FLOW_COLS = ("new", "expansion", "contraction", "churn", "reactivation", "pause
               "active_delta", "paused_delta", "paused_mrr_delta")  # fmt: skip
 
 
-def _daily(flows: pd.DataFrame, first_day: pd.Series, until: pd.Timestamp, tz: str) -> pd.DataFrame:
-    """Per key and day from the key's product's first day to ``until``: flow sums and the
-    stocks they add up to (MRR, active, paused), like ``mrr._daily`` per product."""
+def _daily(flows: pd.DataFrame, until: pd.Timestamp, tz: str) -> pd.DataFrame:
+    """Per key and day from the key's first day with something to ``until``: flow sums and
+    the stocks they add up to (MRR, active, paused), like ``mrr._daily`` per product."""
     for col in _FLOW_COLS:
         if col not in flows:
             flows[col] = 0
     sums = flows.groupby(["key", "time"], sort=True)[list(_FLOW_COLS)].sum().astype("int64")
     keys = sums.index.get_level_values("key").unique()
-    # A key's rows start at its product's first day, or at the start of the month it first
-    # has something (never mid-month, so its months are partial exactly when the product's
-    # are); before that it holds nothing.
-    product = pd.Index(keys).str.split(_SEP).str[0]
-    begins = naive_utc(pd.Series(product.map(first_day)).astype(TIME_DTYPE))
+    # A key's rows start on the first day it has something (before that it holds nothing;
+    # an event can only make a key appear from its own day on, which an update rewrites).
     seen = sums.reset_index().groupby("key", sort=False)["time"].min().reindex(keys)
-    seen_month = naive_utc(local_floor(pd.Series(seen.to_numpy()).dt.tz_localize("UTC"), "MS", tz))
-    starts = pd.Series(np.maximum(begins, seen_month), index=keys)
+    starts = pd.Series(seen.to_numpy(), index=keys)
     end = max(until.tz_convert("UTC").tz_localize(None).to_datetime64(),
               sums.index.get_level_values("time").max().to_datetime64())
     days = naive_utc(local_day_range(pd.Timestamp(starts.min(), tz="UTC"),
@@ -513,7 +509,7 @@ def _subscription_segments(
     flow = pd.concat([flow, flow.assign(key=_to_portfolio(flow["key"]))], ignore_index=True)
     change = pd.concat([change, change.assign(key=_to_portfolio(change["key"]))],
                        ignore_index=True)  # fmt: skip
-    daily = _daily(flow, first_day, until, tz)
+    daily = _daily(flow, until, tz)
     state = MrrResult(
         movements=pd.DataFrame(columns=["time", "product", "customer", "kind", "paid_before"]),
         daily=daily[["time", "product", *MONEY, "active", "new_customers", "reactivated_customers",
@@ -531,6 +527,12 @@ def _subscription_segments(
     moved_d = daily.set_index(["product", "time"])[list(MOVED)]
     moved_m = (daily.assign(time=local_floor(daily["time"], "MS", tz))
                .groupby(["product", "time"])[list(MOVED)].sum())  # fmt: skip
+    # a segment's month is partial when its product's is (not because the segment began
+    # mid-month): the product's first day decides
+    first_of_key = pd.Series(first_day.reindex(_per_unique(month["product"], _product_of))
+                             .to_numpy(), index=month["product"].to_numpy())  # fmt: skip
+    first_of_key = first_of_key[~first_of_key.index.duplicated()]
+    month["partial"] = _partial(month, "MS", tz, first_of_key, until)
     result = {}
     for name, frame, moved in (("day", day, moved_d), ("month", month, moved_m)):
         frame = frame[frame["product"] != PORTFOLIO].reset_index(drop=True)
@@ -562,6 +564,10 @@ def _untangle(frame: pd.DataFrame) -> pd.DataFrame:
 
 def _part(key: str, i: int) -> str:
     return key.split(_SEP, 2)[i]
+
+
+def _product_of(key: str) -> str:
+    return key.split(_SEP, 1)[0]
 
 
 def _churned_from_start(move: pd.DataFrame, freq: str, tz: str) -> pd.Series:

@@ -9,7 +9,10 @@ numpy/pandas and DuckDB alike) belongs to that phase alone:
 1. load: generate the demo portfolio (``growthwatch.demo.generator``) into a ledger, holding
    back the latest ``--new`` events (they are the "new events" of phase 3);
 2. full: ``MetricsEngine.recompute`` over the whole ledger into an embedded series store;
-3. incremental: append the held-back events, ``MetricsEngine.update``.
+3. incremental: append the held-back events, ``MetricsEngine.update``;
+4. plain (unless ``--no-segments-cost``): the full recompute of phase 2 again on the same
+   ledger, without segment series (``metrics.segments.dimensions: []``), into its own
+   store: the cost of segments is phase 2 minus phase 4, in time and points.
 
 The reference ratio printed at the end (incremental time / full time) is what the
 incremental design buys on this machine, independent of its speed.
@@ -18,6 +21,7 @@ incremental design buys on this machine, independent of its speed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import resource
 import subprocess
@@ -26,6 +30,7 @@ import tempfile
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -33,6 +38,7 @@ from growthwatch.demo.generator import DemoSpec, estimated_events, generate
 from growthwatch.demo.pipeline import DEMO_METRICS
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.metrics.engine import MetricsEngine
+from growthwatch.metrics.settings import MetricsSettings, SegmentSettings
 from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
 
@@ -67,16 +73,22 @@ def load(work: Path, events: int, new: int) -> dict[str, float]:
     return {"events": total, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
 
 
-def full(work: Path) -> dict[str, float]:
+def full(work: Path, settings: MetricsSettings = DEMO_METRICS, name: str = "") -> dict[str, Any]:
     with Ledger(work / "ledger.duckdb") as ledger:
-        series = SeriesStore(work / "series.duckdb")
-        engine = MetricsEngine(ledger, DEMO_METRICS, state_path=work / "state.json")
+        series = SeriesStore(work / f"series{name}.duckdb")
+        engine = MetricsEngine(ledger, settings, state_path=work / f"state{name}.json")
         started = time.perf_counter()
         result = engine.recompute([series])
         seconds = time.perf_counter() - started
         series.close()
         return {"events": result.events, "points": result.points, "seconds": seconds,
-                "peak_mb": peak_mb()}  # fmt: skip
+                "peak_mb": peak_mb(), "segments_seconds": result.timings.get("segments", 0.0)}  # fmt: skip
+
+
+def plain(work: Path) -> dict[str, Any]:
+    """Phase 2 without segment series (same ledger, own store and state)."""
+    no_segments = dataclasses.replace(DEMO_METRICS, segments=SegmentSettings(dimensions=()))
+    return full(work, no_segments, "-plain")
 
 
 def incremental(work: Path) -> dict[str, float]:
@@ -119,13 +131,15 @@ def engine_live_cancellation(
             "live_timings": json.dumps(result.timings)}  # fmt: skip
 
 
-PHASES = {"load": load, "full": full, "incremental": incremental}
+PHASES: dict[str, Any] = {"load": load, "full": full, "incremental": incremental, "plain": plain}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--new", type=int, default=1_000)
+    parser.add_argument("--no-segments-cost", action="store_true",
+                        help="skip phase 4 (the full recompute without segment series)")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -136,7 +150,8 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="gw-bench-metrics-"))
     results = {}
-    for phase in ("load", "full", "incremental"):
+    phases = ("load", "full", "incremental", *(() if args.no_segments_cost else ("plain",)))
+    for phase in phases:
         proc = subprocess.run(
             [sys.executable, __file__, "--phase", phase, "--work", str(work),
              "--events", str(args.events), "--new", str(args.new)],
@@ -155,6 +170,15 @@ def main() -> None:
           f"{int(i['live_points']):,} points   {i['live_timings']}")  # fmt: skip
     print(f"incremental / full time:  {i['seconds'] / f['seconds']:.3f}")
     print(f"live / full time:         {i['live_seconds'] / f['seconds']:.4f}")
+    if "plain" in results:
+        p = results["plain"]
+        print(f"full without segments:    {p['seconds']:8.2f} s   peak RSS {p['peak_mb']:8.0f} MB   "
+              f"{int(p['points']):,} points")  # fmt: skip
+        print(f"segments cost (full):     {f['seconds'] - p['seconds']:+8.2f} s "
+              f"(segments family {f['segments_seconds']:.2f} s)   "
+              f"{int(f['points']) - int(p['points']):+,} points")  # fmt: skip
+        print(f"with / without segments:  time {f['seconds'] / p['seconds']:.3f}   "
+              f"points {int(f['points']) / int(p['points']):.3f}")  # fmt: skip
     print(f"work dir (delete when done): {work}")
 
 

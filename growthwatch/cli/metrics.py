@@ -58,6 +58,13 @@ ALIASES = {
     "traffic": "traffic_daily",
     "kpi": "kpi",
 }
+# The segment series of a product measurement (``--where plan=pro``, ``--by plan``).
+SEGMENTED = {
+    "mrr_daily": "mrr_segments_daily",
+    "customers_daily": "customers_segments_daily",
+    "churn_monthly": "churn_segments_monthly",
+    "revenue_daily": "revenue_segments_daily",
+}
 # What a person reads first in the wide measurements; ``--fields all`` shows every field.
 HEADLINE = {
     "churn_monthly": ("customers_start", "customers_end", "churned", "customer_churn_rate",
@@ -118,7 +125,11 @@ def register(sub: Any) -> None:
         "--fields", help="comma-separated fields, or `all` (default: the headline fields)"
     )
     show.add_argument("--where", action="append", default=[], metavar="TAG=VALUE",
-                      help="filter on another tag, e.g. basis=logo or channel=all")  # fmt: skip
+                      help="filter on another tag, e.g. basis=logo or channel=all, or on a "
+                      "segment, e.g. plan=pro (mrr, customers, churn, revenue)")  # fmt: skip
+    show.add_argument("--by", metavar="DIMENSION",
+                      help="one row group per segment of a dimension, e.g. plan, interval, "
+                      "country, channel (mrr, customers, churn, revenue)")  # fmt: skip
     show.add_argument("--limit", type=int, default=60,
                       help="show the last N rows of the range (default 60; 0 for all)")  # fmt: skip
     add_format_arg(show)
@@ -272,22 +283,64 @@ def _measurement_of(name: str) -> str:
                    f"or an alias ({', '.join(ALIASES)})")  # fmt: skip
 
 
+def _segment_query(
+    name: str, where: list[str], by: str | None, settings: MetricsSettings
+) -> tuple[str, dict[str, str], list[str]]:
+    """The measurement to read and the segment tags of ``--where DIM=VALUE`` and ``--by
+    DIM``: a product measurement becomes its segment measurement (dimension, segment tags).
+    Returns (measurement, segment tags, --where items left for the measurement's own tags)."""
+    dims = settings.segments.dimensions
+    spec = BY_NAME[name]
+    seg: dict[str, str] = {}
+    rest = []
+    for item in where:
+        key, sep, value = item.partition("=")
+        if sep and key and key not in spec.tags and key not in ("dimension", "segment"):
+            if key not in dims:
+                raise CliError(f"--where {key}: {name} has no tag {key!r} and {key} is not a "
+                               f"configured segment dimension; tags: {', '.join(spec.tags)}; "
+                               f"segments: {', '.join(dims) or 'none (metrics.segments)'}")  # fmt: skip
+            if "dimension" in seg and seg["dimension"] != key:
+                raise CliError(f"--where {key}: one segment dimension at a time (already "
+                               f"{seg['dimension']})")  # fmt: skip
+            seg.update(dimension=key, segment=value)
+        else:
+            rest.append(item)
+    if by is not None:
+        if by not in dims:
+            raise CliError(f"--by {by}: not a configured segment dimension; segments: "
+                           f"{', '.join(dims) or 'none (metrics.segments)'}")  # fmt: skip
+        if seg.get("dimension", by) != by:
+            raise CliError(f"--by {by} with --where {seg['dimension']}=...: one segment "
+                           "dimension at a time")  # fmt: skip
+        seg["dimension"] = by
+    if seg and name not in SEGMENTED.values():
+        if name not in SEGMENTED:
+            alias = {v: k for k, v in reversed(ALIASES.items())}
+            raise CliError(f"{name} has no segment series; segments exist for "
+                           f"{', '.join(alias.get(m, m) for m in SEGMENTED)}")  # fmt: skip
+        name = SEGMENTED[name]
+    return name, seg, rest
+
+
 def run_show(args: argparse.Namespace) -> int:
     name = _measurement_of(args.metric)
+    _, data_dir, settings = _context(args)
+    product_name = name
+    name, segment_tags, where = _segment_query(name, args.where, args.by, settings)
     spec = BY_NAME[name]
     if args.limit < 0:
         raise CliError(f"--limit {args.limit}: give a number of rows >= 0 (0 shows all)")
     if args.start and args.end and args.end <= args.start:
         raise CliError(f"the range is empty: --from starts {args.start}, --to ends before "
                        f"{args.end} (--to is exclusive for a day, inclusive for a month)")  # fmt: skip
-    _, data_dir, settings = _context(args)
     path = data_dir / "series.duckdb"
     if not path.exists():
         hint = prog()
         raise CliError(f"no series at {path}; run `{hint} demo` or `{hint} metrics recompute`"
                        + (f" --data-dir {data_dir}" if args.data_dir else "") + " first")  # fmt: skip
-    tags = {"product": args.product}
-    for item in args.where:
+    tags = {"product": args.product, **segment_tags}
+    for item in where:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise CliError(f"--where {item!r}: write TAG=VALUE, e.g. --where basis=logo")
@@ -301,7 +354,8 @@ def run_show(args: argparse.Namespace) -> int:
             raise CliError(f"--fields: {name} has no field {unknown[0]!r}; fields: "
                            f"{', '.join(spec.fields)} (or all)")  # fmt: skip
     else:
-        fields = list(spec.fields if args.fields == "all" else HEADLINE.get(name, spec.fields))
+        headline = HEADLINE.get(name, HEADLINE.get(product_name, spec.fields))
+        fields = list(spec.fields if args.fields == "all" else headline)
     store = SeriesStore(path)
     try:
         known = store.tag_values("product")
@@ -326,9 +380,18 @@ def run_show(args: argparse.Namespace) -> int:
     other_tags = [t for t in spec.tags if t in frame and t not in tags]
     if "currency" in other_tags or "currency" in tags:
         frame["currency"] = frame.get("currency", tags.get("currency"))
-    frame = frame.sort_values(["time", *other_tags], ignore_index=True)
+    if "segment" in other_tags:  # --by: one row group per segment value
+        other_tags = ["segment", *[t for t in other_tags if t != "segment"]]
+        frame = frame.sort_values([*other_tags, "time"], ignore_index=True)
+    else:
+        frame = frame.sort_values(["time", *other_tags], ignore_index=True)
     total = len(frame)
-    if args.limit and total > args.limit:
+    if args.limit and "segment" in other_tags:  # the last N rows of every segment
+        frame = frame.groupby("segment", sort=False).tail(args.limit).reset_index(drop=True)
+        if len(frame) < total:
+            print(f"showing the last {args.limit} rows of each segment (--limit 0 for all)",
+                  file=sys.stderr)  # fmt: skip
+    elif args.limit and total > args.limit:
         frame = frame.tail(args.limit)
         print(f"showing the last {args.limit} of {total} rows (--limit 0 for all, or narrow "
               "--from/--to)", file=sys.stderr)  # fmt: skip

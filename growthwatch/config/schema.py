@@ -232,6 +232,25 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
                 "include_metered": {"type": "boolean"},
                 "ltv_months": {"type": "integer", "minimum": 1, "maximum": 36},
                 "trial_conversion_days": {"type": "integer", "minimum": 1, "maximum": 730},
+                "segments": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "x-hint": "segment series per plan, interval, country, channel or a "
+                    "custom customer attribute (docs/metrics.md, Segments)",
+                    "properties": {
+                        "dimensions": {
+                            "type": "array",
+                            "uniqueItems": True,
+                            "maxItems": 8,
+                            "items": {"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"},
+                            "x-hint": "plan, interval, country, channel or a metadata key of "
+                            "the customers' events; [] for no segment series",
+                        },
+                        "max_values": {"type": "integer", "minimum": 1, "maximum": 500,
+                                       "x-hint": "values kept per dimension; the rest are "
+                                       "'other' (InfluxDB series cardinality)"},
+                    },
+                },
                 "branch_types": {
                     "type": "array",
                     "items": {"type": "string"},

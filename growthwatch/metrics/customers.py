@@ -25,6 +25,8 @@ are not written to the stores, so a dashboard shows a gap, never a fake 0 %.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -62,6 +64,7 @@ def churn_periods(
     *,
     tz: str = "UTC",
     until: pd.Timestamp | None = None,
+    churned_from_start: Callable[[str, str], pd.Series] | None = None,
 ) -> pd.DataFrame:
     """Per product (and ``all``) and period (``freq`` "D", "MS" or "YS", in ``tz``), in units.
 
@@ -83,7 +86,9 @@ def churn_periods(
     out["customers_paused"] = ends["paused_customers"]
     out["mrr_start"] = ends["mrr"].groupby(level="product").shift(1, fill_value=0)
     out["customers_start"] = ends["active"].groupby(level="product").shift(1, fill_value=0)
-    churned = _churned_from_start(mrr.movements, freq, tz)
+    # segments count a customer's churn where it left, with the product's start population
+    count = churned_from_start or (lambda f, z: _churned_from_start(mrr.movements, f, z))
+    churned = count(freq, tz)
     out["churned"] = churned.reindex(out.index, fill_value=0)
     first = grouped["time"].min().groupby(level="product").min()
     out = out.reset_index().rename(columns={"period": "time"})

@@ -312,6 +312,8 @@ class MetricsEngine:
             keep = None if products is None or "*" in products[name] else products[name]
             computed = family.run(view, start, keep, horizon)
             frames, start = computed.frames, computed.start
+            if computed.all_products:
+                keep = None
             result.chain_breaks = computed.counters.get("chain_breaks", result.chain_breaks)
             del computed
             lower = start if since is None else since

@@ -246,6 +246,9 @@ class _Groups:
     paused_mrr_delta: np.ndarray
     delinquent: np.ndarray  # per group: a churn caused by failed payments
     breaks: int
+    # per event: the reporting-currency value of its subscription just before it (what a
+    # segment change of that subscription moves from one segment to another)
+    before_rc: np.ndarray
 
 
 def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups | None:
@@ -277,7 +280,8 @@ def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups |
     prev_micro = prev.fillna(0).to_numpy().astype("int64")
     prev_micro = np.where(has_sid, prev_micro, micros(sub["mrr_before"]))
     ts = sub["ts"]
-    move_rc, revaluations = _valued(sub, sid, after, prev_micro, events, settings, keys)
+    move_rc, revaluations, before_rc = _valued(sub, sid, after, prev_micro, events, settings,
+                                               keys)
     # Paying = the sum of the customer's subscription states (each >= 0) is above zero; the
     # sum telescopes, so currencies need no conversion for this test.
     state_delta = after - prev_micro
@@ -337,7 +341,7 @@ def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups |
     delinquent = (kind == "churn") & _delinquent(sub, events, by_customer, gid_sorted, last_idx)
     return _Groups(sub, ts, sid, ckey, state_delta, state_after, move_rc, revaluations,
                    by_customer, starts, gid_sorted, first_idx, last_idx, g_b, g_a, delta,
-                   kind, amount, paused_mrr_delta, delinquent, breaks)  # fmt: skip
+                   kind, amount, paused_mrr_delta, delinquent, breaks, before_rc)  # fmt: skip
 
 
 def _delinquent(
@@ -570,15 +574,17 @@ def _valued(
     events: pd.DataFrame,
     settings: MetricsSettings,
     keys: np.ndarray,
-) -> tuple[np.ndarray, pd.DataFrame]:
-    """Reporting-currency change of every subscription event, and FX revaluations.
+) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    """Reporting-currency change of every subscription event, FX revaluations, and each
+    event's valued subscription state before it.
 
     A subscription's MRR is valued at the rate of its service period's start (METRICS.md):
     the rate of the day it started, restarted or changed currency, re-set at each renewal
     (a ``payment`` carrying the subscription id starts a new period). A change inside the
     period (seats, plan) is valued at the period's rate, so it is a pure movement; the
     revaluation at a renewal is the FX impact. Returns the per-event change (micro-units)
-    and the revaluations (time, product, customer, amount), which sum exactly to the stock.
+    and the revaluations (time, product, customer, subscription, amount), which sum exactly
+    to the stock, and per event the valued state before it (micro-units).
     """
     n = len(sub)
     has_sid = sid.notna().to_numpy()
@@ -586,11 +592,12 @@ def _valued(
     t = naive_utc(sub["ts"])
     rate_now = settings.fx.convert_factor(pd.Series(currency), pd.Series(t))
     # Without a subscription id there is no period to follow: value at the event's day.
-    move = np.round(after * rate_now).astype("int64") - np.round(prev * rate_now).astype("int64")
+    before_rc = np.round(prev * rate_now).astype("int64")
+    move = np.round(after * rate_now).astype("int64") - before_rc
     fx_empty = pd.DataFrame({"time": pd.Series(dtype=TIME_DTYPE), "product": [], "customer": [],
-                             "amount": pd.Series(dtype="int64")})  # fmt: skip
+                             "subscription": [], "amount": pd.Series(dtype="int64")})  # fmt: skip
     if not has_sid.any():
-        return move, fx_empty
+        return move, fx_empty, before_rc
     pay = clean(events, (EventType.PAYMENT.value,))
     pay_sid = json_key(pay["metadata"], "subscription") if len(pay) else pd.Series(dtype="string")
     pay = pay[pay_sid.notna().to_numpy()]
@@ -629,17 +636,19 @@ def _valued(
     prev_value = pd.Series(value).groupby(g, sort=False).shift(1).fillna(0).to_numpy()
     delta = value - prev_value.astype("int64")
     move[timeline["pos"].to_numpy()[is_sub]] = delta[is_sub]
+    before_rc[timeline["pos"].to_numpy()[is_sub]] = prev_value.astype("int64")[is_sub]
     reval = ~is_sub & (delta != 0)
     fx = pd.DataFrame(
         {
             "time": pd.to_datetime(timeline["t"].to_numpy()[reval]).tz_localize("UTC"),
             "product": timeline["product"].to_numpy()[reval],
             "customer": timeline["customer"].to_numpy()[reval],
+            "subscription": timeline["sid"].to_numpy()[reval],
             "amount": delta[reval],
         }
     )
     fx["time"] = fx["time"].astype(TIME_DTYPE)
-    return move, fx
+    return move, fx, before_rc
 
 
 def _changes(
@@ -652,7 +661,7 @@ def _changes(
             pd.DataFrame({"time": pd.Series(group_time).dt.tz_localize("UTC"),
                           "product": sub["product"].to_numpy(),
                           "customer": sub["subject"].to_numpy(), "delta": move}),
-            fx.rename(columns={"amount": "delta"}),
+            fx[["time", "product", "customer", "amount"]].rename(columns={"amount": "delta"}),
         ],
         ignore_index=True,
     )  # fmt: skip

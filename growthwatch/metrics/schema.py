@@ -82,6 +82,42 @@ MEASUREMENTS: tuple[Measurement, ...] = (
         )
         for period, bucket in (("monthly", "month"), ("yearly", "year"))
     ),
+    # Segment series (issue #14): the product figures split by plan, billing interval,
+    # country, channel or a custom attribute; new measurements, so queries that sum a
+    # product measurement's series never double count (see growthwatch/metrics/segments.py)
+    Measurement(
+        "mrr_segments_daily", "segments", ("product", "dimension", "segment"), (),
+        ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
+         "net_change", "paused", "resumed", "paused_mrr", "arr", "churn_voluntary",
+         "churn_delinquent", "moved_in", "moved_out"), "day", {"mrr_end": "mrr"},
+    ),
+    Measurement(
+        "customers_segments_daily", "segments", ("product", "dimension", "segment"),
+        ("active", "active_start", "new", "reactivated", "churned", "churned_from_start",
+         "cancellations", "paused", "churned_delinquent"),
+        ("churn_rate", "arpa"), "day",
+        {"customers_end": "active", "customers_start": "active_start",
+         "customers_paused": "paused",
+         "new_customers": "new", "reactivated_customers": "reactivated",
+         "churned_customers": "churned", "churned": "churned_from_start",
+         "customer_churn_rate": "churn_rate"},
+    ),
+    Measurement(
+        "churn_segments_monthly", "segments", ("product", "dimension", "segment"),
+        ("customers_start", "customers_end", "churned", "new_customers",
+         "reactivated_customers", "churned_customers", "customers_paused", "partial",
+         "churned_delinquent"),
+        ("mrr_start", "mrr_end", "new", "expansion", "contraction", "churn",
+         "reactivation", "fx_impact", "customer_churn_rate", "gross_mrr_churn_rate",
+         "net_mrr_churn_rate", "grr", "nrr", "arpa", "ltv", "paused", "resumed",
+         "paused_mrr", "nrr_t12m", "grr_t12m", "arr", "asp", "quick_ratio",
+         "churn_voluntary", "churn_delinquent", "moved_in", "moved_out"), "month",
+    ),
+    Measurement(
+        "revenue_segments_daily", "segments", ("product", "currency", "dimension", "segment"),
+        ("payments", "refund_count", "failed_count"),
+        ("gross", "refunds", "net", "gross_rc", "refunds_rc", "net_rc"), "day",
+    ),
     Measurement(
         "product_daily", "product", ("product",),
         ("signups", "activations", "activated", "dau", "wau", "mau", "maturing"),
@@ -145,7 +181,8 @@ def to_batch(name: str, frame: pd.DataFrame) -> PointBatch:
 
 _RATE_PARTS = ("rate", "grr", "nrr", "stickiness", "conversion")
 _NUMBERS = frozenset({("traffic_daily", "sessions"), ("kpi", "value"),
-                      ("churn_monthly", "quick_ratio")})  # fmt: skip
+                      ("churn_monthly", "quick_ratio"),
+                      ("churn_segments_monthly", "quick_ratio")})  # fmt: skip
 
 
 def unit(measurement: str, field: str) -> str:

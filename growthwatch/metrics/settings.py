@@ -32,6 +32,18 @@ class Funnel:
     window_days: int = 14
 
 
+BUILTIN_SEGMENTS: tuple[str, ...] = ("plan", "interval", "country", "channel")
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    """Which dimensions get segment series and how many values each keeps
+    (``metrics.segments``; see ``growthwatch.metrics.segments``)."""
+
+    dimensions: tuple[str, ...] = BUILTIN_SEGMENTS
+    max_values: int = 50
+
+
 @dataclass(frozen=True)
 class MetricsSettings:
     fx: FxTable = field(default_factory=FxTable)
@@ -45,6 +57,7 @@ class MetricsSettings:
     timezone: str = "UTC"
     # a trial converts when its customer reaches a paid period within this many days
     trial_conversion_days: int = 30
+    segments: SegmentSettings = field(default_factory=SegmentSettings)
 
     @property
     def reporting_currency(self) -> str:
@@ -73,4 +86,17 @@ class MetricsSettings:
             branch_types=tuple(section.get("branch_types") or DEFAULT_BRANCH_TYPES),
             timezone=str(getattr(config, "timezone", None) or "UTC"),
             trial_conversion_days=int(section.get("trial_conversion_days", 30)),
+            segments=_segments(section.get("segments")),
         )
+
+
+def _segments(raw: Any) -> SegmentSettings:
+    """``metrics.segments``: ``{dimensions: [...], max_values: N}`` (both optional; the
+    schema validates them); ``dimensions: []`` for no segment series."""
+    if raw is None:
+        return SegmentSettings()
+    dims = raw.get("dimensions")
+    return SegmentSettings(
+        dimensions=BUILTIN_SEGMENTS if dims is None else tuple(str(d) for d in dims),
+        max_values=int(raw.get("max_values", 50)),
+    )

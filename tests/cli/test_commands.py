@@ -74,7 +74,7 @@ def test_metrics_update_after_the_demo_continues_instead_of_recomputing(demo_dir
         (["metrics", "show", "churn", "--from", "2026-13"], r"not a day or a month; write YYYY-MM-DD"),
         (["metrics", "show", "churn", "--from", "2026-09", "--to", "2026-08-15"], r"the range is empty"),
         (["metrics", "show", "churn", "--limit", "-1"], r"--limit -1: give a number of rows >= 0"),
-        (["metrics", "show", "churn", "--where", "plan=pro"], r"has no tag 'plan'; tags: product"),
+        (["metrics", "show", "churn", "--where", "industry=retail"], r"industry is not a configured segment dimension; tags: product; segments: plan, interval, country, channel"),
         (["metrics", "show", "mrr", "--config", "missing.yaml"], r"--config missing.yaml: no such file"),
         (["metrics", "update", "--config", "."], r"--config \.: is a directory"),
         (["serve", "--config", "missing.yaml"], r"--config missing.yaml: no such file"),

@@ -145,7 +145,7 @@ def test_nothing_new_is_a_noop_and_state_survives_a_restart(tmp_path: Path) -> N
         assert (result.mode, result.events) == ("incremental", 1)
         # payments feed revenue and the funnel; the grids move to the new day
         assert set(result.families) == {"revenue", "funnels", "subscriptions", "product", "cohorts",
-                                        "trials", "lifecycle"}  # fmt: skip
+                                        "trials", "lifecycle", "segments"}  # fmt: skip
 
 
 def test_recompute_a_range_writes_only_that_range() -> None:
@@ -240,7 +240,7 @@ def test_every_documented_influxql_query_runs(influx_server: InfluxServer, influ
         queries[-1] = " ".join(current)
     assert len(queries) >= 10
     events = [
-        sub("2025-12-15 09:00", 0, 100, "c1", product="acme"),
+        sub("2025-12-15 09:00", 0, 100, "c1", product="acme", plan="pro"),  # segments
         ev("payment", "2026-01-01 09:00", "c1", value="100", product="acme"),
         ev("signup", "2026-01-01", "u1", product="acme"),
         ev("activation", "2026-01-02", "u1", product="acme"),

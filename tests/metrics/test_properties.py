@@ -26,7 +26,7 @@ from growthwatch.metrics.customers import churn_periods
 from growthwatch.metrics.engine import MetricsEngine
 from growthwatch.metrics.fx import FxTable
 from growthwatch.metrics.mrr import compute_mrr
-from growthwatch.metrics.settings import Funnel, MetricsSettings
+from growthwatch.metrics.settings import Funnel, MetricsSettings, SegmentSettings
 from growthwatch.points import PointBatch
 from growthwatch.stores.ledger import Ledger
 
@@ -60,12 +60,18 @@ sub_event = st.tuples(
     st.sampled_from(MRR_VALUES),
     st.sampled_from(["USD", "USD", "EUR"]),
     st.sampled_from(["", "", "", "pause"]),  # a drop to 0 may be a pause, a rise a resume
+    st.sampled_from(["basic", "basic", "pro", ""]),  # the plan (segments): changes move MRR
+    st.sampled_from(["", "", "DE", "FR"]),  # a customer's country, first known value wins
 )
 
 
 def build_subs(raw: list[tuple[Any, ...]]) -> list[GrowthEvent]:
     out = []
     for i, (product, customer, sid, minute, before, after, currency, *rest) in enumerate(raw):
+        seg: dict[str, Any] = {}
+        if len(rest) > 2:
+            seg = {k: v for k, v in (("plan", rest[1]), ("country", rest[2]),
+                                     ("interval", "year" if rest[1] == "pro" else "month")) if v}
         kind = "subscription_changed" if Decimal(before) and Decimal(after) else (
             "subscription_started" if Decimal(after) else "subscription_cancelled"
         )  # fmt: skip
@@ -75,7 +81,8 @@ def build_subs(raw: list[tuple[Any, ...]]) -> list[GrowthEvent]:
             kind = "subscription_resumed"
         out.append(
             ev(kind, START + timedelta(minutes=minute), customer, product=product,
-               before=before, after=after, currency=currency, sid=sid, source_id=f"s{i}")
+               before=before, after=after, currency=currency, sid=sid, source_id=f"s{i}",
+               **seg)
         )  # fmt: skip
     return out
 
@@ -344,6 +351,7 @@ def _fields(e: GrowthEvent) -> dict[str, Any]:
     st.booleans(),
     st.sampled_from(["UTC", "Europe/Berlin"]),
     st.lists(trial_event, max_size=5),
+    st.sampled_from([1, 50]),
 )
 def test_incremental_equals_full_recompute(
     subs: list[tuple[Any, ...]],
@@ -353,11 +361,15 @@ def test_incremental_equals_full_recompute(
     in_order: bool,
     tz: str,
     trials: list[tuple[Any, ...]],
+    max_values: int,
 ) -> None:
     """Whole stores compared (every key and field, rows that stopped existing included),
     with late and out-of-order events, replays, same-second events, pauses and netting
-    across midnight, in UTC and in a reporting timezone."""
-    settings = dataclasses.replace(SETTINGS, timezone=tz)
+    across midnight, in UTC and in a reporting timezone; segments by plan, interval,
+    country and channel, with one value kept per dimension (the rest folded into other,
+    which a late event can re-rank) or fifty."""
+    settings = dataclasses.replace(SETTINGS, timezone=tz,
+                                   segments=SegmentSettings(max_values=max_values))
     events = build_subs(subs) + build_other(others) + build_trials(trials)
     if tz != "UTC":  # Berlin runs over its spring DST change (2026-03-29, a 23-hour day)
         shift = t("2026-03-22") - START
@@ -390,3 +402,90 @@ def test_incremental_equals_full_recompute(
         assert got.keys() == fields.keys(), key
         for name, value in fields.items():
             assert math.isclose(got[name], value, rel_tol=1e-12, abs_tol=1e-9), (key, name)
+
+
+# -- segments: the sums over one dimension's segments are the product series ----------------
+
+# segment measurement -> (product measurement, the fields that add up as they are)
+_SEGMENT_SUMS = {
+    "mrr_segments_daily": ("mrr_daily", ("mrr_end", "new", "churn", "reactivation", "fx_impact",
+                           "net_change", "paused", "resumed", "paused_mrr", "arr",
+                           "churn_voluntary", "churn_delinquent")),
+    "customers_segments_daily": ("customers_daily", ("customers_end", "customers_start",
+                                 "new_customers", "reactivated_customers", "churned_customers",
+                                 "churned", "cancellations", "customers_paused",
+                                 "churned_delinquent")),
+    "churn_segments_monthly": ("churn_monthly", ("customers_start", "customers_end", "churned",
+                               "new_customers", "reactivated_customers", "churned_customers",
+                               "customers_paused", "churned_delinquent", "mrr_start", "mrr_end",
+                               "new", "churn", "reactivation", "fx_impact", "paused", "resumed",
+                               "paused_mrr", "arr", "churn_voluntary", "churn_delinquent")),
+    "revenue_segments_daily": ("revenue_daily", ("gross", "refunds", "net", "payments",
+                               "refund_count", "failed_count", "gross_rc", "refunds_rc",
+                               "net_rc")),
+}  # fmt: skip
+
+
+def _micro(frame: pd.DataFrame, col: str) -> pd.Series:
+    return np.round(frame[col].astype("float64") * 1_000_000).astype("int64")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(sub_event, min_size=1, max_size=25),
+    st.lists(renewal, max_size=6),
+    st.lists(other_event, max_size=12),
+    st.booleans(),
+    st.sampled_from([1, 2, 50]),
+    st.sampled_from(["UTC", "Europe/Berlin"]),
+)
+def test_segment_series_sum_exactly_to_the_product_series(
+    raw: list[tuple[Any, ...]],
+    renewals: list[tuple[Any, ...]],
+    others: list[tuple[Any, ...]],
+    foreign: bool,
+    max_values: int,
+    tz: str,
+) -> None:
+    """For every dimension, product (and the portfolio) and bucket, in micro-units: every
+    additive field summed over the segments equals the product measurement's field;
+    expansion and contraction do after taking out the moves between segments, and what
+    moved out of segments moved into others."""
+    from growthwatch.metrics.engine import compute
+
+    if not foreign:
+        raw = [(*r[:6], "USD", *r[7:]) for r in raw]
+    events = build_subs(raw) + build_renewals(renewals, raw) + build_other(others)
+    settings_ = dataclasses.replace(SETTINGS, timezone=tz,
+                                    segments=SegmentSettings(max_values=max_values))
+    out = compute(frame(*events), settings_, pd.Timestamp(START + timedelta(days=16)))
+    checked = 0
+    for seg_name, (name, fields) in _SEGMENT_SUMS.items():
+        product = out.get(name)
+        if product is None or product.empty:
+            assert seg_name not in out or out[seg_name].empty, seg_name
+            continue
+        seg = out[seg_name]
+        keys = ["time", "product", *(["currency"] if "currency" in product else [])]
+        for dim in ("plan", "interval", "country", "channel"):
+            part = seg[seg["dimension"] == dim]
+            assert not part.empty, (seg_name, dim)
+            if max_values < 50:
+                values = set(part["segment"]) - {"other", "unknown"}
+                assert len(values) <= max_values, (seg_name, dim, values)
+            sums = {f: _micro(part, f).groupby([part[k] for k in keys]).sum() for f in fields}
+            if "moved_in" in part:
+                for f, moved in (("expansion", "moved_in"), ("contraction", "moved_out")):
+                    net = _micro(part, f) - _micro(part, moved)
+                    sums[f] = net.groupby([part[k] for k in keys]).sum()
+                moved_in = _micro(part, "moved_in").groupby([part[k] for k in keys]).sum()
+                moved_out = _micro(part, "moved_out").groupby([part[k] for k in keys]).sum()
+                assert (moved_in == moved_out).all(), (seg_name, dim)
+            want = product.set_index(keys)
+            for f, got in sums.items():
+                expected = _micro(want, f)
+                both = pd.concat([got.rename("got"), expected.rename("want")], axis=1).fillna(0)
+                bad = both[both["got"] != both["want"]]
+                assert bad.empty, (seg_name, dim, f, bad.head())
+                checked += 1
+    assert checked > 0

@@ -44,6 +44,9 @@ class Computed:
     frames: Frames
     start: pd.Timestamp | None
     counters: dict[str, int] = field(default_factory=dict)
+    # the rewrite covers every product, not only those whose events arrived (a family whose
+    # rows depend on the whole portfolio, e.g. the segment values it keeps)
+    all_products: bool = False
 
 
 class Family:

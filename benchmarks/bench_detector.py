@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from detectors import intraday
+from detectors import intraday, intraday_amounts
 from detectors.alerts import AlertBook, Finding
 from detectors.causal import Policy, replay
 from detectors.registry import METHODS
@@ -45,7 +45,12 @@ METHOD_ROWS = ("zscore", "seasonal_mad", "counts", "auto+intraday")
 
 
 def synthetic(seed: int, volume: float, kind: str, continuous: bool):
-    """(daily series, event times or None, label, direction)."""
+    """(daily series, event times, event amounts or None, label).
+
+    Counts: Poisson events a day, their times from an intraday profile. Amounts: the
+    same, payments with a log-normal amount (median 50, sigma 0.5) and a day-level
+    5 % noise on the rate: the daily series is their sum, the events are what the
+    intraday path sees."""
     rng = np.random.default_rng([seed, int(volume * 10), KINDS.index(kind), int(continuous)])
     days = pd.date_range(START, periods=N_DAYS, freq="D")
     weekly = np.where(days.day_of_week < 5, 1.0, 0.6)
@@ -66,14 +71,18 @@ def synthetic(seed: int, volume: float, kind: str, continuous: bool):
         span = 1
     label = Label(f"{kind}-{volume}-{seed}", f"p{seed}-{volume}-{kind}", ("m",),
                   (START + at * DAY).to_pydatetime(), (START + (at + span) * DAY).to_pydatetime())  # fmt: skip
-    if continuous:
-        values = rate * factor * (1 + rng.normal(0, 0.05, N_DAYS))
-        return pd.Series(values, index=days), None, label
-    counts = rng.poisson(rate * factor)
+    level = np.clip(1 + rng.normal(0, 0.05, N_DAYS), 0.5, None) if continuous else 1.0
+    counts = rng.poisson(rate * factor * level)
     start_ns = days.as_unit("ns").asi8
     ts = np.concatenate([s + (rng.beta(2.5, 2, n) * 86_400e9).astype("int64")
                          for s, n in zip(start_ns, counts, strict=True)])  # fmt: skip
-    return pd.Series(counts.astype(float), index=days), np.sort(ts), label
+    order = np.argsort(ts, kind="stable")
+    if not continuous:
+        return pd.Series(counts.astype(float), index=days), ts[order], None, label
+    amounts = np.round(rng.lognormal(np.log(50.0), 0.5, len(ts)), 2)[order]
+    day_of = np.repeat(np.arange(N_DAYS), counts)[order]
+    totals = np.bincount(day_of, weights=amounts, minlength=N_DAYS)
+    return pd.Series(totals, index=days), ts[order], amounts, label
 
 
 def daily_opens(series: pd.Series, method: str, product: str, direction: str) -> list[Finding]:
@@ -96,6 +105,18 @@ def intraday_opens(ts: np.ndarray, product: str, direction: str) -> list[Finding
         sev = "warning" if r.score >= cfg.warning else ""
         out.append(Finding(product, "m", "all", datetime.fromtimestamp(r.time / 1e9, UTC),
                            r.observed, r.expected, r.lower, r.upper, r.score, sev, "intraday", ""))  # fmt: skip
+    return out
+
+
+def amount_opens(ts: np.ndarray, amounts: np.ndarray, product: str, direction: str) -> list[Finding]:
+    cfg = intraday.IntradaySettings(direction=direction, warning=0.9995)
+    start = int((START + 28 * DAY).value)
+    end = int((START + N_DAYS * DAY).value)
+    out = []
+    for r in intraday_amounts.backtest(ts, amounts, start, end, cfg, step_minutes=60):
+        sev = "warning" if r.score >= cfg.warning else ""
+        out.append(Finding(product, "m", "all", datetime.fromtimestamp(r.time / 1e9, UTC),
+                           r.observed, r.expected, r.lower, r.upper, r.score, sev, "amounts", ""))  # fmt: skip
     return out
 
 
@@ -128,14 +149,15 @@ def part_synthetic(seeds: int) -> dict[str, dict[str, Score]]:
                     continue  # a zero day is normal at this volume: nothing to find
                 direction = "up" if kind in ("spike", "shift") else "down"
                 for continuous in (False, True):
-                    series, ts, label = synthetic(seed, volume * (50 if continuous else 1), kind, continuous)
+                    series, ts, amounts, label = synthetic(seed, volume, kind, continuous)
                     for method in METHOD_ROWS:
                         if method == "auto+intraday":
                             # what serve runs: intraday from the events plus the day's close
                             found = (intraday_opens(ts, label.product, direction)
                                      + daily_opens(series, "counts", label.product, direction)
-                                     if ts is not None
-                                     else daily_opens(series, "seasonal_mad", label.product, direction))  # fmt: skip
+                                     if amounts is None
+                                     else amount_opens(ts, amounts, label.product, direction)
+                                     + daily_opens(series, "seasonal_mad", label.product, direction))  # fmt: skip
                         elif method == "counts" and continuous:
                             found = daily_opens(series, "seasonal_mad", label.product, direction)
                         else:

@@ -5,20 +5,19 @@ event *amounts* and, judged only when the day closes, a payment outage at 08:00 
 page tomorrow. Here, from the times and amounts of one product's payments, a
 ``AmountDayModel`` is built once per day from the complete days before it:
 
-- the day's expected total: the ``seasonal_mad`` method on the daily totals (same
-  weekday, trend correction, log scale for positive totals), days that were themselves
-  anomalous (either way) left out;
-- the share of a normal day's amount that has arrived by each minute (from the same
-  days, smoothed towards uniform);
-- the spread of the sum so far, in two parts: the day's *level* (how much whole days
-  vary beyond chance: ``seasonal_mad``'s relative spread minus the sampling part,
-  at least its relative floor) and *sampling* (a compound Poisson sum of the payments
-  expected so far: ``n x E[amount^2]``). Early in the day few payments have arrived and
-  sampling dominates (a wide range); at the close the variance is the day's.
+- the day's expected number of payments and its spread: the negative binomial of the
+  counts' intraday model (seasonal rate, days that were themselves anomalous left out,
+  over-dispersion = how much whole days vary beyond chance);
+- the amounts of the baseline days' payments (their mean and mean square) and the share
+  of a normal day's amount that has arrived by each minute (smoothed towards uniform);
+- so the sum so far is a compound count: mean ``n x E[a]``, variance ``n x E[a^2]``
+  (sampling: few payments early in the day, a wide range) plus ``(level x mean)^2``
+  (the day's level, at least 3 %); at the close it is the day's.
 
 The sum so far is judged under a gamma distribution with that mean and variance (a sum
-of positive amounts: skewed, never negative); no payment at all has the probability of
-no event under the matching negative binomial. Only events before ``now`` are used, so
+of positive amounts: skewed, never negative), each tail at least the negative binomial's
+of the equivalent count (sum / mean amount): with few payments due, the count is what
+varies, and the gamma alone would page on a quiet morning. Only events before ``now`` are used, so
 ``serve`` (at each webhook) and the backtest (every hour of history) are the same
 function and give the same answers.
 """
@@ -28,11 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import gamma
+from scipy.stats import gamma, nbinom
 
 from detectors.base import score_from_tails
-from detectors.intraday import IntradaySettings
-from detectors.seasonal import SeasonalMAD
+from detectors.intraday import IntradaySettings, day_model
 
 #: relative floor of the day's level spread (as ``seasonal_mad``'s relative floor)
 LEVEL_FLOOR = 0.03
@@ -63,55 +61,35 @@ class AmountResult:
 def amount_day_model(
     ts: np.ndarray, amounts: np.ndarray, day_start: int, settings: IntradaySettings,
 ) -> AmountDayModel | None:
-    """The model of day ``day_start`` from sorted event times ``ts`` (ns) and amounts."""
+    """The model of day ``day_start`` from sorted event times ``ts`` (ns) and amounts.
+
+    A compound count: the day's events are the negative binomial of the counts' intraday
+    model (``detectors.intraday.day_model``: seasonal rate, anomalous days left out, its
+    over-dispersion the day's level spread), each carrying an amount drawn like the
+    amounts of the baseline days' events."""
+    counts_model = day_model(ts, day_start, settings)
+    if counts_model is None:
+        return None
     days = settings.days
-    if len(ts) == 0 or ts[0] > day_start - settings.min_history_days * 86_400 * 10**9:
+    starts = np.array(counts_model.kept_days, dtype="int64")
+    ends = np.array([days.next(int(d)) for d in starts], dtype="int64")
+    lo, hi = np.searchsorted(ts, starts), np.searchsorted(ts, ends)
+    if int((hi - lo).sum()) < 2:
         return None
-    starts = days.previous(day_start, settings.baseline_days)
-    starts = starts[starts >= days.start_of(int(ts[0]))]
-    if len(starts) < settings.min_history_days:
-        return None
-    edges = np.searchsorted(ts, np.append(starts, day_start))
-    cum = np.concatenate([[0.0], np.cumsum(amounts)])
-    totals = cum[edges[1:]] - cum[edges[:-1]]
-    counts = np.diff(edges).astype(float)
-    if counts.sum() < 2:
-        return None
-    stamps = starts.astype("datetime64[ns]")
-    detector = SeasonalMAD(window_days=settings.baseline_days)
-    detector._fit(stamps, totals)
-    tails = detector._score(stamps, totals)
-    inside = score_from_tails(tails.p_high, tails.p_low, "both")
-    keep = inside < settings.warning
-    if keep.sum() >= settings.min_history_days // 2 and not keep.all():
-        detector = SeasonalMAD(window_days=settings.baseline_days)
-        detector._fit(stamps[keep], totals[keep])
-    else:
-        keep = np.ones(len(starts), dtype=bool)
-    at = np.array([day_start], dtype="datetime64[ns]")
-    total = float(detector._score(at, np.ones(1)).expected[0])
-    if detector.log_:
-        rel = float(np.expm1(detector.scale_))
-    else:
-        rel = float(detector.scale_) / max(abs(total), 1e-9)
-    kept_counts, kept_totals = counts[keep], totals[keep]
-    n_events = max(float(kept_counts.sum()), 1.0)
-    mean_amount = float(kept_totals.sum()) / n_events
-    in_days = np.concatenate([np.arange(s, e) for s, e in
-                              zip(edges[:-1][keep], edges[1:][keep], strict=True)])  # fmt: skip
-    mean_sq = float(np.mean(amounts[in_days] ** 2)) if len(in_days) else mean_amount**2
-    events = max(total, 0.0) / max(mean_amount, 1e-9)
-    sampling_rel2 = events * mean_sq / max(total, 1e-9) ** 2
-    level_rel = float(np.sqrt(max(rel**2 - sampling_rel2, LEVEL_FLOOR**2)))
+    idx = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)])
+    kept = amounts[idx]
+    mean_amount = float(kept.mean())
+    mean_sq = float(np.mean(kept**2))
     minutes = np.zeros(1440)
-    for begin, s, e in zip(starts[keep], edges[:-1][keep], edges[1:][keep], strict=True):
-        tod = days.minute_of_day(ts[s:e], int(begin))
-        np.add.at(minutes, np.clip(tod.astype(int), 0, 1439), amounts[s:e])
+    for begin, a, b in zip(starts, lo, hi, strict=True):
+        tod = days.minute_of_day(ts[a:b], int(begin))
+        np.add.at(minutes, np.clip(tod.astype(int), 0, 1439), np.maximum(amounts[a:b], 0.0))
     prior = settings.share_prior * max(mean_amount, 1e-9)
-    cum_m = np.concatenate([[0.0], np.cumsum(np.maximum(minutes, 0.0))])
+    cum_m = np.concatenate([[0.0], np.cumsum(minutes)])
     share = (cum_m + prior * np.arange(1441) / 1440) / (cum_m[-1] + prior)
-    return AmountDayModel(day_start, total, level_rel, events, mean_sq, share,
-                          tuple(int(s) for s in starts[keep]))  # fmt: skip
+    level_rel = float(max(np.sqrt(counts_model.inv_r), LEVEL_FLOOR))
+    return AmountDayModel(day_start, counts_model.mu * mean_amount, level_rel,
+                          counts_model.mu, mean_sq, share, counts_model.kept_days)  # fmt: skip
 
 
 def amounts_many(
@@ -128,11 +106,17 @@ def amounts_many(
     n_so_far = np.maximum(model.events * elapsed, 1e-9)
     var = (model.level_rel * mean) ** 2 + n_so_far * model.mean_sq
     shape, scale = mean**2 / var, var / mean
-    p_high = gamma.sf(observed, shape, scale=scale)
-    # no payment at all: the chance of no event (negative binomial, the level's spread)
+    # The gamma's tails are too thin when few payments are expected (a sum of 2 where 12
+    # are due is a count event: the count's own tail is ten times fatter). Each tail is
+    # the larger of the gamma's and the negative binomial's of the equivalent count
+    # (observed / mean amount) with the counts' dispersion.
     r = 1.0 / max(model.level_rel**2, 1e-9)
-    p_none = (r / (r + n_so_far)) ** r
-    p_low = np.where(observed <= 0, p_none, np.maximum(gamma.cdf(observed, shape, scale=scale), p_none))
+    p = r / (r + n_so_far)
+    mean_amount = model.total / max(model.events, 1e-9)
+    k = observed / max(mean_amount, 1e-9)
+    p_high = np.maximum(gamma.sf(observed, shape, scale=scale), nbinom.sf(np.ceil(k) - 1, r, p))
+    # no payment at all: the chance of no event
+    p_low = np.maximum(gamma.cdf(observed, shape, scale=scale), nbinom.cdf(np.floor(k), r, p))
     p_high = np.where(observed <= 0, 1.0, p_high)
     level = (1 - settings.warning) / 2
     lower = gamma.ppf(level, shape, scale=scale)

@@ -16,10 +16,10 @@ the running day starts at local midnight and the share of the day passed is the 
 fraction of that day's own length (23 or 25 hours on a DST day).
 
 A slow outage at low volume (6 signups a day falling to none) shows in no single day
-(a day without signups is a 1-in-400 event there) but in two or three: the last ``k``
-days' count (``multi_days``: the running day plus up to ``k - 1`` complete days before
-it) is judged as a count against the sum of those days' expected counts, for drops only,
-its tails corrected for the ``k - 1`` window lengths tried.
+(a day without signups is a 1-in-400 event there) but over two: the trailing 24 h, 48 h,
+... (up to ``multi_days - 1`` days) are each judged as one count against the expected
+events of the days they span (each day's own model and profile), for drops only, the
+tails corrected for the window lengths tried.
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def intraday_many(
             t, obs, since, window, score = day_t, observed_day, day, "day", day_s[i]
         for m_since, m_obs, m_t, m_s in multi:
             if m_s[i] > score:
-                t, obs, since, window, score = m_t, m_obs, m_since, "days", m_s[i]
+                t, obs, since, window, score = m_t, m_obs, int(m_since[i]), "days", m_s[i]
         out.append(IntradayResult(int(now), window, since, float(obs[i]), float(t.expected[i]),
                                   float(t.lower[i]), float(t.upper[i]), float(score)))  # fmt: skip
     return out
@@ -196,20 +196,25 @@ def intraday_many(
 def _multi_day(
     ts: np.ndarray, nows: np.ndarray, upto: np.ndarray, model: DayModel, elapsed: np.ndarray,
     earlier: tuple[DayModel, ...], level: float, settings: IntradaySettings,
-) -> list[tuple[int, np.ndarray, Tails, np.ndarray]]:
-    """The last 2 .. ``multi_days`` days so far, each judged as one count (drops only)."""
+) -> list[tuple[np.ndarray, np.ndarray, Tails, np.ndarray]]:
+    """The trailing 1 .. ``multi_days - 1`` days (24 h, 48 h, ...), each judged as one
+    count against the expected events of the days it spans (drops only)."""
     if settings.direction == "up" or not earlier:
         return []
     out = []
-    tried = len(earlier)
-    for j in range(1, tried + 1):
-        first = earlier[-j]
-        since = first.day_start
+    lengths = range(1, min(settings.multi_days - 1, len(earlier)) + 1)
+    # hourly looks at a window a day long or more are nearly the same look: the tails are
+    # corrected for the lengths tried (and both directions of the convention), not the looks
+    tried = 2.0 * len(lengths)
+    for j in lengths:
+        since = nows - j * DAY
+        expected = model.mu * (elapsed - share_at(model, since))
+        for m in earlier:
+            expected = expected + m.mu * (1.0 - share_at(m, since))
         observed = (upto - np.searchsorted(ts, since)).astype(float)
-        expected = sum(m.mu for m in earlier[-j:]) + model.mu * elapsed
-        inv_r = max([model.inv_r, *(m.inv_r for m in earlier[-j:])])
+        inv_r = max([model.inv_r, *(m.inv_r for m in earlier)])
         t = nb_tails(expected, inv_r, observed, level)
-        p_low = np.minimum(t.p_low * settings.day_looks * tried, 1.0)
+        p_low = np.minimum(t.p_low * tried, 1.0)
         out.append((since, observed, t, score_from_tails(np.ones(len(nows)), p_low, "down")))
     return out
 

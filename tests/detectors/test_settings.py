@@ -61,5 +61,5 @@ def test_the_detector_days_follow_reporting_timezone_and_multi_days_is_read() ->
     cfg = s.intraday_settings(s.metrics[0])
     assert (cfg.timezone, cfg.multi_days) == ("Europe/Berlin", 2)
     assert DetectorSettings.from_config(build_config({"products": []})).timezone == "UTC"
-    with pytest.raises(ValueError, match="detector.multi_days"):
+    with pytest.raises(ValueError, match=r"detector\.multi_days"):
         DetectorSettings.from_section({"multi_days": 0})

@@ -3,6 +3,7 @@ incidents the generator injected (found / missed / false alerts, delay)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,11 @@ def labels_of(spec: Any) -> list[Label]:
 def run_detector(spec: Any, data_dir: Path, settings: DetectorSettings | None = None) -> Score:
     """Backtest the demo's whole range (after a 28-day warm-up), write its alerts to the
     ``anomalies`` measurement of the demo's series store, and score them."""
-    settings = settings or DetectorSettings.from_section({})
+    if settings is None:
+        # the detector's days are the demo metrics' days (its reporting.timezone)
+        from growthwatch.demo.pipeline import DEMO_METRICS
+
+        settings = replace(DetectorSettings.from_section({}), timezone=DEMO_METRICS.timezone)
     ledger = Ledger(data_dir / "ledger.duckdb")
     store = SeriesStore(data_dir / "series.duckdb")
     try:

@@ -2,7 +2,7 @@
 
 Part 1, labelled series. Synthetic products over 365 days with weekly and intraday
 seasonality, at several volumes (0.5 to 200 events a day, low-volume products included)
-and a continuous revenue-like series, each with one injected incident (spike, drop, level
+and a revenue series (payments with amounts, summed a day), each with one injected incident (spike, drop, level
 shift or outage) per seed; and the demo generator's own incidents (churn spike, payment
 outage, tracking outage, traffic spike) on a small demo portfolio. Each method runs
 causally through the same alert book; event-level scoring (an incident counts once, no

@@ -5,8 +5,14 @@ Two paths per watched metric:
 - **intraday** (count fields backed by one ledger event type: cancellations, payments,
   failed payments, signups): the running day and hour from the events
   (``detectors.intraday``), explained by the segments that drive the excess;
+- **intraday amounts** (daily revenue fields: ``settings.AMOUNT_EVENT_TYPES``): the
+  running day's sum of payments (``detectors.intraday_amounts``), next to the daily
+  series judged at each close;
 - **series** (everything else): the metric series from a ``SeriesReader``, each complete
   bucket judged causally (``detectors.causal``) at the moment it closes.
+
+Days are days of ``reporting.timezone`` (``DetectorSettings.timezone``): daily series are
+complete local days (23 or 25 hours at DST), each judged at its own local midnight.
 
 Missing buckets of a daily/hourly measurement count as 0 (no payment that day is a zero,
 and a tracking outage shows up as one). Tags other than product and currency split a

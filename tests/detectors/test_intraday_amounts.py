@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from detectors.evaluate import amount_findings
 from detectors.intraday import DAY, IntradaySettings
 from detectors.intraday_amounts import amount_day_model, amounts_many, backtest
+from detectors.settings import DetectorSettings
+from growthwatch import EventType, GrowthEvent, Ledger
 
 HOUR = 3600 * 10**9
 T0 = int(pd.Timestamp("2026-01-05", tz="UTC").value)  # a Monday
@@ -84,3 +91,27 @@ def test_amounts_streaming_equals_backtest() -> None:
         cum = np.concatenate([[0.0], np.cumsum(paid)])
         [live] = amounts_many(visible, cum, np.array([now]), model, settings)
         assert live == replayed[now]
+
+
+def test_serve_judges_the_running_days_revenue_from_the_ledgers_payments(tmp_path: Path) -> None:
+    # the same path serve and `detect backtest` run for revenue_daily.net_rc: 35 days of
+    # about 20 payments a day, then nothing after 02:00 on the 36th
+    ts, amounts = payments(days=36, seed=6)
+    day = T0 + 35 * DAY
+    keep = ts < day + 2 * HOUR
+    ledger = Ledger(tmp_path / "ledger.duckdb")
+    ledger.append([GrowthEvent(
+        product="acme", type=EventType.PAYMENT, timestamp=datetime.fromtimestamp(t / 1e9, UTC),
+        value=Decimal(str(a)), currency="USD", subject=f"cus_{i}", source="stripe",
+        source_id=f"ch_{i}", kind="charge") for i, (t, a) in enumerate(zip(ts[keep], amounts[keep], strict=True))])  # fmt: skip
+    settings = DetectorSettings.from_section({"metrics": ["revenue_daily.net_rc"]})
+    [metric] = settings.metrics
+    assert metric.amount_event_type == "payment" and metric.policy.direction == "down"
+    nows = [datetime.fromtimestamp((day + h * HOUR) / 1e9, UTC) for h in (1, 6, 20)]
+    found = amount_findings(ledger, metric, settings, "acme", nows)
+    ledger.close()
+    assert [f.severity for f in found][0] == "" and found[-1].severity
+    assert found[-1].method == "amounts_intraday" and found[-1].observed < found[-1].lower
+    assert found[-1].explanation.startswith("net rc (payments so far)")
+    # by 20:00 the day's total so far is what arrived before 02:00
+    assert found[-1].observed == pytest.approx(float(amounts[keep & (ts >= day)].sum()))

@@ -110,7 +110,7 @@ def test_serve_judges_the_running_days_revenue_from_the_ledgers_payments(tmp_pat
     nows = [datetime.fromtimestamp((day + h * HOUR) / 1e9, UTC) for h in (1, 6, 20)]
     found = amount_findings(ledger, metric, settings, "acme", nows)
     ledger.close()
-    assert [f.severity for f in found][0] == "" and found[-1].severity
+    assert len(found) == 3 and found[0].severity == "" and found[-1].severity
     assert found[-1].method == "amounts_intraday" and found[-1].observed < found[-1].lower
     assert found[-1].explanation.startswith("net rc (payments so far)")
     # by 20:00 the day's total so far is what arrived before 02:00

@@ -44,13 +44,14 @@ KINDS = ("spike", "drop", "shift", "outage")
 METHOD_ROWS = ("zscore", "seasonal_mad", "counts", "auto+intraday")
 
 
-def synthetic(seed: int, volume: float, kind: str, continuous: bool):
+def synthetic(seed: int, volume: float, kind: str, continuous: bool, smooth: bool = False):
     """(daily series, event times, event amounts or None, label).
 
     Counts: Poisson events a day, their times from an intraday profile. Amounts: the
     same, payments with a log-normal amount (median 50, sigma 0.5) and a day-level
     5 % noise on the rate: the daily series is their sum, the events are what the
-    intraday path sees."""
+    intraday path sees. Smooth (``smooth``, the earlier benchmark's amounts, same
+    random streams): a daily value of 50 x the rate with 5 % noise, no events."""
     rng = np.random.default_rng([seed, int(volume * 10), KINDS.index(kind), int(continuous)])
     days = pd.date_range(START, periods=N_DAYS, freq="D")
     weekly = np.where(days.day_of_week < 5, 1.0, 0.6)
@@ -71,6 +72,8 @@ def synthetic(seed: int, volume: float, kind: str, continuous: bool):
         span = 1
     label = Label(f"{kind}-{volume}-{seed}", f"p{seed}-{volume}-{kind}", ("m",),
                   (START + at * DAY).to_pydatetime(), (START + (at + span) * DAY).to_pydatetime())  # fmt: skip
+    if smooth:  # the earlier benchmark's amounts: a level with 5 % noise, no events
+        return pd.Series(rate * factor * (1 + rng.normal(0, 0.05, N_DAYS)), index=days), None, None, label
     level = np.clip(1 + rng.normal(0, 0.05, N_DAYS), 0.5, None) if continuous else 1.0
     counts = rng.poisson(rate * factor * level)
     start_ns = days.as_unit("ns").asi8
@@ -137,9 +140,9 @@ def merge(scores: list[Score]) -> Score:
 
 
 def part_synthetic(seeds: int) -> dict[str, dict[str, Score]]:
-    """Scores per series family (``count``, ``continuous``, ``all``) and method."""
+    """Scores per series family (``count``, ``continuous``, ``smooth``, ``all``) and method."""
     results: dict[str, dict[str, list[Score]]] = {
-        fam: {m: [] for m in METHOD_ROWS} for fam in ("count", "continuous")
+        fam: {m: [] for m in METHOD_ROWS} for fam in ("count", "continuous", "smooth")
     }
     months = (N_DAYS - 28) / 30.44
     for seed in range(seeds):
@@ -148,24 +151,29 @@ def part_synthetic(seeds: int) -> dict[str, dict[str, Score]]:
                 if volume < 3 and kind in ("drop", "outage"):
                     continue  # a zero day is normal at this volume: nothing to find
                 direction = "up" if kind in ("spike", "shift") else "down"
-                for continuous in (False, True):
-                    series, ts, amounts, label = synthetic(seed, volume, kind, continuous)
+                for continuous, smooth in ((False, False), (True, False), (True, True)):
+                    series, ts, amounts, label = synthetic(seed, volume * (50 if smooth else 1),
+                                                           kind, continuous, smooth)  # fmt: skip
                     for method in METHOD_ROWS:
                         if method == "auto+intraday":
                             # what serve runs: intraday from the events plus the day's close
-                            found = (intraday_opens(ts, label.product, direction)
-                                     + daily_opens(series, "counts", label.product, direction)
-                                     if amounts is None
-                                     else amount_opens(ts, amounts, label.product, direction)
-                                     + daily_opens(series, "seasonal_mad", label.product, direction))  # fmt: skip
+                            if ts is None:  # no events: the daily close only
+                                found = daily_opens(series, "seasonal_mad", label.product, direction)
+                            elif amounts is None:
+                                found = (intraday_opens(ts, label.product, direction)
+                                         + daily_opens(series, "counts", label.product, direction))
+                            else:
+                                found = (amount_opens(ts, amounts, label.product, direction)
+                                         + daily_opens(series, "seasonal_mad", label.product, direction))
                         elif method == "counts" and continuous:
                             found = daily_opens(series, "seasonal_mad", label.product, direction)
                         else:
                             found = daily_opens(series, method, label.product, direction)
-                        fam = "continuous" if continuous else "count"
+                        fam = "smooth" if smooth else "continuous" if continuous else "count"
                         results[fam][method].append(evaluate([label], opens_of(found), months))
     out = {fam: {m: merge(v) for m, v in by.items()} for fam, by in results.items()}
-    out["all"] = {m: merge(results["count"][m] + results["continuous"][m]) for m in METHOD_ROWS}
+    out["all"] = {m: merge(results["count"][m] + results["continuous"][m] + results["smooth"][m])
+                  for m in METHOD_ROWS}  # fmt: skip
     return out
 
 

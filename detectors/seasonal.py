@@ -125,7 +125,10 @@ class SeasonalMAD(Detector):
             rms,
             self.absolute_floor,
         )
-        self.df_ = float(min(max(len(y) - 1, 2), 30))
+        # the spread is a MAD of leave-one-out residuals of eight-point medians plus a
+        # trend correction: far fewer effective degrees of freedom than points (30 here
+        # paged on ordinary 3.5 sd days of smooth revenue, where the seed's z-score did not)
+        self.df_ = float(min(max(len(y) - 1, 2), 10))
         self.yearly_ = 0.0
         span = ns[-1] - ns[0]
         if self.yearly and not self.sparse_ and span >= self.yearly_min_days * DAY_NS:

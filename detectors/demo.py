@@ -3,7 +3,6 @@ incidents the generator injected (found / missed / false alerts, delay)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +23,8 @@ def labels_of(spec: Any) -> list[Label]:
 def run_detector(spec: Any, data_dir: Path, settings: DetectorSettings | None = None) -> Score:
     """Backtest the demo's whole range (after a 28-day warm-up), write its alerts to the
     ``anomalies`` measurement of the demo's series store, and score them."""
-    if settings is None:
-        # the detector's days are the demo metrics' days (its reporting.timezone)
-        from growthwatch.demo.pipeline import DEMO_METRICS
-
-        settings = replace(DetectorSettings.from_section({}), timezone=DEMO_METRICS.timezone)
+    # the demo's metrics keep the default reporting zone (UTC), the detector's default
+    settings = settings or DetectorSettings.from_section({})
     ledger = Ledger(data_dir / "ledger.duckdb")
     store = SeriesStore(data_dir / "series.duckdb")
     try:

@@ -23,6 +23,7 @@ def labels_of(spec: Any) -> list[Label]:
 def run_detector(spec: Any, data_dir: Path, settings: DetectorSettings | None = None) -> Score:
     """Backtest the demo's whole range (after a 28-day warm-up), write its alerts to the
     ``anomalies`` measurement of the demo's series store, and score them."""
+    # the demo's metrics keep the default reporting zone (UTC), the detector's default
     settings = settings or DetectorSettings.from_section({})
     ledger = Ledger(data_dir / "ledger.duckdb")
     store = SeriesStore(data_dir / "series.duckdb")

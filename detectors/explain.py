@@ -18,7 +18,11 @@ from typing import Any
 
 import pandas as pd
 
-DEFAULT_DIMENSIONS: tuple[str, ...] = ("plan", "country", "channel", "reason", "interval")
+#: ``cancel_reason``/``cancel_feedback`` are the Stripe mapping's keys for
+#: ``cancellation_details.reason``/``feedback`` (exporters/stripe_mapping.py); ``reason``
+#: is what other sources (and the demo generator) call it
+DEFAULT_DIMENSIONS: tuple[str, ...] = ("plan", "country", "channel", "reason", "cancel_reason",
+                                       "cancel_feedback", "interval")  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 from detectors import telemetry
 from detectors.alerts import SEVERITY_RANK, AlertBook, Finding, Transition
-from detectors.evaluate import daily_twin, intraday_findings, series_findings
+from detectors.evaluate import amount_findings, daily_twin, intraday_findings, series_findings
 from detectors.settings import DetectorSettings
 from detectors.sinks import Sink
 from detectors.sinks.anomalies import AnomalySink
@@ -118,6 +118,10 @@ class DetectorService:
                 findings += series_findings(self.reader, daily_twin(metric), self.settings,
                                             product, since=now - timedelta(days=2), until=now,
                                             as_metric=metric.name)  # fmt: skip
+            elif self.settings.intraday and metric.amount_event_type is not None:
+                findings += amount_findings(self.ledger, metric, self.settings, product, [now])
+                findings += series_findings(self.reader, metric, self.settings, product,
+                                            since=now - timedelta(days=2), until=now)  # fmt: skip
             else:
                 since = now - timedelta(days=2)
                 found = series_findings(self.reader, metric, self.settings, product,

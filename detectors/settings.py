@@ -5,7 +5,8 @@ seasonal for the rest), ``baseline_days``/``min_history_days`` bound the history
 ``warning``/``critical`` are score thresholds (severities), ``direction`` and per-metric
 overrides say which way is bad, ``adapt_after`` turns a persisting shift into the new
 normal, ``resolve_after``/``cooldown`` drive the alert book, ``interval`` the scheduled
-evaluation, ``intraday``/``intraday_window`` the running-day judgement and ``segments``
+evaluation, ``intraday``/``intraday_window`` the running-day judgement, ``multi_days`` the longest
+window of days a drop is summed over, and ``segments``
 the dimensions of the explanation.
 """
 
@@ -37,6 +38,15 @@ EVENT_TYPES: Mapping[str, str] = {
     "product_daily.signups": "signup",
     "product_daily.activations": "activation",
 }
+#: ledger event type whose amounts an amount field sums: the running day's sum is judged
+#: intraday (``detectors.intraday_amounts``), the daily series at each close as before.
+#: Payments only: a refund spike shows at the close (net), a payment outage in the hour.
+AMOUNT_EVENT_TYPES: Mapping[str, str] = {
+    "revenue_daily.gross": "payment",
+    "revenue_daily.gross_rc": "payment",
+    "revenue_daily.net": "payment",
+    "revenue_daily.net_rc": "payment",
+}
 DEFAULT_METRICS: tuple[str | dict[str, str], ...] = (
     "customers_daily.cancellations",
     "revenue_hourly.payments",
@@ -57,6 +67,12 @@ def duration(text: str | int | float) -> timedelta:
     if not match:
         raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 15m, 6h, 3d)")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _positive_int(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{key} must be a whole number of days, at least 1, not {value!r}")
+    return value
 
 
 def default_direction(ref: MetricRef) -> str:
@@ -82,6 +98,11 @@ class WatchedMetric:
     def event_type(self) -> str | None:
         return EVENT_TYPES.get(self.name)
 
+    @property
+    def amount_event_type(self) -> str | None:
+        """The event type whose amounts this (daily amount) field sums, if any."""
+        return AMOUNT_EVENT_TYPES.get(self.name)
+
 
 @dataclass(frozen=True)
 class DetectorSettings:
@@ -99,12 +120,15 @@ class DetectorSettings:
     warning: float = 0.9995
     critical: float = 0.99999
     extra: Mapping[str, Any] = field(default_factory=dict)
+    timezone: str = "UTC"  # reporting.timezone: the zone of the detector's days
+    multi_days: int = 3
 
     def intraday_settings(self, metric: WatchedMetric) -> IntradaySettings:
         return IntradaySettings(
             baseline_days=self.baseline_days, min_history_days=self.min_history_days,
             window_minutes=int(self.intraday_window.total_seconds() // 60),
             warning=metric.policy.warning, direction=metric.policy.direction,
+            timezone=self.timezone, multi_days=self.multi_days,
         )  # fmt: skip
 
     @classmethod
@@ -149,13 +173,17 @@ class DetectorSettings:
             interval=duration(s.get("interval", "60s")),
             intraday=bool(s.get("intraday", True)),
             intraday_window=duration(s.get("intraday_window", "60m")),
+            multi_days=_positive_int(s.get("multi_days", 3), "detector.multi_days"),
             segments=tuple(s.get("segments", DEFAULT_DIMENSIONS)),
             warning=base.warning, critical=base.critical,
         )  # fmt: skip
 
     @classmethod
     def from_config(cls, config: Config | None) -> DetectorSettings:
-        return cls.from_section(config.section("detector") if config is not None else {})
+        if config is None:
+            return cls.from_section({})
+        settings = cls.from_section(config.section("detector"))
+        return replace(settings, timezone=str(getattr(config, "timezone", None) or "UTC"))
 
 
 def make_detector(metric: WatchedMetric, settings: DetectorSettings) -> Any:

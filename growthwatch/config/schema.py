@@ -328,6 +328,7 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
                 "interval": DURATION_T,
                 "intraday": {"type": "boolean"},
                 "intraday_window": DURATION_T,
+                "multi_days": {"type": "integer", "minimum": 1},
                 "segments": {"type": "array", "items": {"type": "string"}},
                 "metrics": {"type": "array", "items": DETECT_METRIC},
             },

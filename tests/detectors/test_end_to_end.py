@@ -92,6 +92,8 @@ def test_a_cancellation_burst_pages_once_annotates_once_and_writes_one_anomaly(
         assert row["product"] == "acme" and row["metric"] == "customers_daily.cancellations"
         assert row["state"] == "open" and row["open"] == 1 and row["segment"] == "all"
         assert row["observed"] > row["upper"] and 0 <= row["score"] <= 1
-        assert "plan=pro" in row["explanation"]  # the burst is all plan pro; history 70 % team
+        # the burst is all Stripe cancellation_details.reason payment_failed (and plan pro);
+        # the history has no cancel_reason and is 70 % team
+        assert "cancel_reason=payment_failed" in row["explanation"]
     finally:
         capture.stop()

@@ -62,3 +62,25 @@ def test_explanation_names_the_segment_that_carries_the_excess() -> None:
     assert only_plan.text == "plan=pro" and round(only_plan.share * 100) == 97
     text = sentence("cancellations", 20, 8, 3, 14, "by 14:00", only_plan)
     assert text == "cancellations 20 vs 8 expected (3-14) by 14:00; 97 % of the excess is plan=pro"
+
+
+def test_a_slow_outage_at_low_volume_is_found_over_days_and_not_in_any_single_day() -> None:
+    # 6 signups a day, then none for two days (a tracking outage): a day without signups
+    # is a 1-in-400 day here (e^-6), the two days together 1 in 160,000
+    rng = np.random.default_rng(11)
+    out: list[int] = []
+    for d in range(42):
+        if d in (38, 39):
+            continue
+        out += list(T0 + d * DAY + (rng.beta(2, 2, int(rng.poisson(6.0))) * DAY).astype("int64"))
+    ts = np.sort(np.array(out, dtype="int64"))
+    multi = IntradaySettings(direction="down", multi_days=3)
+    single = IntradaySettings(direction="down", multi_days=1)
+    found = backtest(ts, T0 + 38 * DAY, T0 + 41 * DAY, multi, step_minutes=60)
+    first = next(r for r in found if r.score >= multi.warning)
+    assert T0 + 39 * DAY < first.time <= T0 + 40 * DAY and first.window == "days"
+    assert first.observed == 0 and first.since >= T0 + 37 * DAY
+    assert max(r.score for r in backtest(ts, T0 + 38 * DAY, T0 + 41 * DAY, single, 60)) < single.warning
+    # the normal weeks before: no page with the multi-day window either
+    quiet = backtest(ts, T0 + 20 * DAY, T0 + 38 * DAY, multi, step_minutes=60)
+    assert max(r.score for r in quiet) < multi.warning

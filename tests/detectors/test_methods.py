@@ -108,3 +108,40 @@ def test_bad_input_is_refused_with_the_reason() -> None:
     backwards = pd.Series([1.0, 2.0], index=DAYS[:2][::-1])
     with pytest.raises(DetectorInputError, match="sorted"):
         SeasonalMAD().fit(backwards)
+
+
+def sparse_revenue(days: int, per_day: float, seed: int) -> pd.Series:
+    """Daily sums of Poisson(per_day) payments of a log-normal amount (median 50)."""
+    rng = np.random.default_rng(seed)
+    index = pd.date_range("2026-01-05", periods=days, freq="D", tz="UTC")
+    n = rng.poisson(per_day, days)
+    return pd.Series([float(np.round(rng.lognormal(np.log(50), 0.5, k), 2).sum()) for k in n],
+                     index=index)  # fmt: skip
+
+
+def test_sparse_revenue_does_not_page_on_every_payment() -> None:
+    # half a payment a day: two days in three are zero, so every weekday median and the
+    # MAD were 0 and each payment was an "anomaly" (the benchmark's low-volume amounts)
+    series = sparse_revenue(200, 0.5, seed=3)
+    policy = Policy(warning=0.9995, direction="both", baseline_days=56, min_history_days=28)
+    rows = replay(series, METHODS["seasonal_mad"], policy)
+    assert (rows["severity"] != "").sum() == 0
+    fitted = SeasonalMAD().fit(series.iloc[-56:])
+    assert fitted.sparse_ and not fitted.log_
+    # its expected day is the mean (0.5 x E[amount] = 0.5 x 50 x e^(0.125) = 28.3), not 0
+    assert float(fitted.score(series.iloc[[-1]])["expected"].iloc[0]) == pytest.approx(28.3, rel=0.4)
+    # ten payments in a day is still an anomaly (P(N >= 10) at 0.5 a day is 2e-10)
+    spike = pd.Series([500.0], index=[series.index[-1] + pd.Timedelta(days=1)])
+    assert float(fitted.score(spike, "up")["score"].iloc[0]) >= 0.9995
+
+
+def test_revenue_of_twenty_payments_a_day_is_judged_as_a_sum_of_few_events() -> None:
+    series = sparse_revenue(56, 20.0, seed=4)
+    fitted = SeasonalMAD().fit(series)
+    # a compound Poisson sum of 20 log-normal amounts: mean^2 / variance = 20 / e^(0.25) = 15.6
+    assert fitted.sparse_ and not fitted.log_
+    # a day with none of them is an outage; a day of 11 (the 2 % quantile) is not
+    nothing = pd.Series([0.0], index=[series.index[-1] + pd.Timedelta(days=1)])
+    assert float(fitted.score(nothing, "down")["score"].iloc[0]) >= 0.9995
+    quiet = pd.Series([550.0], index=nothing.index)
+    assert float(fitted.score(quiet, "down")["score"].iloc[0]) < 0.999

@@ -51,3 +51,15 @@ def test_a_metric_that_is_no_series_is_named() -> None:
 def test_serve_without_a_detector_section_attaches_nothing() -> None:
     config = build_config({"products": []})
     assert attach(SimpleNamespace(config=config)) is None
+
+
+def test_the_detector_days_follow_reporting_timezone_and_multi_days_is_read() -> None:
+    config = build_config({"products": [], "reporting": {"timezone": "Europe/Berlin"},
+                           "detector": {"multi_days": 2}})  # fmt: skip
+    s = DetectorSettings.from_config(config)
+    assert s.timezone == "Europe/Berlin" and s.multi_days == 2
+    cfg = s.intraday_settings(s.metrics[0])
+    assert (cfg.timezone, cfg.multi_days) == ("Europe/Berlin", 2)
+    assert DetectorSettings.from_config(build_config({"products": []})).timezone == "UTC"
+    with pytest.raises(ValueError, match=r"detector\.multi_days"):
+        DetectorSettings.from_section({"multi_days": 0})

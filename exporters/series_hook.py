@@ -75,6 +75,8 @@ class LiveSeriesHook:
         # keeps a paced 25 webhooks/s under a second to the series at p95 (250 ms did not:
         # the pause adds to the wait of every event that arrives during an update).
         self.min_interval = min_interval
+        # How long the events must pause before the deferred families catch up.
+        self.catch_up_after = 0.2
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -102,13 +104,17 @@ class LiveSeriesHook:
     def _loop(self) -> None:
         assert self.engine is not None
         while not self._stop.is_set():
-            if not self._wake.wait(timeout=0.5):
+            # Events: a live update (the costly families deferred). No event for a
+            # moment while deferred work waits: the catch-up update.
+            live = self._wake.wait(timeout=self.catch_up_after if self.engine.state.deferred
+                                   else 0.5)  # fmt: skip
+            if not live and not self.engine.state.deferred:
                 continue
             self._wake.clear()
             recorder = _Recorder() if self.listeners else None
             try:
                 stores = [*self.stores, *([recorder] if recorder else [])]
-                result = self.engine.update(stores)
+                result = self.engine.update(stores, live=live)
                 log.debug("series update: %s, %d points", result.mode, result.points)
                 telemetry.METRICS_FAILING.clear()
                 for product in result.failing:
@@ -119,10 +125,10 @@ class LiveSeriesHook:
                 log.exception("series update failed")
             if recorder is not None and recorder.batches:
                 self._notify(recorder.batches)
-            if not self._wake.is_set():
-                self._idle.set()
-            else:
+            if self._wake.is_set():
                 self._stop.wait(self.min_interval)
+            elif not self.engine.state.deferred:
+                self._idle.set()  # idle: nothing left to compute, deferred work included
 
     def _write_raw(self) -> None:
         """Raw event points, in arrival order, whatever has queued up as one write."""

@@ -364,12 +364,19 @@ def run_show(args: argparse.Namespace) -> int:
         start = pd.Timestamp(args.start, tz="UTC") if args.start else None
         end = pd.Timestamp(args.end, tz="UTC") if args.end else None
         frame = store.read(name, start=start, end=end, tags=tags)
+        values: list[str] = []
+        if (frame.empty or len(frame.columns) <= 1) and "segment" in tags:
+            # which segments there are, so a near miss (plan=pro vs pro-monthly) is one step
+            others = {k: v for k, v in tags.items() if k != "segment"}
+            values = sorted(set(store.read(name, tags=others).get("segment", [])))
     finally:
         store.close()
     if frame.empty or len(frame.columns) <= 1:
         print(f"no {name} points for {' '.join(f'{k}={v}' for k, v in tags.items())}"
               + (f" from {args.start}" if args.start else "")
-              + (f" to {args.end}" if args.end else ""), file=sys.stderr)  # fmt: skip
+              + (f" to {args.end}" if args.end else "")
+              + (f"; {tags['dimension']} segments: {', '.join(values)}" if values else ""),
+              file=sys.stderr)  # fmt: skip
         return 1
     for f in fields:
         if f not in frame:

@@ -24,6 +24,7 @@ skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -97,27 +98,46 @@ def metric_batches(
 
 
 @dataclass
+class Deferred:
+    """A family's rewrite that live updates put off (see ``Family.live``): from ``start``,
+    of ``products`` (``*``: all), over the events after ``seq``."""
+
+    start: pd.Timestamp
+    products: set[str]
+    seq: int
+
+    def merged(self, start: pd.Timestamp, products: set[str]) -> Deferred:
+        return Deferred(min(self.start, start), self.products | products, self.seq)
+
+
+@dataclass
 class EngineState:
-    """What an incremental consumer remembers: the last ledger ``seq`` processed and the
-    horizon (latest event time) the day grids were extended to."""
+    """What an incremental consumer remembers: the last ledger ``seq`` processed, the
+    horizon (latest event time) the day grids were extended to, and the rewrites that live
+    updates deferred."""
 
     last_seq: int = 0
     horizon: pd.Timestamp | None = None
     failing: dict[str, str] = field(default_factory=dict)  # product -> why it is left out
+    deferred: dict[str, Deferred] = field(default_factory=dict)  # family -> its rewrite
 
     def to_json(self) -> str:
         return json.dumps(
             {"last_seq": self.last_seq,
              "horizon": None if self.horizon is None else self.horizon.isoformat(),
-             "failing": self.failing}
+             "failing": self.failing,
+             "deferred": {name: {"start": d.start.isoformat(), "products": sorted(d.products),
+                                 "seq": d.seq} for name, d in self.deferred.items()}}
         )  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str) -> EngineState:
         raw = json.loads(text)
         horizon = raw.get("horizon")
+        deferred = {name: Deferred(pd.Timestamp(d["start"]), set(d["products"]), int(d["seq"]))
+                    for name, d in (raw.get("deferred") or {}).items()}  # fmt: skip
         return cls(int(raw.get("last_seq", 0)), None if horizon is None else pd.Timestamp(horizon),
-                   dict(raw.get("failing") or {}))  # fmt: skip
+                   dict(raw.get("failing") or {}), deferred)  # fmt: skip
 
 
 @dataclass
@@ -134,6 +154,7 @@ class RunResult:
     # products left out because their events cannot be valued (a currency without an
     # exchange rate): product -> reason. Every other product's metrics go on.
     failing: dict[str, str] = field(default_factory=dict)
+    deferred: list[str] = field(default_factory=list)  # families a live update put off
 
 
 class MetricsEngine:
@@ -257,23 +278,33 @@ class MetricsEngine:
         result.seconds = time.perf_counter() - started
         return result
 
-    def update(self, stores: Sequence[Store]) -> RunResult:
-        """Process the events appended since the last run; only the buckets they touch."""
+    def update(self, stores: Sequence[Store], *, live: bool = False) -> RunResult:
+        """Process the events appended since the last run; only the buckets they touch.
+
+        ``live`` (the path a webhook takes in ``serve``) puts off the families that are
+        not ``live`` (too costly per event: segments), remembering what they must rewrite;
+        the next update that is not live (``serve`` runs one as soon as the events pause,
+        ``growthwatch metrics update`` always) catches them up.
+        """
         started = time.perf_counter()
         self.failing = self._check_valuable()
         if self.state.last_seq == 0 and self.state.horizon is None:
             return self.recompute(stores)
         new = self._ledger_summary(self.state.last_seq)
         result = RunResult("incremental", events=0, failing=dict(self.failing))
-        if new.empty:
+        pending = dict(self.state.deferred)
+        if new.empty and (live or not pending):
             result.mode = "noop"
             return result
         prev = self.state.horizon
-        horizon = max(new["last"].max(), prev) if prev is not None else new["last"].max()
+        horizon = prev if new.empty else (
+            max(new["last"].max(), prev) if prev is not None else new["last"].max())
+        assert horizon is not None
         tz = self.settings.timezone
         grew = prev is None or local_floor_at(horizon, "D", tz) > local_floor_at(prev, "D", tz)
         touched: dict[str, pd.Timestamp | None] = {}
         products: dict[str, set[str]] = {}
+        seqs: dict[str, int] = {}
         view = self._view()
         for family in self.families:
             rows = new[new["type"].isin(list(family.types(self.settings)))]
@@ -281,15 +312,29 @@ class MetricsEngine:
             if family.grid and grew and prev is not None:
                 grid_from = family.grid_start(prev, self.settings)
                 start = grid_from if start is None else min(start, grid_from)
-            if start is not None:
-                touched[family.name] = start
-                products[family.name] = (
-                    {"*"} if grew and family.grid else set(rows["product"])
-                )
-        result.points = self._run(stores, touched, products, horizon, None, None, result)
+            if start is None:
+                continue
+            chosen = {"*"} if grew and family.grid else set(rows["product"])
+            if live and not family.live:
+                earlier = pending.get(family.name)
+                pending[family.name] = (Deferred(start, chosen, self.state.last_seq)
+                                        if earlier is None else earlier.merged(start, chosen))  # fmt: skip
+                continue
+            touched[family.name] = start
+            products[family.name] = chosen
+        if not live:  # catch up what live updates put off
+            for name, later in pending.items():
+                start = touched.get(name)
+                touched[name] = later.start if start is None else min(start, later.start)
+                products[name] = products.get(name, set()) | later.products
+                seqs[name] = later.seq
+            pending = {}
+        result.points = self._run(stores, touched, products, horizon, None, None, result, seqs)
         result.events = int(new["n"].sum())
-        self.state = EngineState(int(new["seq"].max()), horizon)
+        last_seq = self.state.last_seq if new.empty else int(new["seq"].max())
+        self.state = EngineState(last_seq, horizon, deferred=pending)
         self._save_state()
+        result.deferred = sorted(pending)
         result.seconds = time.perf_counter() - started
         return result
 
@@ -302,6 +347,7 @@ class MetricsEngine:
         since: pd.Timestamp | None,
         until: pd.Timestamp | None,
         result: RunResult,
+        seqs: Mapping[str, int] | None = None,
     ) -> int:
         view = self._view()
         by_name = {f.name: f for f in self.families}
@@ -310,7 +356,10 @@ class MetricsEngine:
             family = by_name[name]
             began = time.perf_counter()
             keep = None if products is None or "*" in products[name] else products[name]
-            computed = family.run(view, start, keep, horizon)
+            # a family caught up after live updates compares with the ledger it last saw
+            seen = view if seqs is None or name not in seqs else dataclasses.replace(
+                view, last_seq=seqs[name])
+            computed = family.run(seen, start, keep, horizon)
             frames, start = computed.frames, computed.start
             if computed.all_products:
                 keep = None

@@ -257,3 +257,32 @@ def test_every_documented_influxql_query_runs(influx_server: InfluxServer, influ
              .replace("$__interval", "1d").replace("$product", "acme"))  # fmt: skip
         rows = influx_server.query(q, influx_db)
         assert rows, q
+
+
+def test_a_live_update_defers_segments_until_the_catch_up_and_remembers_it(
+    tmp_path: Path,
+) -> None:
+    """A webhook's update leaves the segment series to the next update that is not live;
+    what it put off survives a restart (the state file), and the catch-up writes it."""
+    from growthwatch.metrics.families import load
+
+    assert [f.name for f in load() if not f.live] == ["segments"]
+    first = [sub("2026-01-01", 0, 100, "c1", sid="s1", plan="pro")]
+    cancel = [sub("2026-01-01 15:00", 100, 0, "c1", sid="s1", plan="pro")]
+    store = MemoryStore()
+    state = tmp_path / "state.json"
+    with Ledger() as ledger:
+        ledger.append(first)
+        MetricsEngine(ledger, S, state_path=state).update([store])
+        ledger.append(cancel)
+        live = MetricsEngine(ledger, S, state_path=state).update([store], live=True)
+        assert live.deferred == ["segments"] and "segments" not in live.timings
+        assert point(store, "mrr_daily", ("p1",), "2026-01-01")["churn"] == 100
+        seg = ("mrr_segments_daily", ("p1", "plan", "pro"))
+        assert point(store, *seg, "2026-01-01")["churn"] == 0  # not yet
+        restarted = MetricsEngine(ledger, S, state_path=state)
+        assert list(restarted.state.deferred) == ["segments"]
+        caught = restarted.update([store])
+        assert caught.deferred == [] and "segments" in caught.timings
+        assert point(store, *seg, "2026-01-01")["churn"] == 100
+        assert restarted.update([store]).mode == "noop"

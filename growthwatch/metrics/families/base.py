@@ -63,6 +63,9 @@ class Family:
     shrinking: ClassVar[frozenset[str]] = frozenset()
     # tags that tell this family's rows apart in a measurement another family writes too
     owns: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+    # False: too costly to run on every webhook; a live update defers it to the next
+    # update that is not live (``MetricsEngine.update(live=...)``)
+    live: ClassVar[bool] = True
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         """The event types it reads."""

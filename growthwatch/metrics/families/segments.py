@@ -38,6 +38,9 @@ class Segments(Family):
     grid = True
     # a customer's segment, or a value's folding into ``other``, can change retroactively
     shrinking = frozenset(measurements)
+    # It computes over all history (folding ranks values over the portfolio): seconds on a
+    # large ledger, so a webhook's update leaves it to the catch-up once the events pause.
+    live = False
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return TYPES if settings.segments.dimensions else ()

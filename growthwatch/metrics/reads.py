@@ -108,32 +108,22 @@ class LedgerView:
         """``read_events`` of this ledger, without the excluded products."""
         return read_events(self.ledger, types, exclude=self.exclude, **kwargs)
 
-    def first_subject_event(self, types: Sequence[str]) -> pd.Series:
-        """product -> the first event of ``types`` with a subject (the instant, not its
-        day: a family takes the day in its own timezone)."""
+    def first_events(
+        self, types: Sequence[str], by: Sequence[str] = ("product",), *, with_subject: bool = False
+    ) -> pd.Series:
+        """The first event of ``types`` per ``by`` (events columns: an index of that
+        column, a MultiIndex of several), of events with a subject only if
+        ``with_subject``. The instant, not its day: a family takes the day in its own
+        timezone. Where a grid starts, or a user's first activity ever, from one aggregate
+        instead of the history."""
+        keys = ", ".join(by)
+        where = " AND subject IS NOT NULL" if with_subject else ""
         frame = self._df(
-            "SELECT product, min(ts) AS first FROM events WHERE type IN (SELECT unnest(?)) "
-            "AND subject IS NOT NULL GROUP BY product", [list(types)])  # fmt: skip
-        return pd.to_datetime(frame.set_index("product")["first"], utc=True)
-
-    def first_by_subject(self, types: Sequence[str]) -> pd.Series:
-        """(product, subject) -> the subject's first event of ``types`` (the lifecycle's
-        "first activity ever", one aggregate instead of every user's history)."""
-        frame = self._df(
-            "SELECT product, subject, min(ts) AS first FROM events WHERE type IN "
-            "(SELECT unnest(?)) AND subject IS NOT NULL GROUP BY ALL", [list(types)])  # fmt: skip
-        first = pd.to_datetime(frame["first"], utc=True)
-        return pd.Series(first.array, index=pd.MultiIndex.from_frame(
-            frame[["product", "subject"]]))  # fmt: skip
-
-    def first_by_currency(self, types: Sequence[str]) -> pd.Series:
-        """(product, currency) -> the first event of ``types``."""
-        frame = self._df(
-            "SELECT product, currency, min(ts) AS first FROM events WHERE type IN "
-            "(SELECT unnest(?)) GROUP BY ALL", [list(types)])  # fmt: skip
-        first = pd.to_datetime(frame["first"], utc=True)
-        return pd.Series(first.to_numpy(), index=pd.MultiIndex.from_frame(
-            frame[["product", "currency"]]))  # fmt: skip
+            f"SELECT {keys}, min(ts) AS first FROM events WHERE type IN (SELECT unnest(?))"
+            f"{where} GROUP BY {keys}", [list(types)])  # fmt: skip
+        index = (pd.Index(frame[by[0]]) if len(by) == 1
+                 else pd.MultiIndex.from_frame(frame[list(by)]))  # fmt: skip
+        return pd.Series(pd.to_datetime(frame["first"], utc=True).array, index=index)
 
     def previous_last_by_currency(self, types: Sequence[str]) -> pd.Timestamp | None:
         """The earliest last event of ``types`` before this run, over the (product,

@@ -50,4 +50,5 @@ class Lifecycle(Family):
         activity is someone's first ever, without reading all their history."""
         if read_from is None:
             return None
-        return view.first_by_subject(self.types(view.settings))
+        return view.first_events(self.types(view.settings), ("product", "subject"),
+                                 with_subject=True)

@@ -46,4 +46,4 @@ class Product(Family):
 
     def first_days(self, view: LedgerView, read_from: pd.Timestamp | None) -> pd.Series | None:
         """product -> its first event with a user: where its day grid starts."""
-        return view.first_subject_event(self.types(view.settings))
+        return view.first_events(self.types(view.settings), with_subject=True)

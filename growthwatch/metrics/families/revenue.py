@@ -35,4 +35,6 @@ class Revenue(Family):
 
     def first_days(self, view: LedgerView, read_from: pd.Timestamp | None) -> pd.Series | None:
         """(product, currency) -> first money event: where its hourly grid starts."""
-        return None if read_from is None else view.first_by_currency(revenue.MONEY_TYPES)
+        if read_from is None:
+            return None
+        return view.first_events(revenue.MONEY_TYPES, ("product", "currency"))

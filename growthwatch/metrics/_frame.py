@@ -202,6 +202,12 @@ def local_floor_at(at: pd.Timestamp, freq: str, tz: str = "UTC") -> pd.Timestamp
     return pd.Timestamp(local_floor(pd.Series([at]).astype(TIME_DTYPE), freq, tz).iloc[0])
 
 
+def local_days_before(at: pd.Timestamp, days: int, tz: str = "UTC") -> pd.Timestamp:
+    """The start of the local day ``days`` days before ``at``'s local day (the floor
+    again after the step: a DST day is 23 or 25 hours long)."""
+    return local_floor_at(local_floor_at(at, "D", tz) - pd.Timedelta(days=days), "D", tz)
+
+
 def local_day_numbers(ts: pd.Series, tz: str = "UTC") -> np.ndarray:
     """Whole local days since the epoch (int64) of UTC instants."""
     return local_naive(ts, tz).astype("datetime64[D]").astype("int64")

@@ -7,7 +7,7 @@ import pandas as pd
 
 from growthwatch.events import EventType
 from growthwatch.metrics import funnels
-from growthwatch.metrics._frame import LEDGER_ORDER, local_floor_at
+from growthwatch.metrics._frame import LEDGER_ORDER, local_days_before
 from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
 from growthwatch.metrics.schema import bucket_floor
 from growthwatch.metrics.settings import MetricsSettings
@@ -35,9 +35,8 @@ class Funnels(Family):
     def touch_start(self, earliest: pd.Timestamp, view: LedgerView) -> pd.Timestamp | None:
         # an event completes the funnels entered up to a window before it
         settings = view.settings
-        window = pd.Timedelta(days=max([f.window_days for f in settings.funnels] or [0]))
-        day = local_floor_at(earliest, "D", settings.timezone)
-        return local_floor_at(day - window, "D", settings.timezone)
+        window = max([f.window_days for f in settings.funnels] or [0])
+        return local_days_before(earliest, window, settings.timezone)
 
     def read_start(
         self, start: pd.Timestamp | None, settings: MetricsSettings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from growthwatch.metrics import engagement
-from growthwatch.metrics._frame import local_floor_at
+from growthwatch.metrics._frame import local_days_before
 from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
 
@@ -29,15 +29,11 @@ class Product(Family):
     def touch_start(self, earliest: pd.Timestamp, view: LedgerView) -> pd.Timestamp | None:
         # an activation counts for the signups of the window before it
         settings = view.settings
-        day = local_floor_at(earliest, "D", settings.timezone)
-        back = pd.Timedelta(days=settings.activation_window_days)
-        return local_floor_at(day - back, "D", settings.timezone)
+        return local_days_before(earliest, settings.activation_window_days, settings.timezone)
 
     def grid_start(self, previous: pd.Timestamp, settings: MetricsSettings) -> pd.Timestamp:
         # the cohorts whose maturing flag the new day clears
-        tz = settings.timezone
-        back = pd.Timedelta(days=settings.activation_window_days + 1)
-        return local_floor_at(local_floor_at(previous, "D", tz) - back, "D", tz)
+        return local_days_before(previous, settings.activation_window_days + 1, settings.timezone)
 
     def read_start(
         self, start: pd.Timestamp | None, settings: MetricsSettings

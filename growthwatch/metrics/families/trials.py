@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from growthwatch.metrics import trials
-from growthwatch.metrics._frame import local_floor_at
+from growthwatch.metrics._frame import local_days_before
 from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
 
@@ -31,15 +31,12 @@ class Trials(Family):
 
     def touch_start(self, earliest: pd.Timestamp, view: LedgerView) -> pd.Timestamp | None:
         # a conversion or cancellation counts for the trials started up to N days before it
-        tz = view.settings.timezone
-        back = pd.Timedelta(days=view.settings.trial_conversion_days)
-        return local_floor_at(local_floor_at(earliest, "D", tz) - back, "D", tz)
+        settings = view.settings
+        return local_days_before(earliest, settings.trial_conversion_days, settings.timezone)
 
     def grid_start(self, previous: pd.Timestamp, settings: MetricsSettings) -> pd.Timestamp:
         # the cohorts whose maturing flag the new day clears (N + 1 days back)
-        tz = settings.timezone
-        back = pd.Timedelta(days=settings.trial_conversion_days + 1)
-        return local_floor_at(local_floor_at(previous, "D", tz) - back, "D", tz)
+        return local_days_before(previous, settings.trial_conversion_days + 1, settings.timezone)
 
     def read_start(
         self, start: pd.Timestamp | None, settings: MetricsSettings

@@ -32,6 +32,8 @@ cumulative sum give every day's active count.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -210,15 +212,7 @@ def trials_daily(
     np.add.at(delta, (p[runs], s_day[runs]), 1)
     np.add.at(delta, (p[runs], np.minimum(e_day[runs], n)), -1)
     grid[:, :, 2] = np.cumsum(delta, axis=1)
-    grid = grid[:, :n]
-    days = np.arange(start_day, end_day + 1)
-    out = pd.DataFrame(grid.reshape(-1, len(DAILY_COUNTS)), columns=list(DAILY_COUNTS)).assign(
-        _day=np.tile(days, len(products)),
-        product=np.repeat(np.asarray(products, dtype=object), n),
-        _first=np.repeat(first.to_numpy(dtype="int64"), n),
-    )
-    out = out[out["_day"] >= out["_first"]].drop(columns="_first")
-    out = with_portfolio(out, ["_day"], list(DAILY_COUNTS))
+    out = _rows(grid[:, :n], DAILY_COUNTS, "_day", np.arange(start_day, end_day + 1), first)
     out["time"] = day_starts(out["_day"].to_numpy(), tz).to_numpy()
     closes = day_starts(out["_day"].to_numpy() + settings.trial_conversion_days + 1, tz)
     horizon = day_starts(np.array([end_day + 1]), tz).iloc[0] if until is None else until
@@ -252,20 +246,29 @@ def trials_monthly(
     np.add.at(grid[:, :, 0], (p, month), 1)
     conv = trials["converted_at"].notna().to_numpy()
     np.add.at(grid[:, :, 1], (p[conv], month[conv]), 1)
-    months = np.arange(start_m, end_m + 1)
-    out = pd.DataFrame(grid.reshape(-1, len(MONTHLY_COUNTS)), columns=list(MONTHLY_COUNTS)).assign(
-        _month=np.tile(months, len(products)),
-        product=np.repeat(np.asarray(products, dtype=object), n),
-        _first=np.repeat(first.to_numpy(dtype="int64"), n),
-    )
-    out = out[out["_month"] >= out["_first"]].drop(columns="_first")
-    out = with_portfolio(out, ["_month"], list(MONTHLY_COUNTS))
+    out = _rows(grid, MONTHLY_COUNTS, "_month", np.arange(start_m, end_m + 1), first)
     out["time"] = month_starts(out["_month"].to_numpy(), tz).to_numpy()
     # the month's last possible start is on its last day: mature N days after that day ends
     last_day = month_first_day(out["_month"].to_numpy() + 1) - 1
     closes = day_starts(last_day + settings.trial_conversion_days + 1, tz)
     horizon = day_starts(np.array([horizon_day + 1]), tz).iloc[0] if until is None else until
     return _finish(out, closes, horizon, MONTHLY_COLUMNS)
+
+
+def _rows(
+    grid: np.ndarray, counts: Sequence[str], bucket: str, buckets: np.ndarray, first: pd.Series
+) -> pd.DataFrame:
+    """A (product, bucket, count) grid as rows, each product's from its ``first`` bucket
+    (``first``: product -> bucket number, in the grid's product order), plus the
+    portfolio's."""
+    n = len(buckets)
+    out = pd.DataFrame(grid.reshape(-1, len(counts)), columns=list(counts)).assign(
+        **{bucket: np.tile(buckets, len(first))},
+        product=np.repeat(np.asarray(first.index, dtype=object), n),
+        _first=np.repeat(first.to_numpy(dtype="int64"), n),
+    )
+    out = out[out[bucket] >= out["_first"]].drop(columns="_first")
+    return with_portfolio(out, [bucket], list(counts))
 
 
 def day_numbers_to_months(days: np.ndarray) -> np.ndarray:

@@ -77,6 +77,7 @@ class LiveSeriesHook:
         self.min_interval = min_interval
         # How long the events must pause before the deferred families catch up.
         self.catch_up_after = 0.2
+        self.catch_up_retry = 10.0  # after a failed catch-up (new events still go at once)
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._idle = threading.Event()
@@ -123,6 +124,8 @@ class LiveSeriesHook:
                     self.on_update(self.engine.state.last_seq)
             except Exception:  # the next wake-up (or the scheduled run) catches up
                 log.exception("series update failed")
+                if not live:  # a failing catch-up is retried, not spun on every 0.2 s
+                    self._wake.wait(self.catch_up_retry)
             if recorder is not None and recorder.batches:
                 self._notify(recorder.batches)
             if self._wake.is_set():

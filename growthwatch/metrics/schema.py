@@ -13,7 +13,7 @@ denominator) are NaN and are simply not written.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -37,87 +37,74 @@ class Measurement:
         return self.ints + self.floats
 
 
-MEASUREMENTS: tuple[Measurement, ...] = (
-    Measurement(
-        "revenue_daily", "revenue", ("product", "currency"),
-        ("payments", "refund_count", "failed_count"),
-        ("gross", "refunds", "net", "failed", "gross_rc", "refunds_rc", "net_rc"), "day",
-    ),
-    Measurement(
-        "revenue_hourly", "revenue", ("product", "currency"),
-        ("payments", "refund_count", "failed_count"),
-        ("gross", "refunds", "net", "failed", "gross_rc", "refunds_rc", "net_rc"), "hour",
-    ),
-    Measurement(
-        "mrr_daily", "subscriptions", ("product",), (),
-        ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
-         "net_change", "paused", "resumed", "paused_mrr", "arr", "churn_voluntary",
-         "churn_delinquent"), "day", {"mrr_end": "mrr"},
-    ),
-    Measurement(
-        "customers_daily", "subscriptions", ("product",),
-        ("active", "active_start", "new", "reactivated", "churned", "churned_from_start",
-         "cancellations", "paused", "churned_delinquent"),
-        ("churn_rate", "arpa"), "day",
-        {"customers_end": "active", "customers_start": "active_start",
-         "customers_paused": "paused",
-         "new_customers": "new", "reactivated_customers": "reactivated",
-         "churned_customers": "churned", "churned": "churned_from_start",
-         "customer_churn_rate": "churn_rate"},
-    ),
-    *(
-        Measurement(
-            f"churn_{period}", "subscriptions", ("product",),
-            ("customers_start", "customers_end", "churned", "new_customers",
-             "reactivated_customers", "churned_customers", "customers_paused", "partial",
-             "churned_delinquent"),
-            ("mrr_start", "mrr_end", "new", "expansion", "contraction", "churn",
-             "reactivation", "fx_impact", "customer_churn_rate", "gross_mrr_churn_rate",
-             "net_mrr_churn_rate", "grr", "nrr", "arpa", *(("ltv",) if period == "monthly"
-                                                           else ()),
-             "paused", "resumed", "paused_mrr", "nrr_t12m", "grr_t12m",
-             *(("arr", "asp", "quick_ratio") if period == "monthly" else ()),
-             "churn_voluntary", "churn_delinquent"),
-            bucket,
-        )
-        for period, bucket in (("monthly", "month"), ("yearly", "year"))
-    ),
-    # Segment series (issue #14): the product figures split by plan, billing interval,
-    # country, channel or a custom attribute; new measurements, so queries that sum a
-    # product measurement's series never double count (see growthwatch/metrics/segments.py)
-    Measurement(
-        "mrr_segments_daily", "segments", ("product", "dimension", "segment"), (),
-        ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
-         "net_change", "paused", "resumed", "paused_mrr", "arr", "churn_voluntary",
-         "churn_delinquent", "moved_in", "moved_out"), "day", {"mrr_end": "mrr"},
-    ),
-    Measurement(
-        "customers_segments_daily", "segments", ("product", "dimension", "segment"),
-        ("active", "active_start", "new", "reactivated", "churned", "churned_from_start",
-         "cancellations", "paused", "churned_delinquent"),
-        ("churn_rate", "arpa"), "day",
-        {"customers_end": "active", "customers_start": "active_start",
-         "customers_paused": "paused",
-         "new_customers": "new", "reactivated_customers": "reactivated",
-         "churned_customers": "churned", "churned": "churned_from_start",
-         "customer_churn_rate": "churn_rate"},
-    ),
-    Measurement(
-        "churn_segments_monthly", "segments", ("product", "dimension", "segment"),
+_REVENUE_DAILY = Measurement(
+    "revenue_daily", "revenue", ("product", "currency"),
+    ("payments", "refund_count", "failed_count"),
+    ("gross", "refunds", "net", "failed", "gross_rc", "refunds_rc", "net_rc"), "day",
+)
+_MRR_DAILY = Measurement(
+    "mrr_daily", "subscriptions", ("product",), (),
+    ("mrr", "new", "expansion", "contraction", "churn", "reactivation", "fx_impact",
+     "net_change", "paused", "resumed", "paused_mrr", "arr", "churn_voluntary",
+     "churn_delinquent"), "day", {"mrr_end": "mrr"},
+)
+_CUSTOMERS_DAILY = Measurement(
+    "customers_daily", "subscriptions", ("product",),
+    ("active", "active_start", "new", "reactivated", "churned", "churned_from_start",
+     "cancellations", "paused", "churned_delinquent"),
+    ("churn_rate", "arpa"), "day",
+    {"customers_end": "active", "customers_start": "active_start",
+     "customers_paused": "paused",
+     "new_customers": "new", "reactivated_customers": "reactivated",
+     "churned_customers": "churned", "churned": "churned_from_start",
+     "customer_churn_rate": "churn_rate"},
+)
+_CHURN = {
+    period: Measurement(
+        f"churn_{period}", "subscriptions", ("product",),
         ("customers_start", "customers_end", "churned", "new_customers",
          "reactivated_customers", "churned_customers", "customers_paused", "partial",
          "churned_delinquent"),
         ("mrr_start", "mrr_end", "new", "expansion", "contraction", "churn",
          "reactivation", "fx_impact", "customer_churn_rate", "gross_mrr_churn_rate",
-         "net_mrr_churn_rate", "grr", "nrr", "arpa", "ltv", "paused", "resumed",
-         "paused_mrr", "nrr_t12m", "grr_t12m", "arr", "asp", "quick_ratio",
-         "churn_voluntary", "churn_delinquent", "moved_in", "moved_out"), "month",
-    ),
-    Measurement(
-        "revenue_segments_daily", "segments", ("product", "currency", "dimension", "segment"),
-        ("payments", "refund_count", "failed_count"),
-        ("gross", "refunds", "net", "gross_rc", "refunds_rc", "net_rc"), "day",
-    ),
+         "net_mrr_churn_rate", "grr", "nrr", "arpa", *(("ltv",) if period == "monthly"
+                                                       else ()),
+         "paused", "resumed", "paused_mrr", "nrr_t12m", "grr_t12m",
+         *(("arr", "asp", "quick_ratio") if period == "monthly" else ()),
+         "churn_voluntary", "churn_delinquent"),
+        bucket,
+    )
+    for period, bucket in (("monthly", "month"), ("yearly", "year"))
+}
+# a plan change's MRR moved between two segments (net zero in the product)
+_MOVED = ("moved_in", "moved_out")
+
+
+def _segments_of(
+    base: Measurement, name: str, *, more: tuple[str, ...] = (), without: tuple[str, ...] = ()
+) -> Measurement:
+    """A product measurement's segment twin: the same fields (plus ``more``, less
+    ``without``), tagged ``dimension`` and ``segment`` as well."""
+    return replace(
+        base, name=name, family="segments", tags=(*base.tags, "dimension", "segment"),
+        floats=tuple(f for f in base.floats if f not in without) + more,
+    )  # fmt: skip
+
+
+MEASUREMENTS: tuple[Measurement, ...] = (
+    _REVENUE_DAILY,
+    replace(_REVENUE_DAILY, name="revenue_hourly", bucket="hour"),
+    _MRR_DAILY,
+    _CUSTOMERS_DAILY,
+    *_CHURN.values(),
+    # Segment series (issue #14): the product figures split by plan, billing interval,
+    # country, channel or a custom attribute; new measurements, so queries that sum a
+    # product measurement's series never double count (see growthwatch/metrics/segments.py)
+    _segments_of(_MRR_DAILY, "mrr_segments_daily", more=_MOVED),
+    _segments_of(_CUSTOMERS_DAILY, "customers_segments_daily"),
+    _segments_of(_CHURN["monthly"], "churn_segments_monthly", more=_MOVED),
+    # failed-payment amounts are not split per segment, only their count
+    _segments_of(_REVENUE_DAILY, "revenue_segments_daily", without=("failed",)),
     Measurement(
         "product_daily", "product", ("product",),
         ("signups", "activations", "activated", "dau", "wau", "mau", "maturing"),

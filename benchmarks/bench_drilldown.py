@@ -19,8 +19,9 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from _timing import best_of
 
 from growthwatch.cli import main
 from growthwatch.demo.generator import DemoSpec
@@ -28,15 +29,6 @@ from growthwatch.demo.pipeline import DEMO_METRICS, run_demo
 from growthwatch.metrics.engine import read_events
 from growthwatch.metrics.mrr import MRR_TYPES, compute_mrr
 from growthwatch.stores.ledger import Ledger
-
-
-def best_of(fn: Callable[[], object], n: int = 3) -> float:
-    times = []
-    for _ in range(n):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return min(times)
 
 
 def quiet(argv: list[str]) -> str:

@@ -12,23 +12,14 @@ same run; and the trials (day + month) against the MRR computation of the same e
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
+
+from _timing import best_of
 
 from growthwatch.demo.generator import DemoSpec, generate
 from growthwatch.demo.pipeline import DEMO_METRICS
 from growthwatch.metrics import engagement, lifecycle, trials
 from growthwatch.metrics.mrr import MRR_TYPES, compute_mrr
 from growthwatch.stores.ledger import Ledger
-
-
-def best_of(fn: Callable[[], object], n: int = 3) -> float:
-    times = []
-    for _ in range(n):
-        began = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - began)
-    return min(times)
 
 
 def run(args: argparse.Namespace) -> None:

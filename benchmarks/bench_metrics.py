@@ -1,7 +1,14 @@
 """Metrics benchmark: full recompute over N demo events, then an incremental update after
-1,000 new events, with time and peak memory of each.
+1,000 new events and one live cancellation, with time and peak memory of each; for several
+ledger sizes side by side, with the ratios of the largest to the smallest.
 
-    .venv/bin/python benchmarks/bench_metrics.py [--events 10000000] [--new 1000]
+    .venv/bin/python benchmarks/bench_metrics.py [--events 10000000 ...] [--with-100m]
+                                                 [--new 1000] [--memory-limit-mb 2048]
+
+``--with-100m`` adds a 100M-event ledger (about 15 minutes to generate, its files ~10 GB
+in the temporary directory): the issue's 10M vs 100M table. Recompute time should grow
+about linearly with the events, update and live time not at all, peak RSS not at all (the
+engine streams through the ledger within ``metrics.memory_limit_mb``).
 
 Phases run in separate processes so each peak-memory figure (``ru_maxrss``, which covers
 numpy/pandas and DuckDB alike) belongs to that phase alone:
@@ -10,7 +17,7 @@ numpy/pandas and DuckDB alike) belongs to that phase alone:
    back the latest ``--new`` events (they are the "new events" of phase 3);
 2. full: ``MetricsEngine.recompute`` over the whole ledger into an embedded series store;
 3. incremental: append the held-back events, ``MetricsEngine.update``;
-4. plain (unless ``--no-segments-cost``): the full recompute of phase 2 again on the same
+4. plain (with ``--segments-cost``): the full recompute of phase 2 again on the same
    ledger, without segment series (``metrics.segments.dimensions: []``), into its own
    store: the cost of segments is phase 2 minus phase 4, in time and points.
 
@@ -24,6 +31,7 @@ import argparse
 import dataclasses
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,7 +46,12 @@ from growthwatch.demo.generator import DemoSpec, estimated_events, generate
 from growthwatch.demo.pipeline import DEMO_METRICS
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.metrics.engine import MetricsEngine
-from growthwatch.metrics.settings import MetricsSettings, SegmentSettings
+from growthwatch.metrics.settings import (
+    DEFAULT_MEMORY_LIMIT_MB,
+    MetricsSettings,
+    SegmentSettings,
+    chunk_events_for,
+)
 from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
 
@@ -73,7 +86,15 @@ def load(work: Path, events: int, new: int) -> dict[str, float]:
     return {"events": total, "seconds": time.perf_counter() - started, "peak_mb": peak_mb()}
 
 
-def full(work: Path, settings: MetricsSettings = DEMO_METRICS, name: str = "") -> dict[str, Any]:
+def bench_settings(work: Path) -> MetricsSettings:
+    """The demo's metric policy under the memory limit this run was given."""
+    limit = int((work / "memory-limit-mb").read_text())
+    return dataclasses.replace(DEMO_METRICS, memory_limit_mb=limit,
+                               chunk_events=chunk_events_for(limit))  # fmt: skip
+
+
+def full(work: Path, settings: MetricsSettings | None = None, name: str = "") -> dict[str, Any]:
+    settings = settings or bench_settings(work)
     with Ledger(work / "ledger.duckdb") as ledger:
         series = SeriesStore(work / f"series{name}.duckdb")
         engine = MetricsEngine(ledger, settings, state_path=work / f"state{name}.json")
@@ -82,12 +103,12 @@ def full(work: Path, settings: MetricsSettings = DEMO_METRICS, name: str = "") -
         seconds = time.perf_counter() - started
         series.close()
         return {"events": result.events, "points": result.points, "seconds": seconds,
-                "peak_mb": peak_mb(), "segments_seconds": result.timings.get("segments", 0.0)}  # fmt: skip
+                "peak_mb": peak_mb(), "timings": json.dumps(result.timings)}  # fmt: skip
 
 
 def plain(work: Path) -> dict[str, Any]:
     """Phase 2 without segment series (same ledger, own store and state)."""
-    no_segments = dataclasses.replace(DEMO_METRICS, segments=SegmentSettings(dimensions=()))
+    no_segments = dataclasses.replace(bench_settings(work), segments=SegmentSettings(dimensions=()))
     return full(work, no_segments, "-plain")
 
 
@@ -96,7 +117,7 @@ def incremental(work: Path) -> dict[str, float]:
     with Ledger(work / "ledger.duckdb") as ledger:
         ledger.append(new)
         series = SeriesStore(work / "series.duckdb")
-        engine = MetricsEngine(ledger, DEMO_METRICS, state_path=work / "state.json")
+        engine = MetricsEngine(ledger, bench_settings(work), state_path=work / "state.json")
         base = peak_mb()
         started = time.perf_counter()
         result = engine.update([series])
@@ -139,54 +160,102 @@ def engine_live_cancellation(
 PHASES: dict[str, Any] = {"load": load, "full": full, "incremental": incremental, "plain": plain}
 
 
+def run_size(events: int, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Every phase for one ledger size, each in its own process; its work dir removed."""
+    work = Path(tempfile.mkdtemp(prefix=f"gw-bench-metrics-{events}-"))
+    (work / "memory-limit-mb").write_text(str(args.memory_limit_mb))
+    results: dict[str, dict[str, Any]] = {}
+    phases = ("load", "full", "incremental", *(("plain",) if args.segments_cost else ()))
+    try:
+        for phase in phases:
+            proc = subprocess.run(
+                [sys.executable, __file__, "--phase", phase, "--work", str(work),
+                 "--events", str(events), "--new", str(args.new)],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"{events:>11,} {phase:12s} {results[phase]}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+# (label, phase, key, scale, unit, target, how the figure should grow with the ledger)
+ROWS = (
+    ("full recompute", "full", "seconds", 1.0, "s", None, "linear"),
+    ("  per million events", "full", "per_million", 1.0, "s", 2.0, "flat"),
+    ("  peak RSS", "full", "peak_mb", 1 / 1024, "GiB", 2.0, "flat"),
+    ("  points written", "full", "points", 1.0, "", None, ""),
+    ("update after new events", "incremental", "seconds", 1.0, "s", 0.2, "flat"),
+    ("one live cancellation", "incremental", "live_seconds", 1.0, "s", 0.05, "flat"),
+    ("  then the deferred catch-up", "incremental", "catch_up_seconds", 1.0, "s", None, ""),
+)
+
+
+def _short(events: int) -> str:
+    """10000000 -> 10M, 200000 -> 200k."""
+    return f"{events / 1e6:g}M" if events >= 10**6 else f"{events / 1e3:g}k"
+
+
+def table(sizes: list[int], results: dict[int, dict[str, dict[str, Any]]]) -> str:
+    """The side-by-side table: a column per ledger, the ratio largest/smallest, targets."""
+    for r in results.values():
+        r["full"]["per_million"] = r["full"]["seconds"] / (r["load"]["events"] / 1e6)
+    head = ["", *(f"{int(results[n]['load']['events']):,} events" for n in sizes)]
+    if len(sizes) > 1:
+        head.append(f"ratio {_short(sizes[-1])}/{_short(sizes[0])}")
+    head += ["target", "expected growth"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for label, phase, key, scale, unit, target, growth in ROWS:
+        values = [float(results[n][phase][key]) * scale for n in sizes]
+        cells = [f"{v:,.3f} {unit}".strip() if unit else f"{v:,.0f}" for v in values]
+        if len(sizes) > 1:
+            cells.append(f"{values[-1] / values[0]:.2f}" if values[0] else "n/a")
+        mark = "" if target is None else (
+            " met" if all(v <= target for v in values) else " NOT met")
+        cells.append("" if target is None else f"< {target} {unit}{mark}")
+        cells.append(growth)
+        lines.append("| " + " | ".join([label, *cells]) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--new", type=int, default=1_000)
-    parser.add_argument("--no-segments-cost", action="store_true",
-                        help="skip phase 4 (the full recompute without segment series)")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, nargs="+", default=[10_000_000],
+                        help="ledger sizes to measure side by side (default 10000000)")
+    parser.add_argument("--with-100m", action="store_true",
+                        help="also a 100M-event ledger (~15 min to generate, ~10 GB on disk)")
+    parser.add_argument("--new", type=int, default=1_000, help="events of the update")
+    parser.add_argument("--memory-limit-mb", type=int, default=DEFAULT_MEMORY_LIMIT_MB,
+                        help="metrics.memory_limit_mb of the runs (default %(default)s)")
+    parser.add_argument("--segments-cost", action="store_true",
+                        help="also the full recompute without segment series (its cost)")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase:
         fn = PHASES[args.phase]
-        out = fn(args.work, args.events, args.new) if args.phase == "load" else fn(args.work)
+        out = fn(args.work, args.events[0], args.new) if args.phase == "load" else fn(args.work)
         print(json.dumps(out))
         return
-    work = Path(tempfile.mkdtemp(prefix="gw-bench-metrics-"))
-    results = {}
-    phases = ("load", "full", "incremental", *(() if args.no_segments_cost else ("plain",)))
-    for phase in phases:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--phase", phase, "--work", str(work),
-             "--events", str(args.events), "--new", str(args.new)],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(f"{phase:12s} {results[phase]}", flush=True)
-    f, i = results["full"], results["incremental"]
+    sizes = sorted({*args.events, *((100_000_000,) if args.with_100m else ())})
+    results = {n: run_size(n, args) for n in sizes}
     print()
-    print(f"ledger events:            {int(results['load']['events']):,}")
-    print(f"full recompute:           {f['seconds']:8.2f} s   peak RSS {f['peak_mb']:8.0f} MB   "
-          f"{int(f['points']):,} points")  # fmt: skip
-    print(f"incremental ({int(i['events']):,} new):   {i['seconds']:8.2f} s   peak RSS "
-          f"{i['peak_mb']:8.0f} MB   {int(i['points']):,} points")  # fmt: skip
-    print(f"live cancellation (warm engine, 1 event):  {i['live_seconds']:8.2f} s   "
-          f"{int(i['live_points']):,} points   {i['live_timings']}")  # fmt: skip
-    print(f"  then the deferred catch-up:                {i['catch_up_seconds']:8.2f} s   "
-          f"{i['catch_up_timings']}")  # fmt: skip
-    print(f"incremental / full time:  {i['seconds'] / f['seconds']:.3f}")
-    print(f"live / full time:         {i['live_seconds'] / f['seconds']:.4f}")
-    if "plain" in results:
-        p = results["plain"]
-        print(f"full without segments:    {p['seconds']:8.2f} s   peak RSS {p['peak_mb']:8.0f} MB   "
-              f"{int(p['points']):,} points")  # fmt: skip
-        print(f"segments cost (full):     {f['seconds'] - p['seconds']:+8.2f} s "
-              f"(segments family {f['segments_seconds']:.2f} s)   "
-              f"{int(f['points']) - int(p['points']):+,} points")  # fmt: skip
-        print(f"with / without segments:  time {f['seconds'] / p['seconds']:.3f}   "
-              f"points {int(f['points']) / int(p['points']):.3f}")  # fmt: skip
-    print(f"work dir (delete when done): {work}")
+    print(f"metrics.memory_limit_mb = {args.memory_limit_mb} "
+          f"(events per chunk {chunk_events_for(args.memory_limit_mb):,})")
+    print(table(sizes, results))
+    for n in sizes:
+        r = results[n]
+        i = r["incremental"]
+        print(f"\n{n:,}: update families {i['families']}")
+        print(f"  live timings {i['live_timings']}; catch-up {i['catch_up_timings']}")
+        print(f"  full timings {r['full']['timings']}")
+        print(f"  incremental / full time {i['seconds'] / r['full']['seconds']:.4f}")
+        if "plain" in r:
+            p, f = r["plain"], r["full"]
+            print(f"  without segments: {p['seconds']:.2f} s, peak {p['peak_mb']:.0f} MB, "
+                  f"{int(p['points']):,} points (segments cost {f['seconds'] - p['seconds']:+.2f} s)")
 
 
 if __name__ == "__main__":

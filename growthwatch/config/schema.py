@@ -232,6 +232,10 @@ def _schema(sources: list[dict[str, Any]]) -> dict[str, Any]:
                 "include_metered": {"type": "boolean"},
                 "ltv_months": {"type": "integer", "minimum": 1, "maximum": 36},
                 "trial_conversion_days": {"type": "integer", "minimum": 1, "maximum": 730},
+                "memory_limit_mb": {"type": "integer", "minimum": 256,
+                                    "x-hint": "memory a metrics run may use (default 2048): "
+                                    "DuckDB spills beyond its share, families stream "
+                                    "through the ledger in chunks that fit"},
                 "segments": {
                     "type": "object",
                     "additionalProperties": False,

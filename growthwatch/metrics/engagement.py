@@ -48,11 +48,15 @@ def product_daily(
     settings: MetricsSettings,
     until: pd.Timestamp | None = None,
     first_days: pd.Series | None = None,
+    edges: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per product (and ``all``) and day, from the product's first such event to ``until``.
 
     ``first_days`` (product -> first day with such events in the whole history) lets a
     caller that passes only recent events still get every product's full day grid.
+    ``edges`` (``rolling_edges``' columns), when given, are the active users' interval
+    edges computed elsewhere (the engine's SQL over the ledger, ``sql/rolling_edges.sql``)
+    and ``events`` then need no ``active_use`` rows: the volume stays in DuckDB.
     """
     tz = settings.timezone
 
@@ -62,16 +66,23 @@ def product_daily(
     ev = clean(events, TYPES, ordered=False)  # distinct users per day: order is irrelevant
     ev = ev[ev["subject"].notna()]
     known = [] if first_days is None else list(first_days.index)
-    if ev.empty and not known:
+    active_days = None if edges is None else edges.loc[edges["dau"] > 0, ["product", "day"]]
+    if ev.empty and not known and (active_days is None or active_days.empty):
         return empty(COLUMNS)
     day = _day_numbers(ev["ts"])
-    products = pd.Index(sorted({*ev["product"].unique(), *known}))
-    codes = products.get_indexer(ev["product"])
+    names = ev["product"].to_numpy(dtype=object)
+    if active_days is not None:  # the active users' days, from their edges
+        day = np.concatenate([day, active_days["day"].to_numpy(dtype="int64")])
+        names = np.concatenate([names, active_days["product"].to_numpy(dtype=object)])
+    products = pd.Index(sorted({*pd.unique(names), *known}))
+    codes = products.get_indexer(names)
     last_days = [int(day.max())] if len(day) else []
     if until is not None:
         last_days.append(int(_day_numbers(pd.Series([until]))[0]))
     end_day = max(last_days)
     seen = pd.Series(day).groupby(codes).min()
+    n_ev = len(ev)  # the events' own rows of ``day`` and ``codes`` (the rest: active days)
+    day, codes = day[:n_ev], codes[:n_ev]
     first = np.full(len(products), end_day, dtype="int64")
     first[seen.index.to_numpy()] = seen.to_numpy()
     if first_days is not None:
@@ -84,24 +95,16 @@ def product_daily(
     kind = ev["type"].to_numpy()
     user = pd.factorize(ev["subject"])[0]  # ints: cheaper to sort, merge and de-duplicate
 
-    active = kind == EventType.ACTIVE_USE.value
-    if active.any():
-        user_days = pd.DataFrame(
-            {"p": codes[active], "u": user[active], "d": day[active]}
-        ).drop_duplicates()
-        user_days = user_days.sort_values(["p", "u", "d"], kind="stable")
-        same_user = (user_days["p"].to_numpy()[1:] == user_days["p"].to_numpy()[:-1]) & (
-            user_days["u"].to_numpy()[1:] == user_days["u"].to_numpy()[:-1]
-        )
-        d = user_days["d"].to_numpy()
-        nxt = np.full(len(d), np.iinfo("int64").max)
-        nxt[:-1][same_user] = d[1:][same_user]
-        p = user_days["p"].to_numpy()
-        for name, width in WINDOWS.items():
-            stop = np.minimum(d + width, nxt)
-            delta = np.zeros((len(products), n_days + width + 1), dtype="int64")
-            np.add.at(delta, (p, d - start_day), 1)
-            np.add.at(delta, (p, stop - start_day), -1)
+    if edges is None:
+        active = kind == EventType.ACTIVE_USE.value
+        edges = rolling_edges(ev["product"].to_numpy()[active], user[active], day[active])
+    if not edges.empty:
+        at = edges["day"].to_numpy(dtype="int64") - start_day
+        p = products.get_indexer(edges["product"])
+        reach = n_days + max(WINDOWS.values()) + 1  # a stop edge lies up to 30 days on
+        for name in WINDOWS:
+            delta = np.zeros((len(products), reach), dtype="int64")
+            np.add.at(delta, (p, at), edges[name].to_numpy(dtype="int64"))
             grid[:, :, COUNTS.index(name)] = np.cumsum(delta, axis=1)[:, :n_days]
 
     signup = kind == EventType.SIGNUP.value
@@ -141,3 +144,28 @@ def product_daily(
     out["activation_rate"] = ratio(out["activated"], out["signups"])
     out["stickiness"] = ratio(out["dau"], out["mau"])
     return out[list(COLUMNS)].reset_index(drop=True)
+
+
+def rolling_edges(products: np.ndarray, users: np.ndarray, days: np.ndarray) -> pd.DataFrame:
+    """The +1/-1 edges of every active user-day's intervals, summed per (product, day):
+    columns product, day (local day number), dau, wau, mau (the change of each count on
+    that day). A user-day covers the days up to the window length or the user's next
+    active day, whichever comes first. The SQL definition in ``growthwatch/metrics/sql``
+    (``ROLLING_EDGES``) is the same, run in the ledger's DuckDB."""
+    user_days = pd.DataFrame({"product": products, "u": users, "d": days}).drop_duplicates()
+    if user_days.empty:
+        return pd.DataFrame({"product": pd.Series(dtype=object),
+                             **{c: pd.Series(dtype="int64") for c in ("day", *WINDOWS)}})  # fmt: skip
+    user_days = user_days.sort_values(["product", "u", "d"], kind="stable")
+    p, u = user_days["product"].to_numpy(), user_days["u"].to_numpy()
+    same_user = (p[1:] == p[:-1]) & (u[1:] == u[:-1])
+    d = user_days["d"].to_numpy(dtype="int64")
+    nxt = np.full(len(d), np.iinfo("int64").max)
+    nxt[:-1][same_user] = d[1:][same_user]
+    parts = [pd.DataFrame({"product": p, "day": d, **dict.fromkeys(WINDOWS, 1)})]
+    for name, width in WINDOWS.items():
+        stop = pd.DataFrame({"product": p, "day": np.minimum(d + width, nxt),
+                             **dict.fromkeys(WINDOWS, 0)})  # fmt: skip
+        stop[name] = -1
+        parts.append(stop)
+    return pd.concat(parts, ignore_index=True).groupby(["product", "day"], as_index=False).sum()

@@ -28,7 +28,7 @@ import dataclasses
 import json
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -110,6 +110,18 @@ class Deferred:
         return Deferred(min(self.start, start), self.products | products, self.seq)
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of a family's run (``MetricsEngine._chunks``): the ledger it sees (before
+    ``view.end``), the bucket it rewrites from, the horizon its day grids run to, and
+    whether it is the first piece (the one whose rewrite range is deleted up front)."""
+
+    view: LedgerView
+    start: pd.Timestamp | None
+    horizon: pd.Timestamp
+    first: bool
+
+
 @dataclass
 class EngineState:
     """What an incremental consumer remembers: the last ledger ``seq`` processed, the
@@ -155,6 +167,8 @@ class RunResult:
     # exchange rate): product -> reason. Every other product's metrics go on.
     failing: dict[str, str] = field(default_factory=dict)
     deferred: list[str] = field(default_factory=list)  # families a live update put off
+    # family -> the time chunks it streamed in (``metrics.memory_limit_mb``); 1: one piece
+    chunks: dict[str, int] = field(default_factory=dict)
 
 
 class MetricsEngine:
@@ -175,6 +189,14 @@ class MetricsEngine:
         # One instance of each family per engine: a family may keep state between runs
         # (the subscription family's MRR state, so a webhook costs one product's history).
         self.families: tuple[Family, ...] = registry.load()
+        if self.settings.duckdb_memory_mb is not None:
+            # the ledger's DuckDB (one limit for the database: its aggregates spill to
+            # ``<ledger>.tmp`` beyond it) gets its share of ``metrics.memory_limit_mb``
+            cursor = ledger.connection
+            try:
+                cursor.execute(f"SET memory_limit = '{int(self.settings.duckdb_memory_mb)}MB'")
+            finally:
+                cursor.close()
 
     def _view(self) -> LedgerView:
         """The ledger as this run sees it: without the failing products."""
@@ -359,30 +381,94 @@ class MetricsEngine:
             # a family caught up after live updates compares with the ledger it last saw
             seen = view if seqs is None or name not in seqs else dataclasses.replace(
                 view, last_seq=seqs[name])
-            computed = family.run(seen, start, keep, horizon)
-            frames, start = computed.frames, computed.start
-            if computed.all_products:
-                keep = None
-            result.chain_breaks = computed.counters.get("chain_breaks", result.chain_breaks)
-            del computed
-            lower = start if since is None else since
-            batches = []
-            for measurement, frame in frames.items():
-                chosen = _select(frame, measurement, lower, until, keep, self.settings.timezone)
-                if not chosen.empty:
-                    batches.append(to_batch(measurement, chosen))
-            full = since is None and until is None and lower is None
-            for store in stores:
-                if isinstance(store, SeriesDeleter):
-                    for measurement in frames:
-                        if full or measurement in family.shrinking:
-                            self._delete(store, measurement, family, lower, until, keep)
-                store.write(batches)
-            points += sum(len(b) for b in batches)
-            result.families[name] = "all" if lower is None else lower.isoformat()
+            written = 0
+            first = None
+            for chunk in self._chunks(family, seen, start, horizon):
+                computed = family.run(chunk.view, chunk.start, keep, chunk.horizon)
+                frames = computed.frames
+                rewrite = computed.start if chunk.first else chunk.start
+                keep_chunk = None if computed.all_products else keep
+                result.chain_breaks = computed.counters.get("chain_breaks", result.chain_breaks)
+                del computed
+                lower = rewrite if since is None else (
+                    since if rewrite is None else max(since, rewrite))
+                ends = [e for e in (until, chunk.view.end) if e is not None]
+                upper = min(ends) if ends else None
+                batches = []
+                for measurement, frame in frames.items():
+                    chosen = _select(frame, measurement, lower, upper, keep_chunk,
+                                     self.settings.timezone)  # fmt: skip
+                    if not chosen.empty:
+                        batches.append(to_batch(measurement, chosen))
+                if chunk.first:  # the whole range this run rewrites, removed once up front
+                    first = lower
+                    full = since is None and until is None and lower is None
+                    for store in stores:
+                        if isinstance(store, SeriesDeleter):
+                            for measurement in family.measurements:
+                                if full or measurement in family.shrinking:
+                                    self._delete(store, measurement, family, lower, until,
+                                                 keep_chunk)  # fmt: skip
+                for store in stores:
+                    store.write(batches)
+                del frames
+                written += sum(len(b) for b in batches)
+                result.chunks[name] = result.chunks.get(name, 0) + 1
+            points += written
+            result.families[name] = "all" if first is None else first.isoformat()
             result.timings[name] = round(time.perf_counter() - began, 3)
-            log.info("metrics %s: %d points from %s", name, points, lower)
+            log.info("metrics %s: %d points from %s", name, written, first)
         return points
+
+    def _chunks(
+        self, family: Family, view: LedgerView, start: pd.Timestamp | None, horizon: pd.Timestamp
+    ) -> Iterator[Chunk]:
+        """The run of ``family`` from ``start`` as time chunks of at most about
+        ``settings.chunk_events`` events each, so memory stays flat whatever the history.
+
+        Only a family whose input can start late (``read_start`` of a time is a time)
+        streams; the others run in one piece (they bound their own memory). The chunks
+        replay the history as incremental updates would see it arrive: chunk *i + 1* sees
+        the ledger before its end, and rewrites from the first bucket its events can change
+        (``touch_start``, and ``grid_start`` of the previous chunk's horizon for a grid
+        family), reading from that bucket's ``read_start``. Every bucket is last written by
+        a chunk that had all the input it depends on, which is what the property tests
+        check of incremental updates; the writes of earlier chunks are overwritten.
+        """
+        settings = self.settings
+        probe = family.read_start(horizon, settings)
+        if probe is None or not family.types(settings):
+            yield Chunk(view, start, horizon, first=True)
+            return
+        read_from = family.read_start(start, settings)
+        counts = view.day_counts(family.types(settings), read_from)
+        limit = settings.chunk_events
+        if int(counts.sum()) <= limit:
+            yield Chunk(view, start, horizon, first=True)
+            return
+        days = counts.index
+        total = counts.cumsum().to_numpy()
+        # a chunk reads days [lo, hi): the days it re-reads before the previous chunk's end
+        # (its input's look-back) and the new ones; at least one new day per chunk
+        lo, done, chunk_start, first = 0, 0, start, True
+        while True:
+            base = total[lo - 1] if lo else 0
+            hi = max(done + 1, int(np.searchsorted(total, base + limit, side="right")))
+            if hi >= len(days):
+                yield Chunk(view, chunk_start, horizon, first=first)
+                return
+            end = days[hi]
+            seen = dataclasses.replace(view, end=end)
+            yield Chunk(seen, chunk_start, end, first=first)
+            first, done = False, hi
+            chunk_start = family.touch_start(end, seen)  # the events from ``end`` are new
+            if family.grid:
+                grid_from = family.grid_start(end, settings)
+                chunk_start = grid_from if chunk_start is None else min(chunk_start, grid_from)
+            if start is not None and chunk_start is not None:
+                chunk_start = max(chunk_start, start)
+            read_next = family.read_start(chunk_start, settings)
+            lo = 0 if read_next is None else min(done, int(np.searchsorted(days, read_next)))
 
     def _delete(
         self,

@@ -103,10 +103,36 @@ class LedgerView:
     settings: MetricsSettings
     exclude: Sequence[str] = ()
     last_seq: int = 0
+    # The ledger as it was before this instant (exclusive): a chunk of a run streaming
+    # through the history by time (``MetricsEngine``) sees only the events before its end.
+    end: pd.Timestamp | None = None
 
     def events(self, types: Sequence[str], **kwargs: Any) -> pd.DataFrame:
-        """``read_events`` of this ledger, without the excluded products."""
+        """``read_events`` of this ledger, without the excluded products, before ``end``."""
+        if self.end is not None:
+            given = kwargs.get("end")
+            kwargs["end"] = self.end if given is None else min(given, self.end)
         return read_events(self.ledger, types, exclude=self.exclude, **kwargs)
+
+    def day_counts(self, types: Sequence[str], start: pd.Timestamp | None) -> pd.Series:
+        """Events of ``types`` per UTC day from ``start`` (the day's first instant -> count,
+        ascending; days without events left out): how a run sizes its time chunks, from
+        one aggregate instead of the events."""
+        sql = ("SELECT epoch_us(ts) // 86400000000 AS day, count(*) AS n FROM events "
+               "WHERE type IN (SELECT unnest(?))")  # fmt: skip
+        params: list[Any] = [list(types)]
+        if start is not None:
+            sql += " AND ts >= ?"
+            params.append(start.to_pydatetime())
+        if self.end is not None:
+            sql += " AND ts < ?"
+            params.append(self.end.to_pydatetime())
+        if self.exclude:
+            sql += " AND product NOT IN (SELECT unnest(?))"
+            params.append(list(self.exclude))
+        frame = self._df(sql + " GROUP BY day ORDER BY day", params)
+        days = pd.to_datetime(frame["day"].to_numpy(dtype="int64") * 86_400, unit="s", utc=True)
+        return pd.Series(frame["n"].to_numpy(dtype="int64"), index=days)
 
     def first_events(
         self, types: Sequence[str], by: Sequence[str] = ("product",), *, with_subject: bool = False
@@ -127,13 +153,19 @@ class LedgerView:
 
     def previous_last_by_currency(self, types: Sequence[str]) -> pd.Timestamp | None:
         """The earliest last event of ``types`` before this run, over the (product,
-        currency) pairs that have new ones since ``last_seq``."""
+        currency) pairs that have new ones: events after ``last_seq``, or for a view with
+        an ``end`` (a chunk of a run streaming by time), the events from ``end`` on."""
+        if self.end is not None:
+            old, new = "ts < ?", "max(ts) >= ?"
+            params: list[Any] = [self.end.to_pydatetime(), list(types), self.end.to_pydatetime()]
+        else:
+            old, new = "seq <= ?", "max(seq) > ?"
+            params = [self.last_seq, list(types), self.last_seq]
         frame = self._df(
-            "SELECT epoch_us(min(prev)) AS prev FROM (SELECT max(ts) FILTER (WHERE seq <= ?) "
+            f"SELECT epoch_us(min(prev)) AS prev FROM (SELECT max(ts) FILTER (WHERE {old}) "
             "AS prev FROM events WHERE type IN (SELECT unnest(?)) "
-            "GROUP BY product, currency HAVING max(seq) > ?)",
-            [self.last_seq, list(types), self.last_seq],
-        )
+            f"GROUP BY product, currency HAVING {new})", params,
+        )  # fmt: skip
         prev = frame["prev"].iloc[0] if len(frame) else None
         return None if prev is None or pd.isna(prev) else pd.Timestamp(int(prev), unit="us", tz="UTC")
 

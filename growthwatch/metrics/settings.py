@@ -44,6 +44,25 @@ class SegmentSettings:
     max_values: int = 50
 
 
+# Peak memory per event held by a family run (input frame plus the intermediates of its
+# maths), measured on the demo: the product family, the heaviest, peaks near this.
+BYTES_PER_EVENT = 600
+MIN_CHUNK_EVENTS = 10_000  # below this a chunk's fixed cost dominates; tests go lower by hand
+DEFAULT_MEMORY_LIMIT_MB = 2048  # fits a 2-core, 8 GB machine beside InfluxDB and Grafana
+
+
+def duckdb_share_mb(limit_mb: int) -> int:
+    """DuckDB's part of a metrics memory limit: a quarter, at least 64 MB."""
+    return max(64, limit_mb // 4)
+
+
+def chunk_events_for(limit_mb: int) -> int:
+    """Events a family run may hold at once within ``limit_mb``: what DuckDB's share leaves,
+    at ``BYTES_PER_EVENT`` each."""
+    frames = (limit_mb - duckdb_share_mb(limit_mb)) * 2**20
+    return max(MIN_CHUNK_EVENTS, int(frames / BYTES_PER_EVENT))
+
+
 @dataclass(frozen=True)
 class MetricsSettings:
     fx: FxTable = field(default_factory=FxTable)
@@ -58,6 +77,15 @@ class MetricsSettings:
     # a trial converts when its customer reaches a paid period within this many days
     trial_conversion_days: int = 30
     segments: SegmentSettings = field(default_factory=SegmentSettings)
+    # The memory a metrics run may use (``metrics.memory_limit_mb``): DuckDB's own limit
+    # (``duckdb_memory_mb``; it spills beyond it) and how many events one family run holds
+    # in pandas at once (``chunk_events``, the rest of the limit). None: DuckDB unlimited.
+    memory_limit_mb: int | None = None
+    chunk_events: int = field(default_factory=lambda: chunk_events_for(DEFAULT_MEMORY_LIMIT_MB))
+
+    @property
+    def duckdb_memory_mb(self) -> int | None:
+        return None if self.memory_limit_mb is None else duckdb_share_mb(self.memory_limit_mb)
 
     @property
     def reporting_currency(self) -> str:
@@ -76,6 +104,7 @@ class MetricsSettings:
             )
             for f in section.get("funnels") or ()
         )
+        limit = int(section.get("memory_limit_mb", DEFAULT_MEMORY_LIMIT_MB))
         return cls(
             fx=FxTable(config.reporting_currency, dict(config.fx_rates)),
             activation_window_days=int(section.get("activation_window_days", 7)),
@@ -87,6 +116,8 @@ class MetricsSettings:
             timezone=str(getattr(config, "timezone", None) or "UTC"),
             trial_conversion_days=int(section.get("trial_conversion_days", 30)),
             segments=_segments(section.get("segments")),
+            memory_limit_mb=limit,
+            chunk_events=chunk_events_for(limit),
         )
 
 

@@ -174,6 +174,8 @@ class RunResult:
 class MetricsEngine:
     """Runs the metric families over a ledger and writes their batches to stores."""
 
+    chunk_days = 7  # the fewest new days of ledger one time chunk takes (``_chunks``)
+
     def __init__(
         self,
         ledger: Ledger,
@@ -440,8 +442,12 @@ class MetricsEngine:
         if probe is None or not family.types(settings):
             yield Chunk(view, start, horizon, first=True)
             return
+        held = family.held(settings)
+        if not held:
+            yield Chunk(view, start, horizon, first=True)
+            return
         read_from = family.read_start(start, settings)
-        counts = view.day_counts(family.types(settings), read_from)
+        counts = view.day_counts(held, read_from)
         limit = settings.chunk_events
         if int(counts.sum()) <= limit:
             yield Chunk(view, start, horizon, first=True)
@@ -453,7 +459,10 @@ class MetricsEngine:
         lo, done, chunk_start, first = 0, 0, start, True
         while True:
             base = total[lo - 1] if lo else 0
-            hi = max(done + 1, int(np.searchsorted(total, base + limit, side="right")))
+            # a chunk takes at least ``chunk_days`` new days, so that a look-back longer
+            # than the limit (lifecycle re-reads weeks) is re-read once a week, not daily
+            hi = max(min(done + self.chunk_days, len(days)),
+                     int(np.searchsorted(total, base + limit, side="right")))  # fmt: skip
             if hi >= len(days):
                 yield Chunk(view, chunk_start, horizon, first=first)
                 return

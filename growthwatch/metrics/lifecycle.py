@@ -119,23 +119,48 @@ def lifecycle(
     returning = prev == kk - 1
     resurrected = ~is_new & ~returning
     dormant_next = nxt != kk + 1  # not active in the next period: dormant there
+    flags = pd.DataFrame({"product": products[p], "k": kk, "active": 1,
+                          "new": is_new.astype("int64"), "returning": returning.astype("int64"),
+                          "resurrected": resurrected.astype("int64"), "dormant": 0})  # fmt: skip
+    gone = pd.DataFrame({"product": products[p][dormant_next], "k": kk[dormant_next] + 1,
+                         **dict.fromkeys(COUNTS, 0), "dormant": 1})  # fmt: skip
+    counts = pd.concat([flags, gone[flags.columns]], ignore_index=True)
+    counts = counts.groupby(["product", "k"], as_index=False, sort=True)[list(COUNTS)].sum()
+    return from_counts(counts, known_start, settings, period, until)
 
-    ends = [int(kk.max())] if len(kk) else []
+
+def from_counts(
+    counts: pd.DataFrame,
+    known_start: pd.Series,
+    settings: MetricsSettings,
+    period: str,
+    until: pd.Timestamp | None,
+) -> pd.DataFrame:
+    """The rows from per (product, period number ``k``) counts: ``COUNTS``' columns, a
+    user's dormancy counted in the period after their last active one (as
+    ``sql/lifecycle_counts.sql`` returns them). Each product's rows run from its first
+    active period (``known_start``: product -> period number, over the whole history; or
+    its first counted one) to the period holding ``until`` (or the last active one)."""
+    tz = settings.timezone
+    active = counts[counts["active"] > 0]
+    if active.empty and known_start.empty:
+        return empty(COLUMNS)
+    ends = [int(active["k"].max())] if len(active) else []
     if until is not None:
         until_day = local_day_numbers(pd.Series([until]).astype(TIME_DTYPE), tz)
         ends.append(int(period_numbers(until_day, period)[0]))
-    start_of = pd.concat([pd.Series(kk, index=products[p]), known_start]).groupby(level=0).min()
+    start_of = pd.concat([active.groupby("product")["k"].min(), known_start]).groupby(level=0).min()
+    products = pd.Index(sorted({*active["product"].unique(), *start_of.index}))
     starts = start_of.reindex(products).to_numpy(dtype="int64")
     horizon = max([*ends, int(starts.max())])
     lo = int(starts.min())
     n = horizon - lo + 1
-    grid = np.zeros((len(products), n + 1, len(COUNTS)), dtype="int64")
-    col = kk - lo
-    for name, mask in (("active", np.ones(len(kk), dtype=bool)), ("new", is_new),
-                       ("returning", returning), ("resurrected", resurrected)):  # fmt: skip
-        np.add.at(grid[:, :, COUNTS.index(name)], (p[mask], col[mask]), 1)
-    np.add.at(grid[:, :, COUNTS.index("dormant")], (p[dormant_next], col[dormant_next] + 1), 1)
-    grid = grid[:, :n]
+    grid = np.zeros((len(products), n, len(COUNTS)), dtype="int64")
+    inside = counts[(counts["k"] >= lo) & (counts["k"] <= horizon)
+                    & counts["product"].isin(products)]  # fmt: skip
+    rows = products.get_indexer(inside["product"])
+    cols = inside["k"].to_numpy(dtype="int64") - lo
+    grid[rows, cols, :] = inside[list(COUNTS)].to_numpy(dtype="int64")
     numbers = np.arange(lo, horizon + 1)
     out = pd.DataFrame(grid.reshape(-1, len(COUNTS)), columns=list(COUNTS)).assign(
         _k=np.tile(numbers, len(products)),

@@ -529,6 +529,7 @@ def test_recompute_in_time_chunks_equals_one_piece(
         with Ledger() as ledger:
             ledger.append(events)
             engine = MetricsEngine(ledger, dataclasses.replace(base, chunk_events=chunk))
+            engine.chunk_days = 1  # chunks of a day: the most boundaries two weeks can have
             engine.recompute([store])
             if since is not None:  # a second recompute of a range over the full one
                 engine.recompute([store], since=pd.Timestamp(since))

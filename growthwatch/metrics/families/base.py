@@ -71,6 +71,11 @@ class Family:
         """The event types it reads."""
         raise NotImplementedError
 
+    def held(self, settings: MetricsSettings) -> tuple[str, ...]:
+        """The event types a run holds in memory (what ``metrics.memory_limit_mb``
+        bounds): all it reads, unless it aggregates some in SQL."""
+        return self.types(settings)
+
     def compute(self, events: pd.DataFrame, scope: Scope) -> Frames:
         """Its metric frames (keyed by measurement) from an event frame of its types
         (pure; what else it needs to know is in ``scope``)."""

@@ -1,11 +1,16 @@
-"""User lifecycle per day and ISO week: new, returning, resurrected, dormant users."""
+"""User lifecycle per day and ISO week: new, returning, resurrected, dormant users.
+
+Counted in the ledger's DuckDB (``sql/lifecycle_counts.sql``): the active_use volume never
+becomes a frame; a run holds one row per product and period.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from growthwatch.metrics import lifecycle
-from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
+from growthwatch.metrics._frame import TIME_DTYPE, local_day_numbers
+from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.schema import bucket_floor
 from growthwatch.metrics.settings import MetricsSettings
 
@@ -52,3 +57,26 @@ class Lifecycle(Family):
             return None
         return view.first_events(self.types(view.settings), ("product", "subject"),
                                  with_subject=True)
+
+    def held(self, settings: MetricsSettings) -> tuple[str, ...]:
+        return ()  # all of it is counted in SQL
+
+    def run(
+        self,
+        view: LedgerView,
+        start: pd.Timestamp | None,
+        products: set[str] | None,
+        horizon: pd.Timestamp,
+    ) -> Computed:
+        """``compute``'s numbers from SQL counts (the pure path counts in pandas)."""
+        settings = view.settings
+        read_from = self.read_start(start, settings)
+        firsts = view.first_events(self.types(settings), with_subject=True)
+        tz = settings.timezone
+        day = local_day_numbers(pd.Series(firsts.to_numpy()).astype(TIME_DTYPE), tz)
+        frames: Frames = {}
+        for period, measurement in (("day", "lifecycle_daily"), ("week", "lifecycle_weekly")):
+            counts = view.lifecycle_counts(period, read_from)
+            known = pd.Series(lifecycle.period_numbers(day, period), index=firsts.index)
+            frames[measurement] = lifecycle.from_counts(counts, known, settings, period, horizon)
+        return Computed(frames, start)

@@ -1,15 +1,21 @@
-"""Product engagement: signups, activations, DAU/WAU/MAU per day."""
+"""Product engagement: signups, activations, DAU/WAU/MAU per day.
+
+The active users (three quarters of all events) are counted in the ledger's DuckDB
+(``sql/rolling_edges.sql``): a run holds only the signups and activations in memory.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from growthwatch.events import EventType
 from growthwatch.metrics import engagement
 from growthwatch.metrics._frame import local_days_before
-from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
+from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
 
 _WINDOW = pd.Timedelta(days=max(engagement.WINDOWS.values()))
+_HELD = (EventType.SIGNUP.value, EventType.ACTIVATION.value)  # the rest stays in SQL
 
 
 class Product(Family):
@@ -43,3 +49,22 @@ class Product(Family):
     def first_days(self, view: LedgerView, read_from: pd.Timestamp | None) -> pd.Series | None:
         """product -> its first event with a user: where its day grid starts."""
         return view.first_events(self.types(view.settings), with_subject=True)
+
+    def held(self, settings: MetricsSettings) -> tuple[str, ...]:
+        return _HELD
+
+    def run(
+        self,
+        view: LedgerView,
+        start: pd.Timestamp | None,
+        products: set[str] | None,
+        horizon: pd.Timestamp,
+    ) -> Computed:
+        """``compute``'s numbers, with the active users' edges from SQL."""
+        settings = view.settings
+        read_from = self.read_start(start, settings)
+        events = view.events(_HELD, start=read_from, columns=self.columns, ordered=False)
+        first = self.first_days(view, read_from)
+        edges = view.rolling_edges(read_from)
+        daily = engagement.product_daily(events, settings, horizon, first, edges)
+        return Computed({"product_daily": daily}, start)

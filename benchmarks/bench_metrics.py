@@ -162,21 +162,32 @@ PHASES: dict[str, Any] = {"load": load, "full": full, "incremental": incremental
 
 def run_size(events: int, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     """Every phase for one ledger size, each in its own process; its work dir removed."""
-    work = Path(tempfile.mkdtemp(prefix=f"gw-bench-metrics-{events}-"))
+    if args.reuse is not None:  # a ledger generated once (load is the long phase)
+        work = args.reuse / str(events)
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        work = Path(tempfile.mkdtemp(prefix=f"gw-bench-metrics-{events}-"))
     (work / "memory-limit-mb").write_text(str(args.memory_limit_mb))
     results: dict[str, dict[str, Any]] = {}
     phases = ("load", "full", "incremental", *(("plain",) if args.segments_cost else ()))
     try:
         for phase in phases:
+            done = work / f"{phase}.json"
+            if phase == "load" and done.exists():
+                results[phase] = json.loads(done.read_text())
+                print(f"{events:>11,} {phase:12s} (reused) {results[phase]}", flush=True)
+                continue
             proc = subprocess.run(
                 [sys.executable, __file__, "--phase", phase, "--work", str(work),
                  "--events", str(events), "--new", str(args.new)],
                 capture_output=True, text=True, check=True,
             )  # fmt: skip
             results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
+            done.write_text(json.dumps(results[phase]))
             print(f"{events:>11,} {phase:12s} {results[phase]}", flush=True)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if args.reuse is None:
+            shutil.rmtree(work, ignore_errors=True)
     return results
 
 
@@ -231,6 +242,10 @@ def main() -> None:
                         help="metrics.memory_limit_mb of the runs (default %(default)s)")
     parser.add_argument("--segments-cost", action="store_true",
                         help="also the full recompute without segment series (its cost)")
+    parser.add_argument("--reuse", type=Path, metavar="DIR",
+                        help="keep each ledger in DIR/<events> and reuse its load phase: "
+                        "the load runs once, full and incremental once on it (they change "
+                        "the ledger: a second incremental finds its events already stored)")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -187,6 +187,7 @@ class MetricsEngine:
         self.settings = settings or MetricsSettings()
         self.state_path = Path(state_path) if state_path is not None else None
         self.failing: dict[str, str] = {}
+        self._checked = False  # the whole ledger's currencies checked once by this engine
         self.state = self._load_state()
         # One instance of each family per engine: a family may keep state between runs
         # (the subscription family's MRR state, so a webhook costs one product's history).
@@ -204,7 +205,7 @@ class MetricsEngine:
         """The ledger as this run sees it: without the failing products."""
         return LedgerView(self.ledger, self.settings, sorted(self.failing), self.state.last_seq)
 
-    def _check_valuable(self) -> dict[str, str]:
+    def _check_valuable(self, after_seq: int | None = None) -> dict[str, str]:
         """Products with money in a currency the exchange-rate table cannot convert.
 
         One event in such a currency used to raise ``FxError`` for the whole portfolio on
@@ -214,12 +215,16 @@ class MetricsEngine:
         config, ``growthwatch metrics recompute`` brings the product back.
         """
         known = sorted(self.settings.fx.currencies())
+        # A warm engine checks only the events after ``after_seq`` (the failing products it
+        # knew stay failing until a recompute): the whole ledger once per engine, not a
+        # scan of all history on every webhook.
+        newer = "" if after_seq is None else " AND seq > ?"
         cursor = self.ledger.connection
         try:
             rows = cursor.execute(
                 "SELECT product, string_agg(DISTINCT currency, ', ' ORDER BY currency) FROM events "
-                "WHERE currency IS NOT NULL AND currency NOT IN (SELECT unnest(?)) "
-                "GROUP BY product ORDER BY product", [known],
+                f"WHERE currency IS NOT NULL AND currency NOT IN (SELECT unnest(?)){newer} "
+                "GROUP BY product ORDER BY product", [known, *([] if after_seq is None else [after_seq])],
             ).fetchall()  # fmt: skip
         finally:
             cursor.close()
@@ -232,6 +237,9 @@ class MetricsEngine:
         for product, reason in failing.items():
             if product not in self.failing:
                 log.error("metrics of %s are not computed: %s", product, reason)
+        if after_seq is not None:
+            failing = {**self.failing, **failing}
+        self._checked = True
         return failing
 
     def _load_state(self) -> EngineState:
@@ -311,7 +319,7 @@ class MetricsEngine:
         ``growthwatch metrics update`` always) catches them up.
         """
         started = time.perf_counter()
-        self.failing = self._check_valuable()
+        self.failing = self._check_valuable(self.state.last_seq if self._checked else None)
         if self.state.last_seq == 0 and self.state.horizon is None:
             return self.recompute(stores)
         new = self._ledger_summary(self.state.last_seq)

@@ -34,3 +34,30 @@ def test_a_currency_without_a_rate_fails_its_product_only(tmp_path: Path) -> Non
     state = EngineState.from_json((tmp_path / "state.json").read_text())
     assert list(state.failing) == ["beta"]  # what `growthwatch status` shows
     series.close()
+
+
+def test_a_warm_engine_checks_only_the_new_events_and_a_failing_product_stays_out(
+    tmp_path: Path,
+) -> None:
+    """The check reads the events after the last run (not the whole ledger on every
+    webhook), so a product that failed before must stay failing: its old event is not
+    looked at again, and only a recompute (after the rate is configured) brings it back."""
+    settings = MetricsSettings(fx=FxTable.constant("USD", {}))
+    series = SeriesStore(tmp_path / "series.duckdb")
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.append([sub("2026-01-01", 0, 100, "a1", product="acme"),
+                       ev("payment", "2026-01-02", "b1", value="10", currency="EUR",
+                          product="beta")])  # fmt: skip
+        engine = MetricsEngine(ledger, settings)
+        assert list(engine.recompute([series]).failing) == ["beta"]
+        ledger.append([ev("payment", "2026-01-03", "c1", value="5", currency="GBP",
+                          product="cargo"),
+                       sub("2026-01-04", 100, 120, "a1", product="acme")])  # fmt: skip
+        warm = engine.update([series])
+        assert sorted(warm.failing) == ["beta", "cargo"]  # beta kept, cargo from its event
+        ledger.append([sub("2026-01-05", 120, 140, "a1", product="acme")])
+        assert sorted(engine.update([series]).failing) == ["beta", "cargo"]
+        fixed = MetricsSettings(fx=FxTable.constant("USD", {"EUR": Decimal("1.1"),
+                                                           "GBP": Decimal("1.3")}))  # fmt: skip
+        assert MetricsEngine(ledger, fixed).recompute([series]).failing == {}
+    series.close()

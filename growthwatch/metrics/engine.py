@@ -188,6 +188,7 @@ class MetricsEngine:
         self.state_path = Path(state_path) if state_path is not None else None
         self.failing: dict[str, str] = {}
         self._checked = False  # the whole ledger's currencies checked once by this engine
+        self._firsts: dict[Any, tuple[int, pd.DataFrame]] = {}  # ``LedgerView.firsts``
         self.state = self._load_state()
         # One instance of each family per engine: a family may keep state between runs
         # (the subscription family's MRR state, so a webhook costs one product's history).
@@ -203,7 +204,8 @@ class MetricsEngine:
 
     def _view(self) -> LedgerView:
         """The ledger as this run sees it: without the failing products."""
-        return LedgerView(self.ledger, self.settings, sorted(self.failing), self.state.last_seq)
+        return LedgerView(self.ledger, self.settings, sorted(self.failing), self.state.last_seq,
+                          firsts=self._firsts)  # fmt: skip
 
     def _check_valuable(self, after_seq: int | None = None) -> dict[str, str]:
         """Products with money in a currency the exchange-rate table cannot convert.
@@ -298,6 +300,7 @@ class MetricsEngine:
         """Rewrite every bucket in [since, until) (all history by default)."""
         started = time.perf_counter()
         self.failing = self._check_valuable()
+        self._firsts.clear()  # a full run reads everything afresh
         summary = self._ledger_summary(None)
         result = RunResult("full", events=self.ledger.count(), failing=dict(self.failing))
         if summary.empty:

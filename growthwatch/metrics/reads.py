@@ -107,6 +107,9 @@ class LedgerView:
     # The ledger as it was before this instant (exclusive): a chunk of a run streaming
     # through the history by time (``MetricsEngine``) sees only the events before its end.
     end: pd.Timestamp | None = None
+    # ``first_events``' results kept by a warm engine between runs, with the last ``seq``
+    # each covers: the next run aggregates only the events after it, not all history
+    firsts: dict[Any, tuple[int, pd.DataFrame]] | None = None
 
     def events(self, types: Sequence[str], **kwargs: Any) -> pd.DataFrame:
         """``read_events`` of this ledger, without the excluded products, before ``end``."""
@@ -177,12 +180,26 @@ class LedgerView:
         instead of the history."""
         keys = ", ".join(by)
         where = " AND subject IS NOT NULL" if with_subject else ""
-        frame = self._df(
-            f"SELECT {keys}, min(ts) AS first FROM events WHERE type IN (SELECT unnest(?))"
-            f"{where} GROUP BY {keys}", [list(types)])  # fmt: skip
+        sql = (f"SELECT {keys}, min(ts) AS first, max(seq) AS seq FROM events "
+               f"WHERE type IN (SELECT unnest(?)){where}")  # fmt: skip
+        params: list[Any] = [list(types)]
+        key = (tuple(types), tuple(by), with_subject)
+        cached = None if self.firsts is None else self.firsts.get(key)
+        if cached is not None:  # a warm engine: only the events since, merged by min
+            sql += " AND seq > ?"
+            params.append(cached[0])
+        frame = self._df(sql + f" GROUP BY {keys}", params)
+        frame["first"] = pd.to_datetime(frame["first"], utc=True)
+        if cached is not None:
+            frame = (pd.concat([cached[1], frame], ignore_index=True)
+                     .groupby(list(by), as_index=False, dropna=False)
+                     .agg(first=("first", "min"), seq=("seq", "max")))  # fmt: skip
+        if self.firsts is not None:
+            seen = int(frame["seq"].max()) if len(frame) else (cached[0] if cached else 0)
+            self.firsts[key] = (seen, frame)
         index = (pd.Index(frame[by[0]]) if len(by) == 1
                  else pd.MultiIndex.from_frame(frame[list(by)]))  # fmt: skip
-        return pd.Series(pd.to_datetime(frame["first"], utc=True).array, index=index)
+        return pd.Series(frame["first"].array, index=index)
 
     def previous_last_by_currency(self, types: Sequence[str]) -> pd.Timestamp | None:
         """The earliest last event of ``types`` before this run, over the (product,

@@ -60,8 +60,12 @@ class SeriesStore(DuckDBFile):
                                  "amount such as '512MB', '2GB' or '1GiB'")  # fmt: skip
             self._con.execute(f"SET memory_limit = '{memory_limit.strip()}'")
         with self._lock:
-            if has_long_table(self._con):
-                migrate_long_table(self._con)
+            try:
+                if has_long_table(self._con):
+                    migrate_long_table(self._con)
+            except BaseException:
+                self._con.close()
+                raise
 
     def write(self, data: PointBatch | Iterable[PointBatch]) -> WriteResult:
         """Upsert every field value; ``points`` counts the rows of the batches.

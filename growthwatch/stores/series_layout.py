@@ -106,31 +106,36 @@ def ensure_layout(
 ) -> Layout:
     """The layout of ``measurement`` with columns for ``numbers`` and ``texts`` (fields
     that carry text also have a number column), created or widened as needed. Run inside
-    the caller's transaction."""
+    the caller's transaction; a new table is one CREATE with all its columns."""
     found = load_layouts(con, measurement)
-    if found:
-        layout = found[0]
-    else:
-        layout = Layout(measurement, _name("series:", measurement))
+    layout = found[0] if found else Layout(measurement, _name("series:", measurement))
+    added_values = [f for f in dict.fromkeys([*numbers, *texts]) if f not in layout.values]
+    added_texts = [f for f in dict.fromkeys(texts) if f not in layout.texts]
+    if not added_values and not added_texts:
+        return layout
+    for name in added_values:
+        layout.values[name] = _name("v:", name)
+    for name in added_texts:
+        layout.texts[name] = _name("s:", name)
+    new_columns = [(layout.values[f], "DOUBLE") for f in added_values] + [
+        (layout.texts[f], "VARCHAR") for f in added_texts]  # fmt: skip
+    if not found:
+        columns = "".join(f", {quote(c)} {kind}" for c, kind in new_columns)
         con.execute(f"CREATE TABLE IF NOT EXISTS {layout.sql_table} "
-                    "(tags VARCHAR NOT NULL, time TIMESTAMPTZ NOT NULL)")  # fmt: skip
+                    f"(tags VARCHAR NOT NULL, time TIMESTAMPTZ NOT NULL{columns})")  # fmt: skip
         con.execute("INSERT INTO series_tables VALUES (?, ?)", [measurement, layout.table])
-    for name in dict.fromkeys([*numbers, *texts]):
-        if name not in layout.values:
-            column = _name("v:", name)
+    else:
+        for column, kind in new_columns:
             con.execute(f"ALTER TABLE {layout.sql_table} ADD COLUMN IF NOT EXISTS "
-                        f"{quote(column)} DOUBLE")  # fmt: skip
-            con.execute("INSERT INTO series_fields VALUES (?, ?, ?, NULL)",
-                        [measurement, name, column])  # fmt: skip
-            layout.values[name] = column
-    for name in texts:
-        if name not in layout.texts:
-            column = _name("s:", name)
-            con.execute(f"ALTER TABLE {layout.sql_table} ADD COLUMN IF NOT EXISTS "
-                        f"{quote(column)} VARCHAR")  # fmt: skip
-            con.execute("UPDATE series_fields SET text_column = ? "
-                        "WHERE measurement = ? AND field = ?", [column, measurement, name])  # fmt: skip
-            layout.texts[name] = column
+                        f"{quote(column)} {kind}")  # fmt: skip
+    rows = [(measurement, f, layout.values[f], layout.texts.get(f)) for f in added_values]
+    if rows:
+        con.execute("INSERT INTO series_fields VALUES " + ", ".join(["(?, ?, ?, ?)"] * len(rows)),
+                    [v for row in rows for v in row])  # fmt: skip
+    for name in added_texts:
+        if name not in added_values:
+            con.execute("UPDATE series_fields SET text_column = ? WHERE measurement = ? "
+                        "AND field = ?", [layout.texts[name], measurement, name])  # fmt: skip
     return layout
 
 

@@ -105,7 +105,9 @@ class SeriesStore(DuckDBFile):
             numbers, texts = wanted.setdefault(measurement, ({}, {}))
             numbers.update(dict.fromkeys(rows.values))
             texts.update(dict.fromkeys(rows.texts))
-        return {m: ensure_layout(self._con, m, list(n), list(t)) for m, (n, t) in wanted.items()}
+        known = {layout.measurement: layout for layout in load_layouts(self._con)}
+        return {m: ensure_layout(self._con, m, list(n), list(t), known.get(m))
+                for m, (n, t) in wanted.items()}  # fmt: skip
 
     def delete(
         self,
@@ -201,7 +203,12 @@ class SeriesStore(DuckDBFile):
 
 
 def _upsert(con: duckdb.DuckDBPyConnection, layout: Layout, rows: SeriesRows) -> None:
-    """Write one batch's rows into its measurement's table (inside the open transaction)."""
+    """Write one batch's rows into its measurement's table (inside the open transaction).
+
+    The batch's ``time`` is naive UTC in Arrow and becomes TIMESTAMPTZ in SQL
+    (``timezone('UTC', time)``, whatever the session's TimeZone): DuckDB pushes join
+    filters into an Arrow scan as Python objects, which for an aware timestamp needs pytz.
+    """
     arrays: dict[str, pa.Array] = {"tags": rows.tags, "time": rows.time}
     for name, numbers in rows.values.items():
         arrays[layout.values[name]] = numbers
@@ -212,30 +219,32 @@ def _upsert(con: duckdb.DuckDBPyConnection, layout: Layout, rows: SeriesRows) ->
     supplied = list(arrays)[2:]
     others = [c for c in layout.columns() if c not in arrays]
     table = layout.sql_table
-    # The span as ISO text, not datetimes: DuckDB converts a bound aware datetime with pytz.
+    # The span as ISO text, not datetimes: DuckDB binds an aware datetime through pytz.
     span = [rows.start.isoformat(), rows.end.isoformat()]
     in_span = "time >= ?::TIMESTAMPTZ AND time <= ?::TIMESTAMPTZ"
     con.register(_INCOMING, pa.table(arrays))
     try:
         stored = con.execute(f"SELECT 1 FROM {table} WHERE {in_span} LIMIT 1", span).fetchone()
         if stored is None:  # nothing in the span (a full recompute after its delete): insert
-            _insert(con, table, _INCOMING, supplied)
+            _insert(con, table, f"(SELECT * REPLACE (timezone('UTC', time) AS time) "
+                                f"FROM {_INCOMING})", supplied)  # fmt: skip
             return
-        # Joins read a DuckDB copy of the batch: DuckDB pushes join filters into an Arrow
-        # scan as Python objects, which for TIMESTAMPTZ needs pytz.
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT * FROM {_INCOMING}")
+        source = f"(SELECT * REPLACE (timezone('UTC', time) AS time) FROM {_INCOMING})"
         if others:  # fields this batch does not carry keep their stored values
             kept = ", ".join(f"s.{quote(c)}" for c in others)
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT i.*, {kept} FROM {_STAGED} i "
+                f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT i.*, {kept} FROM {source} i "
                 f"LEFT JOIN (SELECT * FROM {table} WHERE {in_span}) s "
                 "ON s.tags = i.tags AND s.time = i.time", span
             )  # fmt: skip
-        con.execute(f"DELETE FROM {table} t USING {_STAGED} i WHERE t.tags = i.tags "
-                    f"AND t.time = i.time AND t.{in_span.replace('AND time', 'AND t.time')}",
-                    span)  # fmt: skip
-        _insert(con, table, _STAGED, [*supplied, *others])
-        con.execute(f"DROP TABLE {_STAGED}")
+        con.execute(f"DELETE FROM {table} t USING {_INCOMING} i WHERE t.tags = i.tags "
+                    "AND t.time = timezone('UTC', i.time) "
+                    f"AND t.{in_span.replace('AND time', 'AND t.time')}", span)  # fmt: skip
+        if others:
+            _insert(con, table, _STAGED, [*supplied, *others])
+            con.execute(f"DROP TABLE {_STAGED}")
+        else:
+            _insert(con, table, source, supplied)
     finally:
         con.unregister(_INCOMING)
 

@@ -102,12 +102,17 @@ def load_layouts(con: duckdb.DuckDBPyConnection, measurement: str | None = None)
 
 
 def ensure_layout(
-    con: duckdb.DuckDBPyConnection, measurement: str, numbers: list[str], texts: list[str]
+    con: duckdb.DuckDBPyConnection,
+    measurement: str,
+    numbers: list[str],
+    texts: list[str],
+    known: Layout | None = None,
 ) -> Layout:
     """The layout of ``measurement`` with columns for ``numbers`` and ``texts`` (fields
     that carry text also have a number column), created or widened as needed. Run inside
-    the caller's transaction; a new table is one CREATE with all its columns."""
-    found = load_layouts(con, measurement)
+    the caller's transaction; a new table is one CREATE with all its columns. ``known``:
+    the layout already read from the catalog in this transaction, if any."""
+    found = [known] if known is not None else load_layouts(con, measurement)
     layout = found[0] if found else Layout(measurement, _name("series:", measurement))
     added_values = [f for f in dict.fromkeys([*numbers, *texts]) if f not in layout.values]
     added_texts = [f for f in dict.fromkeys(texts) if f not in layout.texts]

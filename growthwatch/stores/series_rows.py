@@ -7,7 +7,7 @@ Python loop over its rows:
   out), the same text ``json.dumps(..., sort_keys=True)`` gives, because that is exactly
   what builds it, once per distinct tag combination (a batch has a few hundred at most),
   not once per row;
-* ``time``: microseconds UTC (what DuckDB's TIMESTAMPTZ holds);
+* ``time``: microseconds UTC (what DuckDB's TIMESTAMPTZ holds), naive in Arrow;
 * per field, a float64 array whose nulls are the undefined values (NaN, NA, +-inf: each
   removes a stored value) and, for string fields, a string array.
 
@@ -38,7 +38,7 @@ class SeriesRows:
     """One batch, deduplicated, ready for the store: Arrow columns plus its time span."""
 
     tags: pa.Array  # string: canonical tag JSON per row
-    time: pa.Array  # timestamp[us, UTC]
+    time: pa.Array  # timestamp[us], naive UTC (see ``series._upsert`` for why naive)
     values: dict[str, pa.Array]  # field -> float64, null = undefined
     texts: dict[str, pa.Array]  # field -> string (fields whose values are text), null = undefined
     start: datetime  # earliest time, inclusive
@@ -71,7 +71,7 @@ def series_rows(batch: PointBatch) -> SeriesRows | None:
     tag_array = pa.array(texts, type=pa.string()).take(pa.array(combo))
     return SeriesRows(
         tags=tag_array,
-        time=pa.array(micros, type=pa.timestamp("us", tz="UTC")),
+        time=pa.array(micros, type=pa.timestamp("us")),
         values=values,
         texts=strings,
         start=pd.Timestamp(int(micros.min()), unit="us", tz="UTC").to_pydatetime(),

@@ -49,7 +49,7 @@ _MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*([KMGT]i?)?B\s*", re.IGNORECASE)
 class SeriesStore(DuckDBFile):
     schema = CATALOG
 
-    def __init__(self, path: str | Path = ":memory:", *, memory_limit: str | None = None) -> None:
+    def __init__(self, path: str | Path = ":memory:", memory_limit: str | None = None) -> None:
         """``memory_limit`` (e.g. ``"512MB"``, DuckDB's syntax) caps DuckDB's memory for this
         database (``SET memory_limit``); None keeps DuckDB's default (80 % of RAM)."""
         super().__init__(path)

@@ -3,68 +3,112 @@
 With no InfluxDB configured, the demo and the reports still need somewhere to keep metric
 series. This store accepts the same ``PointBatch`` objects as ``InfluxStore`` and, like
 InfluxDB, keys a value by (measurement, tag set, time, field): writing it again replaces
-it, so recomputing a day never adds to it. A NaN (undefined) field value removes the
-stored value, as ``InfluxStore`` does.
+it, so recomputing a day never adds to it (within one batch too: the last row wins). A
+NaN (undefined) field value removes the stored value, as ``InfluxStore`` does.
 
-Storage is long (one row per field value) so any measurement fits one table; ``read``
-pivots back to the wide frame the batch came from.
+Storage is one wide table per measurement, one row per point (``series_layout.py``), and a
+batch goes in as Arrow columns (``series_rows.py``). An upsert is "delete the stored rows
+of the batch's keys, insert the batch's rows" in one transaction, under the store's lock;
+the delete is a hash join restricted to the batch's time span, and it is skipped when no
+row lies in that span (a full recompute writes into the range it has just deleted). Fields
+a batch does not carry keep their stored values. No row is ever left with every field
+undefined, and a (tags, time) appears once per table, so a row is a point.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 
-import numpy as np
+import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from growthwatch.points import PointBatch
 from growthwatch.stores.duckdb_file import DuckDBFile
 from growthwatch.stores.interfaces import WriteResult
+from growthwatch.stores.series_layout import (
+    CATALOG,
+    Layout,
+    ensure_layout,
+    has_long_table,
+    load_layouts,
+    migrate_long_table,
+    quote,
+)
+from growthwatch.stores.series_rows import SeriesRows, series_rows
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS series_points (
-    measurement VARCHAR NOT NULL,
-    tags VARCHAR NOT NULL,          -- canonical JSON object of the tag set, sorted keys
-    time TIMESTAMPTZ NOT NULL,
-    field VARCHAR NOT NULL,
-    value DOUBLE,                   -- numeric and boolean fields
-    text VARCHAR,                   -- string fields
-    PRIMARY KEY (measurement, tags, time, field)
-);
-"""
+_INCOMING = "incoming_points"
+_STAGED = "staged_points"
+_MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*([KMGT]i?)?B\s*", re.IGNORECASE)
 
 
 class SeriesStore(DuckDBFile):
-    schema = _SCHEMA
+    schema = CATALOG
+
+    def __init__(self, path: str | Path = ":memory:", memory_limit: str | None = None) -> None:
+        """``memory_limit`` (e.g. ``"512MB"``, DuckDB's syntax) caps DuckDB's memory for this
+        database (``SET memory_limit``); None keeps DuckDB's default (80 % of RAM)."""
+        super().__init__(path)
+        if memory_limit is not None:
+            if not _MEMORY.fullmatch(memory_limit):
+                self._con.close()
+                raise ValueError(f"series store memory_limit {memory_limit!r}: expected an "
+                                 "amount such as '512MB', '2GB' or '1GiB'")  # fmt: skip
+            self._con.execute(f"SET memory_limit = '{memory_limit.strip()}'")
+        with self._lock:
+            try:
+                if has_long_table(self._con):
+                    migrate_long_table(self._con)
+            except BaseException:
+                self._con.close()
+                raise
 
     def write(self, data: PointBatch | Iterable[PointBatch]) -> WriteResult:
-        """Upsert every field value; ``points`` counts the rows of the batches."""
+        """Upsert every field value; ``points`` counts the rows of the batches.
+
+        All batches of one call are one transaction: a batch that cannot be stored (its
+        conversion raises first, before anything is written) leaves the store unchanged.
+        """
         batches = [data] if isinstance(data, PointBatch) else list(data)
+        prepared: list[tuple[str, SeriesRows]] = []
         total = 0
         for batch in batches:
-            long = _to_long(batch)
-            if long.empty:
+            rows = series_rows(batch)
+            if rows is None:
                 continue
             total += len(batch)
-            with self._lock:
-                self._con.register("incoming_points", long)
-                try:
-                    # An undefined value (NaN, NA) clears the stored one: a churn rate whose
-                    # denominator dropped to zero must not keep its old value.
-                    self._con.execute(
-                        "DELETE FROM series_points s USING incoming_points i "
-                        "WHERE NOT i.defined AND s.measurement = i.measurement "
-                        "AND s.tags = i.tags AND s.time = i.time AND s.field = i.field"
-                    )
-                    self._con.execute(
-                        "INSERT OR REPLACE INTO series_points SELECT measurement, tags, time, "
-                        "field, value, text FROM incoming_points WHERE defined"
-                    )
-                finally:
-                    self._con.unregister("incoming_points")
+            prepared.append((batch.measurement, rows))
+        if not prepared:
+            return WriteResult(points=0)
+        with self._lock:
+            con = self._con
+            con.execute("BEGIN TRANSACTION")
+            try:
+                layouts = self._ensure(prepared)
+                for measurement, rows in prepared:
+                    _upsert(con, layouts[measurement], rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
         return WriteResult(points=total)
+
+    def _ensure(self, prepared: list[tuple[str, SeriesRows]]) -> dict[str, Layout]:
+        """Tables and columns for every batch of the call, from one read of the catalog
+        (a live update writes a few rows into many measurements: per-batch catalog reads
+        were a fair share of its time)."""
+        wanted: dict[str, tuple[dict[str, None], dict[str, None]]] = {}
+        for measurement, rows in prepared:
+            numbers, texts = wanted.setdefault(measurement, ({}, {}))
+            numbers.update(dict.fromkeys(rows.values))
+            texts.update(dict.fromkeys(rows.texts))
+        known = {layout.measurement: layout for layout in load_layouts(self._con)}
+        return {m: ensure_layout(self._con, m, list(n), list(t), known.get(m))
+                for m, (n, t) in wanted.items()}  # fmt: skip
 
     def delete(
         self,
@@ -77,7 +121,7 @@ class SeriesStore(DuckDBFile):
         """Remove the points of a measurement in [start, end) whose tags match (``tags``: a
         value or several per tag), so a recompute that shrinks a series leaves no rows
         behind (``SeriesDeleter``)."""
-        where, params = _range(measurement, start, end)
+        where, params = _range(start, end)
         for key, wanted in (tags or {}).items():
             values = [wanted] if isinstance(wanted, str) else list(wanted)
             if not values:
@@ -85,38 +129,41 @@ class SeriesStore(DuckDBFile):
             where += (" AND json_extract_string(tags, ?) IN ("
                       + ", ".join("?" * len(values)) + ")")  # fmt: skip
             params += ['$."' + key.replace('"', '\\"') + '"', *values]
-        sql = "DELETE FROM series_points" + where
         with self._lock:
-            self._con.execute(sql, params)
+            for layout in load_layouts(self._con, measurement):
+                self._con.execute(f"DELETE FROM {layout.sql_table}" + where, params)
 
     def measurements(self) -> list[str]:
+        """Measurements that hold at least one point, sorted."""
         with self._lock:
-            rows = self._con.execute(
-                "SELECT DISTINCT measurement FROM series_points ORDER BY 1"
-            ).fetchall()
-        return [r[0] for r in rows]
+            return [
+                layout.measurement
+                for layout in load_layouts(self._con)
+                if self._con.execute(f"SELECT 1 FROM {layout.sql_table} LIMIT 1").fetchone()
+            ]
 
     def tag_values(self, tag: str, measurement: str | None = None) -> list[str]:
         """Distinct values of one tag (e.g. every product id), sorted."""
-        sql = "SELECT DISTINCT json_extract_string(tags, ?) AS v FROM series_points"
-        params: list[object] = ["$." + tag]
-        if measurement is not None:
-            sql += " WHERE measurement = ?"
-            params.append(measurement)
         with self._lock:
-            rows = self._con.execute(sql + " ORDER BY 1", params).fetchall()
+            layouts = load_layouts(self._con, measurement)
+            if not layouts:
+                return []
+            union = " UNION ALL ".join(f"SELECT DISTINCT tags FROM {layout.sql_table}"
+                                       for layout in layouts)  # fmt: skip
+            rows = self._con.execute(
+                f"SELECT DISTINCT json_extract_string(tags, ?) AS v FROM ({union}) ORDER BY 1",
+                ["$." + tag],
+            ).fetchall()
         return [r[0] for r in rows if r[0] is not None]
 
     def count(self, measurement: str | None = None) -> int:
         """Number of distinct points (measurement, tags, time)."""
-        sql = "SELECT count(*) FROM (SELECT DISTINCT measurement, tags, time FROM series_points"
-        params: list[object] = []
-        if measurement is not None:
-            sql += " WHERE measurement = ?"
-            params.append(measurement)
+        total = 0
         with self._lock:
-            row = self._con.execute(sql + ")", params).fetchone()
-        return int(row[0]) if row else 0
+            for layout in load_layouts(self._con, measurement):
+                row = self._con.execute(f"SELECT count(*) FROM {layout.sql_table}").fetchone()
+                total += int(row[0]) if row else 0
+        return total
 
     def read(
         self,
@@ -130,47 +177,92 @@ class SeriesStore(DuckDBFile):
         """Wide frame: ``time`` (UTC), one column per tag, one per field; sorted by time.
 
         The ``SeriesReader`` contract: ``start`` inclusive, ``end`` exclusive, ``tags``
-        exact tag values, ``fields`` the field columns wanted (``None``: all).
+        exact tag values, ``fields`` the field columns wanted (``None``: all). A field
+        column is there when a point read has it; a point is there when it has one of
+        the fields wanted.
         """
-        where, params = _range(measurement, start, end)
-        if fields is not None:
-            if not fields:
-                raise ValueError("fields: name at least one field, or pass None for all")
-            where += " AND field IN (" + ", ".join("?" * len(fields)) + ")"
-            params.extend(fields)
-        sql = "SELECT tags, time, field, value, text FROM series_points" + where
+        if fields is not None and not fields:
+            raise ValueError("fields: name at least one field, or pass None for all")
         with self._lock:
-            long = self._con.execute(sql, params).df()
-        if long.empty:
+            found = load_layouts(self._con, measurement)
+            layout = found[0] if found else None
+            names = [] if layout is None else sorted(
+                f for f in layout.values if fields is None or f in fields)  # fmt: skip
+            if layout is None or not names:
+                return pd.DataFrame(columns=["time"])
+            columns = [layout.values[f] for f in names] + [
+                layout.texts[f] for f in names if f in layout.texts]  # fmt: skip
+            where, params = _range(start, end)
+            where += " AND (" + " OR ".join(f"{quote(c)} IS NOT NULL" for c in columns) + ")"
+            selected = ", ".join(quote(c) for c in columns)
+            raw = self._con.execute(
+                f"SELECT tags, time, {selected} FROM {layout.sql_table}{where}", params
+            ).df()
+        if raw.empty:
             return pd.DataFrame(columns=["time"])
-        long["time"] = pd.to_datetime(long["time"], utc=True)
-        long["v"] = long["value"].astype(object).where(long["text"].isna(), long["text"])
-        wide = long.pivot_table(
-            index=["tags", "time"], columns="field", values="v", aggfunc="first"
-        ).reset_index()
-        wide.columns.name = None
-        tag_frame = pd.DataFrame([json.loads(t) for t in wide["tags"]], index=wide.index)
-        out = pd.concat([wide[["time"]], tag_frame, wide.drop(columns=["tags", "time"])], axis=1)
-        for col in out.columns:
-            if col != "time" and col not in tag_frame.columns:
-                converted = pd.to_numeric(out[col], errors="coerce")
-                if converted.notna().sum() == out[col].notna().sum():
-                    out[col] = converted
-        if tags:
-            for key, value in tags.items():
-                if key not in out:
-                    return out.iloc[0:0]
-                out = out[out[key] == value]
-        sort_cols = ["time", *[c for c in tag_frame.columns if c in out]]
-        return out.sort_values(sort_cols, ignore_index=True)
+        return _wide_frame(raw, layout, names, tags)
 
 
-def _range(
-    measurement: str, start: datetime | None, end: datetime | None
-) -> tuple[str, list[object]]:
-    """WHERE clause for one measurement over [start, end)."""
-    sql = " WHERE measurement = ?"
-    params: list[object] = [measurement]
+def _upsert(con: duckdb.DuckDBPyConnection, layout: Layout, rows: SeriesRows) -> None:
+    """Write one batch's rows into its measurement's table (inside the open transaction).
+
+    The batch's ``time`` is naive UTC in Arrow and becomes TIMESTAMPTZ in SQL
+    (``timezone('UTC', time)``, whatever the session's TimeZone): DuckDB pushes join
+    filters into an Arrow scan as Python objects, which for an aware timestamp needs pytz.
+    """
+    arrays: dict[str, pa.Array] = {"tags": rows.tags, "time": rows.time}
+    for name, numbers in rows.values.items():
+        arrays[layout.values[name]] = numbers
+        if name in layout.texts:
+            text = rows.texts.get(name)
+            arrays[layout.texts[name]] = (text if text is not None
+                                          else pa.nulls(len(rows), pa.string()))  # fmt: skip
+    supplied = list(arrays)[2:]
+    others = [c for c in layout.columns() if c not in arrays]
+    table = layout.sql_table
+    # The span as ISO text, not datetimes: DuckDB binds an aware datetime through pytz.
+    span = [rows.start.isoformat(), rows.end.isoformat()]
+    in_span = "time >= ?::TIMESTAMPTZ AND time <= ?::TIMESTAMPTZ"
+    con.register(_INCOMING, pa.table(arrays))
+    try:
+        stored = con.execute(f"SELECT 1 FROM {table} WHERE {in_span} LIMIT 1", span).fetchone()
+        if stored is None:  # nothing in the span (a full recompute after its delete): insert
+            _insert(con, table, f"(SELECT * REPLACE (timezone('UTC', time) AS time) "
+                                f"FROM {_INCOMING})", supplied)  # fmt: skip
+            return
+        source = f"(SELECT * REPLACE (timezone('UTC', time) AS time) FROM {_INCOMING})"
+        if others:  # fields this batch does not carry keep their stored values
+            kept = ", ".join(f"s.{quote(c)}" for c in others)
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT i.*, {kept} FROM {source} i "
+                f"LEFT JOIN (SELECT * FROM {table} WHERE {in_span}) s "
+                "ON s.tags = i.tags AND s.time = i.time", span
+            )  # fmt: skip
+        con.execute(f"DELETE FROM {table} t USING {_INCOMING} i WHERE t.tags = i.tags "
+                    "AND t.time = timezone('UTC', i.time) "
+                    f"AND t.{in_span.replace('AND time', 'AND t.time')}", span)  # fmt: skip
+        if others:
+            _insert(con, table, _STAGED, [*supplied, *others])
+            con.execute(f"DROP TABLE {_STAGED}")
+        else:
+            _insert(con, table, source, supplied)
+    finally:
+        con.unregister(_INCOMING)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, source: str, columns: list[str]) -> None:
+    """Append the rows of ``source`` that have a defined field (a row of undefined values
+    is no point)."""
+    listed = ", ".join(quote(c) for c in columns)
+    defined = " OR ".join(f"{quote(c)} IS NOT NULL" for c in columns)
+    con.execute(f"INSERT INTO {table} (tags, time, {listed}) "
+                f"SELECT tags, time, {listed} FROM {source} WHERE {defined}")  # fmt: skip
+
+
+def _range(start: datetime | None, end: datetime | None) -> tuple[str, list[object]]:
+    """WHERE clause over [start, end)."""
+    sql = " WHERE true"
+    params: list[object] = []
     if start is not None:
         sql += " AND time >= ?"
         params.append(start)
@@ -180,45 +272,42 @@ def _range(
     return sql, params
 
 
-def _to_long(batch: PointBatch) -> pd.DataFrame:
-    frame = batch.frame
-    if frame.empty:
-        return pd.DataFrame()
-    if batch.tags:
-        tag_json = [
-            json.dumps({k: v for k, v in zip(batch.tags, row, strict=True) if v is not None},
-                       sort_keys=True)
-            for row in frame[list(batch.tags)].astype(object).where(
-                frame[list(batch.tags)].notna(), None
-            ).itertuples(index=False, name=None)
-        ]  # fmt: skip
-    else:
-        tag_json = ["{}"] * len(frame)
-    # One frame for all fields at once (field-major), not one per field: a live update
-    # writes a handful of rows in dozens of fields, where per-frame overhead dominated.
-    n = len(frame)
-    numeric = [f for f in batch.fields if pd.api.types.is_numeric_dtype(frame[f])
-               or pd.api.types.is_bool_dtype(frame[f])]  # fmt: skip
-    texts = [f for f in batch.fields if f not in numeric]
-    names = [*numeric, *texts]
-    rows = np.tile(np.arange(n), len(names))
-    value = np.full(len(rows), np.nan)
-    text = np.full(len(rows), None, dtype=object)
-    defined = np.zeros(len(rows), dtype=bool)
-    if numeric:
-        nums = frame[numeric].astype("float64").to_numpy().T.ravel()
-        value[: len(nums)] = nums
-        defined[: len(nums)] = np.isfinite(nums)
-    if texts:
-        strings = frame[texts].astype(object).to_numpy().T.ravel()
-        present = pd.notna(strings)
-        text[n * len(numeric) :] = np.where(present, strings, None)
-        defined[n * len(numeric) :] = present
-    long = pd.DataFrame(
-        {"tags": np.asarray(tag_json, dtype=object)[rows],
-         "time": pd.DatetimeIndex(frame["time"]).take(rows),
-         "field": np.repeat(np.asarray(names, dtype=object), n), "value": value,
-         "text": text, "defined": defined}
-    )  # fmt: skip
-    long.insert(0, "measurement", batch.measurement)
-    return long.drop_duplicates(["tags", "time", "field"], keep="last")
+def _wide_frame(
+    raw: pd.DataFrame, layout: Layout, names: list[str], tags: Mapping[str, str] | None
+) -> pd.DataFrame:
+    """The frame ``read`` returns, from one table's rows.
+
+    Built to be exactly what the long layout's pivot gave: rows in (tags, time) order,
+    field columns in name order and only those with a value in a row read (a text value
+    wins over a number, as a long row held one or the other); then one column per tag,
+    numbers converted where every value of a column is one, the tag filter, the sort.
+    """
+    raw["time"] = pd.to_datetime(raw["time"], utc=True)
+    raw = raw.sort_values(["tags", "time"], kind="stable", ignore_index=True)
+    columns: dict[str, pd.Series] = {"tags": raw["tags"], "time": raw["time"]}
+    for name in names:
+        column = raw[layout.values[name]]
+        if name in layout.texts:
+            text = raw[layout.texts[name]]
+            present = text.notna()
+            if present.any():
+                column = column.astype(object).where(~present, text.astype(object))
+        if column.notna().any():
+            columns[name] = column
+    wide = pd.DataFrame(columns)
+    codes, unique = pd.factorize(wide["tags"])
+    tag_frame = pd.DataFrame([json.loads(t) for t in unique]).take(codes)
+    tag_frame.index = wide.index
+    out = pd.concat([wide[["time"]], tag_frame, wide.drop(columns=["tags", "time"])], axis=1)
+    for col in out.columns:
+        if col != "time" and col not in tag_frame.columns:
+            converted = pd.to_numeric(out[col], errors="coerce")
+            if converted.notna().sum() == out[col].notna().sum():
+                out[col] = converted
+    if tags:
+        for key, value in tags.items():
+            if key not in out:
+                return out.iloc[0:0]
+            out = out[out[key] == value]
+    sort_cols = ["time", *[c for c in tag_frame.columns if c in out]]
+    return out.sort_values(sort_cols, ignore_index=True)

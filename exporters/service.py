@@ -100,10 +100,12 @@ class Service:
                 log.warning("InfluxDB not ready (%s); points are spooled to %s and replayed "
                             "when it answers", exc, self.influx.spool.directory
                             if self.influx.spool else "memory")  # fmt: skip
-        self.series = SeriesStore(config.ledger_path.with_name("series.duckdb"))
+        metrics = MetricsSettings.from_config(config)
+        self.series = SeriesStore(config.ledger_path.with_name("series.duckdb"),
+                                  memory_limit=metrics.series_memory_limit)  # fmt: skip
         stores: list[Store] = [self.series, *([self.influx] if self.influx else [])]
         self.engine = MetricsEngine(
-            self.ledger, MetricsSettings.from_config(config),
+            self.ledger, metrics,
             state_path=config.data_dir / STATE_FILE,
         )  # fmt: skip
         raw = config.influxdb.raw_events if config.influxdb else False

@@ -176,7 +176,7 @@ def _run(args: argparse.Namespace, full: bool) -> int:
     if not ledger_path.exists():
         console.print(f"[red]no ledger at {ledger_path}[/red] (run `growthwatch demo` first?)")
         return 1
-    series = SeriesStore(data_dir / "series.duckdb")
+    series = SeriesStore(data_dir / "series.duckdb", memory_limit=settings.series_memory_limit)
     stores: list[Store] = [series]
     influx = influx_from_args(args, config, data_dir)
     try:

@@ -88,6 +88,13 @@ class MetricsSettings:
         return None if self.memory_limit_mb is None else duckdb_share_mb(self.memory_limit_mb)
 
     @property
+    def series_memory_limit(self) -> str | None:
+        """The embedded series store's DuckDB limit (``SeriesStore(memory_limit=...)``):
+        the same share as the ledger's, the writes being the other side of a run."""
+        share = self.duckdb_memory_mb
+        return None if share is None else f"{share}MB"
+
+    @property
     def reporting_currency(self) -> str:
         return self.fx.reporting
 

@@ -116,7 +116,7 @@ def concat(blocks: list[Block]) -> Block:
 
 def _concat(columns: list[Any]) -> Any:
     if isinstance(columns[0], pa.Array):
-        return pa.concat_arrays([c.cast(pa.string()) for c in columns])
+        return pa.concat_arrays(columns)
     return np.concatenate(columns)
 
 

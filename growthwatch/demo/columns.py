@@ -12,6 +12,7 @@ to the ledger copies bytes in C++ instead of touching one Python string per even
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
@@ -56,7 +57,7 @@ def _take(column: Any, rows: np.ndarray, arrow_rows: pa.Array) -> Any:
     return column.take(arrow_rows) if isinstance(column, pa.Array) else column[rows]
 
 
-def strings(values: list[str | None] | np.ndarray) -> pa.Array:
+def strings(values: Sequence[str | None] | np.ndarray) -> pa.Array:
     """Python strings (None: missing) as an Arrow string column."""
     return pa.array(values, type=pa.string())
 

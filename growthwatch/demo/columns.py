@@ -11,8 +11,8 @@ to the ledger copies bytes in C++ instead of touching one Python string per even
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any, Final
 
 import numpy as np

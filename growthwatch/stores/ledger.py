@@ -93,24 +93,26 @@ _KEY_EXPR = (
 )
 _SMALL = 64  # up to this many events are inserted as parameter rows, not through a frame
 _ONE_THREAD_ROWS = 10_000  # bulk inserts of at least this many rows run on one thread
-# An incoming frame as the events table's columns (all but ``seq`` and ``ingested_at``).
-_ROWS = f"""
-    SELECT {_KEY_EXPR} AS idempotency_key, product, type, ts,
+# An incoming frame as the events table's columns (all but ``seq`` and ``ingested_at``);
+# ``_PREPARED_ROWS``: the same from a prepared frame, whose key is computed already.
+_ROWS_OF = """
+    SELECT {key} AS idempotency_key, product, type, ts,
         CAST(value AS DECIMAL(18, 6)) AS value, currency, subject,
         CAST(mrr_before AS DECIMAL(18, 6)) AS mrr_before,
         CAST(mrr_after AS DECIMAL(18, 6)) AS mrr_after,
         plan, channel, metadata, source, source_id, kind
     FROM incoming
 """
+_ROWS = _ROWS_OF.format(key=_KEY_EXPR)
+_PREPARED_ROWS = _ROWS_OF.format(key="idempotency_key")
 _scratch = threading.local()  # per thread: an in-memory DuckDB for ``Ledger.prepare``
 
 
 @dataclass(frozen=True)
 class PreparedFrame:
-    """A frame checked and turned into the events table's rows (``Ledger.prepare``), ready
-    for ``Ledger.append``: the key hashed, money as DECIMAL. A pipeline prepares piece
-    *n + 1* in one thread while the ledger inserts piece *n*, so the insert, which holds
-    the ledger's lock, only stores."""
+    """A frame checked and its key hashed (``Ledger.prepare``), ready for
+    ``Ledger.append``. A pipeline prepares piece *n + 1* in one thread while the ledger
+    inserts piece *n*, so the insert, which holds the ledger's lock, does not hash."""
 
     frame: pd.DataFrame  # the input, for the records of rejected rows
     rows: pa.Table
@@ -140,9 +142,9 @@ class Ledger(DuckDBFile):
 
     @staticmethod
     def prepare(frame: pd.DataFrame) -> PreparedFrame:
-        """Check ``frame`` (``check_table``) and compute its rows as stored, outside the
-        ledger's lock and without its file: the same SQL as the insert, run by a private
-        in-memory DuckDB of the calling thread (one thread: see ``_insert``)."""
+        """Check ``frame`` (``check_table``) and derive its keys, outside the ledger's lock
+        and without its file: the insert's key expression, run by a private in-memory
+        DuckDB of the calling thread (one thread: see ``_one_thread``)."""
         good, problems = check_table(frame, derive_keys=False)
         con = getattr(_scratch, "con", None)
         if con is None:
@@ -151,9 +153,12 @@ class Ledger(DuckDBFile):
             con.execute("SET arrow_lossless_conversion = true")  # UUIDs as UUIDs
         con.register("incoming", good)
         try:
-            rows = con.execute(_ROWS).arrow().read_all()
+            keys = con.execute(f"SELECT {_KEY_EXPR} FROM incoming").arrow().read_all()
         finally:
             con.unregister("incoming")
+        # Only the key comes out of DuckDB: the other columns stay check_table's Arrow
+        # arrays (exporting them all again cost more than the casts the insert does).
+        rows = good.set_column(0, "idempotency_key", keys.column(0))
         return PreparedFrame(frame, rows, problems)
 
     def __enter__(self) -> Ledger:
@@ -270,7 +275,7 @@ class Ledger(DuckDBFile):
         self._con.register("incoming", table)
         try:
             before = self._count_unlocked()
-            rows = "incoming" if prepared else f"({_ROWS})"
+            rows = f"({_PREPARED_ROWS if prepared else _ROWS})"
             select = f"SELECT *, ? FROM {rows}"
             with self._one_thread(table.num_rows):
                 try:

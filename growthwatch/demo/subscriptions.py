@@ -25,7 +25,7 @@ import numpy as np
 
 from growthwatch.currency import MINOR_UNITS
 from growthwatch.demo.catalog import TIERS, DemoPlan, DemoProduct, ProductProfile
-from growthwatch.demo.columns import CODE, Block, empty
+from growthwatch.demo.columns import CODE, Block, empty, nulls, strings
 from growthwatch.demo.incidents import CHURN_SPIKE_FACTOR, Incident
 from growthwatch.demo.spec import DAY_S, HOUR_S, Stream, add_months_s, rng
 from growthwatch.events import SUBSCRIPTION_TYPES, EventType
@@ -403,9 +403,9 @@ def _rows_block(ctx: ProductContext, rows: list[Row], subjects: list[str]) -> Bl
         value=np.array(value, dtype=np.float64) / scale,
         mrr_before=np.array([np.nan if b is None else b for b in before]) / scale,
         mrr_after=np.array([np.nan if a is None else a for a in after]) / scale,
-        subject=np.array(subjects, dtype=object),
-        source_id=np.array(source_id, dtype=object),
-        plan=np.array(plan, dtype=object),
-        channel=np.full(n, None, dtype=object),
-        metadata=np.array(meta, dtype=object),
+        subject=strings(subjects),
+        source_id=strings(list(source_id)),
+        plan=strings(list(plan)),
+        channel=nulls(n),
+        metadata=strings(list(meta)),
     )

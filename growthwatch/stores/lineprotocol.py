@@ -103,11 +103,37 @@ def _fragments(codes: np.ndarray, texts: list[str | None]) -> pa.Array:
     return table.take(pa.array(codes, mask=codes < 0, type=pa.int64()))
 
 
-def _tag_fragments(name: str, column: pd.Series) -> pa.Array:
-    """``,key=value`` per row, escaped once per distinct value (null: no such tag)."""
-    key = "," + escape_key(name, "tag key") + "="
-    codes, uniques = pd.factorize(column, use_na_sentinel=True)
-    return _fragments(codes, [key + escape_key(str(v), "tag value") for v in uniques])
+def _tag_prefix(head: str, tags: list[tuple[str, pd.Series]], n: int) -> pa.Array:
+    """``measurement,key=value...`` per row: each tag column factorized and its values
+    escaped once, the rows' combinations of them numbered, and each combination written
+    once (a null tag is left out), so the per-row work is one gather from a small table
+    instead of a join per tag."""
+    if not tags:
+        return _fragments(np.zeros(n, dtype=np.int64), [head])
+    codes: list[np.ndarray] = []
+    options: list[list[str]] = []
+    for name, column in tags:
+        key = "," + escape_key(name, "tag key") + "="
+        found, uniques = pd.factorize(column, use_na_sentinel=True)
+        codes.append(found.astype(np.int64) + 1)  # 0: no such tag
+        options.append(["", *(key + escape_key(str(v), "tag value") for v in uniques)])
+    if np.prod([float(len(o)) for o in options]) < 2.0**62:
+        combined = np.zeros(n, dtype=np.int64)
+        for found, opts in zip(codes, options, strict=True):
+            combined = combined * len(opts) + found
+        present, row_combo = np.unique(combined, return_inverse=True)
+        digits = []
+        for opts in reversed(options):
+            digits.append(present % len(opts))
+            present = present // len(opts)
+        picks = np.stack(digits[::-1], axis=1)
+    else:  # a mixed radix would overflow: number the distinct rows of codes instead
+        picks, row_combo = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    texts: list[str | None] = [
+        head + "".join(opts[i] for opts, i in zip(options, combo, strict=True))
+        for combo in picks.tolist()
+    ]
+    return _fragments(row_combo.reshape(-1), texts)
 
 
 def _field_fragments(name: str, column: pd.Series) -> pa.Array:
@@ -139,8 +165,10 @@ def _field_fragments(name: str, column: pd.Series) -> pa.Array:
             strings = pa.array(column, type=pa.string())
         else:
             strings = pa.array(column.astype(object).where(~missing, None), type=pa.string())
-        strings = pc.replace_substring(strings, "\\", "\\\\")
-        strings = pc.replace_substring(strings, '"', '\\"')
+        if pc.any(pc.match_substring(strings, "\\")).as_py():
+            strings = pc.replace_substring(strings, "\\", "\\\\")
+        if pc.any(pc.match_substring(strings, '"')).as_py():
+            strings = pc.replace_substring(strings, '"', '\\"')
         return pc.binary_join_element_wise(key + '"', strings, '"', "")
     out: list[str | None] = []
     for v in column:
@@ -153,20 +181,27 @@ def encode_lines(batch: PointBatch) -> pa.Array:
     """The batch's lines as one Arrow string array, each line ending in a newline.
 
     Vectorised (Arrow compute runs in C++ without the GIL, so encoding overlaps with
-    other threads): tags are escaped once per distinct value, floats formatted once per
-    distinct value, strings escaped column-wise. A row none of whose fields can be stored
-    is left out, as ``encode_point`` leaves such a point out. The bytes of consecutive
-    lines are one contiguous slice of the array's data buffer, which is how
-    ``InfluxStore`` builds request bodies without copying line by line.
+    other threads): each distinct combination of tag values is escaped once, floats
+    formatted once per distinct value, strings escaped column-wise (only when a value
+    needs it), and a line is put together by one join when every row stores every field.
+    A row none of whose fields can be stored is left out, as ``encode_point`` leaves such
+    a point out. The bytes of consecutive lines are one contiguous slice of the array's
+    data buffer, which is how ``InfluxStore`` builds request bodies without copying line
+    by line.
     """
     frame = batch.frame
     if frame.empty:
         return pa.array([], type=pa.string())
     head = escape_measurement(batch.measurement)
-    tags = [_tag_fragments(t, frame[t]) for t in sorted(batch.tags)]
-    prefix = pc.binary_join_element_wise(head, *tags, "", null_handling="replace",
-                                         null_replacement="")  # fmt: skip
+    prefix = _tag_prefix(head, [(t, frame[t]) for t in sorted(batch.tags)], len(frame))
     fields = [_field_fragments(f, frame[f]) for f in sorted(batch.fields)]
+    ns = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64")
+    times = pc.cast(pa.array(ns.to_numpy()), pa.string())
+    if not any(f.null_count for f in fields):  # every row stores every field: one join
+        parts: list[Any] = [prefix, " "]
+        for i, fragment in enumerate(fields):
+            parts += [","] * (i > 0) + [fragment]
+        return pc.binary_join_element_wise(*parts, " ", times, "\n", "")
     stored = pc.is_valid(fields[0])
     for fragment in fields[1:]:
         stored = pc.or_(stored, pc.is_valid(fragment))
@@ -175,8 +210,6 @@ def encode_lines(batch: PointBatch) -> pa.Array:
     body = pc.binary_join_element_wise(*(pc.binary_join_element_wise(",", f, "") for f in fields),
                                        "", null_handling="replace", null_replacement="")  # fmt: skip
     body = pc.binary_replace_slice(body, start=0, stop=1, replacement=" ")
-    ns = frame["time"].dt.tz_convert("UTC").astype("datetime64[ns, UTC]").astype("int64")
-    times = pc.cast(pa.array(ns.to_numpy()), pa.string())
     lines = pc.binary_join_element_wise(prefix, body, " ", times, "\n", "")
     if not pc.all(stored).as_py():
         lines = lines.filter(stored)

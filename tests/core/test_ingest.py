@@ -188,3 +188,38 @@ def test_a_failing_ledger_stops_the_pipeline_at_once(
         assert count(influx_server, influx_db) == PIECE  # the stored piece has its points
     finally:
         ledger.close()
+
+
+@pytest.mark.influx
+def test_duplicates_within_and_across_pieces_and_bad_rows_store_each_good_event_once(
+    tmp_path: Path, influx_server: InfluxServer, influx_db: str
+) -> None:
+    """The generator's frames (Arrow-backed text) re-cut so that events repeat inside a
+    piece and in later pieces, with broken rows among them: each good event is stored
+    once and has one point, every repeat counts as a duplicate, every broken row is
+    rejected. The expected numbers come from the mutation, not from the pipeline."""
+    events = pd.concat(list(frames()), ignore_index=True)
+    n = len(events)
+    order = list(range(n))
+    order[100:100] = list(range(0, 40))  # repeats inside the first piece
+    order += list(range(2_000, 2_500)) + list(range(n - 300, n))  # repeats in later pieces
+    mixed = events.iloc[order].reset_index(drop=True)
+    broken = [5, 3_333, len(mixed) - 7]  # a row's first copy (5) and a late repeat's
+    mixed.loc[broken, "currency"] = "usd"  # lower case: refused for money, unwanted else
+    bad_ids = set(mixed.loc[broken, "source_id"])
+    good = mixed.drop(index=broken)
+    distinct = good["source_id"].nunique()
+    store = InfluxStore(influx_server.url, influx_db)
+    store.ensure_database()
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        result = ingest([mixed.iloc[i : i + 4_000] for i in range(0, len(mixed), 4_000)],
+                        ledger, store, piece_rows=PIECE)  # fmt: skip
+        stored = ledger.read()
+    assert result.received == len(mixed)
+    assert result.rejected == len(broken)
+    assert result.inserted == distinct == len(stored) == stored["source_id"].nunique()
+    assert result.duplicates == len(good) - distinct
+    # an event broken in one copy and good in another is stored from the good copy
+    assert set(stored["source_id"]) == set(good["source_id"])
+    assert bad_ids - set(good["source_id"]) == bad_ids - set(stored["source_id"])
+    assert count(influx_server, influx_db) == distinct

@@ -193,3 +193,17 @@ def test_a_prepared_frame_stores_what_the_frame_stores(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(b.read(), a.read())
         assert b.rejected()["record"].iloc[0] == a.rejected()["record"].iloc[0]
         assert b.count() == 149
+
+
+def test_a_bulk_insert_puts_back_the_thread_count_it_found(tmp_path: Path) -> None:
+    """The bulk insert runs on one DuckDB thread (a setting of the whole database), then
+    restores exactly what was set before, not DuckDB's default, also after a piece the key
+    index refused (the fallback insert)."""
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.connection.execute("SET threads = 3")
+        frame = events_to_frame(payments(12_000))
+        assert ledger.append(frame).inserted == 12_000
+        assert ledger.connection.execute("SELECT current_setting('threads')").fetchone() == (3,)
+        again = ledger.append(frame)  # every key there already: refused, then OR IGNORE
+        assert (again.inserted, again.duplicates) == (0, 12_000)
+        assert ledger.connection.execute("SELECT current_setting('threads')").fetchone() == (3,)

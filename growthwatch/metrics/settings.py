@@ -58,6 +58,7 @@ class MetricsSettings:
     # a trial converts when its customer reaches a paid period within this many days
     trial_conversion_days: int = 30
     segments: SegmentSettings = field(default_factory=SegmentSettings)
+    chunk_events: int = 2_000_000
 
     @property
     def reporting_currency(self) -> str:

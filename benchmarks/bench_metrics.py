@@ -108,7 +108,8 @@ def incremental(work: Path) -> dict[str, float]:
         series.close()
         return {"events": result.events, "points": result.points, "seconds": seconds,
                 "peak_mb": peak, "peak_mb_before": base,
-                "families": json.dumps(result.families), **live}  # fmt: skip
+                "families": json.dumps(result.families),
+                "timings": json.dumps(result.timings), **live}  # fmt: skip
 
 
 def engine_live_cancellation(
@@ -170,7 +171,7 @@ def main() -> None:
     print(f"full recompute:           {f['seconds']:8.2f} s   peak RSS {f['peak_mb']:8.0f} MB   "
           f"{int(f['points']):,} points")  # fmt: skip
     print(f"incremental ({int(i['events']):,} new):   {i['seconds']:8.2f} s   peak RSS "
-          f"{i['peak_mb']:8.0f} MB   {int(i['points']):,} points")  # fmt: skip
+          f"{i['peak_mb']:8.0f} MB   {int(i['points']):,} points   {i['timings']}")  # fmt: skip
     print(f"live cancellation (warm engine, 1 event):  {i['live_seconds']:8.2f} s   "
           f"{int(i['live_points']):,} points   {i['live_timings']}")  # fmt: skip
     print(f"  then the deferred catch-up:                {i['catch_up_seconds']:8.2f} s   "

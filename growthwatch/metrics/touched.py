@@ -112,13 +112,11 @@ def touched(
         "AND type IN (SELECT unnest(?)) AND product NOT IN (SELECT unnest(?))",
         [since, upto, list(types), exclude],
     )
-    empty = view.events(types, columns=columns, products=[])
     if with_subject:
         new = new[new["subject"].notna()].reset_index(drop=True)
-    if new["subject"].isna().any():
-        return Touched(upto, None, empty, empty)
-    if new.empty:
-        return Touched(upto, new, empty, empty)
+    if new.empty or new["subject"].isna().any():
+        empty = view.events(types, columns=columns, products=[])
+        return Touched(upto, None if len(new) else new, empty, empty)
     events = view.events(types, columns=columns, products=sorted(set(new["product"])),
                          subjects=sorted(set(new["subject"])))  # fmt: skip
     pair = pd.MultiIndex.from_frame(new[["product", "subject"]].astype(object))

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from growthwatch.metrics import cohorts
-from growthwatch.metrics._frame import local_floor_at
+from growthwatch.metrics._frame import LEDGER_ORDER, local_floor_at
 from growthwatch.metrics.customers import churn_periods
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.mrr import MRR_TYPES, MrrResult, compute_mrr
@@ -110,9 +110,13 @@ class Subscriptions(Family):
         got = touched(view, MRR_TYPES, self.columns, state.seq, upto)
         if got.pairs is None:  # an event without a customer: nothing to isolate it by
             return None
-        tz = settings.timezone
-        old = MrrTotals.of(compute_mrr(got.before, settings, horizon), tz)
-        new = MrrTotals.of(compute_mrr(got.after, settings, horizon), tz)
+        # one computation of both versions of the touched customers, the old one under
+        # tagged product names (products are independent)
+        before = got.before.assign(product=_OLD + got.before["product"].astype(str))
+        both = pd.concat([before, got.after], ignore_index=True)
+        both = both.sort_values(["ts", "idempotency_key"], kind="stable").reset_index(drop=True)
+        both.attrs[LEDGER_ORDER] = True
+        old, new = MrrTotals.of(compute_mrr(both, settings, horizon), settings.timezone).split(_OLD)
         return state.totals.combined([(-1, old), (1, new)])
 
     def _built(self, view: LedgerView, upto: int, horizon: pd.Timestamp) -> MrrTotals:
@@ -127,6 +131,9 @@ class Subscriptions(Family):
                                           settings.timezone)))  # fmt: skip
             del events
         return MrrTotals.nothing().combined(parts)
+
+
+_OLD = "\x00old\x00"  # product name prefix of the touched customers' events as they were
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,29 @@
-"""Trials: trial-to-paid conversion per day and month cohort, active trials per day."""
+"""Trials: trial-to-paid conversion per day and month cohort, active trials per day.
+
+Keeps per-product day totals (``growthwatch.metrics.trial_totals``) between runs: an update
+recomputes the trials of the customers whose events arrived only (before out, after in).
+``compute`` (the frames of ``growthwatch.metrics.trials`` over the whole history) is the
+reference the tests compare with."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pandas as pd
 
 from growthwatch.metrics import trials
 from growthwatch.metrics._frame import local_days_before
-from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
+from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.touched import (
+    event_count,
+    max_seq,
+    product_counts,
+    product_groups,
+    read_upto,
+    touched,
+)
+from growthwatch.metrics.trial_totals import TrialTotals, trial_frames_from
 
 
 class Trials(Family):
@@ -18,6 +34,9 @@ class Trials(Family):
     measurements = ("trials_daily", "trials_monthly")
     ordered = False  # per-trial matching by time, not the ledger's order
     grid = True  # active trials and maturing flags run to the horizon
+
+    def __init__(self) -> None:
+        self._state: _State | None = None
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return trials.TYPES
@@ -44,3 +63,48 @@ class Trials(Family):
         # a trial with a long metadata trial_end stays active for any number of days:
         # every trial is read (subscription events are a small share of the ledger)
         return None
+
+    def run(
+        self,
+        view: LedgerView,
+        start: pd.Timestamp | None,
+        products: set[str] | None,
+        horizon: pd.Timestamp,
+    ) -> Computed:
+        """From the kept totals updated with the touched customers' trials; rebuilt
+        product group by product group on a full run, a cold start or a ledger that is
+        not the one the totals cover."""
+        settings = view.settings
+        upto = max_seq(view)
+        totals = None if start is None and products is None else self._updated(view, upto)
+        if totals is None:
+            totals = TrialTotals.nothing().combined(
+                (1, TrialTotals.of(read_upto(view, trials.TYPES, self.columns, group, upto),
+                                   settings))
+                for group in product_groups(product_counts(view, trials.TYPES, upto),
+                                            settings.chunk_events)
+            )  # fmt: skip
+        self._state = _State(upto, event_count(view, upto), tuple(view.exclude), settings, totals)
+        return Computed(trial_frames_from(totals, settings, horizon), start)
+
+    def _updated(self, view: LedgerView, upto: int) -> TrialTotals | None:
+        state, settings = self._state, view.settings
+        if (state is None or state.exclude != tuple(view.exclude) or state.settings != settings
+                or state.seq > upto or event_count(view, state.seq) != state.count):  # fmt: skip
+            return None
+        # events without a subject are no one's trial (``trial_table`` drops them)
+        got = touched(view, trials.TYPES, self.columns, state.seq, upto, with_subject=True)
+        return state.totals.combined([(-1, TrialTotals.of(got.before, settings)),
+                                      (1, TrialTotals.of(got.after, settings))])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _State:
+    """The totals and what they cover: events up to ``seq`` (``count`` of them), without
+    ``exclude``, under ``settings``."""
+
+    seq: int
+    count: int
+    exclude: tuple[str, ...]
+    settings: MetricsSettings
+    totals: TrialTotals

@@ -185,9 +185,22 @@ def test_a_live_cancellation_reads_only_its_customers_events(
     _store_equal(inc, full)
 
 
-def test_a_cold_engine_gives_what_the_warm_one_gives(tmp_path: Any) -> None:
-    """A restart (a new engine over the same ledger and state file) rebuilds the totals
-    on its first update and writes what the engine that kept them writes."""
+def test_a_cold_engine_gives_what_the_warm_one_gives(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart (a new engine over the same ledger and state file) continues from the
+    totals persisted in the ledger file (older than the warm engine's: the customers
+    touched since are taken out and put back) without rebuilding, and writes what the
+    engine that kept them writes; other settings are not the persisted totals' and
+    rebuild."""
+    builds: list[str] = []
+    real = Subscriptions._built
+
+    def spy(self: Subscriptions, *args: Any) -> Any:
+        builds.append("subscriptions")
+        return real(self, *args)
+
+    monkeypatch.setattr(Subscriptions, "_built", spy)
     events = _portfolio()
     later = [sub(START + timedelta(days=26), 11, 30, "p1-c1", sid="s1"),
              ev("trial_started", START + timedelta(days=27), "p3-new", product="p3", before=0,
@@ -200,8 +213,14 @@ def test_a_cold_engine_gives_what_the_warm_one_gives(tmp_path: Any) -> None:
         MetricsEngine(ledger, SETTINGS, state_path=tmp_path / "cold.json").recompute([cold])
         ledger.append(later)
         engine.update([warm])
+        builds.clear()
         restarted = MetricsEngine(ledger, SETTINGS, state_path=tmp_path / "cold.json")
         assert restarted.update([cold]).mode == "incremental"
+        assert builds == []
+        other = dataclasses.replace(SETTINGS, ltv_months=3)
+        ledger.append([sub(START + timedelta(days=28), 0, 5, "p2-new", product="p2", sid="sy")])
+        MetricsEngine(ledger, other, state_path=tmp_path / "cold.json").update([MemoryStore()])
+        assert builds == ["subscriptions"]
     _store_equal(cold, warm)
 
 

@@ -12,7 +12,6 @@ by product group (``MetricsSettings.chunk_events``). ``compute`` (frames from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -22,11 +21,11 @@ from growthwatch.metrics import cohorts
 from growthwatch.metrics._frame import LEDGER_ORDER, local_floor_at
 from growthwatch.metrics.customers import churn_periods
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
+from growthwatch.metrics.family_state import Kept
 from growthwatch.metrics.mrr import MRR_TYPES, MrrResult, compute_mrr
 from growthwatch.metrics.mrr_totals import MrrTotals, subscription_frames_from
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.metrics.touched import (
-    event_count,
     max_seq,
     product_counts,
     product_groups,
@@ -63,7 +62,7 @@ class Subscriptions(Family):
     owns: ClassVar[Mapping[str, Mapping[str, str]]] = {"cohort_retention": {"basis": "revenue"}}  # the cohorts family writes "logo"
 
     def __init__(self) -> None:
-        self._state: _State | None = None
+        self._kept = Kept(self.name)
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return MRR_TYPES
@@ -91,9 +90,10 @@ class Subscriptions(Family):
         settings = view.settings
         upto = max_seq(view)
         totals = None if start is None and products is None else self._updated(view, upto, horizon)
+        built = totals is None
         if totals is None:
             totals = self._built(view, upto, horizon)
-        self._state = _State(upto, event_count(view, upto), tuple(view.exclude), settings, totals)
+        self._kept.keep(view, upto, totals, built=built)
         if start is not None and len(totals.netted):
             # A late event can join a netting group that began earlier (even the day
             # before): that movement moves, so rewrite from the group's day.
@@ -103,9 +103,9 @@ class Subscriptions(Family):
 
     def _updated(self, view: LedgerView, upto: int, horizon: pd.Timestamp) -> MrrTotals | None:
         """The kept totals moved to ``upto`` (None: nothing kept that matches the ledger)."""
-        state, settings = self._state, view.settings
-        if (state is None or state.exclude != tuple(view.exclude) or state.settings != settings
-                or state.seq > upto or event_count(view, state.seq) != state.count):  # fmt: skip
+        settings = view.settings
+        state = self._kept.current(view, upto)
+        if state is None:
             return None
         got = touched(view, MRR_TYPES, self.columns, state.seq, upto)
         if got.pairs is None:  # an event without a customer: nothing to isolate it by
@@ -134,18 +134,6 @@ class Subscriptions(Family):
 
 
 _OLD = "\x00old\x00"  # product name prefix of the touched customers' events as they were
-
-
-@dataclass(frozen=True)
-class _State:
-    """The totals and what they were built over: events up to ``seq`` (``count`` of them:
-    a trim below changes it), without ``exclude``, under ``settings``."""
-
-    seq: int
-    count: int
-    exclude: tuple[str, ...]
-    settings: MetricsSettings
-    totals: MrrTotals
 
 
 def _netted_start(

@@ -7,16 +7,14 @@ reference the tests compare with."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
 
 from growthwatch.metrics import trials
 from growthwatch.metrics._frame import local_days_before
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
+from growthwatch.metrics.family_state import Kept
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.metrics.touched import (
-    event_count,
     max_seq,
     product_counts,
     product_groups,
@@ -36,7 +34,7 @@ class Trials(Family):
     grid = True  # active trials and maturing flags run to the horizon
 
     def __init__(self) -> None:
-        self._state: _State | None = None
+        self._kept = Kept(self.name)
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return trials.TYPES
@@ -77,6 +75,7 @@ class Trials(Family):
         settings = view.settings
         upto = max_seq(view)
         totals = None if start is None and products is None else self._updated(view, upto)
+        built = totals is None
         if totals is None:
             totals = TrialTotals.nothing().combined(
                 (1, TrialTotals.of(read_upto(view, trials.TYPES, self.columns, group, upto),
@@ -84,27 +83,15 @@ class Trials(Family):
                 for group in product_groups(product_counts(view, trials.TYPES, upto),
                                             settings.chunk_events)
             )  # fmt: skip
-        self._state = _State(upto, event_count(view, upto), tuple(view.exclude), settings, totals)
+        self._kept.keep(view, upto, totals, built=built)
         return Computed(trial_frames_from(totals, settings, horizon), start)
 
     def _updated(self, view: LedgerView, upto: int) -> TrialTotals | None:
-        state, settings = self._state, view.settings
-        if (state is None or state.exclude != tuple(view.exclude) or state.settings != settings
-                or state.seq > upto or event_count(view, state.seq) != state.count):  # fmt: skip
+        settings = view.settings
+        state = self._kept.current(view, upto)
+        if state is None:
             return None
         # events without a subject are no one's trial (``trial_table`` drops them)
         got = touched(view, trials.TYPES, self.columns, state.seq, upto, with_subject=True)
         return state.totals.combined([(-1, TrialTotals.of(got.before, settings)),
                                       (1, TrialTotals.of(got.after, settings))])  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _State:
-    """The totals and what they cover: events up to ``seq`` (``count`` of them), without
-    ``exclude``, under ``settings``."""
-
-    seq: int
-    count: int
-    exclude: tuple[str, ...]
-    settings: MetricsSettings
-    totals: TrialTotals

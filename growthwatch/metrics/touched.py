@@ -5,8 +5,9 @@ The subscription and trial families keep per-product totals that are sums over c
 needs only the customers whose events arrived: their contribution as the ledger was (the
 events up to the ``seq`` the totals cover) comes out, their contribution as it is now goes
 in. This module does the reads for that, race-free against concurrent appends: the
-snapshot bound ``upto`` is read first, and every event above it that a later read sees
-is dropped from the "now" side, so the totals always cover exactly ``seq <= upto``.
+snapshot bound ``upto`` is read first and every read is cut at it (by ``seq``), so the
+totals always cover exactly ``seq <= upto``. The touched customers' events come from an
+indexed copy (``customer_events``): a lookup, not a scan of the ledger.
 """
 
 from __future__ import annotations
@@ -117,23 +118,19 @@ def touched(
     if new.empty or new["subject"].isna().any():
         empty = view.events(types, columns=columns, products=[])
         return Touched(upto, None if len(new) else new, empty, empty)
-    events = view.events(types, columns=columns, products=sorted(set(new["product"])),
-                         subjects=sorted(set(new["subject"])))  # fmt: skip
+    from growthwatch.metrics import customer_events  # it counts events with this module
+
+    assert set(types) <= set(customer_events.TYPES), types
+    customer_events.sync(view, upto)
+    events = customer_events.read(view, types, columns, sorted(set(new["subject"])))
     pair = pd.MultiIndex.from_frame(new[["product", "subject"]].astype(object))
     mine = pd.MultiIndex.from_arrays([events["product"].astype(object),
                                       events["subject"].astype(object)]).isin(pair)  # fmt: skip
     events = events[mine]
-    # keys above ``since``, read after the events: whatever the read saw above ``upto``
-    # (appended meanwhile) is dropped too
-    later = _query(
-        view,
-        f"SELECT {SELECT_EXPR['idempotency_key']} AS k, seq FROM events WHERE seq > ? "
-        "AND type IN (SELECT unnest(?))", [since, list(types)],
-    )  # fmt: skip
-    keys = events["idempotency_key"].astype(object)
-    before = events[~keys.isin(set(later["k"])).to_numpy()]
-    after = events[~keys.isin(set(later.loc[later["seq"] > upto, "k"])).to_numpy()]
-    return Touched(upto, new, _ordered(before, events), _ordered(after, events))
+    seq = events.pop("seq").to_numpy()
+    before = _ordered(events[seq <= since], events)
+    after = _ordered(events[seq <= upto], events)
+    return Touched(upto, new, before, after)
 
 
 def _ordered(part: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from growthwatch.metrics import cohorts
+from growthwatch.metrics import cohorts, customer_events
 from growthwatch.metrics._frame import LEDGER_ORDER, local_floor_at
 from growthwatch.metrics.customers import churn_periods
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
@@ -123,6 +123,7 @@ class Subscriptions(Family):
         """The totals over the whole ledger up to ``upto``, product group by product group
         (at most ``chunk_events`` events in memory at once; products are independent)."""
         settings = view.settings
+        customer_events.sync(view, upto)  # the indexed copy the next updates read from
         parts = []
         counts = product_counts(view, MRR_TYPES, upto)
         for group in product_groups(counts, settings.chunk_events):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from growthwatch.metrics import trials
+from growthwatch.metrics import customer_events, trials
 from growthwatch.metrics._frame import local_days_before
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.family_state import Kept
@@ -77,6 +77,7 @@ class Trials(Family):
         totals = None if start is None and products is None else self._updated(view, upto)
         built = totals is None
         if totals is None:
+            customer_events.sync(view, upto)  # the indexed copy the next updates read from
             totals = TrialTotals.nothing().combined(
                 (1, TrialTotals.of(read_upto(view, trials.TYPES, self.columns, group, upto),
                                    settings))

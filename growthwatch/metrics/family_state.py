@@ -18,6 +18,7 @@ path, always after a full build.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import pickle
@@ -42,8 +43,10 @@ class Saved:
 
 def fingerprint(view: LedgerView) -> str:
     """What the totals depend on besides the events: the settings and the products left
-    out (``repr`` of frozen dataclasses: every field, rates included)."""
-    text = repr((view.settings, tuple(view.exclude)))
+    out (``repr`` of frozen dataclasses: every field, rates included), but not
+    ``chunk_events`` (how a full run is cut up changes no number)."""
+    settings = dataclasses.replace(view.settings, chunk_events=0)
+    text = repr((settings, tuple(view.exclude)))
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -34,18 +34,18 @@ class Touched:
     after: pd.DataFrame
 
 
-def _query(view: LedgerView, sql: str, params: list[object]) -> pd.DataFrame:
+def _rows(view: LedgerView, sql: str, params: list[object]) -> list[tuple[object, ...]]:
+    """Plain rows (no DataFrame: building one costs more than these small queries)."""
     cursor = view.ledger.connection
     try:
-        return cursor.execute(sql, params).df()
+        return cursor.execute(sql, params).fetchall()
     finally:
         cursor.close()
 
 
 def max_seq(view: LedgerView) -> int:
     """The ledger's last ``seq`` now (0 when empty)."""
-    got = _query(view, "SELECT coalesce(max(seq), 0) AS m FROM events", [])
-    return int(got["m"].iloc[0])
+    return int(_rows(view, "SELECT coalesce(max(seq), 0) FROM events", [])[0][0])  # type: ignore[call-overload]
 
 
 def event_count(view: LedgerView, upto: int) -> int:
@@ -53,17 +53,17 @@ def event_count(view: LedgerView, upto: int) -> int:
     built over them is stale then)."""
     # the table's count is metadata and the tail above ``upto`` is a few row groups: no
     # scan of the history
-    got = _query(view, "SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM events "
-                 "WHERE seq > ?) AS n", [upto])  # fmt: skip
-    return int(got["n"].iloc[0])
+    got = _rows(view, "SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM events "
+                "WHERE seq > ?)", [upto])  # fmt: skip
+    return int(got[0][0])  # type: ignore[call-overload]
 
 
 def product_counts(view: LedgerView, types: Sequence[str], upto: int) -> pd.Series:
     """Events of ``types`` per product up to ``upto`` (what a full build groups by)."""
-    got = _query(view, "SELECT product, count(*) AS n FROM events WHERE seq <= ? AND type IN "
-                 "(SELECT unnest(?)) AND product NOT IN (SELECT unnest(?)) GROUP BY product "
-                 "ORDER BY product", [upto, list(types), list(view.exclude)])  # fmt: skip
-    return pd.Series(got["n"].to_numpy(dtype="int64"), index=got["product"].astype(object))
+    got = _rows(view, "SELECT product, count(*) AS n FROM events WHERE seq <= ? AND type IN "
+                "(SELECT unnest(?)) AND product NOT IN (SELECT unnest(?)) GROUP BY product "
+                "ORDER BY product", [upto, list(types), list(view.exclude)])  # fmt: skip
+    return pd.Series([int(n) for _p, n in got], index=[p for p, _n in got], dtype="int64")  # type: ignore[call-overload]
 
 
 def product_groups(counts: pd.Series, chunk_events: int) -> list[list[str]]:
@@ -85,11 +85,11 @@ def read_upto(
 ) -> pd.DataFrame:
     """Every event of ``types`` of ``products`` with ``seq <= upto``, in ledger order."""
     events = view.events(types, columns=columns, products=products)
-    later = _query(view, f"SELECT {SELECT_EXPR['idempotency_key']} AS k FROM events "
-                   "WHERE seq > ?", [upto])  # fmt: skip
-    if later.empty:
+    later = _rows(view, f"SELECT {SELECT_EXPR['idempotency_key']} FROM events WHERE seq > ?",
+                  [upto])  # fmt: skip
+    if not later:
         return events
-    keep = ~events["idempotency_key"].astype(object).isin(set(later["k"])).to_numpy()
+    keep = ~events["idempotency_key"].astype(object).isin({k for (k,) in later}).to_numpy()
     return _ordered(events[keep], events)
 
 
@@ -107,12 +107,13 @@ def touched(
     out). ``with_subject``: events without a subject count for nothing (the caller
     ignores them), so they touch no one."""
     exclude = list(view.exclude)
-    new = _query(
+    rows = _rows(
         view,
         "SELECT DISTINCT product, subject FROM events WHERE seq > ? AND seq <= ? "
         "AND type IN (SELECT unnest(?)) AND product NOT IN (SELECT unnest(?))",
         [since, upto, list(types), exclude],
     )
+    new = pd.DataFrame(rows, columns=["product", "subject"], dtype=object)
     if with_subject:
         new = new[new["subject"].notna()].reset_index(drop=True)
     if new.empty or new["subject"].isna().any():

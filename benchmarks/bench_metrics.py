@@ -129,7 +129,8 @@ def incremental(work: Path) -> dict[str, float]:
         series.close()
         return {"events": result.events, "points": result.points, "seconds": seconds,
                 "peak_mb": peak, "peak_mb_before": base,
-                "families": json.dumps(result.families), **live}  # fmt: skip
+                "families": json.dumps(result.families),
+                "timings": json.dumps(result.timings), **live}  # fmt: skip
 
 
 def engine_live_cancellation(
@@ -264,6 +265,7 @@ def main() -> None:
         r = results[n]
         i = r["incremental"]
         print(f"\n{n:,}: update families {i['families']}")
+        print(f"  update timings {i.get('timings', '')}")
         print(f"  live timings {i['live_timings']}; catch-up {i['catch_up_timings']}")
         print(f"  full timings {r['full']['timings']}")
         print(f"  incremental / full time {i['seconds'] / r['full']['seconds']:.4f}")

@@ -65,6 +65,8 @@ def churn_periods(
     tz: str = "UTC",
     until: pd.Timestamp | None = None,
     churned_from_start: Callable[[str, str], pd.Series] | None = None,
+    trailing: Callable[[pd.DataFrame, str, pd.DataFrame], tuple[np.ndarray, np.ndarray]]
+    | None = None,
 ) -> pd.DataFrame:
     """Per product (and ``all``) and period (``freq`` "D", "MS" or "YS", in ``tz``), in units.
 
@@ -103,7 +105,9 @@ def churn_periods(
         last_day = daily["time"].max() + pd.Timedelta(days=1)
         horizon = last_day if until is None else until
         out["partial"] = _partial(out, freq, tz, first, horizon)
-        nrr, grr = _trailing_12m(mrr, out, freq, tz)
+        # the subscription family's totals give the cohort sums without the changes
+        nrr, grr = (_trailing_12m(mrr, out, freq, tz) if trailing is None
+                    else trailing(out, freq, daily))  # fmt: skip
         out["nrr_t12m"], out["grr_t12m"] = nrr, grr
     out["arr"] = out["mrr_end"] * 12
     money = [*FLOWS, "mrr_end", "mrr_start", "paused_mrr", "arr"]

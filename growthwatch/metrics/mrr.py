@@ -126,6 +126,8 @@ class MrrResult:
     # late can join one, which moves that movement to the group's start.
     netted: pd.DataFrame = field(default_factory=lambda: _empty_netted())
     chain_breaks: int = 0  # events whose mrr_before is not their subscription's last state
+    # the same per product (only products with some), for totals kept per product
+    breaks_by_product: dict[str, int] = field(default_factory=dict)
 
     def with_products_from(self, other: MrrResult, products: Collection[str]) -> MrrResult:
         """This result with the rows of ``products`` taken from ``other`` instead.
@@ -209,7 +211,7 @@ def compute_mrr(
     cancels = sub[sub["type"] == EventType.SUBSCRIPTION_CANCELLED.value]
     first_day = local_floor(sub["ts"], "D", tz).groupby(sub["product"]).min()
     daily = _daily(movements, g.revaluations, cancels, first_day, until, tz)
-    return MrrResult(movements, daily, changes, netted, g.breaks)
+    return MrrResult(movements, daily, changes, netted, g.breaks, g.breaks_by_product)
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ class _Groups:
     # per event: the reporting-currency value of its subscription just before it (what a
     # segment change of that subscription moves from one segment to another)
     before_rc: np.ndarray
+    breaks_by_product: dict[str, int] = field(default_factory=dict)
 
 
 def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups | None:
@@ -263,11 +266,18 @@ def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups |
     # subscription are re-ordered along their MRR chain (keys stay with the positions, so
     # every later sort by (time, key) keeps the chain order).
     keys = sub["idempotency_key"].astype(object).to_numpy()
-    perm, breaks = _chain_order(sub, skey)
+    perm, broken = _chain_order(sub, skey)
     if perm is not None:
         sub = sub.iloc[perm].reset_index(drop=True)
         sid = sid.iloc[perm].reset_index(drop=True)
         skey = skey[perm]
+    breaks = int(broken.sum())
+    by_product: dict[str, int] = {}
+    if breaks:
+        log.warning("%d subscription event(s) whose mrr_before is not the previous mrr_after: "
+                    "the latest observation's mrr_after is taken as the state", breaks)  # fmt: skip
+        counted = pd.Series(broken).groupby(sub["product"].astype(object).to_numpy()).sum()
+        by_product = {str(k): int(v) for k, v in counted.items() if v}
     n = len(sub)
     has_sid = sid.notna().to_numpy()
     ckey = _group_codes(sub[["product", "subject"]])
@@ -341,7 +351,8 @@ def _netted_groups(events: pd.DataFrame, settings: MetricsSettings) -> _Groups |
     delinquent = (kind == "churn") & _delinquent(sub, events, by_customer, gid_sorted, last_idx)
     return _Groups(sub, ts, sid, ckey, state_delta, state_after, move_rc, revaluations,
                    by_customer, starts, gid_sorted, first_idx, last_idx, g_b, g_a, delta,
-                   kind, amount, paused_mrr_delta, delinquent, breaks, before_rc)  # fmt: skip
+                   kind, amount, paused_mrr_delta, delinquent, breaks, before_rc,
+                   by_product)  # fmt: skip
 
 
 def _delinquent(
@@ -488,7 +499,7 @@ def customer_movements(events: pd.DataFrame, settings: MetricsSettings) -> pd.Da
     return out[list(DETAIL_COLUMNS)].reset_index(drop=True)
 
 
-def _chain_order(sub: pd.DataFrame, skey: np.ndarray) -> tuple[np.ndarray | None, int]:
+def _chain_order(sub: pd.DataFrame, skey: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
     """Positions that put each subscription's same-instant events in MRR-chain order
     (``mrr_before`` of one = ``mrr_after`` of the one before), and the number of chain
     breaks (an event whose ``mrr_before`` is not its subscription's previous state).
@@ -528,11 +539,7 @@ def _chain_order(sub: pd.DataFrame, skey: np.ndarray) -> tuple[np.ndarray | None
     prev_after = pd.Series(a2).groupby(s2, sort=False).shift(1)
     has_prev = prev_after.notna().to_numpy()
     broken = has_prev & (b2 != prev_after.fillna(0).to_numpy().astype("int64"))
-    breaks = int(broken.sum())
-    if breaks:
-        log.warning("%d subscription event(s) whose mrr_before is not the previous mrr_after: "
-                    "the latest observation's mrr_after is taken as the state", breaks)  # fmt: skip
-    return perm, breaks
+    return perm, broken
 
 
 def _chain(prev: int, steps: list[tuple[int, int]]) -> list[int]:
@@ -684,62 +691,67 @@ def _daily(
     exactly by construction (and the property tests check the stock against an
     independent valuation). Days (of the reporting timezone) run from each product's first
     subscription event (a trial counts: its zero-MRR days are real days of the product) to
-    ``until``.
+    ``until``. Built on a dense (product, day) int64 grid by position (no index
+    alignment): a webhook's update computes this for one customer, so its fixed cost
+    matters as much as its cost per row.
     """
     last = max(x for x in (movements["time"].max(), revaluations["time"].max(),
                            cancels["ts"].max(), first_day.max()) if not pd.isna(x))  # fmt: skip
     end = last if until is None else max(until, last)
-    days = local_day_range(first_day.min(), end, tz)
+    days = naive_utc(local_day_range(first_day.min(), end, tz))
     products = sorted(first_day.index)
-    grid = pd.MultiIndex.from_product([products, days], names=["product", "time"])
-    out = pd.DataFrame(index=grid)
-    sums = movements.pivot_table(
-        index=["product", "day"], columns="kind", values="amount", aggfunc="sum", fill_value=0
-    )
-    counts = movements.pivot_table(
-        index=["product", "day"], columns="kind", values="amount", aggfunc="size", fill_value=0
-    )
-    stocks = movements.groupby(["product", "day"])[
-        ["active_delta", "paused_delta", "paused_mrr_delta"]
-    ].sum()
-    sums.index.names = counts.index.names = stocks.index.names = ["product", "time"]
-    for kind in MOVEMENT_KINDS:
-        col = sums[kind] if kind in sums else pd.Series(dtype="int64")
-        out[kind] = col.reindex(grid, fill_value=0).to_numpy().astype("int64")
+    n_days = len(days)
+    size = len(products) * n_days
+    index = pd.Index(products)
+
+    def cells(product: pd.Series, day: pd.Series) -> np.ndarray:
+        p = index.get_indexer(product.astype(object))
+        return p * n_days + np.searchsorted(days, naive_utc(day))
+
+    def summed(at: np.ndarray, values: np.ndarray | int) -> np.ndarray:
+        out = np.zeros(size, dtype="int64")
+        np.add.at(out, at, values)
+        return out
+
+    mv = cells(movements["product"], movements["day"])
+    kind = movements["kind"].astype(object).to_numpy()
+    amount = movements["amount"].to_numpy().astype("int64")
+    cols: dict[str, np.ndarray] = {}
+    for k in MOVEMENT_KINDS:
+        cols[k] = summed(mv[kind == k], amount[kind == k])
     rv_day = local_floor(revaluations["time"], "D", tz)
-    fx = revaluations.groupby([revaluations["product"], rv_day])["amount"].sum()
-    fx.index.names = ["product", "time"]
-    out["fx_impact"] = fx.reindex(grid, fill_value=0).to_numpy().astype("int64")
-    net = (
-        out["new"] + out["expansion"] + out["reactivation"] + out["resumed"]
-        - out["contraction"] - out["churn"] - out["paused"] + out["fx_impact"]
-    )  # fmt: skip
-    out["mrr"] = net.groupby(level="product").cumsum()
-    bad = movements[movements["delinquent"].astype(bool) & (movements["kind"] == "churn")]
-    by_day = bad.groupby(["product", "day"])["amount"].agg(["sum", "size"])
-    by_day.index.names = ["product", "time"]
-    out["churn_delinquent"] = by_day["sum"].reindex(grid, fill_value=0).to_numpy().astype("int64")
-    out["churn_voluntary"] = out["churn"] - out["churn_delinquent"]
-    out["churned_delinquent"] = (
-        by_day["size"].reindex(grid, fill_value=0).to_numpy().astype("int64")
-    )
+    cols["fx_impact"] = summed(cells(revaluations["product"], rv_day),
+                               revaluations["amount"].to_numpy().astype("int64"))  # fmt: skip
+    net = (cols["new"] + cols["expansion"] + cols["reactivation"] + cols["resumed"]
+           - cols["contraction"] - cols["churn"] - cols["paused"] + cols["fx_impact"])  # fmt: skip
+
+    def running(flow: np.ndarray) -> np.ndarray:
+        return np.cumsum(flow.reshape(len(products), n_days), axis=1).reshape(-1)
+
+    cols["mrr"] = running(net)
+    bad = movements["delinquent"].astype(bool).to_numpy() & (kind == "churn")
+    cols["churn_delinquent"] = summed(mv[bad], amount[bad])
+    cols["churn_voluntary"] = cols["churn"] - cols["churn_delinquent"]
+    cols["churned_delinquent"] = summed(mv[bad], 1)
     names = {"new": "new_customers", "reactivation": "reactivated_customers",
              "churn": "churned_customers"}  # fmt: skip
-    for kind, name in names.items():
-        col = counts[kind] if kind in counts else pd.Series(dtype="int64")
-        out[name] = col.reindex(grid, fill_value=0).to_numpy().astype("int64")
+    for k, name in names.items():
+        cols[name] = summed(mv[kind == k], 1)
     for col, name in (("active_delta", "active"), ("paused_delta", "paused_customers"),
                       ("paused_mrr_delta", "paused_mrr")):  # fmt: skip
-        flow = pd.Series(stocks[col].reindex(grid, fill_value=0).to_numpy(), index=grid)
-        out[name] = flow.groupby(level="product").cumsum().to_numpy().astype("int64")
+        cols[name] = running(summed(mv, movements[col].to_numpy().astype("int64")))
     cancel_day = local_floor(cancels["ts"], "D", tz)
-    cancel_counts = cancels.groupby([cancels["product"], cancel_day]).size()
-    cancel_counts.index.names = ["product", "time"]
-    out["cancellations"] = cancel_counts.reindex(grid, fill_value=0).to_numpy().astype("int64")
-    out = out.reset_index()
-    out = out[out["time"] >= out["product"].map(first_day)]
+    cols["cancellations"] = summed(cells(cancels["product"], cancel_day), 1)
+    product_col = np.repeat(np.asarray(products, dtype=object), n_days)
+    day_col = np.tile(days, len(products))
+    firsts = naive_utc(pd.Series(first_day.reindex(products).to_numpy()).astype(TIME_DTYPE))
+    keep = day_col >= np.repeat(firsts, n_days)
+    out = pd.DataFrame({"time": pd.to_datetime(day_col[keep]).tz_localize("UTC"),
+                        "product": product_col[keep]})  # fmt: skip
+    for col in (*MONEY, *COUNTS):
+        out[col] = cols[col][keep]
     out["time"] = out["time"].astype(TIME_DTYPE)
-    return out.reset_index(drop=True)[["time", "product", *MONEY, *COUNTS]]
+    return out
 
 
 def daily_with_portfolio(daily: pd.DataFrame) -> pd.DataFrame:

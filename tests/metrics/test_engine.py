@@ -76,12 +76,13 @@ def test_late_subscription_event_rewrites_every_later_day() -> None:
     assert point(inc, "churn_monthly", ("p1",), "2026-01-01")["new"] == 150
 
 
-def test_a_live_cancellation_recomputes_only_its_products_subscriptions(
+def test_a_live_cancellation_recomputes_only_its_customers_subscriptions(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A long-running engine keeps the portfolio's MRR state and recomputes only the
-    product a new subscription event belongs to; the numbers equal a full recompute
-    (portfolio rows and the other product included)."""
+    """A long-running engine keeps the portfolio's MRR totals and recomputes only the
+    customer a new subscription event belongs to (its events before the event, to take
+    out, and after, to put in); the numbers equal a full recompute (portfolio rows, the
+    customer's product and the other product included)."""
     from growthwatch.metrics.families import subscriptions as engine_module
 
     first = [
@@ -93,16 +94,21 @@ def test_a_live_cancellation_recomputes_only_its_products_subscriptions(
     ]  # fmt: skip
     cancel = [sub("2026-01-03 12:00", 100, 0, "c1", sid="s1")]  # p1 only, same day
     later_p2 = [sub("2026-01-03 18:00", 70, 90, "c3", product="p2", sid="s3")]
-    seen: list[set[str]] = []
+    seen: list[tuple[set[tuple[str, str]], int]] = []
     real = engine_module.compute_mrr
 
     def spy(events: pd.DataFrame, *args: object, **kw: object) -> object:
-        seen.append(set(events["product"]))
+        # the customers' events before the update go in under a tagged product name
+        products = events["product"].astype(str).str.removeprefix("\x00old\x00")
+        seen.append((set(zip(products, events["subject"], strict=True)), len(events)))
         return real(events, *args, **kw)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine_module, "compute_mrr", spy)
     inc, full = incremental_vs_full(first, cancel, later_p2)
-    assert seen[:3] == [{"p1", "p2"}, {"p1"}, {"p2"}]
+    everyone = {("p1", "c1"), ("p1", "c2"), ("p2", "c3"), ("p2", "c4")}
+    # the first run builds everything; then c1 before (1 event) and after (2) in one
+    # computation, c3 likewise
+    assert seen[:3] == [(everyone, 5), ({("p1", "c1")}, 3), ({("p2", "c3")}, 3)]
     assert_same(inc, full)
     day3 = point(inc, "mrr_daily", ("all",), "2026-01-03")
     assert (day3["churn"], day3["expansion"]) == (100, 20)

@@ -1,10 +1,12 @@
 """Subscriptions: MRR and its movements, customers, churn, and revenue retention.
 
-The one family with state between runs: the portfolio's MRR state as of the last run
-(keyed by the day its grids end), so a long-running engine (``growthwatch serve``)
-recomputes only the products whose subscriptions changed: a webhook's cancellation costs
-one product's history, not the portfolio's. It holds a row per customer movement and MRR
-change (tens of MB for the 10M-event demo), far less than the events it came from.
+A family with state between runs: per-product totals that are sums over customers
+(``growthwatch.metrics.mrr_totals``), so an update recomputes only the customers whose
+events arrived (their contribution before comes out, after goes in) and assembles the
+frames from the totals: a webhook's cancellation costs that customer's events plus the
+products x days of the grids, not the history. A full run builds the totals product group
+by product group (``MetricsSettings.chunk_events``). ``compute`` (frames from
+``compute_mrr`` over the whole history) stays the reference the tests compare with.
 """
 
 from __future__ import annotations
@@ -15,12 +17,21 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from growthwatch.metrics import cohorts
-from growthwatch.metrics._frame import local_floor_at
+from growthwatch.metrics import cohorts, customer_events
+from growthwatch.metrics._frame import LEDGER_ORDER, local_floor_at
 from growthwatch.metrics.customers import churn_periods
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
+from growthwatch.metrics.family_state import Kept
 from growthwatch.metrics.mrr import MRR_TYPES, MrrResult, compute_mrr
+from growthwatch.metrics.mrr_totals import MrrTotals, subscription_frames_from
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.touched import (
+    max_seq,
+    product_counts,
+    product_groups,
+    read_upto,
+    touched,
+)
 
 
 def subscription_frames(
@@ -51,7 +62,7 @@ class Subscriptions(Family):
     owns: ClassVar[Mapping[str, Mapping[str, str]]] = {"cohort_retention": {"basis": "revenue"}}  # the cohorts family writes "logo"
 
     def __init__(self) -> None:
-        self._state: tuple[pd.Timestamp, MrrResult] | None = None
+        self._kept = Kept(self.name)
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return MRR_TYPES
@@ -72,24 +83,58 @@ class Subscriptions(Family):
         products: set[str] | None,
         horizon: pd.Timestamp,
     ) -> Computed:
-        """MRR over each subscription's whole history: of every product on a full run or
-        a cold start, else of the changed products only, merged into the kept state."""
+        """From the kept totals, updated with the touched customers only (their
+        contribution before the new events out, after them in); rebuilt product group by
+        product group on a full run, a cold start or when the ledger is not the one the
+        totals were built over."""
         settings = view.settings
-        day = local_floor_at(horizon, "D", settings.timezone)
-        cached = self._state[1] if self._state is not None and self._state[0] == day else None
-        if products is None or cached is None:
-            state = compute_mrr(view.events(MRR_TYPES, columns=self.columns), settings, horizon)
-        else:
-            chosen = sorted(products)
-            events = view.events(MRR_TYPES, columns=self.columns, products=chosen)
-            state = cached.with_products_from(compute_mrr(events, settings, horizon), chosen)
-        self._state = (day, state)
-        if start is not None:
+        upto = max_seq(view)
+        totals = None if start is None and products is None else self._updated(view, upto, horizon)
+        built = totals is None
+        if totals is None:
+            totals = self._built(view, upto, horizon)
+        self._kept.keep(view, upto, totals, built=built)
+        if start is not None and len(totals.netted):
             # A late event can join a netting group that began earlier (even the day
             # before): that movement moves, so rewrite from the group's day.
-            start = _netted_start(state.netted, start, settings)
-        return Computed(subscription_frames(state, settings, horizon), start,
-                        {"chain_breaks": state.chain_breaks})  # fmt: skip
+            start = _netted_start(totals.netted, start, settings)
+        return Computed(subscription_frames_from(totals, settings, horizon), start,
+                        {"chain_breaks": totals.chain_breaks})  # fmt: skip
+
+    def _updated(self, view: LedgerView, upto: int, horizon: pd.Timestamp) -> MrrTotals | None:
+        """The kept totals moved to ``upto`` (None: nothing kept that matches the ledger)."""
+        settings = view.settings
+        state = self._kept.current(view, upto)
+        if state is None:
+            return None
+        got = touched(view, MRR_TYPES, self.columns, state.seq, upto)
+        if got.pairs is None:  # an event without a customer: nothing to isolate it by
+            return None
+        # one computation of both versions of the touched customers, the old one under
+        # tagged product names (products are independent)
+        before = got.before.assign(product=_OLD + got.before["product"].astype(str))
+        both = pd.concat([before, got.after], ignore_index=True)
+        both = both.sort_values(["ts", "idempotency_key"], kind="stable").reset_index(drop=True)
+        both.attrs[LEDGER_ORDER] = True
+        old, new = MrrTotals.of(compute_mrr(both, settings, horizon), settings.timezone).split(_OLD)
+        return state.totals.combined([(-1, old), (1, new)])
+
+    def _built(self, view: LedgerView, upto: int, horizon: pd.Timestamp) -> MrrTotals:
+        """The totals over the whole ledger up to ``upto``, product group by product group
+        (at most ``chunk_events`` events in memory at once; products are independent)."""
+        settings = view.settings
+        customer_events.sync(view, upto)  # the indexed copy the next updates read from
+        parts = []
+        counts = product_counts(view, MRR_TYPES, upto)
+        for group in product_groups(counts, settings.chunk_events):
+            events = read_upto(view, MRR_TYPES, self.columns, group, upto)
+            parts.append((1, MrrTotals.of(compute_mrr(events, settings, horizon),
+                                          settings.timezone)))  # fmt: skip
+            del events
+        return MrrTotals.nothing().combined(parts)
+
+
+_OLD = "\x00old\x00"  # product name prefix of the touched customers' events as they were
 
 
 def _netted_start(

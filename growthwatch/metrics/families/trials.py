@@ -1,13 +1,27 @@
-"""Trials: trial-to-paid conversion per day and month cohort, active trials per day."""
+"""Trials: trial-to-paid conversion per day and month cohort, active trials per day.
+
+Keeps per-product day totals (``growthwatch.metrics.trial_totals``) between runs: an update
+recomputes the trials of the customers whose events arrived only (before out, after in).
+``compute`` (the frames of ``growthwatch.metrics.trials`` over the whole history) is the
+reference the tests compare with."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from growthwatch.metrics import trials
+from growthwatch.metrics import customer_events, trials
 from growthwatch.metrics._frame import local_days_before
-from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
+from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
+from growthwatch.metrics.family_state import Kept
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.touched import (
+    max_seq,
+    product_counts,
+    product_groups,
+    read_upto,
+    touched,
+)
+from growthwatch.metrics.trial_totals import TrialTotals, trial_frames_from
 
 
 class Trials(Family):
@@ -18,6 +32,9 @@ class Trials(Family):
     measurements = ("trials_daily", "trials_monthly")
     ordered = False  # per-trial matching by time, not the ledger's order
     grid = True  # active trials and maturing flags run to the horizon
+
+    def __init__(self) -> None:
+        self._kept = Kept(self.name)
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return trials.TYPES
@@ -44,3 +61,38 @@ class Trials(Family):
         # a trial with a long metadata trial_end stays active for any number of days:
         # every trial is read (subscription events are a small share of the ledger)
         return None
+
+    def run(
+        self,
+        view: LedgerView,
+        start: pd.Timestamp | None,
+        products: set[str] | None,
+        horizon: pd.Timestamp,
+    ) -> Computed:
+        """From the kept totals updated with the touched customers' trials; rebuilt
+        product group by product group on a full run, a cold start or a ledger that is
+        not the one the totals cover."""
+        settings = view.settings
+        upto = max_seq(view)
+        totals = None if start is None and products is None else self._updated(view, upto)
+        built = totals is None
+        if totals is None:
+            customer_events.sync(view, upto)  # the indexed copy the next updates read from
+            totals = TrialTotals.nothing().combined(
+                (1, TrialTotals.of(read_upto(view, trials.TYPES, self.columns, group, upto),
+                                   settings))
+                for group in product_groups(product_counts(view, trials.TYPES, upto),
+                                            settings.chunk_events)
+            )  # fmt: skip
+        self._kept.keep(view, upto, totals, built=built)
+        return Computed(trial_frames_from(totals, settings, horizon), start)
+
+    def _updated(self, view: LedgerView, upto: int) -> TrialTotals | None:
+        settings = view.settings
+        state = self._kept.current(view, upto)
+        if state is None:
+            return None
+        # events without a subject are no one's trial (``trial_table`` drops them)
+        got = touched(view, trials.TYPES, self.columns, state.seq, upto, with_subject=True)
+        return state.totals.combined([(-1, TrialTotals.of(got.before, settings)),
+                                      (1, TrialTotals.of(got.after, settings))])  # fmt: skip

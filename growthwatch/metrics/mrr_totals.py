@@ -1,0 +1,438 @@
+"""The subscription family's state: per-product totals that are sums over customers.
+
+Why: every number the subscription family writes (MRR and its movements per day,
+customers, churn per day/month/year, trailing-12-month NRR/GRR, revenue cohorts) is built
+from each customer's own netting groups (``growthwatch.metrics.mrr``: customers are
+independent within a product) and then added up per product and bucket. So a state made
+of those per-bucket sums can be updated by taking the touched customers' old contribution
+out and their new one in (``MrrTotals.updated``), without reading anyone else's history,
+and a full run can build it product group by product group in bounded memory. The frames
+are then assembled from the totals (``subscription_frames_from``): the cost follows the
+number of products x days, not the number of events.
+
+What is kept, all int64 micro-units or counts, sparse (zero rows dropped):
+
+* ``flows``: per (product, local day number) the daily movement sums and counts of
+  ``mrr._daily``, with its stocks (MRR, active, paused, paused MRR) as their day-to-day
+  changes, so ``_daily``'s frame is their running sums over the day grid;
+* ``churned``: per frequency (D, MS, YS) and (product, period), the customers paying at the
+  period start who churned in it (``customers._churned_from_start``);
+* ``trailing``: per (product, month), the month-to-month change of the trailing-12-month
+  cohort sums (MRR then of customers paying then, their MRR 12 months later, capped);
+  a customer's contribution is constant after its last change, so the changes are finite;
+* ``cohort_size``/``cohort_mrr``/``cohort_paying``: revenue cohorts (first paid month) per
+  (product, cohort[, month]): members, their MRR changes and paying-state changes;
+* ``first``: per product, the local day number of its first subscription event (it can only
+  move earlier: combined by minimum).
+
+``growthwatch.metrics.families.subscriptions`` keeps the reference (``compute``: frames from
+``compute_mrr`` over the whole history) and the property tests compare the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from growthwatch.metrics import cohorts
+from growthwatch.metrics._frame import (
+    PORTFOLIO,
+    TIME_DTYPE,
+    day_starts,
+    empty,
+    local_day_numbers,
+    local_month_numbers,
+    ratio,
+    units,
+    with_portfolio,
+)
+from growthwatch.metrics.customers import _churned_from_start, churn_periods
+from growthwatch.metrics.mrr import COUNTS, MONEY, MrrResult
+from growthwatch.metrics.settings import MetricsSettings
+
+FLOW_COLUMNS = (*MONEY, *COUNTS)
+# columns of ``mrr._daily`` that are stocks: kept as their changes, summed back on assembly
+STOCKS = ("mrr", "paused_mrr", "active", "paused_customers")
+FREQS = ("D", "MS", "YS")
+_TRAILING = ("den", "num", "cap")
+
+
+def _empty_series(names: list[str]) -> pd.Series:
+    index = pd.MultiIndex.from_arrays([[] for _ in names], names=names)
+    return pd.Series([], index=index, dtype="int64")
+
+
+@dataclass(frozen=True)
+class MrrTotals:
+    """Per-product sums over customers (see the module doc)."""
+
+    flows: pd.DataFrame  # index (product, day), FLOW_COLUMNS
+    churned: dict[str, pd.Series]  # freq -> (product, period instant) count
+    trailing: pd.DataFrame  # index (product, month), den/num/cap month-to-month changes
+    cohort_size: pd.Series  # (product, cohort)
+    cohort_mrr: pd.Series  # (product, cohort, month)
+    cohort_paying: pd.Series  # (product, cohort, month)
+    first: pd.Series  # product -> first local day number
+    breaks: pd.Series = field(default_factory=lambda: pd.Series(dtype="int64"))  # product -> chain breaks
+    # netting groups of more than one event (product, start, end) of the customers this
+    # state was last updated with (a late event joining one moves that movement)
+    netted: pd.DataFrame = field(default_factory=lambda: pd.DataFrame())
+
+    @classmethod
+    def of(cls, result: MrrResult, tz: str) -> MrrTotals:
+        """The totals of one ``compute_mrr`` result (any set of whole customers)."""
+        daily = result.daily
+        day = local_day_numbers(daily["time"], tz)
+        flows = daily[list(FLOW_COLUMNS)].astype("int64").copy()
+        first_row = np.ones(len(daily), dtype=bool)
+        if len(daily):
+            product = daily["product"].astype(object).to_numpy()
+            first_row[1:] = product[1:] != product[:-1]
+        for col in STOCKS:  # stocks as changes: the first row of a product keeps its level
+            values = flows[col].to_numpy()
+            change = np.diff(values, prepend=0)
+            flows[col] = np.where(first_row, values, change)
+        flows.index = pd.MultiIndex.from_arrays(
+            [daily["product"].astype(object).to_numpy(), day], names=["product", "day"]
+        )
+        flows = flows[(flows.to_numpy() != 0).any(axis=1)]
+        first = pd.Series(day[first_row], index=daily["product"].astype(object).to_numpy()[first_row])
+        churned = {}
+        for freq in FREQS:
+            got = _churned_from_start(result.movements, freq, tz)
+            if got.empty:
+                got = _empty_series(["product", "period"])
+            churned[freq] = got.astype("int64")
+        size, mrr, paying = _cohort_parts(result, tz)
+        breaks = pd.Series(result.breaks_by_product, dtype="int64")
+        return cls(flows, churned, _trailing_parts(result, tz), size, mrr, paying,
+                   first.sort_index(), breaks, result.netted)  # fmt: skip
+
+    @classmethod
+    def nothing(cls) -> MrrTotals:
+        flows = pd.DataFrame({c: pd.Series(dtype="int64") for c in FLOW_COLUMNS})
+        flows.index = pd.MultiIndex.from_arrays([[], []], names=["product", "day"])
+        trailing = pd.DataFrame({c: pd.Series(dtype="int64") for c in _TRAILING})
+        trailing.index = pd.MultiIndex.from_arrays([[], []], names=["product", "month"])
+        return cls(flows, {f: _empty_series(["product", "period"]) for f in FREQS}, trailing,
+                   _empty_series(["product", "cohort"]),
+                   _empty_series(["product", "cohort", "month"]),
+                   _empty_series(["product", "cohort", "month"]),
+                   pd.Series(dtype="int64"))  # fmt: skip
+
+    @property
+    def chain_breaks(self) -> int:
+        return int(self.breaks.sum())
+
+    def split(self, tag: str) -> tuple[MrrTotals, MrrTotals]:
+        """(the products named ``tag`` + name, renamed to name; the others): one
+        ``compute_mrr`` over two versions of the same customers, told apart by product
+        (products are independent), costs one call's overhead instead of two."""
+
+        def part(obj: Any, tagged: bool) -> Any:
+            if len(obj) == 0:
+                return obj
+            names = (obj.index.get_level_values(0) if isinstance(obj.index, pd.MultiIndex)
+                     else obj.index).astype(str)  # fmt: skip
+            mine = names.str.startswith(tag) if tagged else ~names.str.startswith(tag)
+            out = obj[np.asarray(mine)]
+            if tagged and len(out):
+                renamed = [n[len(tag):] for n in names[np.asarray(mine)]]
+                if isinstance(out.index, pd.MultiIndex):
+                    index = out.index.remove_unused_levels()
+                    out.index = index.set_levels(
+                        index.levels[0].astype(str).str.removeprefix(tag), level=0)
+                else:
+                    out.index = pd.Index(renamed)
+            return out
+
+        def netted(tagged: bool) -> pd.DataFrame:
+            n = self.netted
+            if n.empty:
+                return n
+            mine = n["product"].astype(str).str.startswith(tag).to_numpy()
+            out = n[mine if tagged else ~mine].copy()
+            if tagged:
+                out["product"] = out["product"].astype(str).str.removeprefix(tag)
+            return out
+
+        halves = []
+        for tagged in (True, False):
+            halves.append(MrrTotals(
+                part(self.flows, tagged), {f: part(v, tagged) for f, v in self.churned.items()},
+                part(self.trailing, tagged), part(self.cohort_size, tagged),
+                part(self.cohort_mrr, tagged), part(self.cohort_paying, tagged),
+                part(self.first, tagged), part(self.breaks, tagged), netted(tagged),
+            ))  # fmt: skip
+        return halves[0], halves[1]
+
+    def combined(self, parts: Iterable[tuple[int, MrrTotals]]) -> MrrTotals:
+        """This state plus ``sign`` x each part (their netting groups replace this one's;
+        first days combine by minimum: a customer's removal never moves them later, since
+        the same customer's events come back with the other sign)."""
+        flows, trailing = [self.flows], [self.trailing]
+        churned = {f: [s] for f, s in self.churned.items()}
+        size, mrr, paying = [self.cohort_size], [self.cohort_mrr], [self.cohort_paying]
+        firsts, netted, breaks = [self.first], [], [self.breaks]
+        for sign, part in parts:
+            flows.append(part.flows * sign)
+            trailing.append(part.trailing * sign)
+            for f in FREQS:
+                churned[f].append(part.churned[f] * sign)
+            size.append(part.cohort_size * sign)
+            mrr.append(part.cohort_mrr * sign)
+            paying.append(part.cohort_paying * sign)
+            if sign > 0:
+                firsts.append(part.first)
+            netted.append(part.netted)
+            breaks.append(part.breaks * sign)
+        first = pd.concat([f for f in firsts if len(f)]) if any(len(f) for f in firsts) else self.first
+        return MrrTotals(
+            _summed(flows), {f: _summed(v) for f, v in churned.items()}, _summed(trailing),
+            _summed(size), _summed(mrr), _summed(paying),
+            first.groupby(level=0).min().astype("int64").sort_index(), _summed(breaks),
+            pd.concat([n for n in netted if len(n)], ignore_index=True)
+            if any(len(n) for n in netted) else pd.DataFrame(),
+        )  # fmt: skip
+
+
+def _summed(parts: list[Any]) -> Any:
+    """Sum of aligned sparse tables (zero rows dropped)."""
+    kept = [p for p in parts if len(p)]
+    if not kept:
+        return parts[0]
+    if len(kept) == 1:
+        return kept[0]
+    total = pd.concat(kept).groupby(level=list(range(kept[0].index.nlevels)), sort=True).sum()
+    total = total.astype("int64")
+    values = total.to_numpy()
+    nonzero = (values != 0).any(axis=1) if values.ndim == 2 else values != 0
+    return total[nonzero]
+
+
+# -- parts of one compute_mrr result --------------------------------------------------------
+
+
+def _trailing_parts(result: MrrResult, tz: str) -> pd.DataFrame:
+    """Per (product, month): the change from the previous month of the trailing-12-month
+    cohort sums (``customers._trailing_12m``: MRR at month m of the customers paying at m,
+    their MRR at m + 12, and the same capped at the MRR at m)."""
+    ch = result.changes
+    out = []
+    if not ch.empty:
+        month = local_month_numbers(ch["time"], tz)
+        for product, part in ch.groupby("product", sort=True):
+            pos = part.index.to_numpy()
+            m0, m1 = int(month[pos].min()), int(month[pos].max())
+            n = m1 - m0 + 1
+            pair = pd.factorize(part["customer"])[0]
+            grid = np.zeros((int(pair.max()) + 1, n), dtype="int64")
+            np.add.at(grid, (pair, month[pos] - m0), part["delta"].to_numpy())
+            stock = np.cumsum(grid, axis=1)
+            # after its last change a customer's stock stays: then = now from m1 on
+            now = stock[:, np.minimum(np.arange(n) + 12, n - 1)]
+            paying = stock > 0
+            sums = np.stack([np.where(paying, stock, 0).sum(axis=0),
+                             np.where(paying, now, 0).sum(axis=0),
+                             np.where(paying, np.minimum(now, stock), 0).sum(axis=0)], axis=1)  # fmt: skip
+            change = np.diff(sums, axis=0, prepend=0)
+            frame = pd.DataFrame(change, columns=list(_TRAILING))
+            frame.index = pd.MultiIndex.from_arrays(
+                [np.full(n, product, dtype=object), np.arange(m0, m1 + 1)],
+                names=["product", "month"],
+            )
+            out.append(frame[(change != 0).any(axis=1)])
+    if not out:
+        return MrrTotals.nothing().trailing
+    return pd.concat(out).astype("int64")
+
+
+def _cohort_parts(result: MrrResult, tz: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Revenue cohorts (``cohorts.revenue_retention``): members per (product, cohort) and,
+    per (product, cohort, month), their MRR changes and paying-state changes (from the
+    cohort month on, as the reference's triangle reads them)."""
+    mv = result.movements
+    firsts = mv[mv["kind"] == "new"]
+    if firsts.empty:
+        return (_empty_series(["product", "cohort"]),
+                _empty_series(["product", "cohort", "month"]),
+                _empty_series(["product", "cohort", "month"]))  # fmt: skip
+    members = (
+        firsts.assign(cohort=local_month_numbers(firsts["time"], tz))
+        .groupby(["product", "customer"], as_index=False)["cohort"].min()
+    )  # fmt: skip
+    size = members.groupby(["product", "cohort"]).size().astype("int64")
+    ch = result.changes.assign(month=local_month_numbers(result.changes["time"], tz))
+    ch = ch.merge(members, on=["product", "customer"])
+    mrr = ch.groupby(["product", "cohort", "month"])["delta"].sum().astype("int64")
+    m = mv.merge(members, on=["product", "customer"])
+    m = m.assign(month=local_month_numbers(m["time"], tz))
+    state = m.groupby(["product", "customer", "month"], sort=True).agg(
+        cohort=("cohort", "first"), paying=("paid_after", "last")
+    )
+    state["change"] = state["paying"].astype("int64") - state.groupby(level=[0, 1])[
+        "paying"
+    ].shift(1, fill_value=False).astype("int64")
+    state = state[state.index.get_level_values("month") >= state["cohort"].to_numpy()]
+    paying = state.groupby(["product", "cohort", "month"])["change"].sum().astype("int64")
+    return size, mrr[mrr != 0], paying[paying != 0]
+
+
+# -- the frames from the totals ---------------------------------------------------------------
+
+
+def daily_from(totals: MrrTotals, until: pd.Timestamp, tz: str) -> pd.DataFrame:
+    """``mrr._daily``'s frame from the totals: per product from its first day to ``until``
+    (or the last flow day), flows as they are and stocks as running sums."""
+    first = totals.first
+    if first.empty:
+        return empty({"time": TIME_DTYPE, "product": "str",
+                      **dict.fromkeys(FLOW_COLUMNS, "int64")})  # fmt: skip
+    products = pd.Index(sorted(first.index))
+    flows = totals.flows
+    f_days = flows.index.get_level_values("day").to_numpy(dtype="int64")
+    end_day = int(local_day_numbers(pd.Series([until]).astype(TIME_DTYPE), tz)[0])
+    if len(f_days):
+        end_day = max(end_day, int(f_days.max()))
+    end_day = max(end_day, int(first.max()))
+    start_day = int(first.min())
+    n = end_day - start_day + 1
+    grid = np.zeros((len(products), n, len(FLOW_COLUMNS)), dtype="int64")
+    if len(flows):
+        p = products.get_indexer(flows.index.get_level_values("product"))
+        np.add.at(grid, (p, f_days - start_day), flows[list(FLOW_COLUMNS)].to_numpy())
+    for col in STOCKS:
+        k = FLOW_COLUMNS.index(col)
+        grid[:, :, k] = np.cumsum(grid[:, :, k], axis=1)
+    firsts = first.reindex(products).to_numpy(dtype="int64") - start_day
+    keep = np.arange(n)[None, :] >= firsts[:, None]
+    rows = grid[keep]
+    day_no = np.broadcast_to(np.arange(start_day, end_day + 1), (len(products), n))[keep]
+    names = np.broadcast_to(np.asarray(products, dtype=object)[:, None], (len(products), n))[keep]
+    out = pd.DataFrame(rows, columns=list(FLOW_COLUMNS))
+    out.insert(0, "product", pd.array(names, dtype="str"))
+    out.insert(0, "time", day_starts(day_no, tz).to_numpy())
+    out["time"] = pd.to_datetime(out["time"], utc=True).astype(TIME_DTYPE)
+    return out
+
+
+def _trailing_fn(
+    totals: MrrTotals, tz: str
+) -> object:
+    """``churn_periods``' trailing-12-month hook over the totals."""
+    parts = totals.trailing
+
+    def trailing(out: pd.DataFrame, freq: str, daily: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        nrr = np.full(len(out), np.nan)
+        grr = np.full(len(out), np.nan)
+        if parts.empty or out.empty:
+            return nrr, grr
+        m1 = int(local_month_numbers(daily["time"], tz).max())
+        months = parts.index.get_level_values("month").to_numpy(dtype="int64")
+        m0 = int(months.min())
+        m1 = max(m1, int(months.max()))
+        n = m1 - m0 + 1
+        products = pd.Index(sorted(set(parts.index.get_level_values("product"))))
+        grid = np.zeros((len(products) + 1, n, 3), dtype="int64")
+        np.add.at(grid, (products.get_indexer(parts.index.get_level_values("product")),
+                         months - m0), parts[list(_TRAILING)].to_numpy())  # fmt: skip
+        grid[-1] = grid[:-1].sum(axis=0)  # the portfolio
+        level = np.cumsum(grid, axis=1)
+        period_month = local_month_numbers(out["time"], tz)
+        if freq == "YS":
+            period_month = period_month + 11
+        then = np.minimum(period_month, m1) - 12 - m0
+        row = products.get_indexer(out["product"].astype(object))
+        row = np.where(out["product"].astype(object).to_numpy() == PORTFOLIO, len(products), row)
+        ok = (row >= 0) & (then >= 0)
+        den = np.zeros(len(out), dtype="int64")
+        num = np.zeros(len(out), dtype="int64")
+        cap = np.zeros(len(out), dtype="int64")
+        den[ok], num[ok], cap[ok] = (level[row[ok], then[ok], k] for k in range(3))
+        good = ok & (den > 0)
+        nrr[good] = num[good] / den[good]
+        grr[good] = cap[good] / den[good]
+        return nrr, grr
+
+    return trailing
+
+
+def revenue_retention_from(totals: MrrTotals, until: pd.Timestamp, tz: str) -> pd.DataFrame:
+    """``cohorts.revenue_retention`` from the totals."""
+    sizes = totals.cohort_size.sort_index()
+    if sizes.empty:
+        return empty(cohorts.COLUMNS)
+    mrr = totals.cohort_mrr
+    last = int(local_month_numbers(pd.Series([until]).astype(TIME_DTYPE), tz)[0])
+    if len(mrr):
+        last = max(last, int(mrr.index.get_level_values("month").max()))
+    p, c, a = cohorts._triangle(sizes.index.get_level_values(0).to_numpy(),
+                                sizes.index.get_level_values(1).to_numpy(), last)  # fmt: skip
+    paying_grid = (
+        totals.cohort_paying.reindex(pd.MultiIndex.from_arrays([p, c, c + a]), fill_value=0)
+        .groupby(level=[0, 1]).cumsum()
+    )  # fmt: skip
+    keys = mrr.index.droplevel("month").unique() if len(mrr) else pd.MultiIndex.from_arrays([[], []])
+    # every member has a change (its new movement), so every cohort has a level: 0 by default
+    mrr_cells = np.zeros(len(p), dtype="int64")
+    if len(mrr):
+        base = int(min(mrr.index.get_level_values("month").min(), c.min()))
+        grid = np.zeros((len(keys), last - base + 1), dtype="int64")
+        np.add.at(grid, (keys.get_indexer(mrr.index.droplevel("month")),
+                         mrr.index.get_level_values("month").to_numpy() - base), mrr.to_numpy())  # fmt: skip
+        level = np.cumsum(grid, axis=1)
+        row = keys.get_indexer(pd.MultiIndex.from_arrays([p, c]))
+        has = row >= 0
+        mrr_cells[has] = level[row[has], (c + a)[has] - base]
+    out = pd.DataFrame(
+        {
+            "product": p,
+            "cohort": c,
+            "age": a,
+            "cohort_size": sizes.reindex(pd.MultiIndex.from_arrays([p, c])).to_numpy(),
+            "retained": paying_grid.to_numpy(),
+            "mrr": mrr_cells,
+        }
+    )
+    out = with_portfolio(out, ["cohort", "age"], ["cohort_size", "retained", "mrr"])
+    initial_rows = out[out["age"] == 0].set_index(["product", "cohort"])["mrr"]
+    initial = initial_rows.reindex(pd.MultiIndex.from_arrays([out["product"], out["cohort"]]))
+    out["rate"] = ratio(out["mrr"], initial.to_numpy())
+    out["mrr"] = units(out["mrr"].to_numpy())
+    return cohorts._finish(out, "revenue", tz)
+
+
+def subscription_frames_from(
+    totals: MrrTotals, settings: MetricsSettings, until: pd.Timestamp
+) -> dict[str, pd.DataFrame]:
+    """The subscription family's frames from its totals: what
+    ``families.subscriptions.subscription_frames`` makes of ``compute_mrr`` over all history."""
+    tz = settings.timezone
+    daily = daily_from(totals, until, tz)
+    state = MrrResult(pd.DataFrame(), daily, pd.DataFrame())
+    trailing = _trailing_fn(totals, tz)
+
+    def churned(freq: str, _tz: str) -> pd.Series:
+        got = totals.churned[freq]
+        got.index = got.index.set_names(["product", "period"])
+        return got
+
+    def periods(freq: str, **kw: object) -> pd.DataFrame:
+        return churn_periods(state, freq, tz=tz, until=until, churned_from_start=churned,
+                             trailing=trailing, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+    out = periods("D")
+    if not out.empty:
+        out["net_change"] = np.round(out["mrr_end"] - out["mrr_start"], 6)
+    return {
+        "mrr_daily": out,
+        "customers_daily": out,
+        "churn_monthly": churn_periods(state, "MS", settings.ltv_months, tz=tz, until=until,
+                                       churned_from_start=churned, trailing=trailing),  # type: ignore[arg-type]
+        "churn_yearly": periods("YS"),
+        "cohort_retention": revenue_retention_from(totals, until, tz),
+    }

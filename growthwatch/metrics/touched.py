@@ -1,0 +1,142 @@
+"""The customers new events touch, and their events before and after them.
+
+The subscription and trial families keep per-product totals that are sums over customers
+(every number of theirs is built per customer and then added up). An update therefore
+needs only the customers whose events arrived: their contribution as the ledger was (the
+events up to the ``seq`` the totals cover) comes out, their contribution as it is now goes
+in. This module does the reads for that, race-free against concurrent appends: the
+snapshot bound ``upto`` is read first and every read is cut at it (by ``seq``), so the
+totals always cover exactly ``seq <= upto``. The touched customers' events come from an
+indexed copy (``customer_events``): a lookup, not a scan of the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from growthwatch.metrics.reads import LedgerView
+from growthwatch.stores.ledger import SELECT_EXPR
+
+
+@dataclass(frozen=True)
+class Touched:
+    """Events of the customers touched by the events in ``(since, upto]``: ``before`` (as
+    the ledger was at ``since``) and ``after`` (at ``upto``), both in ledger order.
+    ``pairs`` is None when a touched event has no subject (no customer to isolate: the
+    caller rebuilds instead)."""
+
+    upto: int
+    pairs: pd.DataFrame | None
+    before: pd.DataFrame
+    after: pd.DataFrame
+
+
+def _rows(view: LedgerView, sql: str, params: list[object]) -> list[tuple[object, ...]]:
+    """Plain rows (no DataFrame: building one costs more than these small queries)."""
+    cursor = view.ledger.connection
+    try:
+        return cursor.execute(sql, params).fetchall()
+    finally:
+        cursor.close()
+
+
+def max_seq(view: LedgerView) -> int:
+    """The ledger's last ``seq`` now (0 when empty)."""
+    return int(_rows(view, "SELECT coalesce(max(seq), 0) FROM events", [])[0][0])  # type: ignore[call-overload]
+
+
+def event_count(view: LedgerView, upto: int) -> int:
+    """Events with ``seq <= upto`` (a trim or a deletion below it changes this: a total
+    built over them is stale then)."""
+    # the table's count is metadata and the tail above ``upto`` is a few row groups: no
+    # scan of the history
+    got = _rows(view, "SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM events "
+                "WHERE seq > ?)", [upto])  # fmt: skip
+    return int(got[0][0])  # type: ignore[call-overload]
+
+
+def product_counts(view: LedgerView, types: Sequence[str], upto: int) -> pd.Series:
+    """Events of ``types`` per product up to ``upto`` (what a full build groups by)."""
+    got = _rows(view, "SELECT product, count(*) AS n FROM events WHERE seq <= ? AND type IN "
+                "(SELECT unnest(?)) AND product NOT IN (SELECT unnest(?)) GROUP BY product "
+                "ORDER BY product", [upto, list(types), list(view.exclude)])  # fmt: skip
+    return pd.Series([int(n) for _p, n in got], index=[p for p, _n in got], dtype="int64")  # type: ignore[call-overload]
+
+
+def product_groups(counts: pd.Series, chunk_events: int) -> list[list[str]]:
+    """Products in groups of at most ``chunk_events`` events (a bigger product alone)."""
+    groups: list[list[str]] = []
+    size = 0
+    for product, n in counts.items():
+        if not groups or size + int(n) > chunk_events:
+            groups.append([])
+            size = 0
+        groups[-1].append(str(product))
+        size += int(n)
+    return groups
+
+
+def read_upto(
+    view: LedgerView, types: Sequence[str], columns: Sequence[str], products: list[str],
+    upto: int,
+) -> pd.DataFrame:
+    """Every event of ``types`` of ``products`` with ``seq <= upto``, in ledger order."""
+    events = view.events(types, columns=columns, products=products)
+    later = _rows(view, f"SELECT {SELECT_EXPR['idempotency_key']} FROM events WHERE seq > ?",
+                  [upto])  # fmt: skip
+    if not later:
+        return events
+    keep = ~events["idempotency_key"].astype(object).isin({k for (k,) in later}).to_numpy()
+    return _ordered(events[keep], events)
+
+
+def touched(
+    view: LedgerView,
+    types: Sequence[str],
+    columns: Sequence[str],
+    since: int,
+    upto: int,
+    *,
+    with_subject: bool = False,
+) -> Touched:
+    """The (product, subject) pairs with an event of ``types`` in ``(since, upto]`` and
+    all their events of ``types`` before and after (``view``'s excluded products left
+    out). ``with_subject``: events without a subject count for nothing (the caller
+    ignores them), so they touch no one."""
+    exclude = list(view.exclude)
+    rows = _rows(
+        view,
+        "SELECT DISTINCT product, subject FROM events WHERE seq > ? AND seq <= ? "
+        "AND type IN (SELECT unnest(?)) AND product NOT IN (SELECT unnest(?))",
+        [since, upto, list(types), exclude],
+    )
+    new = pd.DataFrame(rows, columns=["product", "subject"], dtype=object)
+    if with_subject:
+        new = new[new["subject"].notna()].reset_index(drop=True)
+    if new.empty or new["subject"].isna().any():
+        empty = view.events(types, columns=columns, products=[])
+        return Touched(upto, None if len(new) else new, empty, empty)
+    from growthwatch.metrics import customer_events  # it counts events with this module
+
+    assert set(types) <= set(customer_events.TYPES), types
+    customer_events.sync(view, upto)
+    events = customer_events.read(view, types, columns, sorted(set(new["subject"])))
+    pair = pd.MultiIndex.from_frame(new[["product", "subject"]].astype(object))
+    mine = pd.MultiIndex.from_arrays([events["product"].astype(object),
+                                      events["subject"].astype(object)]).isin(pair)  # fmt: skip
+    events = events[mine]
+    seq = events.pop("seq").to_numpy()
+    before = _ordered(events[seq <= since], events)
+    after = _ordered(events[seq <= upto], events)
+    return Touched(upto, new, before, after)
+
+
+def _ordered(part: pd.DataFrame, source: pd.DataFrame) -> pd.DataFrame:
+    """A row subset of a ledger read, keeping the read's order flags (``clean`` trusts
+    them)."""
+    out = part.reset_index(drop=True)
+    out.attrs.update(source.attrs)
+    return out

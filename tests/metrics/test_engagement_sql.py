@@ -184,10 +184,11 @@ def test_the_state_is_what_an_update_reads_and_a_mismatched_seq_rebuilds_it() ->
         seq = ledger.max_seq()
         full = state.logo_retention(LedgerView(ledger, BASE), None, until)
         assert _retained(full, "1") == 1  # a is active in February
-        ledger.connection.execute("DELETE FROM state_cohorts_active")  # tamper
+        ledger.connection.execute("UPDATE state_cohorts_cells SET users = 100 "
+                                  "WHERE month IS NOT NULL")  # tamper  # fmt: skip
         ledger.append([ev("active_use", "2026-02-05", "b")])
         folded = state.logo_retention(LedgerView(ledger, BASE, last_seq=seq), until, until)
-        assert _retained(folded, "1") == 1  # only b's new month: the tampered state was read
+        assert _retained(folded, "1") == 101  # b's new month on the tampered state it read
         stale = state.logo_retention(LedgerView(ledger, BASE, last_seq=seq), until, until)
         assert _retained(stale, "1") == 2  # seq no longer the state's: rebuilt, a and b
         berlin = dataclasses.replace(BASE, timezone="Europe/Berlin")

@@ -34,7 +34,7 @@ def rendered() -> dict[str, list[str]]:
             out.setdefault("funnel_users", []).append(users)
             out["funnel_users"].append(q.funnel_users(
                 steps, 3, WANTED, SRC, entries="(SELECT product, subject, t0 FROM recent)"))  # fmt: skip
-            out.setdefault("funnel_counts", []).append(q.funnel_counts(f"({users})", tz, 674))
+            out.setdefault("funnel_counts", []).append(q.funnel_counts(f"({users})", tz, "2026-03-01T00:00:00+00:00"))
             out.setdefault("funnel", []).append(q.funnel(steps, 7, WANTED, SRC, tz))
     out["ledger_where"] = [f"SELECT 1 FROM events WHERE {SRC.where}"]
     return out

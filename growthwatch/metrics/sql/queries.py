@@ -148,14 +148,20 @@ def funnel_users(
         f"f.t0 AS reached, 0 AS last_step FROM {first} AS f)"
     )
     for k in range(1, len(steps)):
+        # the first step-k event of each user at step k-1 (an inner join on equalities,
+        # which DuckDB hashes), then every user with it or without
+        ctes.append(
+            f"h{k} AS (SELECT u.product AS product, u.subject AS subject, MIN(e.ts) AS hit "
+            f"FROM u{k - 1} AS u JOIN ev AS e ON e.product = u.product "
+            f"AND e.subject = u.subject WHERE u.last_step = {k - 1} AND {_is('e', steps[k])} "
+            f"AND e.ts >= u.reached AND e.ts <= {window} GROUP BY u.product, u.subject)"
+        )
         ctes.append(
             f"u{k} AS (SELECT u.product AS product, u.subject AS subject, u.t0 AS t0, "
-            "COALESCE(MIN(e.ts), u.reached) AS reached, "
-            f"CASE WHEN MIN(e.ts) IS NULL THEN u.last_step ELSE {k} END AS last_step "
-            f"FROM u{k - 1} AS u LEFT JOIN ev AS e ON e.product = u.product "
-            f"AND e.subject = u.subject AND u.last_step = {k - 1} AND {_is('e', steps[k])} "
-            f"AND e.ts >= u.reached AND e.ts <= {window} "
-            "GROUP BY u.product, u.subject, u.t0, u.reached, u.last_step)"
+            "COALESCE(h.hit, u.reached) AS reached, "
+            f"CASE WHEN h.hit IS NULL THEN u.last_step ELSE {k} END AS last_step "
+            f"FROM u{k - 1} AS u LEFT JOIN h{k} AS h ON h.product = u.product "
+            "AND h.subject = u.subject)"
         )
     n = len(steps)
     final = f"u{n - 1}"
@@ -183,15 +189,15 @@ def funnel_users(
     )
 
 
-def funnel_counts(users: str, tz: str, from_month: int) -> str:
+def funnel_counts(users: str, tz: str, since: str | None = None) -> str:
     """(product, month, last_step, next, users) from a relation shaped as ``funnel_users``,
-    entry months from ``from_month`` on: the step counts (sum over ``next``) and the branch
-    counts (rows with a ``next``) of every cell."""
-    month = month_number("t0", tz)
+    of the users who entered from ``since`` (an ISO 8601 instant: a local month's start)
+    on: the step counts (sum over ``next``) and the branch counts (rows with a ``next``)
+    of every cell."""
+    where = "TRUE" if since is None else f"t0 >= CAST({literal(since)} AS TIMESTAMPTZ)"
     return (
-        f"SELECT product, {month} AS month, last_step, next, COUNT(*) AS users "
-        f"FROM {users} AS users WHERE {month} >= {literal(from_month)} "
-        "GROUP BY 1, 2, 3, 4"
+        f"SELECT product, {month_number('t0', tz)} AS month, last_step, next, "
+        f"COUNT(*) AS users FROM {users} AS users WHERE {where} GROUP BY 1, 2, 3, 4"
     )
 
 
@@ -199,5 +205,4 @@ def funnel(
     steps: Sequence[str], window_days: int, wanted: Sequence[str], src: Source, tz: str
 ) -> str:
     """One funnel's counts in one statement (no state): what BigQuery runs."""
-    users = f"({funnel_users(steps, window_days, wanted, src)})"
-    return funnel_counts(users, tz, -(2**31))
+    return funnel_counts(f"({funnel_users(steps, window_days, wanted, src)})", tz)

@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS state_cohorts_members (product VARCHAR, subject VARCH
     cohort BIGINT);
 CREATE TABLE IF NOT EXISTS state_cohorts_active (product VARCHAR, subject VARCHAR,
     month BIGINT);
+CREATE TABLE IF NOT EXISTS state_cohorts_cells (product VARCHAR, cohort BIGINT, month BIGINT,
+    users BIGINT);
 """
 _FUNNEL_TABLES = """
 CREATE TABLE IF NOT EXISTS state_funnels_meta (seq BIGINT, signature VARCHAR);
@@ -123,14 +125,17 @@ def logo_retention(
         if run.rebuild:
             src = q.Source(where=run.where())
             con.execute(f"CREATE OR REPLACE TABLE state_cohorts_members AS {q.logo_members(src, tz)}")
+            # in month order: the folds' lookups of recent months skip the older row groups
             con.execute(f"CREATE OR REPLACE TABLE state_cohorts_active AS {q.logo_active(src, tz)} "
                         "ORDER BY month")  # fmt: skip
+            con.execute("CREATE OR REPLACE TABLE state_cohorts_cells AS " + q.logo_cells(
+                "state_cohorts_members", "state_cohorts_active", _LOWEST))  # fmt: skip
         elif run.upto > view.last_seq:
-            _fold_cohorts(con, q.Source(where=run.where(new=True)), tz)
+            _fold_cohorts(run, tz)
         run.commit()
         from_month = _LOWEST if start is None else _month(start, tz)
-        cells = con.execute(q.logo_cells("state_cohorts_members", "state_cohorts_active",
-                                         from_month)).df()  # fmt: skip
+        cells = con.execute("SELECT product, cohort, month, users FROM state_cohorts_cells "
+                            f"WHERE month IS NULL OR month >= {literal(from_month)}").df()  # fmt: skip
         last = _scalar(con, "SELECT greatest((SELECT max(month) FROM state_cohorts_active), "
                             "(SELECT max(cohort) FROM state_cohorts_members))")  # fmt: skip
     finally:
@@ -148,28 +153,74 @@ def logo_retention(
                               None if start is None else from_month)  # fmt: skip
 
 
-def _fold_cohorts(con: duckdb.DuckDBPyConnection, new: q.Source, tz: str) -> None:
-    """Fold the new events into the cohort state: earlier cohorts, new members, new
-    active months."""
+def _fold_cohorts(run: _Run, tz: str) -> None:
+    """Fold the new events into the cohort state and its cells (``state_cohorts_cells``:
+    the counts of ``queries.logo_cells``, sizes where ``month`` is NULL) by deltas:
+
+    1. users whose cohort moves (a first signup, or one earlier than theirs): their size
+       leaves the old cohort for the new one, and so do their active months (those at or
+       after each cohort), looked up before this pass adds any;
+    2. active months not seen before count for their user's (new) cohort.
+
+    Every lookup of active months is from the earliest month concerned on (the table is
+    in month order), so a fold reads the recent months, not the history."""
+    con = run.con
+    con.execute("CREATE OR REPLACE TEMP TABLE new_events AS SELECT product, subject, ts, type "
+                + q.Source(where=run.where(new=True)).rows(
+                    "type IN ('signup', 'active_use') AND subject IS NOT NULL"))  # fmt: skip
+    new = q.Source("new_events")
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_members AS {q.logo_members(new, tz)}")
     con.execute(
-        "UPDATE state_cohorts_members AS s SET cohort = n.cohort FROM new_members AS n "
-        "WHERE s.product = n.product AND s.subject = n.subject AND n.cohort < s.cohort"
+        "CREATE OR REPLACE TEMP TABLE moved AS SELECT n.product AS product, n.subject AS subject, "
+        "s.cohort AS old, n.cohort AS new FROM new_members AS n LEFT JOIN state_cohorts_members "
+        "AS s ON s.product = n.product AND s.subject = n.subject "
+        "WHERE s.cohort IS NULL OR n.cohort < s.cohort"
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE deltas (product VARCHAR, cohort BIGINT, "
+                "month BIGINT, d BIGINT)")  # fmt: skip
+    moved_active = (
+        "FROM moved AS m JOIN state_cohorts_active AS a ON a.product = m.product "
+        "AND a.subject = m.subject WHERE a.month >= (SELECT min(new) FROM moved)"
     )
     con.execute(
-        "INSERT INTO state_cohorts_members SELECT n.product, n.subject, n.cohort "
-        "FROM new_members AS n WHERE NOT EXISTS (SELECT 1 FROM state_cohorts_members AS s "
-        "WHERE s.product = n.product AND s.subject = n.subject)"
+        "INSERT INTO deltas SELECT product, new, NULL, 1 FROM moved "
+        "UNION ALL SELECT product, old, NULL, -1 FROM moved WHERE old IS NOT NULL "
+        f"UNION ALL SELECT m.product, m.new, a.month, 1 {moved_active} AND a.month >= m.new "
+        f"UNION ALL SELECT m.product, m.old, a.month, -1 {moved_active} "
+        "AND m.old IS NOT NULL AND a.month >= m.old"
     )
+    con.execute(
+        "UPDATE state_cohorts_members AS s SET cohort = m.new FROM moved AS m "
+        "WHERE m.old IS NOT NULL AND s.product = m.product AND s.subject = m.subject"
+    )
+    con.execute("INSERT INTO state_cohorts_members SELECT product, subject, new FROM moved "
+                "WHERE old IS NULL")  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_active AS {q.logo_active(new, tz)}")
     con.execute(
-        "INSERT INTO state_cohorts_active SELECT n.product, n.subject, n.month "
-        "FROM new_active AS n WHERE NOT EXISTS (SELECT 1 FROM state_cohorts_active AS s "
-        "WHERE s.month >= (SELECT min(month) FROM new_active) AND s.month = n.month "
-        "AND s.product = n.product AND s.subject = n.subject)"
+        "CREATE OR REPLACE TEMP TABLE added AS SELECT n.product AS product, n.subject AS subject, "
+        "n.month AS month FROM new_active AS n WHERE NOT EXISTS (SELECT 1 FROM "
+        "state_cohorts_active AS s WHERE s.month >= (SELECT min(month) FROM new_active) "
+        "AND s.month = n.month AND s.product = n.product AND s.subject = n.subject)"
     )
-    con.execute("DROP TABLE new_members")
-    con.execute("DROP TABLE new_active")
+    con.execute(
+        "INSERT INTO deltas SELECT a.product, s.cohort, a.month, 1 FROM added AS a "
+        "JOIN state_cohorts_members AS s ON s.product = a.product AND s.subject = a.subject "
+        "WHERE a.month >= s.cohort"
+    )
+    con.execute("INSERT INTO state_cohorts_active SELECT * FROM added")
+    con.execute("CREATE OR REPLACE TEMP TABLE summed AS SELECT product, cohort, month, "
+                "sum(d) AS d FROM deltas GROUP BY product, cohort, month")  # fmt: skip
+    same = ("c.product = d.product AND c.cohort = d.cohort "
+            "AND c.month IS NOT DISTINCT FROM d.month")  # fmt: skip
+    con.execute(f"UPDATE state_cohorts_cells AS c SET users = c.users + d.d FROM summed AS d "
+                f"WHERE {same}")  # fmt: skip
+    con.execute("INSERT INTO state_cohorts_cells SELECT d.product, d.cohort, d.month, d.d "
+                "FROM summed AS d WHERE NOT EXISTS (SELECT 1 FROM state_cohorts_cells AS c "
+                f"WHERE {same})")  # fmt: skip
+    con.execute("DELETE FROM state_cohorts_cells WHERE users = 0")  # a cohort left empty
+    for table in ("new_events", "new_members", "moved", "deltas", "new_active", "added",
+                  "summed"):  # fmt: skip
+        con.execute(f"DROP TABLE {table}")
 
 
 # -- funnels -------------------------------------------------------------------------------
@@ -192,6 +243,13 @@ def funnel_frames(
         con = run.con
         if run.rebuild:
             con.execute("DELETE FROM state_funnels_users")
+        elif run.upto > view.last_seq:  # the new events any funnel reads, once
+            every = sorted({t for d in defs for t in d[3]})
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE new_events AS SELECT product, subject, ts, type, "
+                "kind " + q.Source(where=run.where(new=True)).rows(
+                    f"subject IS NOT NULL AND (type IN {literals(every)} "
+                    f"OR kind IN {literals(every)})"))  # fmt: skip
         for f in settings.funnels:
             wanted = funnels.funnel_types(f, settings)
             if run.rebuild:
@@ -200,12 +258,15 @@ def funnel_frames(
                             f"FROM ({users})")  # fmt: skip
             elif run.upto > view.last_seq:
                 _fold_funnel(run, f, wanted)
+        if not run.rebuild and run.upto > view.last_seq:
+            con.execute("DROP TABLE new_events")
         run.commit()
-        from_month = _LOWEST if start is None else _month(start, tz)
+        since = None if start is None else month_starts(np.array([_month(start, tz)]), tz)[0]
         parts = []
         for f in settings.funnels:
             mine = f"(SELECT * FROM state_funnels_users WHERE funnel = {literal(f.name)})"
-            counts = con.execute(q.funnel_counts(mine, tz, from_month)).df()
+            counts = con.execute(q.funnel_counts(
+                mine, tz, None if since is None else since.isoformat())).df()  # fmt: skip
             parts.append(_funnel_cells(counts, f, view, tz))
     finally:
         run.close()
@@ -214,21 +275,20 @@ def funnel_frames(
 
 
 def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
-    """Fold the new events into one funnel's user state: entries moved earlier or new,
-    then every user who entered within a window before the earliest new event followed
-    again from the events since then."""
+    """Fold the new events (``new_events``) into one funnel's user state: entries moved
+    earlier or new, then the users with a new event who entered within a window before
+    the earliest one followed again from the events since then (a user without a new
+    event, or whose window closed before it, keeps their state)."""
     con, name = run.con, literal(f.name)
-    new = q.Source(where=run.where(new=True))
-    relevant = f"subject IS NOT NULL AND (type IN {literals(wanted)} OR kind IN {literals(wanted)})"
-    earliest = _scalar(con, f"SELECT epoch_us(min(ts)) {new.rows(relevant)}")
+    mine = f"(type IN {literals(wanted)} OR kind IN {literals(wanted)})"
+    earliest = _scalar(con, f"SELECT epoch_us(min(ts)) FROM new_events WHERE {mine}")
     if earliest is None:
         return
     since = pd.Timestamp(int(earliest), unit="us", tz="UTC") - pd.Timedelta(days=f.window_days)
-    step = f.steps[0]
+    step = literal(f.steps[0])
     con.execute(
         "CREATE OR REPLACE TEMP TABLE new_entries AS SELECT product, subject, min(ts) AS t0 "
-        + new.rows(f"subject IS NOT NULL AND (type = {literal(step)} OR kind = {literal(step)})")
-        + " GROUP BY product, subject"
+        f"FROM new_events WHERE type = {step} OR kind = {step} GROUP BY product, subject"
     )
     con.execute(
         "UPDATE state_funnels_users AS s SET t0 = n.t0 FROM new_entries AS n "
@@ -240,15 +300,24 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
         "NULL FROM new_entries AS n WHERE NOT EXISTS (SELECT 1 FROM state_funnels_users AS s "
         f"WHERE s.funnel = {name} AND s.product = n.product AND s.subject = n.subject)"
     )
-    recent = f"s.funnel = {name} AND s.t0 >= CAST({literal(since.isoformat())} AS TIMESTAMPTZ)"
-    entries = f"(SELECT s.product AS product, s.subject AS subject, s.t0 AS t0 FROM state_funnels_users AS s WHERE {recent})"
-    users = q.funnel_users(f.steps, f.window_days, wanted,
-                           q.Source(where=run.where(since=since)), entries=entries)  # fmt: skip
+    con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT product, subject "
+                f"FROM new_events WHERE {mine}")  # fmt: skip
+    recent = (
+        f"s.funnel = {name} AND s.t0 >= CAST({literal(since.isoformat())} AS TIMESTAMPTZ) "
+        "AND EXISTS (SELECT 1 FROM touched AS t WHERE t.product = s.product "
+        "AND t.subject = s.subject)"
+    )
+    entries = ("(SELECT s.product AS product, s.subject AS subject, s.t0 AS t0 "
+               f"FROM state_funnels_users AS s WHERE {recent})")  # fmt: skip
+    # their events since then: only theirs (any product: ``entries`` holds the pairs)
+    theirs = f"{run.where(since=since)} AND subject IN (SELECT subject FROM touched)"
+    users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=theirs),
+                           entries=entries)  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE redo AS SELECT {name} AS funnel, * FROM ({users})")
     con.execute(f"DELETE FROM state_funnels_users AS s WHERE {recent}")
     con.execute("INSERT INTO state_funnels_users SELECT * FROM redo")
-    con.execute("DROP TABLE redo")
-    con.execute("DROP TABLE new_entries")
+    for table in ("redo", "new_entries", "touched"):
+        con.execute(f"DROP TABLE {table}")
 
 
 def _funnel_cells(

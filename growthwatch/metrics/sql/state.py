@@ -170,17 +170,31 @@ def _fold_cohorts(run: _Run, tz: str) -> None:
                     "type IN ('signup', 'active_use') AND subject IS NOT NULL"))  # fmt: skip
     new = q.Source("new_events")
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_members AS {q.logo_members(new, tz)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_active AS {q.logo_active(new, tz)}")
+    # One lookup of each state table, for the users of the new events only: their
+    # membership, and their active months from the earliest month the fold can touch
+    # (a cohort moves to a new signup's month; an active month is a new event's).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT * FROM state_cohorts_members "
+        "WHERE subject IN (SELECT subject FROM new_events)"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE their_active AS SELECT * FROM state_cohorts_active "
+        "WHERE month >= (SELECT min(m) FROM (SELECT min(cohort) AS m FROM new_members "
+        "UNION ALL SELECT min(month) FROM new_active)) "
+        "AND subject IN (SELECT subject FROM new_events)"
+    )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE moved AS SELECT n.product AS product, n.subject AS subject, "
-        "s.cohort AS old, n.cohort AS new FROM new_members AS n LEFT JOIN state_cohorts_members "
+        "s.cohort AS old, n.cohort AS new FROM new_members AS n LEFT JOIN theirs "
         "AS s ON s.product = n.product AND s.subject = n.subject "
         "WHERE s.cohort IS NULL OR n.cohort < s.cohort"
     )
     con.execute("CREATE OR REPLACE TEMP TABLE deltas (product VARCHAR, cohort BIGINT, "
                 "month BIGINT, d BIGINT)")  # fmt: skip
     moved_active = (
-        "FROM moved AS m JOIN state_cohorts_active AS a ON a.product = m.product "
-        "AND a.subject = m.subject WHERE a.month >= (SELECT min(new) FROM moved)"
+        "FROM moved AS m JOIN their_active AS a ON a.product = m.product "
+        "AND a.subject = m.subject WHERE TRUE"
     )
     con.execute(
         "INSERT INTO deltas SELECT product, new, NULL, 1 FROM moved "
@@ -189,23 +203,25 @@ def _fold_cohorts(run: _Run, tz: str) -> None:
         f"UNION ALL SELECT m.product, m.old, a.month, -1 {moved_active} "
         "AND m.old IS NOT NULL AND a.month >= m.old"
     )
-    con.execute(
-        "UPDATE state_cohorts_members AS s SET cohort = m.new FROM moved AS m "
-        "WHERE m.old IS NOT NULL AND s.product = m.product AND s.subject = m.subject"
-    )
+    if _scalar(con, "SELECT count(*) FROM moved WHERE old IS NOT NULL"):  # rare: re-dated
+        con.execute(
+            "UPDATE state_cohorts_members AS s SET cohort = m.new FROM moved AS m "
+            "WHERE m.old IS NOT NULL AND s.product = m.product AND s.subject = m.subject"
+        )
     con.execute("INSERT INTO state_cohorts_members SELECT product, subject, new FROM moved "
                 "WHERE old IS NULL")  # fmt: skip
-    con.execute(f"CREATE OR REPLACE TEMP TABLE new_active AS {q.logo_active(new, tz)}")
     con.execute(
         "CREATE OR REPLACE TEMP TABLE added AS SELECT n.product AS product, n.subject AS subject, "
-        "n.month AS month FROM new_active AS n WHERE NOT EXISTS (SELECT 1 FROM "
-        "state_cohorts_active AS s WHERE s.month >= (SELECT min(month) FROM new_active) "
-        "AND s.month = n.month AND s.product = n.product AND s.subject = n.subject)"
+        "n.month AS month FROM new_active AS n WHERE NOT EXISTS (SELECT 1 FROM their_active "
+        "AS s WHERE s.month = n.month AND s.product = n.product AND s.subject = n.subject)"
     )
+    # an added month counts for its user's cohort as it is now (moved or as it was)
     con.execute(
-        "INSERT INTO deltas SELECT a.product, s.cohort, a.month, 1 FROM added AS a "
-        "JOIN state_cohorts_members AS s ON s.product = a.product AND s.subject = a.subject "
-        "WHERE a.month >= s.cohort"
+        "INSERT INTO deltas SELECT a.product, c.cohort, a.month, 1 FROM added AS a "
+        "JOIN (SELECT product, subject, new AS cohort FROM moved UNION ALL "
+        "SELECT t.product, t.subject, t.cohort FROM theirs AS t WHERE NOT EXISTS (SELECT 1 "
+        "FROM moved AS m WHERE m.product = t.product AND m.subject = t.subject)) AS c "
+        "ON c.product = a.product AND c.subject = a.subject WHERE a.month >= c.cohort"
     )
     con.execute("INSERT INTO state_cohorts_active SELECT * FROM added")
     con.execute("CREATE OR REPLACE TEMP TABLE summed AS SELECT product, cohort, month, "
@@ -218,8 +234,8 @@ def _fold_cohorts(run: _Run, tz: str) -> None:
                 "FROM summed AS d WHERE NOT EXISTS (SELECT 1 FROM state_cohorts_cells AS c "
                 f"WHERE {same})")  # fmt: skip
     con.execute("DELETE FROM state_cohorts_cells WHERE users = 0")  # a cohort left empty
-    for table in ("new_events", "new_members", "moved", "deltas", "new_active", "added",
-                  "summed"):  # fmt: skip
+    for table in ("new_events", "new_members", "new_active", "theirs", "their_active", "moved",
+                  "deltas", "added", "summed"):  # fmt: skip
         con.execute(f"DROP TABLE {table}")
 
 
@@ -286,37 +302,38 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
         return
     since = pd.Timestamp(int(earliest), unit="us", tz="UTC") - pd.Timedelta(days=f.window_days)
     step = literal(f.steps[0])
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE new_entries AS SELECT product, subject, min(ts) AS t0 "
-        f"FROM new_events WHERE type = {step} OR kind = {step} GROUP BY product, subject"
-    )
-    con.execute(
-        "UPDATE state_funnels_users AS s SET t0 = n.t0 FROM new_entries AS n "
-        f"WHERE s.funnel = {name} AND s.product = n.product AND s.subject = n.subject "
-        "AND n.t0 < s.t0"
-    )
-    con.execute(
-        f"INSERT INTO state_funnels_users SELECT {name}, n.product, n.subject, n.t0, n.t0, 0, "
-        "NULL FROM new_entries AS n WHERE NOT EXISTS (SELECT 1 FROM state_funnels_users AS s "
-        f"WHERE s.funnel = {name} AND s.product = n.product AND s.subject = n.subject)"
-    )
     con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT product, subject "
                 f"FROM new_events WHERE {mine}")  # fmt: skip
-    recent = (
-        f"s.funnel = {name} AND s.t0 >= CAST({literal(since.isoformat())} AS TIMESTAMPTZ) "
-        "AND EXISTS (SELECT 1 FROM touched AS t WHERE t.product = s.product "
-        "AND t.subject = s.subject)"
+    # One lookup of the state: the rows of the users with new events (and where they are)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT s.rowid AS rid, s.product AS product, "
+        f"s.subject AS subject, s.t0 AS t0 FROM state_funnels_users AS s WHERE s.funnel = {name} "
+        "AND s.subject IN (SELECT subject FROM touched)"
     )
-    entries = ("(SELECT s.product AS product, s.subject AS subject, s.t0 AS t0 "
-               f"FROM state_funnels_users AS s WHERE {recent})")  # fmt: skip
-    # their events since then: only theirs (any product: ``entries`` holds the pairs)
-    theirs = f"{run.where(since=since)} AND subject IN (SELECT subject FROM touched)"
+    # Their entries now: the earlier of the state's and the new step-1 events' (a user with
+    # neither has not entered); those from a window before the earliest new event are the
+    # users to follow again.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE recent AS SELECT t.product AS product, t.subject AS subject, "
+        "least(min(s.t0), min(CASE WHEN e.type = " + step + " OR e.kind = " + step
+        + " THEN e.ts END)) AS t0 FROM touched AS t "
+        "LEFT JOIN theirs AS s ON s.product = t.product AND s.subject = t.subject "
+        "LEFT JOIN new_events AS e ON e.product = t.product AND e.subject = t.subject "
+        "GROUP BY t.product, t.subject"
+    )
+    con.execute(f"DELETE FROM recent WHERE t0 IS NULL OR t0 < CAST({literal(since.isoformat())} "
+                "AS TIMESTAMPTZ)")  # fmt: skip
+    # their events since then: only theirs (any product: ``recent`` holds the pairs)
+    theirs = f"{run.where(since=since)} AND subject IN (SELECT subject FROM recent)"
     users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=theirs),
-                           entries=entries)  # fmt: skip
+                           entries="recent")  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE redo AS SELECT {name} AS funnel, * FROM ({users})")
-    con.execute(f"DELETE FROM state_funnels_users AS s WHERE {recent}")
+    con.execute(
+        "DELETE FROM state_funnels_users WHERE rowid IN (SELECT s.rid FROM theirs AS s "
+        "JOIN recent AS r ON r.product = s.product AND r.subject = s.subject)"
+    )
     con.execute("INSERT INTO state_funnels_users SELECT * FROM redo")
-    for table in ("redo", "new_entries", "touched"):
+    for table in ("redo", "recent", "theirs", "touched"):
         con.execute(f"DROP TABLE {table}")
 
 

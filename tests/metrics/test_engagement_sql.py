@@ -246,3 +246,47 @@ def test_left_out_products_are_left_out_of_the_state() -> None:
         same(got, want, "cohort_retention")
         assert "p9" not in set(got["product"])
         assert got["time"].dtype == TIME_DTYPE
+
+
+def _bulk_ledger(path: Any, n: int) -> None:
+    """``n`` events straight into the events table by SQL (a Python frame of them would
+    cost more than the test): signups, activations, payments and active use of n/5
+    users over five months, three products."""
+    kind = ("CASE WHEN i % 20 = 0 THEN 'signup' WHEN i % 20 = 1 THEN 'activation' "
+            "WHEN i % 20 = 2 THEN 'payment' ELSE 'active_use' END")  # fmt: skip
+    with Ledger(path) as ledger:
+        ledger.connection.execute(
+            "INSERT INTO events (idempotency_key, product, type, ts, value, subject, source, "
+            f"source_id, kind, ingested_at) SELECT CAST(md5(CAST(i AS VARCHAR)) AS UUID), "
+            f"'p' || (i % 3), {kind}, TIMESTAMPTZ '2026-01-01 00:00:00+00' "
+            "+ to_seconds((i * 7919) % (86400 * 150)), 1, 'u' || ((i * 2654435761) % "
+            f"{n // 5}), 't', CAST(i AS VARCHAR), {kind}, now() FROM range({n}) AS t(i)"
+        )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_tight_duckdb_memory_limit_spills_and_gives_identical_frames(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """500,000 events, DuckDB held to 24 MB: without a place to spill the full run does
+    not fit (so the limit really binds), with DuckDB's spill directory it gives the same
+    frames as without a limit."""
+    path = tmp_path / "ledger.duckdb"
+    _bulk_ledger(path, 500_000)
+    # the funnels of signups (the per-user funnel over every active use needs more than
+    # DuckDB can spill at this size: its window over each user's events)
+    s = dataclasses.replace(BASE, timezone="Europe/Berlin", funnels=FUNNELS[:2])
+
+    def run(*setup: str) -> dict[str, pd.DataFrame]:
+        with Ledger(path) as ledger:
+            for statement in setup:
+                ledger.connection.execute(statement)
+            return via_sql(LedgerView(ledger, s), None, None)  # type: ignore[arg-type]
+
+    free = run()
+    assert free["funnel_steps"]["users"].sum() > 0 and len(free["cohort_retention"]) > 10
+    import duckdb
+
+    with pytest.raises(duckdb.OutOfMemoryException):
+        run("SET temp_directory = ''", "SET memory_limit = '24MB'")
+    tight = run("SET memory_limit = '24MB'")
+    for name, frame in free.items():
+        pd.testing.assert_frame_equal(tight[name], frame, check_exact=True, obj=name)

@@ -231,7 +231,7 @@ def test_failed_pass_leaves_the_state_as_it_was() -> None:
         before = ledger.connection.execute("SELECT * FROM state_cohorts_meta").fetchall()
         ledger.append([ev("signup", "2026-01-30", "c")])
         broken = LedgerView(ledger, dataclasses.replace(BASE, timezone="Not/AZone"))
-        with pytest.raises(Exception, match="Not/AZone|time zone|timezone"):
+        with pytest.raises(Exception, match=r"Not/AZone|time zone|timezone"):
             state.logo_retention(broken, None, None)
         assert ledger.connection.execute("SELECT * FROM state_cohorts_meta").fetchall() == before
 

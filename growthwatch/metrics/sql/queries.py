@@ -134,11 +134,9 @@ def funnel_users(
     knows them from its state and reads only the recent events)."""
     hours = literal(24 * int(window_days))
     window = f"u.t0 + INTERVAL {hours} HOUR"
-    ctes = [
-        "ev AS (SELECT product, subject, ts, type, kind, idempotency_key "
-        + src.rows(f"subject IS NOT NULL AND (type IN {literals(wanted)} "
-                   f"OR kind IN {literals(wanted)})") + ")",  # fmt: skip
-    ]
+    relevant = (f"subject IS NOT NULL AND (type IN {literals(wanted)} "
+                f"OR kind IN {literals(wanted)})")  # fmt: skip
+    ctes = [f"ev AS (SELECT product, subject, ts, type, kind, idempotency_key {src.rows(relevant)})"]
     first = entries or (
         f"(SELECT e.product AS product, e.subject AS subject, MIN(e.ts) AS t0 FROM ev AS e "
         f"WHERE {_is('e', steps[0])} GROUP BY e.product, e.subject)"

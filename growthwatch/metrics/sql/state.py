@@ -260,7 +260,7 @@ def funnel_frames(
         if run.rebuild:
             con.execute("DELETE FROM state_funnels_users")
         elif run.upto > view.last_seq:  # the new events any funnel reads, once
-            every = sorted({t for d in defs for t in d[3]})
+            every = sorted({t for f in settings.funnels for t in funnels.funnel_types(f, settings)})
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE new_events AS SELECT product, subject, ts, type, "
                 "kind " + q.Source(where=run.where(new=True)).rows(

@@ -290,3 +290,22 @@ def test_a_tight_duckdb_memory_limit_spills_and_gives_identical_frames(tmp_path)
     tight = run("SET memory_limit = '24MB'")
     for name, frame in free.items():
         pd.testing.assert_frame_equal(tight[name], frame, check_exact=True, obj=name)
+
+
+def test_frames_do_not_depend_on_chunk_events() -> None:
+    """The issue-#15 contract: a full run's results are the same whatever
+    ``MetricsSettings.chunk_events`` is; the SQL path holds no event frame at all."""
+    if "chunk_events" not in {f.name for f in dataclasses.fields(MetricsSettings)}:
+        pytest.skip("MetricsSettings.chunk_events comes with the engine's chunked recompute")
+    events = build([(k, p, u, m * 997 % (40 * 24 * 60), False) for m, (k, p, u) in enumerate(
+        (k, p, u) for k in TYPES for p in ("p1", "p2", "p3") for u in ("u1", "u2", "u3"))],
+        STARTS["Europe/Berlin"][0])  # fmt: skip
+    until = pd.Timestamp(max(e.timestamp for e in events)).tz_convert("UTC")
+    s = dataclasses.replace(BASE, timezone="Europe/Berlin")
+    with Ledger() as ledger:
+        ledger.append(events)
+        big = via_sql(LedgerView(ledger, s), None, until)
+        tiny = via_sql(LedgerView(ledger, dataclasses.replace(s, chunk_events=50)), None, until)  # type: ignore[call-arg]
+    for name, frame in big.items():
+        pd.testing.assert_frame_equal(tiny[name], frame, check_exact=True, obj=name)
+        same(frame, reference(events, s, until)[name], name)

@@ -63,6 +63,14 @@ def _month(at: pd.Timestamp, tz: str) -> int:
     return int(local_month_numbers(pd.Series([at]).astype(TIME_DTYPE), tz)[0])
 
 
+def _subjects(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The distinct subjects of a (small, temporary) table as an ``IN`` list of literals:
+    a list of values, unlike a subquery, lets DuckDB look them up in the ART index on
+    ``subject`` instead of scanning the state table (up to its ``index_scan_max_count``
+    matches; beyond, it scans, with the same result)."""
+    return literals(r[0] for r in con.execute(f"SELECT DISTINCT subject FROM {table}").fetchall())
+
+
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     row = con.execute(sql).fetchone()
     return None if row is None else row[0]
@@ -130,6 +138,10 @@ def logo_retention(
                         "ORDER BY month")  # fmt: skip
             con.execute("CREATE OR REPLACE TABLE state_cohorts_cells AS " + q.logo_cells(
                 "state_cohorts_members", "state_cohorts_active", _LOWEST))  # fmt: skip
+            # the members are looked up by subject (an index: one row per user); the
+            # active months by month first (the table is in month order) then subject
+            con.execute("CREATE INDEX state_cohorts_members_subject ON state_cohorts_members "
+                        "(subject)")  # fmt: skip
         elif run.upto > view.last_seq:
             _fold_cohorts(run, tz)
         run.commit()
@@ -171,18 +183,19 @@ def _fold_cohorts(run: _Run, tz: str) -> None:
     new = q.Source("new_events")
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_members AS {q.logo_members(new, tz)}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_active AS {q.logo_active(new, tz)}")
+    subjects = _subjects(con, "new_events")
     # One lookup of each state table, for the users of the new events only: their
     # membership, and their active months from the earliest month the fold can touch
     # (a cohort moves to a new signup's month; an active month is a new event's).
     con.execute(
         "CREATE OR REPLACE TEMP TABLE theirs AS SELECT * FROM state_cohorts_members "
-        "WHERE subject IN (SELECT subject FROM new_events)"
+        f"WHERE subject IN {subjects}"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE their_active AS SELECT * FROM state_cohorts_active "
         "WHERE month >= (SELECT min(m) FROM (SELECT min(cohort) AS m FROM new_members "
         "UNION ALL SELECT min(month) FROM new_active)) "
-        "AND subject IN (SELECT subject FROM new_events)"
+        f"AND subject IN {subjects}"
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE moved AS SELECT n.product AS product, n.subject AS subject, "
@@ -258,6 +271,7 @@ def funnel_frames(
     try:
         con = run.con
         if run.rebuild:
+            con.execute("DROP INDEX IF EXISTS state_funnels_users_subject")
             con.execute("DELETE FROM state_funnels_users")
         elif run.upto > view.last_seq:  # the new events any funnel reads, once
             every = sorted({t for f in settings.funnels for t in funnels.funnel_types(f, settings)})
@@ -274,7 +288,10 @@ def funnel_frames(
                             f"FROM ({users})")  # fmt: skip
             elif run.upto > view.last_seq:
                 _fold_funnel(run, f, wanted)
-        if not run.rebuild and run.upto > view.last_seq:
+        if run.rebuild:  # bulk insert first, then the index (an update's lookups)
+            con.execute("CREATE INDEX state_funnels_users_subject ON state_funnels_users "
+                        "(subject)")  # fmt: skip
+        elif run.upto > view.last_seq:
             con.execute("DROP TABLE new_events")
         run.commit()
         since = None if start is None else month_starts(np.array([_month(start, tz)]), tz)[0]
@@ -308,7 +325,7 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE theirs AS SELECT s.rowid AS rid, s.product AS product, "
         f"s.subject AS subject, s.t0 AS t0 FROM state_funnels_users AS s WHERE s.funnel = {name} "
-        "AND s.subject IN (SELECT subject FROM touched)"
+        f"AND s.subject IN {_subjects(con, 'touched')}"
     )
     # Their entries now: the earlier of the state's and the new step-1 events' (a user with
     # neither has not entered); those from a window before the earliest new event are the
@@ -324,7 +341,7 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
     con.execute(f"DELETE FROM recent WHERE t0 IS NULL OR t0 < CAST({literal(since.isoformat())} "
                 "AS TIMESTAMPTZ)")  # fmt: skip
     # their events since then: only theirs (any product: ``recent`` holds the pairs)
-    theirs = f"{run.where(since=since)} AND subject IN (SELECT subject FROM recent)"
+    theirs = f"{run.where(since=since)} AND subject IN {_subjects(con, 'recent')}"
     users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=theirs),
                            entries="recent")  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE redo AS SELECT {name} AS funnel, * FROM ({users})")

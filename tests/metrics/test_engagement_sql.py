@@ -176,8 +176,8 @@ def _retained(frame: pd.DataFrame, age: str, cohort: str = "2026-01-01") -> int:
 
 
 def test_the_state_is_what_an_update_reads_and_a_mismatched_seq_rebuilds_it() -> None:
-    """An update whose ``last_seq`` is the state's reads the state (a tampered state
-    shows); one whose ``last_seq`` differs, or another time zone, rebuilds from the ledger."""
+    """An update reads the state when it covers what the engine processed (a tampered
+    state shows); one the engine is ahead of, or of another time zone, is rebuilt."""
     until = pd.Timestamp("2026-02-10", tz="UTC")
     with Ledger() as ledger:
         ledger.append(_events_jan())
@@ -189,8 +189,12 @@ def test_the_state_is_what_an_update_reads_and_a_mismatched_seq_rebuilds_it() ->
         ledger.append([ev("active_use", "2026-02-05", "b")])
         folded = state.logo_retention(LedgerView(ledger, BASE, last_seq=seq), until, until)
         assert _retained(folded, "1") == 101  # b's new month on the tampered state it read
-        stale = state.logo_retention(LedgerView(ledger, BASE, last_seq=seq), until, until)
-        assert _retained(stale, "1") == 2  # seq no longer the state's: rebuilt, a and b
+        again = state.logo_retention(LedgerView(ledger, BASE, last_seq=seq), until, until)
+        assert _retained(again, "1") == 101  # it covers more than the engine saw: kept
+        ledger.append([ev("signup", "2026-03-01", "c")])
+        behind = LedgerView(ledger, BASE, last_seq=ledger.max_seq())  # seen elsewhere
+        stale = state.logo_retention(behind, until, until)
+        assert _retained(stale, "1") == 2  # it covers less than the engine saw: rebuilt
         berlin = dataclasses.replace(BASE, timezone="Europe/Berlin")
         (meta,) = ledger.connection.execute("SELECT seq FROM state_cohorts_meta").fetchone()
         other = state.logo_retention(LedgerView(ledger, berlin, last_seq=meta), until, until)

@@ -14,10 +14,10 @@ and the users they touch, not the history:
   is within a window before the earliest new event is followed again from the events
   since then (a user who entered earlier has a window that closed before any new event).
 * ``state_<family>_meta``: the ``seq`` the state covers and a signature of what it
-  depends on (time zone, funnel definitions, products left out). A state whose ``seq`` is
-  not the one the engine last processed (``LedgerView.last_seq``), or whose signature
-  differs, is rebuilt from the ledger, so it never serves stale numbers; so is every full
-  run. State and meta change in one transaction.
+  depends on (time zone, funnel definitions, products left out). A state that covers less
+  than the engine last processed (``LedgerView.last_seq``: events it never folded), or
+  whose signature differs, is rebuilt from the ledger, so it never serves stale numbers;
+  so is every full run. State and meta change in one transaction.
 
 The SQL is ``growthwatch.metrics.sql.queries``; pandas only turns the cell counts into
 frames (``cohorts.logo_cells``, ``funnels.step_cells`` / ``branch_cells``).
@@ -92,13 +92,18 @@ class _Run:
         self.con.execute("BEGIN TRANSACTION")
         self.con.execute(ddl)
         meta = self.con.execute(f"SELECT seq, signature FROM state_{family}_meta").fetchall()
-        self.rebuild = full or meta != [(view.last_seq, self.signature)]
+        # The state must cover at least what the engine processed; it may cover more (an
+        # event stored between the engine's summary and this pass): folding those again
+        # changes nothing (a min, a set, recounted users), so the fold starts after them.
+        self.after = int(meta[0][0]) if len(meta) == 1 else 0
+        self.rebuild = (full or len(meta) != 1 or meta[0][1] != self.signature
+                        or self.after < view.last_seq)  # fmt: skip
         self.done = False
 
     def where(self, *, new: bool = False, since: pd.Timestamp | None = None) -> str:
         """The ledger rows of this pass: all up to ``upto``, or only the new ones."""
         return q.ledger_where(
-            self.view.exclude, after_seq=self.view.last_seq if new else None,
+            self.view.exclude, after_seq=self.after if new else None,
             upto_seq=self.upto, since=None if since is None else since.isoformat(),
         )  # fmt: skip
 
@@ -142,7 +147,7 @@ def logo_retention(
             # active months by month first (the table is in month order) then subject
             con.execute("CREATE INDEX state_cohorts_members_subject ON state_cohorts_members "
                         "(subject)")  # fmt: skip
-        elif run.upto > view.last_seq:
+        elif run.upto > run.after:
             _fold_cohorts(run, tz)
         run.commit()
         from_month = _LOWEST if start is None else _month(start, tz)
@@ -273,7 +278,7 @@ def funnel_frames(
         if run.rebuild:
             con.execute("DROP INDEX IF EXISTS state_funnels_users_subject")
             con.execute("DELETE FROM state_funnels_users")
-        elif run.upto > view.last_seq:  # the new events any funnel reads, once
+        elif run.upto > run.after:  # the new events any funnel reads, once
             every = sorted({t for f in settings.funnels for t in funnels.funnel_types(f, settings)})
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE new_events AS SELECT product, subject, ts, type, "
@@ -286,12 +291,12 @@ def funnel_frames(
                 users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=run.where()))
                 con.execute(f"INSERT INTO state_funnels_users SELECT {literal(f.name)}, * "
                             f"FROM ({users})")  # fmt: skip
-            elif run.upto > view.last_seq:
+            elif run.upto > run.after:
                 _fold_funnel(run, f, wanted)
         if run.rebuild:  # bulk insert first, then the index (an update's lookups)
             con.execute("CREATE INDEX state_funnels_users_subject ON state_funnels_users "
                         "(subject)")  # fmt: skip
-        elif run.upto > view.last_seq:
+        elif run.upto > run.after:
             con.execute("DROP TABLE new_events")
         run.commit()
         since = None if start is None else month_starts(np.array([_month(start, tz)]), tz)[0]

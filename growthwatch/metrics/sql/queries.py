@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from growthwatch.metrics.sql import literal, literals, month_number
+from growthwatch.metrics.sql import Span, literal, literals, month_number
 
 NONE = "(none)"  # growthwatch.metrics.funnels.NONE: a stalled user who did nothing else
 
@@ -64,17 +64,18 @@ def ledger_where(
 # -- logo retention ------------------------------------------------------------------------
 
 
-def logo_members(src: Source, tz: str) -> str:
-    """(product, subject, cohort): each user's first signup month."""
+def logo_members(src: Source, tz: str, span: Span | None = None) -> str:
+    """(product, subject, cohort): each user's first signup month (``span``: see
+    ``month_number``)."""
     rows = src.rows("type = 'signup' AND subject IS NOT NULL")
-    return (f"SELECT product, subject, MIN({month_number('ts', tz)}) AS cohort {rows} "
+    return (f"SELECT product, subject, MIN({month_number('ts', tz, span)}) AS cohort {rows} "
             "GROUP BY product, subject")  # fmt: skip
 
 
-def logo_active(src: Source, tz: str) -> str:
+def logo_active(src: Source, tz: str, span: Span | None = None) -> str:
     """(product, subject, month): the months each user was active, once each."""
     rows = src.rows("type = 'active_use' AND subject IS NOT NULL")
-    return f"SELECT DISTINCT product, subject, {month_number('ts', tz)} AS month {rows}"
+    return f"SELECT DISTINCT product, subject, {month_number('ts', tz, span)} AS month {rows}"
 
 
 def logo_cells(members: str, active: str, from_month: int) -> str:
@@ -100,11 +101,12 @@ def logo_last_month(src: Source, tz: str) -> str:
     return f"SELECT MAX({month_number('ts', tz)}) AS month {rows}"
 
 
-def logo_retention(src: Source, tz: str) -> str:
+def logo_retention(src: Source, tz: str, span: Span | None = None) -> str:
     """The whole computation in one statement (no state): what another engine holding
     the history (BigQuery) runs."""
     return (
-        f"WITH members AS ({logo_members(src, tz)}), active AS ({logo_active(src, tz)}) "
+        f"WITH members AS ({logo_members(src, tz, span)}), "
+        f"active AS ({logo_active(src, tz, span)}) "
         + logo_cells("members", "active", -(2**31))
     )
 
@@ -187,20 +189,27 @@ def funnel_users(
     )
 
 
-def funnel_counts(users: str, tz: str, since: str | None = None) -> str:
+def funnel_counts(
+    users: str, tz: str, since: str | None = None, span: Span | None = None
+) -> str:
     """(product, month, last_step, next, users) from a relation shaped as ``funnel_users``,
     of the users who entered from ``since`` (an ISO 8601 instant: a local month's start)
     on: the step counts (sum over ``next``) and the branch counts (rows with a ``next``)
     of every cell."""
     where = "TRUE" if since is None else f"t0 >= CAST({literal(since)} AS TIMESTAMPTZ)"
     return (
-        f"SELECT product, {month_number('t0', tz)} AS month, last_step, next, "
+        f"SELECT product, {month_number('t0', tz, span)} AS month, last_step, next, "
         f"COUNT(*) AS users FROM {users} AS users WHERE {where} GROUP BY 1, 2, 3, 4"
     )
 
 
 def funnel(
-    steps: Sequence[str], window_days: int, wanted: Sequence[str], src: Source, tz: str
+    steps: Sequence[str],
+    window_days: int,
+    wanted: Sequence[str],
+    src: Source,
+    tz: str,
+    span: Span | None = None,
 ) -> str:
     """One funnel's counts in one statement (no state): what BigQuery runs."""
-    return funnel_counts(f"({funnel_users(steps, window_days, wanted, src)})", tz)
+    return funnel_counts(f"({funnel_users(steps, window_days, wanted, src)})", tz, span=span)

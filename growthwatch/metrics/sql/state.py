@@ -37,7 +37,7 @@ from growthwatch.metrics import cohorts, funnels
 from growthwatch.metrics._frame import TIME_DTYPE, empty, local_month_numbers, month_starts
 from growthwatch.metrics.reads import LedgerView
 from growthwatch.metrics.settings import Funnel
-from growthwatch.metrics.sql import literal, literals
+from growthwatch.metrics.sql import Span, literal, literals
 from growthwatch.metrics.sql import queries as q
 
 __all__ = ["funnel_frames", "logo_retention"]
@@ -107,6 +107,14 @@ class _Run:
             upto_seq=self.upto, since=None if since is None else since.isoformat(),
         )  # fmt: skip
 
+    def span(self) -> Span | None:
+        """The first and last instant of the ledger (for ``month_number``)."""
+        lo, hi = self.con.execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM events"
+                                  ).fetchone() or (None, None)  # fmt: skip
+        if lo is None or hi is None:
+            return None
+        return pd.Timestamp(int(lo), unit="us", tz="UTC"), pd.Timestamp(int(hi), unit="us", tz="UTC")
+
     def commit(self) -> None:
         self.con.execute(f"DELETE FROM state_{self.family}_meta")
         self.con.execute(f"INSERT INTO state_{self.family}_meta VALUES (?, ?)",
@@ -136,11 +144,12 @@ def logo_retention(
     try:
         con = run.con
         if run.rebuild:
-            src = q.Source(where=run.where())
-            con.execute(f"CREATE OR REPLACE TABLE state_cohorts_members AS {q.logo_members(src, tz)}")
+            src, span = q.Source(where=run.where()), run.span()
+            con.execute("CREATE OR REPLACE TABLE state_cohorts_members AS "
+                        + q.logo_members(src, tz, span))  # fmt: skip
             # in month order: the folds' lookups of recent months skip the older row groups
-            con.execute(f"CREATE OR REPLACE TABLE state_cohorts_active AS {q.logo_active(src, tz)} "
-                        "ORDER BY month")  # fmt: skip
+            con.execute("CREATE OR REPLACE TABLE state_cohorts_active AS "
+                        f"{q.logo_active(src, tz, span)} ORDER BY month")  # fmt: skip
             con.execute("CREATE OR REPLACE TABLE state_cohorts_cells AS " + q.logo_cells(
                 "state_cohorts_members", "state_cohorts_active", _LOWEST))  # fmt: skip
             # the members are looked up by subject (an index: one row per user); the
@@ -300,11 +309,12 @@ def funnel_frames(
             con.execute("DROP TABLE new_events")
         run.commit()
         since = None if start is None else month_starts(np.array([_month(start, tz)]), tz)[0]
+        span = run.span() if since is None else None  # every user: compare, not convert
         parts = []
         for f in settings.funnels:
             mine = f"(SELECT * FROM state_funnels_users WHERE funnel = {literal(f.name)})"
             counts = con.execute(q.funnel_counts(
-                mine, tz, None if since is None else since.isoformat())).df()  # fmt: skip
+                mine, tz, None if since is None else since.isoformat(), span)).df()  # fmt: skip
             parts.append(_funnel_cells(counts, f, view, tz))
     finally:
         run.close()

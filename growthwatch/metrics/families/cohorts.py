@@ -32,6 +32,11 @@ class Cohorts(Family):
     def compute(self, events: pd.DataFrame, scope: Scope) -> Frames:
         return {"cohort_retention": cohorts.logo_retention(events, scope.until, scope.settings.timezone)}
 
+    def read_start(
+        self, start: pd.Timestamp | None, settings: MetricsSettings
+    ) -> pd.Timestamp | None:
+        return None  # each user's first signup is over all history (``run`` reads it in the ledger, in SQL)
+
     def run(
         self,
         view: LedgerView,

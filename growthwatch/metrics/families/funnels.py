@@ -38,6 +38,11 @@ class Funnels(Family):
         window = max([f.window_days for f in settings.funnels] or [0])
         return local_days_before(earliest, window, settings.timezone)
 
+    def read_start(
+        self, start: pd.Timestamp | None, settings: MetricsSettings
+    ) -> pd.Timestamp | None:
+        return None  # each user's first entry is over all history (``run`` reads it in the ledger, in SQL)
+
     def run(
         self,
         view: LedgerView,

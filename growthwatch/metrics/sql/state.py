@@ -96,8 +96,9 @@ class _Run:
         # event stored between the engine's summary and this pass): folding those again
         # changes nothing (a min, a set, recounted users), so the fold starts after them.
         self.after = int(meta[0][0]) if len(meta) == 1 else 0
+        # (covering more than the ledger holds, though, it is not this ledger's)
         self.rebuild = (full or len(meta) != 1 or meta[0][1] != self.signature
-                        or self.after < view.last_seq)  # fmt: skip
+                        or self.after < view.last_seq or self.after > self.upto)  # fmt: skip
         self.done = False
 
     def where(self, *, new: bool = False, since: pd.Timestamp | None = None) -> str:

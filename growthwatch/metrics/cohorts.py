@@ -94,10 +94,26 @@ def logo_retention(
     hits = hits[hits["month"] >= hits["cohort"]]
     retained = hits.groupby(["product", "cohort", "month"]).size()
     sizes = members.groupby(["product", "cohort"]).size()
+    return logo_cells(sizes, retained, last, tz)
+
+
+def logo_cells(
+    sizes: pd.Series, retained: pd.Series, last: int, tz: str = "UTC", from_month: int | None = None
+) -> pd.DataFrame:
+    """The logo retention frame from its two aggregates, which the pandas definition
+    (``logo_retention``) and the SQL one (``growthwatch.metrics.sql``) both produce:
+    ``sizes`` (product, cohort) -> members, ``retained`` (product, cohort, month) -> members
+    active that month; every cell of the triangle up to month ``last`` (only those of the
+    months from ``from_month`` on, when given), portfolio rows and rates added."""
+    if sizes.empty:
+        return empty(COLUMNS)
     p, c, a = _triangle(
         sizes.index.get_level_values(0).to_numpy(), sizes.index.get_level_values(1).to_numpy(),
         last,
     )  # fmt: skip
+    if from_month is not None:
+        later = c + a >= from_month
+        p, c, a = p[later], c[later], a[later]
     cells = pd.MultiIndex.from_arrays([p, c, c + a])
     out = pd.DataFrame(
         {

@@ -87,8 +87,19 @@ def funnel_steps(
     users = users.reset_index()
     users["month"] = local_floor(users["t0"].astype(TIME_DTYPE), "MS", settings.timezone)
 
-    n = len(funnel.steps)
     counts = users.groupby(["product", "month"])["last_step"].value_counts().unstack(fill_value=0)
+    steps = step_cells(counts, funnel)
+    branches = _branches(ev, users, funnel, settings, window)
+    return steps, branches
+
+
+def step_cells(counts: pd.DataFrame, funnel: Funnel) -> pd.DataFrame:
+    """The steps frame from the users per (product, entry month) and last step reached
+    (one column per step index), which the pandas definition and the SQL one
+    (``growthwatch.metrics.sql``) both produce."""
+    n = len(funnel.steps)
+    if counts.empty:
+        return empty(STEP_COLUMNS)
     counts = counts.reindex(columns=range(n), fill_value=0)
     reached = counts.iloc[:, ::-1].cumsum(axis=1).iloc[:, ::-1]  # users reaching >= k
     rows = []
@@ -110,9 +121,7 @@ def funnel_steps(
     steps["users"] = steps["users"].astype("int64")
     steps = steps[list(STEP_COLUMNS)]
     steps["time"] = steps["time"].astype(TIME_DTYPE)
-
-    branches = _branches(ev, users, funnel, settings, window)
-    return steps, branches
+    return steps
 
 
 def _branches(
@@ -124,7 +133,6 @@ def _branches(
 ) -> pd.DataFrame:
     n = len(funnel.steps)
     stalled = users[users["last_step"] < n - 1]
-    options = sorted({*settings.branch_types, *funnel.steps} | {NONE})
     if n < 2 or users.empty:
         return empty(BRANCH_COLUMNS)
     cand = ev.merge(stalled[["product", "subject", "t0", "reached", "last_step"]],
@@ -141,14 +149,26 @@ def _branches(
     stalled["next"] = nxt.reindex(stalled.index).fillna(NONE).astype(str)
     stalled = stalled.reset_index()
     counts = stalled.groupby(["product", "month", "last_step", "next"]).size()
+    have = users.groupby(["product", "month"]).size().index
+    return branch_cells(counts, have, funnel, settings)
+
+
+def branch_cells(
+    counts: pd.Series, have: pd.MultiIndex, funnel: Funnel, settings: MetricsSettings
+) -> pd.DataFrame:
+    """The branches frame from the stalled users per (product, entry month, last step,
+    next type) and the (product, entry month) pairs with entries (``have``)."""
+    n = len(funnel.steps)
+    if n < 2 or not len(have):
+        return empty(BRANCH_COLUMNS)
+    options = sorted({*settings.branch_types, *funnel.steps} | {NONE})
     # Every cell, zeros included, even when nobody stalled: a recompute must be able to
     # overwrite a branch count that has dropped to 0.
     cells = pd.MultiIndex.from_product(
-        [sorted(users["product"].unique()), sorted(users["month"].unique()), range(n - 1),
-         options],
+        [sorted(have.get_level_values(0).unique()), sorted(have.get_level_values(1).unique()),
+         range(n - 1), options],
         names=["product", "month", "last_step", "next"],
     )  # fmt: skip
-    have = users.groupby(["product", "month"]).size().index
     grid = counts.reindex(cells, fill_value=0).rename("users").reset_index()
     grid = grid[pd.MultiIndex.from_frame(grid[["product", "month"]]).isin(have)]
     grid["step"] = [_label(funnel, k) for k in grid["last_step"]]

@@ -1,4 +1,7 @@
-"""Logo retention: of the users who signed up in a month, how many are active N months on."""
+"""Logo retention: of the users who signed up in a month, how many are active N months on.
+
+``compute`` is the pandas definition (``cohorts.logo_retention``: the pure path and the
+reference); ``run``, the engine's path, is the same definition as SQL in the ledger."""
 
 from __future__ import annotations
 
@@ -9,10 +12,9 @@ import pandas as pd
 
 from growthwatch.events import EventType
 from growthwatch.metrics import cohorts
-from growthwatch.metrics._frame import LEDGER_ORDER, LEDGER_UNIQUE
-from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
-from growthwatch.metrics.schema import bucket_floor
+from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.sql import state
 
 
 class Cohorts(Family):
@@ -33,21 +35,16 @@ class Cohorts(Family):
     def read_start(
         self, start: pd.Timestamp | None, settings: MetricsSettings
     ) -> pd.Timestamp | None:
-        return None  # every cohort's signups; ``read`` narrows the active use
+        return None  # each user's first signup is over all history (``run`` reads it in the ledger, in SQL)
 
-    def read(
-        self, view: LedgerView, start: pd.Timestamp | None, read_from: pd.Timestamp | None
-    ) -> pd.DataFrame:
-        """Every signup (cohort membership), active use only of the months rewritten."""
-        if start is None:
-            return super().read(view, start, read_from)
-        month = bucket_floor("cohort_retention", start, view.settings.timezone)
-        both = pd.concat(
-            [view.events([EventType.SIGNUP.value], columns=self.columns, ordered=False),
-             view.events([EventType.ACTIVE_USE.value], start=month, columns=self.columns,
-                         ordered=False)],
-            ignore_index=True,
-        )  # fmt: skip
-        both.attrs.pop(LEDGER_ORDER, None)  # two reads of distinct types: unique, but
-        both.attrs[LEDGER_UNIQUE] = True  # not in one (ts, key) order
-        return both
+    def run(
+        self,
+        view: LedgerView,
+        start: pd.Timestamp | None,
+        products: set[str] | None,
+        horizon: pd.Timestamp,
+    ) -> Computed:
+        """As SQL in the ledger, with each user's cohort and active months kept there
+        (``growthwatch.metrics.sql.state``): no event frame, whatever the history."""
+        frame = state.logo_retention(view, start, horizon)
+        return Computed({"cohort_retention": frame}, start)

@@ -7,10 +7,10 @@ import pandas as pd
 
 from growthwatch.events import EventType
 from growthwatch.metrics import funnels
-from growthwatch.metrics._frame import LEDGER_ORDER, local_days_before
-from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
-from growthwatch.metrics.schema import bucket_floor
+from growthwatch.metrics._frame import local_days_before
+from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.sql import state
 
 _KNOWN = frozenset(t.value for t in EventType)
 
@@ -41,23 +41,16 @@ class Funnels(Family):
     def read_start(
         self, start: pd.Timestamp | None, settings: MetricsSettings
     ) -> pd.Timestamp | None:
-        return None  # a user's first entry is over all history; ``read`` narrows it
+        return None  # each user's first entry is over all history (``run`` reads it in the ledger, in SQL)
 
-    def read(
-        self, view: LedgerView, start: pd.Timestamp | None, read_from: pd.Timestamp | None
-    ) -> pd.DataFrame:
-        entry = {f.steps[0] for f in view.settings.funnels}
-        if start is None or not entry <= _KNOWN:
-            return super().read(view, start, read_from)
-        # Rows are per entry month, and an event can only move users who entered before
-        # it. So the months from ``start`` on need every event from their first day, and
-        # before it only the entry steps of users who have one since (is their entry
-        # really in those months?).
-        month = bucket_floor("funnel_steps", start, view.settings.timezone)
-        both = pd.concat(
-            [view.events(sorted(entry), end=month, columns=self.columns, seen_from=month),
-             view.events(self.types(view.settings), start=month, columns=self.columns)],
-            ignore_index=True,
-        )
-        both.attrs[LEDGER_ORDER] = True  # [.., month) then [month, ..): still ordered
-        return both
+    def run(
+        self,
+        view: LedgerView,
+        start: pd.Timestamp | None,
+        products: set[str] | None,
+        horizon: pd.Timestamp,
+    ) -> Computed:
+        """As SQL in the ledger, with each user's entry, step and next type kept there
+        (``growthwatch.metrics.sql.state``): no event frame, whatever the history."""
+        steps, branches = state.funnel_frames(view, start)
+        return Computed({"funnel_steps": steps, "funnel_branches": branches}, start)

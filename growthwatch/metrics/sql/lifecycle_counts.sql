@@ -14,7 +14,8 @@ WITH activity AS (
     SELECT DISTINCT
         product,
         subject,
-        CAST(floor((floor(epoch(timezone(?, ts)) / 86400) + ?) / ?) AS BIGINT) AS k
+        CAST(floor((date_diff('day', DATE '1970-01-01', CAST(ts AT TIME ZONE ? AS DATE)) + ?) / ?)
+            AS BIGINT) AS k
     FROM events
     WHERE type = 'active_use' AND subject IS NOT NULL {activity_filters}
 ),
@@ -22,7 +23,8 @@ firsts AS (
     SELECT
         product,
         subject,
-        CAST(floor((floor(epoch(timezone(?, min(ts))) / 86400) + ?) / ?) AS BIGINT) AS first_k
+        CAST(floor((date_diff('day', DATE '1970-01-01', CAST(min(ts) AT TIME ZONE ? AS DATE)) + ?)
+            / ?) AS BIGINT) AS first_k
     FROM events
     WHERE type = 'active_use' AND subject IS NOT NULL {history_filters}
         AND subject IN (SELECT subject FROM activity)

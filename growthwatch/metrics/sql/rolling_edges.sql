@@ -7,14 +7,14 @@
 -- the database: out of memory only one row per product and day leaves it.
 --
 -- Days are local days of the reporting timezone, numbered from the epoch: the day of an
--- instant is floor(epoch of its wall-clock time / 86400). The filters placeholder takes the
+-- instant is the days from 1970-01-01 to its wall-clock date. The filters placeholder takes the
 -- caller's extra conditions on the events (a time range, products left out); the first
 -- parameter is the IANA zone.
 WITH user_days AS (
     SELECT DISTINCT
         product,
         subject,
-        CAST(floor(epoch(timezone(?, ts)) / 86400) AS BIGINT) AS day
+        date_diff('day', DATE '1970-01-01', CAST(ts AT TIME ZONE ? AS DATE)) AS day
     FROM events
     WHERE type = 'active_use' AND subject IS NOT NULL {filters}
 ),

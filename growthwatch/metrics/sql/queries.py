@@ -1,0 +1,215 @@
+"""Every SQL statement of logo retention and funnels, built in one place (pure text).
+
+The queries read an events table with the ledger's column names (``product``, ``type``,
+``ts``, ``subject``, ``kind``, ``idempotency_key``), which the BigQuery archive's
+``events`` table shares; ``Source`` says which table and which rows (products left out,
+a ``seq`` range, a time range). The definitions are those of ``growthwatch.metrics.cohorts``
+and ``growthwatch.metrics.funnels`` (the pandas functions, kept as the reference the tests
+compare with):
+
+* logo retention: a user's cohort is the local month of their first ``signup``; the cell
+  (cohort, month) counts the members with an ``active_use`` in that month; cohort sizes
+  come back as rows whose ``month`` is NULL.
+* funnels: a user enters at their first step-1 event; step k is the first step-k event at
+  or after step k-1 was reached and within the window of entry; a user who stalls goes on
+  to the first event (time, then key) of a branch type after the step reached, within
+  the window, of a type other than that step's.
+
+Month numbers are local months since 1970-01 (``growthwatch.metrics.sql.month_number``);
+turning them into bucket instants is the caller's (pandas, on a handful of cells).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from growthwatch.metrics.sql import Span, literal, literals, month_number
+
+NONE = "(none)"  # growthwatch.metrics.funnels.NONE: a stalled user who did nothing else
+
+
+@dataclass(frozen=True)
+class Source:
+    """The events a query reads: a table (or relation) and a condition on its rows."""
+
+    table: str = "events"
+    where: str = "TRUE"
+
+    def rows(self, condition: str) -> str:
+        """``FROM table WHERE`` this source's condition and ``condition``."""
+        return f"FROM {self.table} WHERE {condition} AND ({self.where})"
+
+
+def ledger_where(
+    exclude: Sequence[str] = (),
+    after_seq: int | None = None,
+    upto_seq: int | None = None,
+    since: str | None = None,
+) -> str:
+    """A ``Source.where`` for the ledger: products left out, ``seq`` in (after, upto],
+    ``ts`` from an instant (an ISO 8601 literal with its offset)."""
+    parts = []
+    if exclude:
+        parts.append(f"product NOT IN {literals(exclude)}")
+    if after_seq is not None:
+        parts.append(f"seq > {literal(after_seq)}")
+    if upto_seq is not None:
+        parts.append(f"seq <= {literal(upto_seq)}")
+    if since is not None:
+        parts.append(f"ts >= CAST({literal(since)} AS TIMESTAMPTZ)")
+    return " AND ".join(parts) or "TRUE"
+
+
+# -- logo retention ------------------------------------------------------------------------
+
+
+def logo_members(src: Source, tz: str, span: Span | None = None) -> str:
+    """(product, subject, cohort): each user's first signup month (``span``: see
+    ``month_number``)."""
+    rows = src.rows("type = 'signup' AND subject IS NOT NULL")
+    return (f"SELECT product, subject, MIN({month_number('ts', tz, span)}) AS cohort {rows} "
+            "GROUP BY product, subject")  # fmt: skip
+
+
+def logo_active(src: Source, tz: str, span: Span | None = None) -> str:
+    """(product, subject, month): the months each user was active, once each."""
+    rows = src.rows("type = 'active_use' AND subject IS NOT NULL")
+    return f"SELECT DISTINCT product, subject, {month_number('ts', tz, span)} AS month {rows}"
+
+
+def logo_cells(members: str, active: str, from_month: int) -> str:
+    """Cohort x month counts of the members active that month (months from
+    ``from_month``), and every cohort's size (``month`` NULL), from two relations
+    shaped as ``logo_members`` and ``logo_active``."""
+    return (
+        "SELECT m.product AS product, m.cohort AS cohort, a.month AS month, "
+        "COUNT(*) AS users "
+        f"FROM {members} AS m JOIN {active} AS a "
+        "ON a.product = m.product AND a.subject = m.subject "
+        f"WHERE a.month >= m.cohort AND a.month >= {literal(from_month)} "
+        "GROUP BY m.product, m.cohort, a.month "
+        "UNION ALL "
+        "SELECT product, cohort, CAST(NULL AS BIGINT) AS month, COUNT(*) AS users "
+        f"FROM {members} GROUP BY product, cohort"
+    )
+
+
+def logo_last_month(src: Source, tz: str) -> str:
+    """The last month with a signup or an active use of a user (the triangle's edge)."""
+    rows = src.rows("type IN ('signup', 'active_use') AND subject IS NOT NULL")
+    return f"SELECT MAX({month_number('ts', tz)}) AS month {rows}"
+
+
+def logo_retention(src: Source, tz: str, span: Span | None = None) -> str:
+    """The whole computation in one statement (no state): what another engine holding
+    the history (BigQuery) runs."""
+    return (
+        f"WITH members AS ({logo_members(src, tz, span)}), "
+        f"active AS ({logo_active(src, tz, span)}) "
+        + logo_cells("members", "active", -(2**31))
+    )
+
+
+# -- funnels -------------------------------------------------------------------------------
+
+
+def _is(alias: str, step: str) -> str:
+    """An event of a step: its type or its kind names it."""
+    return f"({alias}.type = {literal(step)} OR {alias}.kind = {literal(step)})"
+
+
+def funnel_users(
+    steps: Sequence[str],
+    window_days: int,
+    wanted: Sequence[str],
+    src: Source,
+    entries: str | None = None,
+) -> str:
+    """(product, subject, t0, reached, last_step, next) per user who entered: the entry
+    instant, the instant of the last step reached (0-based ``last_step``) and, for users
+    who stalled before the last step, the type they went on to (``(none)``); NULL for
+    those who completed.
+
+    ``entries`` (a relation of product, subject, t0) gives the users to follow and their
+    entry instants instead of the first step-1 event in ``src`` (an incremental update
+    knows them from its state and reads only the recent events)."""
+    hours = literal(24 * int(window_days))
+    window = f"u.t0 + INTERVAL {hours} HOUR"
+    relevant = (f"subject IS NOT NULL AND (type IN {literals(wanted)} "
+                f"OR kind IN {literals(wanted)})")  # fmt: skip
+    ctes = [f"ev AS (SELECT product, subject, ts, type, kind, idempotency_key {src.rows(relevant)})"]
+    first = entries or (
+        f"(SELECT e.product AS product, e.subject AS subject, MIN(e.ts) AS t0 FROM ev AS e "
+        f"WHERE {_is('e', steps[0])} GROUP BY e.product, e.subject)"
+    )
+    ctes.append(
+        "u0 AS (SELECT f.product AS product, f.subject AS subject, f.t0 AS t0, "
+        f"f.t0 AS reached, 0 AS last_step FROM {first} AS f)"
+    )
+    for k in range(1, len(steps)):
+        # the first step-k event of each user at step k-1 (an inner join on equalities,
+        # which DuckDB hashes), then every user with it or without
+        ctes.append(
+            f"h{k} AS (SELECT u.product AS product, u.subject AS subject, MIN(e.ts) AS hit "
+            f"FROM u{k - 1} AS u JOIN ev AS e ON e.product = u.product "
+            f"AND e.subject = u.subject WHERE u.last_step = {k - 1} AND {_is('e', steps[k])} "
+            f"AND e.ts >= u.reached AND e.ts <= {window} GROUP BY u.product, u.subject)"
+        )
+        ctes.append(
+            f"u{k} AS (SELECT u.product AS product, u.subject AS subject, u.t0 AS t0, "
+            "COALESCE(h.hit, u.reached) AS reached, "
+            f"CASE WHEN h.hit IS NULL THEN u.last_step ELSE {k} END AS last_step "
+            f"FROM u{k - 1} AS u LEFT JOIN h{k} AS h ON h.product = u.product "
+            "AND h.subject = u.subject)"
+        )
+    n = len(steps)
+    final = f"u{n - 1}"
+    if n < 2:
+        return (f"WITH {', '.join(ctes)} SELECT product, subject, t0, reached, last_step, "
+                f"CAST(NULL AS VARCHAR) AS next FROM {final}")  # fmt: skip
+    step_type = "CASE u.last_step " + " ".join(
+        f"WHEN {k} THEN {literal(s)}" for k, s in enumerate(steps[:-1])) + " END"  # fmt: skip
+    ctes.append(
+        "nxt AS (SELECT u.product AS product, u.subject AS subject, e.type AS next_type "
+        f"FROM {final} AS u JOIN ev AS e ON e.product = u.product AND e.subject = u.subject "
+        f"AND e.ts > u.reached AND e.ts <= {window} AND e.type <> {step_type} "
+        f"WHERE u.last_step < {n - 1} "
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY u.product, u.subject "
+        "ORDER BY e.ts, e.idempotency_key) = 1)"
+    )
+    return (
+        f"WITH {', '.join(ctes)} "
+        "SELECT u.product AS product, u.subject AS subject, u.t0 AS t0, "
+        "u.reached AS reached, u.last_step AS last_step, "
+        f"CASE WHEN u.last_step < {n - 1} THEN COALESCE(x.next_type, {literal(NONE)}) "
+        "END AS next "
+        f"FROM {final} AS u LEFT JOIN nxt AS x ON x.product = u.product "
+        "AND x.subject = u.subject"
+    )
+
+
+def funnel_counts(
+    users: str, tz: str, since: str | None = None, span: Span | None = None
+) -> str:
+    """(product, month, last_step, next, users) from a relation shaped as ``funnel_users``,
+    of the users who entered from ``since`` (an ISO 8601 instant: a local month's start)
+    on: the step counts (sum over ``next``) and the branch counts (rows with a ``next``)
+    of every cell."""
+    where = "TRUE" if since is None else f"t0 >= CAST({literal(since)} AS TIMESTAMPTZ)"
+    return (
+        f"SELECT product, {month_number('t0', tz, span)} AS month, last_step, next, "
+        f"COUNT(*) AS users FROM {users} AS users WHERE {where} GROUP BY 1, 2, 3, 4"
+    )
+
+
+def funnel(
+    steps: Sequence[str],
+    window_days: int,
+    wanted: Sequence[str],
+    src: Source,
+    tz: str,
+    span: Span | None = None,
+) -> str:
+    """One funnel's counts in one statement (no state): what BigQuery runs."""
+    return funnel_counts(f"({funnel_users(steps, window_days, wanted, src)})", tz, span=span)

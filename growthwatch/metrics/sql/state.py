@@ -1,0 +1,391 @@
+"""Logo retention and funnels over the ledger, with their per-user state kept in it.
+
+Both metrics need, per user, a first event over the whole history (the signup month, the
+funnel entry). A full run computes that per-user state by SQL over the ledger into tables
+of the ledger file; an incremental run folds in only the events after the ``seq`` the
+state covers and recounts the cells from the state, so its cost follows the new events
+and the users they touch, not the history:
+
+* ``state_cohorts_members`` (product, subject, cohort month) and ``state_cohorts_active``
+  (product, subject, month: each month a user was active, once): a new signup can only
+  move a user to an earlier cohort (a ``min``), a new active use only add a month.
+* ``state_funnels_users`` (funnel, product, subject, entry, step reached, last step,
+  next type): a new step-1 event can only move an entry earlier; every user whose entry
+  is within a window before the earliest new event is followed again from the events
+  since then (a user who entered earlier has a window that closed before any new event).
+* ``state_<family>_meta``: the ``seq`` the state covers and a signature of what it
+  depends on (time zone, funnel definitions, products left out). A state that covers less
+  than the engine last processed (``LedgerView.last_seq``: events it never folded), or
+  whose signature differs, is rebuilt from the ledger, so it never serves stale numbers;
+  so is every full run. State and meta change in one transaction.
+
+The SQL is ``growthwatch.metrics.sql.queries``; pandas only turns the cell counts into
+frames (``cohorts.logo_cells``, ``funnels.step_cells`` / ``branch_cells``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from growthwatch.metrics import cohorts, funnels
+from growthwatch.metrics._frame import TIME_DTYPE, empty, local_month_numbers, month_starts
+from growthwatch.metrics.reads import LedgerView
+from growthwatch.metrics.settings import Funnel
+from growthwatch.metrics.sql import Span, literal, literals
+from growthwatch.metrics.sql import queries as q
+
+__all__ = ["funnel_frames", "logo_retention"]
+
+_COHORT_TABLES = """
+CREATE TABLE IF NOT EXISTS state_cohorts_meta (seq BIGINT, signature VARCHAR);
+CREATE TABLE IF NOT EXISTS state_cohorts_members (product VARCHAR, subject VARCHAR,
+    cohort BIGINT);
+CREATE TABLE IF NOT EXISTS state_cohorts_active (product VARCHAR, subject VARCHAR,
+    month BIGINT);
+CREATE TABLE IF NOT EXISTS state_cohorts_cells (product VARCHAR, cohort BIGINT, month BIGINT,
+    users BIGINT);
+"""
+_FUNNEL_TABLES = """
+CREATE TABLE IF NOT EXISTS state_funnels_meta (seq BIGINT, signature VARCHAR);
+CREATE TABLE IF NOT EXISTS state_funnels_users (funnel VARCHAR, product VARCHAR,
+    subject VARCHAR, t0 TIMESTAMPTZ, reached TIMESTAMPTZ, last_step BIGINT, next VARCHAR);
+"""
+_LOWEST = -(2**31)  # a month number before any
+
+
+def _month(at: pd.Timestamp, tz: str) -> int:
+    return int(local_month_numbers(pd.Series([at]).astype(TIME_DTYPE), tz)[0])
+
+
+def _subjects(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """The distinct subjects of a (small, temporary) table as an ``IN`` list of literals:
+    a list of values, unlike a subquery, lets DuckDB look them up in the ART index on
+    ``subject`` instead of scanning the state table (up to its ``index_scan_max_count``
+    matches; beyond, it scans, with the same result)."""
+    return literals(r[0] for r in con.execute(f"SELECT DISTINCT subject FROM {table}").fetchall())
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    row = con.execute(sql).fetchone()
+    return None if row is None else row[0]
+
+
+class _Run:
+    """One family's state pass: the cursor, the ``seq`` range and whether to rebuild."""
+
+    def __init__(
+        self, view: LedgerView, family: str, ddl: str, signature: dict[str, Any],
+        full: bool,
+    ) -> None:  # fmt: skip
+        self.view = view
+        self.family = family
+        self.con = view.ledger.connection
+        self.upto = int(_scalar(self.con, "SELECT coalesce(max(seq), 0) FROM events"))
+        self.signature = json.dumps({**signature, "exclude": sorted(view.exclude)},
+                                    sort_keys=True)  # fmt: skip
+        self.con.execute("BEGIN TRANSACTION")
+        self.con.execute(ddl)
+        meta = self.con.execute(f"SELECT seq, signature FROM state_{family}_meta").fetchall()
+        # The state must cover at least what the engine processed; it may cover more (an
+        # event stored between the engine's summary and this pass): folding those again
+        # changes nothing (a min, a set, recounted users), so the fold starts after them.
+        self.after = int(meta[0][0]) if len(meta) == 1 else 0
+        # (covering more than the ledger holds, though, it is not this ledger's)
+        self.rebuild = (full or len(meta) != 1 or meta[0][1] != self.signature
+                        or self.after < view.last_seq or self.after > self.upto)  # fmt: skip
+        self.done = False
+
+    def where(self, *, new: bool = False, since: pd.Timestamp | None = None) -> str:
+        """The ledger rows of this pass: all up to ``upto``, or only the new ones."""
+        return q.ledger_where(
+            self.view.exclude, after_seq=self.after if new else None,
+            upto_seq=self.upto, since=None if since is None else since.isoformat(),
+        )  # fmt: skip
+
+    def span(self) -> Span | None:
+        """The first and last instant of the ledger (for ``month_number``)."""
+        lo, hi = self.con.execute("SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM events"
+                                  ).fetchone() or (None, None)  # fmt: skip
+        if lo is None or hi is None:
+            return None
+        return pd.Timestamp(int(lo), unit="us", tz="UTC"), pd.Timestamp(int(hi), unit="us", tz="UTC")
+
+    def commit(self) -> None:
+        self.con.execute(f"DELETE FROM state_{self.family}_meta")
+        self.con.execute(f"INSERT INTO state_{self.family}_meta VALUES (?, ?)",
+                         [self.upto, self.signature])  # fmt: skip
+        self.con.execute("COMMIT")
+        self.done = True
+
+    def close(self) -> None:
+        """Abort what a failed pass left uncommitted (the state stays as it was)."""
+        try:
+            if not self.done:
+                self.con.execute("ROLLBACK")
+        finally:
+            self.con.close()
+
+
+# -- logo retention ------------------------------------------------------------------------
+
+
+def logo_retention(
+    view: LedgerView, start: pd.Timestamp | None, until: pd.Timestamp | None
+) -> pd.DataFrame:
+    """``cohort_retention`` (basis logo) of the cells from ``start``'s month on (all with
+    ``start`` None), as ``growthwatch.metrics.cohorts.logo_retention`` over the ledger."""
+    tz = view.settings.timezone
+    run = _Run(view, "cohorts", _COHORT_TABLES, {"tz": tz}, start is None)
+    try:
+        con = run.con
+        if run.rebuild:
+            src, span = q.Source(where=run.where()), run.span()
+            con.execute("CREATE OR REPLACE TABLE state_cohorts_members AS "
+                        + q.logo_members(src, tz, span))  # fmt: skip
+            # in month order: the folds' lookups of recent months skip the older row groups
+            con.execute("CREATE OR REPLACE TABLE state_cohorts_active AS "
+                        f"{q.logo_active(src, tz, span)} ORDER BY month")  # fmt: skip
+            con.execute("CREATE OR REPLACE TABLE state_cohorts_cells AS " + q.logo_cells(
+                "state_cohorts_members", "state_cohorts_active", _LOWEST))  # fmt: skip
+            # the members are looked up by subject (an index: one row per user); the
+            # active months by month first (the table is in month order) then subject
+            con.execute("CREATE INDEX state_cohorts_members_subject ON state_cohorts_members "
+                        "(subject)")  # fmt: skip
+        elif run.upto > run.after:
+            _fold_cohorts(run, tz)
+        run.commit()
+        from_month = _LOWEST if start is None else _month(start, tz)
+        cells = con.execute("SELECT product, cohort, month, users FROM state_cohorts_cells "
+                            f"WHERE month IS NULL OR month >= {literal(from_month)}").df()  # fmt: skip
+        last = _scalar(con, "SELECT greatest((SELECT max(month) FROM state_cohorts_active), "
+                            "(SELECT max(cohort) FROM state_cohorts_members))")  # fmt: skip
+    finally:
+        run.close()
+    sized = cells["month"].isna()
+    if not sized.any():
+        return empty(cohorts.COLUMNS)
+    sizes = cells[sized].set_index(["product", "cohort"])["users"].astype("int64")
+    retained = (cells[~sized].astype({"month": "int64"})
+                .set_index(["product", "cohort", "month"])["users"].astype("int64"))  # fmt: skip
+    last = int(last)
+    if until is not None:
+        last = max(last, _month(until, tz))
+    return cohorts.logo_cells(sizes, retained, last, tz,
+                              None if start is None else from_month)  # fmt: skip
+
+
+def _fold_cohorts(run: _Run, tz: str) -> None:
+    """Fold the new events into the cohort state and its cells (``state_cohorts_cells``:
+    the counts of ``queries.logo_cells``, sizes where ``month`` is NULL) by deltas:
+
+    1. users whose cohort moves (a first signup, or one earlier than theirs): their size
+       leaves the old cohort for the new one, and so do their active months (those at or
+       after each cohort), looked up before this pass adds any;
+    2. active months not seen before count for their user's (new) cohort.
+
+    Every lookup of active months is from the earliest month concerned on (the table is
+    in month order), so a fold reads the recent months, not the history."""
+    con = run.con
+    con.execute("CREATE OR REPLACE TEMP TABLE new_events AS SELECT product, subject, ts, type "
+                + q.Source(where=run.where(new=True)).rows(
+                    "type IN ('signup', 'active_use') AND subject IS NOT NULL"))  # fmt: skip
+    new = q.Source("new_events")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_members AS {q.logo_members(new, tz)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_active AS {q.logo_active(new, tz)}")
+    subjects = _subjects(con, "new_events")
+    # One lookup of each state table, for the users of the new events only: their
+    # membership, and their active months from the earliest month the fold can touch
+    # (a cohort moves to a new signup's month; an active month is a new event's).
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT * FROM state_cohorts_members "
+        f"WHERE subject IN {subjects}"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE their_active AS SELECT * FROM state_cohorts_active "
+        "WHERE month >= (SELECT min(m) FROM (SELECT min(cohort) AS m FROM new_members "
+        "UNION ALL SELECT min(month) FROM new_active)) "
+        f"AND subject IN {subjects}"
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE moved AS SELECT n.product AS product, n.subject AS subject, "
+        "s.cohort AS old, n.cohort AS new FROM new_members AS n LEFT JOIN theirs "
+        "AS s ON s.product = n.product AND s.subject = n.subject "
+        "WHERE s.cohort IS NULL OR n.cohort < s.cohort"
+    )
+    con.execute("CREATE OR REPLACE TEMP TABLE deltas (product VARCHAR, cohort BIGINT, "
+                "month BIGINT, d BIGINT)")  # fmt: skip
+    moved_active = (
+        "FROM moved AS m JOIN their_active AS a ON a.product = m.product "
+        "AND a.subject = m.subject WHERE TRUE"
+    )
+    con.execute(
+        "INSERT INTO deltas SELECT product, new, NULL, 1 FROM moved "
+        "UNION ALL SELECT product, old, NULL, -1 FROM moved WHERE old IS NOT NULL "
+        f"UNION ALL SELECT m.product, m.new, a.month, 1 {moved_active} AND a.month >= m.new "
+        f"UNION ALL SELECT m.product, m.old, a.month, -1 {moved_active} "
+        "AND m.old IS NOT NULL AND a.month >= m.old"
+    )
+    if _scalar(con, "SELECT count(*) FROM moved WHERE old IS NOT NULL"):  # rare: re-dated
+        con.execute(
+            "UPDATE state_cohorts_members AS s SET cohort = m.new FROM moved AS m "
+            "WHERE m.old IS NOT NULL AND s.product = m.product AND s.subject = m.subject"
+        )
+    con.execute("INSERT INTO state_cohorts_members SELECT product, subject, new FROM moved "
+                "WHERE old IS NULL")  # fmt: skip
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE added AS SELECT n.product AS product, n.subject AS subject, "
+        "n.month AS month FROM new_active AS n WHERE NOT EXISTS (SELECT 1 FROM their_active "
+        "AS s WHERE s.month = n.month AND s.product = n.product AND s.subject = n.subject)"
+    )
+    # an added month counts for its user's cohort as it is now (moved or as it was)
+    con.execute(
+        "INSERT INTO deltas SELECT a.product, c.cohort, a.month, 1 FROM added AS a "
+        "JOIN (SELECT product, subject, new AS cohort FROM moved UNION ALL "
+        "SELECT t.product, t.subject, t.cohort FROM theirs AS t WHERE NOT EXISTS (SELECT 1 "
+        "FROM moved AS m WHERE m.product = t.product AND m.subject = t.subject)) AS c "
+        "ON c.product = a.product AND c.subject = a.subject WHERE a.month >= c.cohort"
+    )
+    con.execute("INSERT INTO state_cohorts_active SELECT * FROM added")
+    con.execute("CREATE OR REPLACE TEMP TABLE summed AS SELECT product, cohort, month, "
+                "sum(d) AS d FROM deltas GROUP BY product, cohort, month")  # fmt: skip
+    same = ("c.product = d.product AND c.cohort = d.cohort "
+            "AND c.month IS NOT DISTINCT FROM d.month")  # fmt: skip
+    con.execute(f"UPDATE state_cohorts_cells AS c SET users = c.users + d.d FROM summed AS d "
+                f"WHERE {same}")  # fmt: skip
+    con.execute("INSERT INTO state_cohorts_cells SELECT d.product, d.cohort, d.month, d.d "
+                "FROM summed AS d WHERE NOT EXISTS (SELECT 1 FROM state_cohorts_cells AS c "
+                f"WHERE {same})")  # fmt: skip
+    con.execute("DELETE FROM state_cohorts_cells WHERE users = 0")  # a cohort left empty
+    for table in ("new_events", "new_members", "new_active", "theirs", "their_active", "moved",
+                  "deltas", "added", "summed"):  # fmt: skip
+        con.execute(f"DROP TABLE {table}")
+
+
+# -- funnels -------------------------------------------------------------------------------
+
+
+def funnel_frames(
+    view: LedgerView, start: pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(``funnel_steps``, ``funnel_branches``) of every configured funnel for the entry
+    months from ``start``'s on (all with ``start`` None), as
+    ``growthwatch.metrics.funnels.funnels`` over the ledger."""
+    settings = view.settings
+    tz = settings.timezone
+    if not settings.funnels:
+        return empty(funnels.STEP_COLUMNS), empty(funnels.BRANCH_COLUMNS)
+    defs = [[f.name, list(f.steps), f.window_days, list(funnels.funnel_types(f, settings))]
+            for f in settings.funnels]  # fmt: skip
+    run = _Run(view, "funnels", _FUNNEL_TABLES, {"funnels": defs}, start is None)
+    try:
+        con = run.con
+        if run.rebuild:
+            con.execute("DROP INDEX IF EXISTS state_funnels_users_subject")
+            con.execute("DELETE FROM state_funnels_users")
+        elif run.upto > run.after:  # the new events any funnel reads, once
+            every = sorted({t for f in settings.funnels for t in funnels.funnel_types(f, settings)})
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE new_events AS SELECT product, subject, ts, type, "
+                "kind " + q.Source(where=run.where(new=True)).rows(
+                    f"subject IS NOT NULL AND (type IN {literals(every)} "
+                    f"OR kind IN {literals(every)})"))  # fmt: skip
+        for f in settings.funnels:
+            wanted = funnels.funnel_types(f, settings)
+            if run.rebuild:
+                users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=run.where()))
+                con.execute(f"INSERT INTO state_funnels_users SELECT {literal(f.name)}, * "
+                            f"FROM ({users})")  # fmt: skip
+            elif run.upto > run.after:
+                _fold_funnel(run, f, wanted)
+        if run.rebuild:  # bulk insert first, then the index (an update's lookups)
+            con.execute("CREATE INDEX state_funnels_users_subject ON state_funnels_users "
+                        "(subject)")  # fmt: skip
+        elif run.upto > run.after:
+            con.execute("DROP TABLE new_events")
+        run.commit()
+        since = None if start is None else month_starts(np.array([_month(start, tz)]), tz)[0]
+        span = run.span() if since is None else None  # every user: compare, not convert
+        parts = []
+        for f in settings.funnels:
+            mine = f"(SELECT * FROM state_funnels_users WHERE funnel = {literal(f.name)})"
+            counts = con.execute(q.funnel_counts(
+                mine, tz, None if since is None else since.isoformat(), span)).df()  # fmt: skip
+            parts.append(_funnel_cells(counts, f, view, tz))
+    finally:
+        run.close()
+    return (pd.concat([p[0] for p in parts], ignore_index=True),
+            pd.concat([p[1] for p in parts], ignore_index=True))  # fmt: skip
+
+
+def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
+    """Fold the new events (``new_events``) into one funnel's user state: entries moved
+    earlier or new, then the users with a new event who entered within a window before
+    the earliest one followed again from the events since then (a user without a new
+    event, or whose window closed before it, keeps their state)."""
+    con, name = run.con, literal(f.name)
+    mine = f"(type IN {literals(wanted)} OR kind IN {literals(wanted)})"
+    earliest = _scalar(con, f"SELECT epoch_us(min(ts)) FROM new_events WHERE {mine}")
+    if earliest is None:
+        return
+    since = pd.Timestamp(int(earliest), unit="us", tz="UTC") - pd.Timedelta(days=f.window_days)
+    step = literal(f.steps[0])
+    con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT product, subject "
+                f"FROM new_events WHERE {mine}")  # fmt: skip
+    # One lookup of the state: the rows of the users with new events (and where they are)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT s.rowid AS rid, s.product AS product, "
+        f"s.subject AS subject, s.t0 AS t0 FROM state_funnels_users AS s WHERE s.funnel = {name} "
+        f"AND s.subject IN {_subjects(con, 'touched')}"
+    )
+    # Their entries now: the earlier of the state's and the new step-1 events' (a user with
+    # neither has not entered); those from a window before the earliest new event are the
+    # users to follow again.
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE recent AS SELECT t.product AS product, t.subject AS subject, "
+        "least(min(s.t0), min(CASE WHEN e.type = " + step + " OR e.kind = " + step
+        + " THEN e.ts END)) AS t0 FROM touched AS t "
+        "LEFT JOIN theirs AS s ON s.product = t.product AND s.subject = t.subject "
+        "LEFT JOIN new_events AS e ON e.product = t.product AND e.subject = t.subject "
+        "GROUP BY t.product, t.subject"
+    )
+    con.execute(f"DELETE FROM recent WHERE t0 IS NULL OR t0 < CAST({literal(since.isoformat())} "
+                "AS TIMESTAMPTZ)")  # fmt: skip
+    # their events since then: only theirs (any product: ``recent`` holds the pairs)
+    theirs = f"{run.where(since=since)} AND subject IN {_subjects(con, 'recent')}"
+    users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=theirs),
+                           entries="recent")  # fmt: skip
+    con.execute(f"CREATE OR REPLACE TEMP TABLE redo AS SELECT {name} AS funnel, * FROM ({users})")
+    con.execute(
+        "DELETE FROM state_funnels_users WHERE rowid IN (SELECT s.rid FROM theirs AS s "
+        "JOIN recent AS r ON r.product = s.product AND r.subject = s.subject)"
+    )
+    con.execute("INSERT INTO state_funnels_users SELECT * FROM redo")
+    for table in ("redo", "recent", "theirs", "touched"):
+        con.execute(f"DROP TABLE {table}")
+
+
+def _funnel_cells(
+    counts: pd.DataFrame, f: Funnel, view: LedgerView, tz: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The steps and branches frames of one funnel from its SQL counts."""
+    if counts.empty:
+        return empty(funnels.STEP_COLUMNS), empty(funnels.BRANCH_COLUMNS)
+    months = counts["month"].to_numpy(dtype="int64")
+    uniq = np.unique(months)
+    starts = pd.Series(month_starts(uniq, tz).array, index=uniq)
+    counts = counts.assign(month=starts.reindex(months).array,
+                           last_step=counts["last_step"].astype("int64"),
+                           users=counts["users"].astype("int64"))  # fmt: skip
+    per_step = counts.groupby(["product", "month", "last_step"])["users"].sum()
+    steps = funnels.step_cells(per_step.unstack(fill_value=0), f)
+    stalled = counts[counts["next"].notna()]
+    branch_counts = stalled.groupby(["product", "month", "last_step", "next"])["users"].sum()
+    have = per_step.index.droplevel("last_step").unique()
+    branches = funnels.branch_cells(branch_counts, have, f, view.settings)
+    return steps, branches

@@ -174,15 +174,18 @@ def run_size(events: int, args: argparse.Namespace) -> dict[str, dict[str, Any]]
     try:
         for phase in phases:
             done = work / f"{phase}.json"
-            if phase == "load" and done.exists():
+            if done.exists():
                 results[phase] = json.loads(done.read_text())
                 print(f"{events:>11,} {phase:12s} (reused) {results[phase]}", flush=True)
                 continue
             proc = subprocess.run(
                 [sys.executable, __file__, "--phase", phase, "--work", str(work),
                  "--events", str(events), "--new", str(args.new)],
-                capture_output=True, text=True, check=True,
+                capture_output=True, text=True,
             )  # fmt: skip
+            if proc.returncode:
+                print(proc.stderr[-4000:], file=sys.stderr)
+                raise SystemExit(f"phase {phase} of {events:,} events failed ({proc.returncode})")
             results[phase] = json.loads(proc.stdout.strip().splitlines()[-1])
             done.write_text(json.dumps(results[phase]))
             print(f"{events:>11,} {phase:12s} {results[phase]}", flush=True)
@@ -244,9 +247,10 @@ def main() -> None:
     parser.add_argument("--segments-cost", action="store_true",
                         help="also the full recompute without segment series (its cost)")
     parser.add_argument("--reuse", type=Path, metavar="DIR",
-                        help="keep each ledger in DIR/<events> and reuse its load phase: "
-                        "the load runs once, full and incremental once on it (they change "
-                        "the ledger: a second incremental finds its events already stored)")
+                        help="keep each ledger and each phase's figures in DIR/<events>: a "
+                        "phase already measured there is reused, not run again (the "
+                        "incremental phase changes the ledger; delete DIR/<events> for a "
+                        "fresh measurement)")
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

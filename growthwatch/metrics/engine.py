@@ -195,10 +195,14 @@ class MetricsEngine:
         self.families: tuple[Family, ...] = registry.load()
         if self.settings.duckdb_memory_mb is not None:
             # the ledger's DuckDB (one limit for the database: its aggregates spill to
-            # ``<ledger>.tmp`` beyond it) gets its share of ``metrics.memory_limit_mb``
+            # ``<ledger>.tmp`` beyond it) gets its share of ``metrics.memory_limit_mb``.
+            # Without insertion order a CREATE TABLE AS (the engagement state's rebuild)
+            # streams and spills instead of running out of memory at 100M events; every
+            # read that needs an order says ORDER BY.
             cursor = ledger.connection
             try:
                 cursor.execute(f"SET memory_limit = '{int(self.settings.duckdb_memory_mb)}MB'")
+                cursor.execute("SET preserve_insertion_order = false")
             finally:
                 cursor.close()
 

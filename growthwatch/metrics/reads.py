@@ -136,8 +136,9 @@ class LedgerView:
         tz = self.settings.timezone
         activity, activity_params = self._filters(start)
         history, history_params = self._filters(None)
+        users = "" if start is None else "AND subject IN (SELECT subject FROM activity)"
         sql = (query("lifecycle_counts").replace("{activity_filters}", activity)
-               .replace("{history_filters}", history))  # fmt: skip
+               .replace("{history_filters}", history).replace("{users_filter}", users))  # fmt: skip
         frame = self._df(sql, [tz, shift, width, *activity_params,
                                tz, shift, width, *history_params])  # fmt: skip
         return frame.astype({"product": object, "k": "int64", "active": "int64",

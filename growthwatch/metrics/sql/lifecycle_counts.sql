@@ -9,7 +9,9 @@
 -- Parameters, in order: the IANA zone, 7 for weeks or 1 for days, 3 for weeks or 0 for
 -- days (the Monday shift), then those of the two placeholders: the activity filters
 -- (from where the periods are counted) and the history filters (the first activity is
--- over everything before the end, with the same zone and period parameters again).
+-- over everything before the end, with the same zone and period parameters again). The
+-- users placeholder narrows the history to the users of the activity counted, when that
+-- starts late (an update): a full run reads the history once, without the semi-join.
 WITH activity AS (
     SELECT DISTINCT
         product,
@@ -26,8 +28,7 @@ firsts AS (
         CAST(floor((date_diff('day', DATE '1970-01-01', CAST(min(ts) AT TIME ZONE ? AS DATE)) + ?)
             / ?) AS BIGINT) AS first_k
     FROM events
-    WHERE type = 'active_use' AND subject IS NOT NULL {history_filters}
-        AND subject IN (SELECT subject FROM activity)
+    WHERE type = 'active_use' AND subject IS NOT NULL {history_filters} {users_filter}
     GROUP BY product, subject
 ),
 flagged AS (

@@ -52,8 +52,9 @@ DEFAULT_MEMORY_LIMIT_MB = 2048  # fits a 2-core, 8 GB machine beside InfluxDB an
 
 
 def duckdb_share_mb(limit_mb: int) -> int:
-    """DuckDB's part of a metrics memory limit: a quarter, at least 64 MB."""
-    return max(64, limit_mb // 4)
+    """DuckDB's part of a metrics memory limit: half (the volume is counted in SQL: a
+    quarter ran out of memory building the cohort state of 100M events), at least 64 MB."""
+    return max(64, limit_mb // 2)
 
 
 def chunk_events_for(limit_mb: int) -> int:

@@ -39,12 +39,12 @@ def _settings(tmp_path: Path, metrics: str) -> MetricsSettings:
 def test_the_limit_is_read_from_the_config_and_split(tmp_path: Path) -> None:
     tight = _settings(tmp_path, "{memory_limit_mb: 512}")
     assert tight.memory_limit_mb == 512
-    assert tight.duckdb_memory_mb == 128  # a quarter to DuckDB
-    # the other 384 MiB at 600 bytes per event held
-    assert tight.chunk_events == 384 * 2**20 // 600 == chunk_events_for(512)
+    assert tight.duckdb_memory_mb == 256  # half to DuckDB
+    # the other 256 MiB at 600 bytes per event held
+    assert tight.chunk_events == 256 * 2**20 // 600 == chunk_events_for(512)
     default = _settings(tmp_path, "{}")
     assert default.memory_limit_mb == DEFAULT_MEMORY_LIMIT_MB == 2048
-    assert default.chunk_events == 1536 * 2**20 // 600
+    assert default.chunk_events == 1024 * 2**20 // 600
     with pytest.raises(ConfigError, match="memory_limit_mb"):
         _settings(tmp_path, "{memory_limit_mb: 16}")
     with Ledger() as ledger:
@@ -52,7 +52,7 @@ def test_the_limit_is_read_from_the_config_and_split(tmp_path: Path) -> None:
         cursor = ledger.connection
         limit = cursor.execute("SELECT current_setting('memory_limit')").fetchone()
         cursor.close()
-    assert limit is not None and limit[0] == "122.0 MiB"  # DuckDB's 128 MB, in MiB
+    assert limit is not None and limit[0] == "244.1 MiB"  # DuckDB's 256 MB, in MiB
 
 
 def _store_contents(store: SeriesStore) -> dict[str, pd.DataFrame]:

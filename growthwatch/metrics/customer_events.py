@@ -26,12 +26,10 @@ import pandas as pd
 import pyarrow as pa
 
 from growthwatch.events import EventType
-from growthwatch.frames import EVENT_COLUMNS
 from growthwatch.metrics._frame import LEDGER_ORDER
 from growthwatch.metrics.mrr import MRR_TYPES
-from growthwatch.metrics.reads import _ARROW_TYPES, LedgerView
+from growthwatch.metrics.reads import LedgerView, events_frame, select_list
 from growthwatch.metrics.touched import event_count
-from growthwatch.stores.ledger import SELECT_EXPR
 
 log = logging.getLogger(__name__)
 TYPES = tuple(dict.fromkeys((*MRR_TYPES, EventType.TRIAL_STARTED.value)))
@@ -76,9 +74,7 @@ def read(
     ``EVENT_COLUMNS`` layout like ``reads.read_events``, plus their ``seq``; the view's
     excluded products left out. Call ``sync`` first."""
     wanted = set(columns)
-    select = ", ".join(
-        f"{SELECT_EXPR[c]} AS {c}" if c in wanted else f"NULL AS {c}" for c in EVENT_COLUMNS
-    )
+    select = select_list(wanted)
     marks = ", ".join("?" for _ in subjects)
     kinds = ", ".join("?" for _ in types)
     sql = (f"SELECT {select}, seq FROM {TABLE} WHERE subject IN ({marks}) AND type IN ({kinds}) "
@@ -89,12 +85,7 @@ def read(
         table = result if isinstance(result, pa.Table) else result.read_all()
     finally:
         cursor.close()
-    frame = table.to_pandas(types_mapper=_ARROW_TYPES.get)
-    for col, dtype in EVENT_COLUMNS.items():
-        if col in wanted or dtype != "str":
-            frame[col] = frame[col].astype(dtype)
-        else:
-            frame[col] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    frame = events_frame(table, wanted)
     if view.exclude:
         frame = frame[~frame["product"].isin(list(view.exclude)).to_numpy()]
     frame = frame.reset_index(drop=True)

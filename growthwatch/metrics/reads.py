@@ -28,6 +28,26 @@ _ARROW_TYPES = {
 }
 
 
+def select_list(wanted: set[str]) -> str:
+    """The SELECT list of an events read in ``EVENT_COLUMNS`` layout: the ``wanted``
+    columns as stored, the others NULL."""
+    return ", ".join(
+        f"{SELECT_EXPR[c]} AS {c}" if c in wanted else f"NULL AS {c}" for c in EVENT_COLUMNS
+    )
+
+
+def events_frame(table: pa.Table, wanted: set[str]) -> pd.DataFrame:
+    """An Arrow result of ``select_list`` as an event frame with ``EVENT_COLUMNS``' dtypes
+    (strings stay Arrow strings; columns not ``wanted`` all NA)."""
+    frame = table.to_pandas(types_mapper=_ARROW_TYPES.get)
+    for col, dtype in EVENT_COLUMNS.items():
+        if col in wanted or dtype != "str":
+            frame[col] = frame[col].astype(dtype)
+        else:
+            frame[col] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    return frame
+
+
 def read_events(
     ledger: Ledger,
     types: Sequence[str],
@@ -47,10 +67,7 @@ def read_events(
     subjects that also have an event of ``types`` at or after that time (in the same
     product)."""
     wanted = set(columns or EVENT_COLUMNS)
-    select = ", ".join(
-        f"{SELECT_EXPR[c]} AS {c}" if c in wanted else f"NULL AS {c}" for c in EVENT_COLUMNS
-    )
-    sql = f"SELECT {select} FROM events WHERE type IN (SELECT unnest(?))"
+    sql = f"SELECT {select_list(wanted)} FROM events WHERE type IN (SELECT unnest(?))"
     params: list[Any] = [list(types)]
     if start is not None:
         sql += " AND ts >= ?"
@@ -84,12 +101,7 @@ def read_events(
         table = result if isinstance(result, pa.Table) else result.read_all()
     finally:
         cursor.close()
-    frame = table.to_pandas(types_mapper=_ARROW_TYPES.get)
-    for col, dtype in EVENT_COLUMNS.items():
-        if col in wanted or dtype != "str":
-            frame[col] = frame[col].astype(dtype)
-        else:
-            frame[col] = pd.Series(pd.NA, index=frame.index, dtype="str")
+    frame = events_frame(table, wanted)
     frame.attrs[LEDGER_ORDER if ordered else LEDGER_UNIQUE] = True
     return frame
 

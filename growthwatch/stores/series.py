@@ -7,11 +7,11 @@ it, so recomputing a day never adds to it (within one batch too: the last row wi
 NaN (undefined) field value removes the stored value, as ``InfluxStore`` does.
 
 Storage is one wide table per measurement, one row per point (``series_layout.py``), and a
-batch goes in as Arrow columns (``series_rows.py``). An upsert is "delete the stored rows
-of the batch's keys, insert the batch's rows" in one transaction, under the store's lock;
-the delete is a hash join restricted to the batch's time span, and it is skipped when no
-row lies in that span (a full recompute writes into the range it has just deleted). Fields
-a batch does not carry keep their stored values. No row is ever left with every field
+batch goes in as Arrow columns (``series_rows.py``). An upsert is one ``MERGE`` of the
+batch's rows on (tags, time), in one transaction under the store's lock; a large batch
+whose time span holds no stored row (a full recompute writes into the range it has just
+deleted) is a plain INSERT instead. Fields a batch does not carry keep their stored
+values. No row is ever left with every field
 undefined, and a (tags, time) appears once per table, so a row is a point.
 """
 
@@ -42,7 +42,9 @@ from growthwatch.stores.series_layout import (
 from growthwatch.stores.series_rows import SeriesRows, series_rows
 
 _INCOMING = "incoming_points"
-_STAGED = "staged_points"
+# a batch of more rows first checks whether its span holds any stored row (a full
+# recompute writes into the range it has just deleted: a plain INSERT, no join)
+_MERGE_ROWS = 10_000
 _MEMORY = re.compile(r"\s*\d+(\.\d+)?\s*([KMGT]i?)?B\s*", re.IGNORECASE)
 
 
@@ -225,29 +227,40 @@ def _upsert(con: duckdb.DuckDBPyConnection, layout: Layout, rows: SeriesRows) ->
     in_span = "time >= ?::TIMESTAMPTZ AND time <= ?::TIMESTAMPTZ"
     con.register(_INCOMING, pa.table(arrays))
     try:
-        stored = con.execute(f"SELECT 1 FROM {table} WHERE {in_span} LIMIT 1", span).fetchone()
-        if stored is None:  # nothing in the span (a full recompute after its delete): insert
-            _insert(con, table, f"(SELECT * REPLACE (timezone('UTC', time) AS time) "
-                                f"FROM {_INCOMING})", supplied)  # fmt: skip
-            return
         source = f"(SELECT * REPLACE (timezone('UTC', time) AS time) FROM {_INCOMING})"
-        if others:  # fields this batch does not carry keep their stored values
-            kept = ", ".join(f"s.{quote(c)}" for c in others)
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {_STAGED} AS SELECT i.*, {kept} FROM {source} i "
-                f"LEFT JOIN (SELECT * FROM {table} WHERE {in_span}) s "
-                "ON s.tags = i.tags AND s.time = i.time", span
-            )  # fmt: skip
-        con.execute(f"DELETE FROM {table} t USING {_INCOMING} i WHERE t.tags = i.tags "
-                    "AND t.time = timezone('UTC', i.time) "
-                    f"AND t.{in_span.replace('AND time', 'AND t.time')}", span)  # fmt: skip
-        if others:
-            _insert(con, table, _STAGED, [*supplied, *others])
-            con.execute(f"DROP TABLE {_STAGED}")
-        else:
-            _insert(con, table, source, supplied)
+        if len(rows) > _MERGE_ROWS:
+            stored = con.execute(f"SELECT 1 FROM {table} WHERE {in_span} LIMIT 1",
+                                 span).fetchone()  # fmt: skip
+            if stored is None:  # nothing in the span (a full recompute after its delete)
+                _insert(con, table, source, supplied)
+                return
+        _merge(con, table, source, supplied, others)
     finally:
         con.unregister(_INCOMING)
+
+
+def _merge(
+    con: duckdb.DuckDBPyConnection, table: str, source: str, supplied: list[str], others: list[str]
+) -> None:
+    """One ``MERGE``: a stored point takes the batch's fields (the others keep their
+    values) and goes when no field is left defined; a new point goes in when it has a
+    defined field. One statement per batch, where delete-then-insert (with a staging
+    table for the fields kept) took up to five: a live update writes a few rows into many
+    measurements, so statements, not rows, were its cost."""
+    q = [quote(c) for c in supplied]
+    none_left = " AND ".join([f"i.{c} IS NULL" for c in q]
+                             + [f"t.{quote(c)} IS NULL" for c in others])  # fmt: skip
+    sets = ", ".join(f"{c} = i.{c}" for c in q)
+    defined = " OR ".join(f"i.{c} IS NOT NULL" for c in q)
+    listed = ", ".join(q)
+    values = ", ".join(f"i.{c}" for c in q)
+    con.execute(
+        f"MERGE INTO {table} AS t USING {source} AS i ON t.tags = i.tags AND t.time = i.time "
+        f"WHEN MATCHED AND {none_left} THEN DELETE "
+        f"WHEN MATCHED THEN UPDATE SET {sets} "
+        f"WHEN NOT MATCHED AND ({defined}) THEN INSERT (tags, time, {listed}) "
+        f"VALUES (i.tags, i.time, {values})"
+    )  # fmt: skip
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, source: str, columns: list[str]) -> None:

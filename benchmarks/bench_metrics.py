@@ -96,7 +96,8 @@ def bench_settings(work: Path) -> MetricsSettings:
 def full(work: Path, settings: MetricsSettings | None = None, name: str = "") -> dict[str, Any]:
     settings = settings or bench_settings(work)
     with Ledger(work / "ledger.duckdb") as ledger:
-        series = SeriesStore(work / f"series{name}.duckdb")
+        # as ``growthwatch metrics`` opens it: the series store's share of the limit
+        series = SeriesStore(work / f"series{name}.duckdb", memory_limit=settings.series_memory_limit)
         engine = MetricsEngine(ledger, settings, state_path=work / f"state{name}.json")
         started = time.perf_counter()
         result = engine.recompute([series])
@@ -116,8 +117,9 @@ def incremental(work: Path) -> dict[str, float]:
     new = pd.read_pickle(work / "new.pkl")
     with Ledger(work / "ledger.duckdb") as ledger:
         ledger.append(new)
-        series = SeriesStore(work / "series.duckdb")
-        engine = MetricsEngine(ledger, bench_settings(work), state_path=work / "state.json")
+        settings = bench_settings(work)
+        series = SeriesStore(work / "series.duckdb", memory_limit=settings.series_memory_limit)
+        engine = MetricsEngine(ledger, settings, state_path=work / "state.json")
         base = peak_mb()
         started = time.perf_counter()
         result = engine.update([series])

@@ -49,19 +49,34 @@ class SegmentSettings:
 BYTES_PER_EVENT = 600
 MIN_CHUNK_EVENTS = 10_000  # below this a chunk's fixed cost dominates; tests go lower by hand
 DEFAULT_MEMORY_LIMIT_MB = 2048  # fits a 2-core, 8 GB machine beside InfluxDB and Grafana
+# What the process holds before any family runs (the interpreter, numpy, pandas, DuckDB,
+# the engine's caches): 170 MB measured at the start of a 10M-event recompute.
+BASELINE_MB = 256
+MIN_SHARE_MB = 64
+
+
+def series_share_mb(limit_mb: int) -> int:
+    """The embedded series store's DuckDB part of a metrics memory limit: a sixteenth
+    (it takes a chunk's points at a time), at least ``MIN_SHARE_MB``."""
+    return max(MIN_SHARE_MB, limit_mb // 16)
 
 
 def duckdb_share_mb(limit_mb: int) -> int:
-    """DuckDB's part of a metrics memory limit: half (the volume is counted in SQL: a
-    quarter ran out of memory building the cohort state of 100M events), at least 64 MB."""
-    return max(64, limit_mb // 2)
+    """The ledger DuckDB's part of a metrics memory limit: half of what the baseline and
+    the series store leave (the volume is counted in SQL), at least ``MIN_SHARE_MB``.
+
+    The three parts and the baseline add up to the limit because they are held at the
+    same time: DuckDB keeps its buffers between queries, so a pandas family running after
+    an SQL one finds them still taken (a 10M-event recompute peaked at 2.5 GB with half of
+    2048 to each DuckDB and half to pandas)."""
+    return max(MIN_SHARE_MB, (limit_mb - BASELINE_MB - series_share_mb(limit_mb)) // 2)
 
 
 def chunk_events_for(limit_mb: int) -> int:
-    """Events a family run may hold at once within ``limit_mb``: what DuckDB's share leaves,
-    at ``BYTES_PER_EVENT`` each."""
-    frames = (limit_mb - duckdb_share_mb(limit_mb)) * 2**20
-    return max(MIN_CHUNK_EVENTS, int(frames / BYTES_PER_EVENT))
+    """Events a family run may hold at once within ``limit_mb``: what the baseline and both
+    DuckDB shares leave, at ``BYTES_PER_EVENT`` each."""
+    rest = limit_mb - BASELINE_MB - series_share_mb(limit_mb) - duckdb_share_mb(limit_mb)
+    return max(MIN_CHUNK_EVENTS, int(max(MIN_SHARE_MB, rest) * 2**20 / BYTES_PER_EVENT))
 
 
 @dataclass(frozen=True)
@@ -78,9 +93,10 @@ class MetricsSettings:
     # a trial converts when its customer reaches a paid period within this many days
     trial_conversion_days: int = 30
     segments: SegmentSettings = field(default_factory=SegmentSettings)
-    # The memory a metrics run may use (``metrics.memory_limit_mb``): DuckDB's own limit
-    # (``duckdb_memory_mb``; it spills beyond it) and how many events one family run holds
-    # in pandas at once (``chunk_events``, the rest of the limit). None: DuckDB unlimited.
+    # The memory a metrics run may use (``metrics.memory_limit_mb``): the ledger DuckDB's
+    # own limit (``duckdb_memory_mb``; it spills beyond it), the series store's
+    # (``series_memory_limit``) and how many events one family run holds in pandas at once
+    # (``chunk_events``), with ``BASELINE_MB`` for the rest. None: DuckDB unlimited.
     memory_limit_mb: int | None = None
     chunk_events: int = field(default_factory=lambda: chunk_events_for(DEFAULT_MEMORY_LIMIT_MB))
 
@@ -91,9 +107,9 @@ class MetricsSettings:
     @property
     def series_memory_limit(self) -> str | None:
         """The embedded series store's DuckDB limit (``SeriesStore(memory_limit=...)``):
-        the same share as the ledger's, the writes being the other side of a run."""
-        share = self.duckdb_memory_mb
-        return None if share is None else f"{share}MB"
+        its own share of ``memory_limit_mb`` (``series_share_mb``)."""
+        limit = self.memory_limit_mb
+        return None if limit is None else f"{series_share_mb(limit)}MB"
 
     @property
     def reporting_currency(self) -> str:

@@ -39,12 +39,17 @@ def _settings(tmp_path: Path, metrics: str) -> MetricsSettings:
 def test_the_limit_is_read_from_the_config_and_split(tmp_path: Path) -> None:
     tight = _settings(tmp_path, "{memory_limit_mb: 512}")
     assert tight.memory_limit_mb == 512
-    assert tight.duckdb_memory_mb == 256  # half to DuckDB
-    # the other 256 MiB at 600 bytes per event held
-    assert tight.chunk_events == 256 * 2**20 // 600 == chunk_events_for(512)
+    # 256 MB baseline, 64 MB (the floor; a sixteenth is 32) for the series store, the
+    # 192 left halved between the ledger's DuckDB and the frames
+    assert tight.series_memory_limit == "64MB"
+    assert tight.duckdb_memory_mb == 96
+    assert tight.chunk_events == 96 * 2**20 // 600 == chunk_events_for(512)
     default = _settings(tmp_path, "{}")
     assert default.memory_limit_mb == DEFAULT_MEMORY_LIMIT_MB == 2048
-    assert default.chunk_events == 1024 * 2**20 // 600
+    # 2048 - 256 - 128 (a sixteenth) = 1664, halved
+    assert default.series_memory_limit == "128MB"
+    assert default.duckdb_memory_mb == 832
+    assert default.chunk_events == 832 * 2**20 // 600
     with pytest.raises(ConfigError, match="memory_limit_mb"):
         _settings(tmp_path, "{memory_limit_mb: 16}")
     with Ledger() as ledger:
@@ -52,7 +57,7 @@ def test_the_limit_is_read_from_the_config_and_split(tmp_path: Path) -> None:
         cursor = ledger.connection
         limit = cursor.execute("SELECT current_setting('memory_limit')").fetchone()
         cursor.close()
-    assert limit is not None and limit[0] == "244.1 MiB"  # DuckDB's 256 MB, in MiB
+    assert limit is not None and limit[0] == "91.5 MiB"  # DuckDB's 96 MB, in MiB
 
 
 def _store_contents(store: SeriesStore) -> dict[str, pd.DataFrame]:

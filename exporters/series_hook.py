@@ -117,6 +117,8 @@ class LiveSeriesHook:
                 stores = [*self.stores, *([recorder] if recorder else [])]
                 result = self.engine.update(stores, live=live)
                 log.debug("series update: %s, %d points", result.mode, result.points)
+                if result.errors and not live:  # deferred again: retried, not spun on
+                    self._wake.wait(self.catch_up_retry)
                 telemetry.METRICS_FAILING.clear()
                 for product in result.failing:
                     telemetry.METRICS_FAILING.labels(product).set(1)

@@ -202,7 +202,10 @@ def _run(args: argparse.Namespace, full: bool) -> int:
     _report(result, getattr(args, "format", "table"))
     for product, reason in result.failing.items():
         console.print(f"[red]metrics of {product} not computed[/red]: {reason}")
-    return 1 if result.failing else 0
+    for family, reason in result.errors.items():
+        console.print(f"[red]metric family {family} failed[/red] (the others were written; "
+                      f"`growthwatch metrics update` runs it again): {reason}")  # fmt: skip
+    return 1 if result.failing or result.errors else 0
 
 
 def _report(result: RunResult, fmt: str = "table") -> None:

@@ -99,15 +99,22 @@ def metric_batches(
 
 @dataclass
 class Deferred:
-    """A family's rewrite that live updates put off (see ``Family.live``): from ``start``,
-    of ``products`` (``*``: all), over the events after ``seq``."""
+    """A family's rewrite put off to the next update that is not live: by a live update
+    (see ``Family.live``) or because the family failed (``RunResult.errors``). From
+    ``start`` (None: all history), of ``products`` (``*``: all), over the events after
+    ``seq``."""
 
-    start: pd.Timestamp
+    start: pd.Timestamp | None
     products: set[str]
     seq: int
 
-    def merged(self, start: pd.Timestamp, products: set[str]) -> Deferred:
-        return Deferred(min(self.start, start), self.products | products, self.seq)
+    def merged(self, start: pd.Timestamp | None, products: set[str]) -> Deferred:
+        return Deferred(_earliest(self.start, start), self.products | products, self.seq)
+
+
+def _earliest(a: pd.Timestamp | None, b: pd.Timestamp | None) -> pd.Timestamp | None:
+    """The earlier rewrite start (None, all history, is the earliest)."""
+    return None if a is None or b is None else min(a, b)
 
 
 @dataclass(frozen=True)
@@ -138,15 +145,17 @@ class EngineState:
             {"last_seq": self.last_seq,
              "horizon": None if self.horizon is None else self.horizon.isoformat(),
              "failing": self.failing,
-             "deferred": {name: {"start": d.start.isoformat(), "products": sorted(d.products),
-                                 "seq": d.seq} for name, d in self.deferred.items()}}
+             "deferred": {name: {"start": None if d.start is None else d.start.isoformat(),
+                                 "products": sorted(d.products), "seq": d.seq}
+                          for name, d in self.deferred.items()}}
         )  # fmt: skip
 
     @classmethod
     def from_json(cls, text: str) -> EngineState:
         raw = json.loads(text)
         horizon = raw.get("horizon")
-        deferred = {name: Deferred(pd.Timestamp(d["start"]), set(d["products"]), int(d["seq"]))
+        deferred = {name: Deferred(None if d["start"] is None else pd.Timestamp(d["start"]),
+                                   set(d["products"]), int(d["seq"]))
                     for name, d in (raw.get("deferred") or {}).items()}  # fmt: skip
         return cls(int(raw.get("last_seq", 0)), None if horizon is None else pd.Timestamp(horizon),
                    dict(raw.get("failing") or {}), deferred)  # fmt: skip
@@ -166,7 +175,10 @@ class RunResult:
     # products left out because their events cannot be valued (a currency without an
     # exchange rate): product -> reason. Every other product's metrics go on.
     failing: dict[str, str] = field(default_factory=dict)
-    deferred: list[str] = field(default_factory=list)  # families a live update put off
+    deferred: list[str] = field(default_factory=list)  # families put off to the next update
+    # family -> what stopped it (an exception): its rewrite is deferred and retried by the
+    # next update that is not live; every other family's series were written
+    errors: dict[str, str] = field(default_factory=dict)
     # family -> the time chunks it streamed in (``metrics.memory_limit_mb``); 1: one piece
     chunks: dict[str, int] = field(default_factory=dict)
 
@@ -312,8 +324,11 @@ class MetricsEngine:
         horizon = summary["last"].max()
         touched = {f.name: since for f in self.families}
         result.points = self._run(stores, touched, None, horizon, since, until, result)
-        self.state = EngineState(int(summary["seq"].max()), horizon)
+        # a family that failed is rewritten again, over the same range, by the next update
+        deferred = {name: Deferred(since, {"*"}, 0) for name in result.errors}
+        self.state = EngineState(int(summary["seq"].max()), horizon, deferred=deferred)
         self._save_state()
+        result.deferred = sorted(deferred)
         result.seconds = time.perf_counter() - started
         return result
 
@@ -323,7 +338,8 @@ class MetricsEngine:
         ``live`` (the path a webhook takes in ``serve``) puts off the families that are
         not ``live`` (too costly per event: segments), remembering what they must rewrite;
         the next update that is not live (``serve`` runs one as soon as the events pause,
-        ``growthwatch metrics update`` always) catches them up.
+        ``growthwatch metrics update`` always) catches them up. A family that fails (an
+        exception: ``RunResult.errors``) is put off the same way, and the others go on.
         """
         started = time.perf_counter()
         self.failing = self._check_valuable(self.state.last_seq if self._checked else None)
@@ -361,14 +377,19 @@ class MetricsEngine:
                 continue
             touched[family.name] = start
             products[family.name] = chosen
-        if not live:  # catch up what live updates put off
+        if not live:  # catch up what live updates put off, and what failed before
             for name, later in pending.items():
-                start = touched.get(name)
-                touched[name] = later.start if start is None else min(start, later.start)
+                touched[name] = (_earliest(touched[name], later.start) if name in touched
+                                 else later.start)  # fmt: skip
                 products[name] = products.get(name, set()) | later.products
                 seqs[name] = later.seq
             pending = {}
         result.points = self._run(stores, touched, products, horizon, None, None, result, seqs)
+        for name in result.errors:  # retried by the next update that is not live
+            earlier = pending.get(name)
+            pending[name] = (
+                Deferred(touched[name], products[name], seqs.get(name, self.state.last_seq))
+                if earlier is None else earlier.merged(touched[name], products[name]))  # fmt: skip
         result.events = int(new["n"].sum())
         last_seq = self.state.last_seq if new.empty else int(new["seq"].max())
         self.state = EngineState(last_seq, horizon, deferred=pending)
@@ -398,44 +419,71 @@ class MetricsEngine:
             # a family caught up after live updates compares with the ledger it last saw
             seen = view if seqs is None or name not in seqs else dataclasses.replace(
                 view, last_seq=seqs[name])
-            written = 0
-            first = None
-            for chunk in self._chunks(family, seen, start, horizon):
-                computed = family.run(chunk.view, chunk.start, keep, chunk.horizon)
-                frames = computed.frames
-                rewrite = computed.start if chunk.first else chunk.start
-                keep_chunk = None if computed.all_products else keep
-                result.chain_breaks = computed.counters.get("chain_breaks", result.chain_breaks)
-                del computed
-                lower = rewrite if since is None else (
-                    since if rewrite is None else max(since, rewrite))
-                ends = [e for e in (until, chunk.view.end) if e is not None]
-                upper = min(ends) if ends else None
-                batches = []
-                for measurement, frame in frames.items():
-                    chosen = _select(frame, measurement, lower, upper, keep_chunk,
-                                     self.settings.timezone)  # fmt: skip
-                    if not chosen.empty:
-                        batches.append(to_batch(measurement, chosen))
-                if chunk.first:  # the whole range this run rewrites, removed once up front
-                    first = lower
-                    full = since is None and until is None and lower is None
-                    for store in stores:
-                        if isinstance(store, SeriesDeleter):
-                            for measurement in family.measurements:
-                                if full or measurement in family.shrinking:
-                                    self._delete(store, measurement, family, lower, until,
-                                                 keep_chunk)  # fmt: skip
-                for store in stores:
-                    store.write(batches)
-                del frames
-                written += sum(len(b) for b in batches)
-                result.chunks[name] = result.chunks.get(name, 0) + 1
+            try:
+                written, first = self._run_family(stores, family, seen, start, keep, horizon,
+                                                  since, until, result)  # fmt: skip
+            except Exception as exc:  # one family's failure stops no other
+                # (DuckDB out of memory, a bug): the caller defers its rewrite to the next
+                # update, which runs it again; what it wrote so far is rewritten then
+                log.exception("metrics %s failed; retried by the next update", name)
+                result.errors[name] = f"{type(exc).__name__}: {exc}"
+                result.timings[name] = round(time.perf_counter() - began, 3)
+                continue
             points += written
             result.families[name] = "all" if first is None else first.isoformat()
             result.timings[name] = round(time.perf_counter() - began, 3)
             log.info("metrics %s: %d points from %s", name, written, first)
         return points
+
+    def _run_family(
+        self,
+        stores: Sequence[Store],
+        family: Family,
+        view: LedgerView,
+        start: pd.Timestamp | None,
+        keep: set[str] | None,
+        horizon: pd.Timestamp,
+        since: pd.Timestamp | None,
+        until: pd.Timestamp | None,
+        result: RunResult,
+    ) -> tuple[int, pd.Timestamp | None]:
+        """One family's rewrite from ``start`` (chunk by chunk): the points it wrote and
+        the bucket its rewrite started from."""
+        name = family.name
+        written = 0
+        first = None
+        for chunk in self._chunks(family, view, start, horizon):
+            computed = family.run(chunk.view, chunk.start, keep, chunk.horizon)
+            frames = computed.frames
+            rewrite = computed.start if chunk.first else chunk.start
+            keep_chunk = None if computed.all_products else keep
+            result.chain_breaks = computed.counters.get("chain_breaks", result.chain_breaks)
+            del computed
+            lower = rewrite if since is None else (
+                since if rewrite is None else max(since, rewrite))
+            ends = [e for e in (until, chunk.view.end) if e is not None]
+            upper = min(ends) if ends else None
+            batches = []
+            for measurement, frame in frames.items():
+                chosen = _select(frame, measurement, lower, upper, keep_chunk,
+                                 self.settings.timezone)  # fmt: skip
+                if not chosen.empty:
+                    batches.append(to_batch(measurement, chosen))
+            if chunk.first:  # the whole range this run rewrites, removed once up front
+                first = lower
+                full = since is None and until is None and lower is None
+                for store in stores:
+                    if isinstance(store, SeriesDeleter):
+                        for measurement in family.measurements:
+                            if full or measurement in family.shrinking:
+                                self._delete(store, measurement, family, lower, until,
+                                             keep_chunk)  # fmt: skip
+            for store in stores:
+                store.write(batches)
+            del frames
+            written += sum(len(b) for b in batches)
+            result.chunks[name] = result.chunks.get(name, 0) + 1
+        return written, first
 
     def _chunks(
         self, family: Family, view: LedgerView, start: pd.Timestamp | None, horizon: pd.Timestamp

@@ -11,6 +11,8 @@ import pandas as pd
 
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.frames import events_to_frame
+from growthwatch.metrics.schema import MEASUREMENTS
+from growthwatch.stores.series import SeriesStore
 
 _ids = itertools.count()
 
@@ -83,3 +85,14 @@ def frame(*events: GrowthEvent) -> pd.DataFrame:
 
 def days(start: str, n: int) -> list[datetime]:
     return [t(start) + timedelta(days=i) for i in range(n)]
+
+
+def store_contents(store: SeriesStore) -> dict[str, pd.DataFrame]:
+    """Every measurement a store holds, rows in a fixed order (to compare whole stores)."""
+    out = {}
+    for m in MEASUREMENTS:
+        got = store.read(m.name)
+        if not got.empty:
+            keys = [c for c in ("time", *m.tags, "period") if c in got.columns]
+            out[m.name] = got.sort_values(keys, ignore_index=True)
+    return out

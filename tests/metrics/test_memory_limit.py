@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from metric_cases import store_contents
 
 from growthwatch import ConfigError, load_config
 from growthwatch.demo.generator import generate
 from growthwatch.demo.pipeline import DEMO_METRICS
 from growthwatch.demo.spec import DemoSpec
 from growthwatch.metrics.engine import MetricsEngine
-from growthwatch.metrics.schema import MEASUREMENTS
 from growthwatch.metrics.settings import (
     DEFAULT_MEMORY_LIMIT_MB,
     MetricsSettings,
@@ -60,16 +60,6 @@ def test_the_limit_is_read_from_the_config_and_split(tmp_path: Path) -> None:
     assert limit is not None and limit[0] == "91.5 MiB"  # DuckDB's 96 MB, in MiB
 
 
-def _store_contents(store: SeriesStore) -> dict[str, pd.DataFrame]:
-    out = {}
-    for m in MEASUREMENTS:
-        frame = store.read(m.name)
-        if not frame.empty:
-            keys = [c for c in ("time", *m.tags, "period") if c in frame.columns]
-            out[m.name] = frame.sort_values(keys, ignore_index=True)
-    return out
-
-
 def test_a_recompute_under_512_mb_writes_the_same_stores(tmp_path: Path) -> None:
     events = pd.concat(generate(DemoSpec(seed=11, products=3, months=4, events_per_day=600)),
                        ignore_index=True)  # fmt: skip
@@ -88,7 +78,7 @@ def test_a_recompute_under_512_mb_writes_the_same_stores(tmp_path: Path) -> None
                 assert min(result.chunks[f] for f in ("product", "traffic", "revenue")) >= 2
                 assert result.chunks["traffic"] >= 10
                 assert result.chunks["lifecycle"] == result.chunks["subscriptions"] == 1
-            stores[name] = _store_contents(store)
+            stores[name] = store_contents(store)
             store.close()
     assert total > 50_000
     assert stores["512"].keys() == stores["unlimited"].keys()

@@ -37,11 +37,13 @@ import numpy as np
 import pandas as pd
 
 from growthwatch.metrics import families as registry
+from growthwatch.metrics import family_state
 from growthwatch.metrics._frame import PORTFOLIO, local_floor_at
 from growthwatch.metrics.families.base import Family, Frames, Scope
 from growthwatch.metrics.reads import LedgerView, read_events
 from growthwatch.metrics.schema import MEASUREMENTS, bucket_floor, to_batch
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.touched import event_count, max_seq
 from growthwatch.points import PointBatch
 from growthwatch.stores.files import write_private
 from growthwatch.stores.interfaces import SeriesDeleter
@@ -201,6 +203,8 @@ class MetricsEngine:
         self.failing: dict[str, str] = {}
         self._checked = False  # the whole ledger's currencies checked once by this engine
         self._firsts: dict[Any, tuple[int, pd.DataFrame]] = {}  # ``LedgerView.firsts``
+        self._firsts_loaded = False  # the persisted copy read (``_view``)
+        self._firsts_throttle = family_state.Throttle()
         self.state = self._load_state()
         # One instance of each family per engine: a family may keep state between runs
         # (the subscription family's MRR state, so a webhook costs one product's history).
@@ -220,8 +224,34 @@ class MetricsEngine:
 
     def _view(self) -> LedgerView:
         """The ledger as this run sees it: without the failing products."""
-        return LedgerView(self.ledger, self.settings, sorted(self.failing), self.state.last_seq,
+        view = LedgerView(self.ledger, self.settings, sorted(self.failing), self.state.last_seq,
                           firsts=self._firsts)  # fmt: skip
+        if not self._firsts_loaded:
+            self._firsts_loaded = True
+            self._firsts.update(_load_firsts(view))
+        return view
+
+    def _prime_firsts(self, horizon: pd.Timestamp) -> None:
+        """Aggregate the first days every family's updates ask for (a full run reads the
+        whole history instead, so it never asked): the next update, warm or cold, then
+        adds only its new events to them."""
+        view = self._view()
+        for family in self.families:
+            try:
+                family.first_days(view, horizon)
+            except Exception as exc:  # only the next update's speed depends on it
+                log.warning("metrics %s: first days not aggregated ahead (%s)", family.name, exc)
+
+    def _keep_firsts(self, *, built: bool) -> None:
+        """Persist the ``first_events`` aggregates (throttled, as a family's totals are),
+        so a cold engine (the next ``growthwatch metrics update``) aggregates only the
+        events after them instead of scanning the history for each grid's first day."""
+        if not self._firsts or not self._firsts_throttle.due(built):
+            return
+        view = self._view()
+        top = max(seq for seq, _frame in self._firsts.values())
+        family_state.save(view, _FIRSTS, family_state.Saved(
+            top, event_count(view, top), "", dict(self._firsts)))  # fmt: skip
 
     def _check_valuable(self, after_seq: int | None = None) -> dict[str, str]:
         """Products with money in a currency the exchange-rate table cannot convert.
@@ -316,7 +346,8 @@ class MetricsEngine:
         """Rewrite every bucket in [since, until) (all history by default)."""
         started = time.perf_counter()
         self.failing = self._check_valuable()
-        self._firsts.clear()  # a full run reads everything afresh
+        self._firsts.clear()  # a full run reads everything afresh (not the persisted copy)
+        self._firsts_loaded = True
         summary = self._ledger_summary(None)
         result = RunResult("full", events=self.ledger.count(), failing=dict(self.failing))
         if summary.empty:
@@ -328,6 +359,8 @@ class MetricsEngine:
         deferred = {name: Deferred(since, {"*"}, 0) for name in result.errors}
         self.state = EngineState(int(summary["seq"].max()), horizon, deferred=deferred)
         self._save_state()
+        self._prime_firsts(horizon)
+        self._keep_firsts(built=True)
         result.deferred = sorted(deferred)
         result.seconds = time.perf_counter() - started
         return result
@@ -394,6 +427,7 @@ class MetricsEngine:
         last_seq = self.state.last_seq if new.empty else int(new["seq"].max())
         self.state = EngineState(last_seq, horizon, deferred=pending)
         self._save_state()
+        self._keep_firsts(built=False)
         result.deferred = sorted(pending)
         result.seconds = time.perf_counter() - started
         return result
@@ -594,3 +628,17 @@ def _select(
         keep &= frame["product"].isin([*products, PORTFOLIO]).to_numpy()
     return frame[keep]
 
+
+_FIRSTS = "first_events"  # ``family_state``'s name for the engine's ``first_events`` copy
+
+
+def _load_firsts(view: LedgerView) -> dict[Any, tuple[int, pd.DataFrame]]:
+    """The persisted ``first_events`` aggregates, when no event at or below the ``seq``
+    they cover was removed since (a trim: the count differs); else nothing (they are
+    aggregated afresh)."""
+    saved = family_state.load(view, _FIRSTS)
+    if saved is None or not isinstance(saved.totals, dict):
+        return {}
+    if saved.seq > max_seq(view) or event_count(view, saved.seq) != saved.count:
+        return {}
+    return saved.totals

@@ -221,16 +221,50 @@ class LedgerView:
         if self.end is not None:
             old, new = "ts < ?", "max(ts) >= ?"
             params: list[Any] = [self.end.to_pydatetime(), list(types), self.end.to_pydatetime()]
-        else:
-            old, new = "seq <= ?", "max(seq) > ?"
-            params = [self.last_seq, list(types), self.last_seq]
-        frame = self._df(
-            f"SELECT epoch_us(min(prev)) AS prev FROM (SELECT max(ts) FILTER (WHERE {old}) "
-            "AS prev FROM events WHERE type IN (SELECT unnest(?)) "
-            f"GROUP BY product, currency HAVING {new})", params,
+            frame = self._df(
+                f"SELECT epoch_us(min(prev)) AS prev FROM (SELECT max(ts) FILTER (WHERE {old}) "
+                "AS prev FROM events WHERE type IN (SELECT unnest(?)) "
+                f"GROUP BY product, currency HAVING {new})", params,
+            )  # fmt: skip
+            prev = frame["prev"].iloc[0] if len(frame) else None
+            return None if prev is None or pd.isna(prev) else _utc_us(int(prev))
+        return self._previous_last_since_seq(types)
+
+    def _previous_last_since_seq(self, types: Sequence[str]) -> pd.Timestamp | None:
+        """``previous_last_by_currency`` for an update: the pairs of the new events (a
+        ``seq`` range: zone maps), then each pair's last older event searched in growing
+        windows of time before the new events' earliest instant, so an update reads the
+        last days of money events, not their whole history (a pair's latest older event
+        in a window is its latest of all). Only a pair with nothing older in the last
+        year (a new product or currency) costs a scan of the rest."""
+        kinds = list(types)
+        pairs = self._df(
+            f"SELECT product, {_CURRENCY} AS currency, epoch_us(min(ts)) AS earliest "
+            "FROM events WHERE seq > ? AND type IN (SELECT unnest(?)) GROUP BY ALL",
+            [self.last_seq, kinds],
         )  # fmt: skip
-        prev = frame["prev"].iloc[0] if len(frame) else None
-        return None if prev is None or pd.isna(prev) else pd.Timestamp(int(prev), unit="us", tz="UTC")
+        if pairs.empty:
+            return None
+        earliest = _utc_us(int(pairs["earliest"].min()))
+        wanted = {(p, c) for p, c in zip(pairs["product"], pairs["currency"], strict=True)}
+        found: dict[tuple[Any, Any], int] = {}
+        for back in (pd.Timedelta(days=2), pd.Timedelta(days=35), pd.Timedelta(days=400), None):
+            missing = sorted(wanted - found.keys(), key=repr)
+            if not missing:
+                break
+            window = "" if back is None else " AND e.ts >= ?"
+            extra: list[Any] = [] if back is None else [(earliest - back).to_pydatetime()]
+            got = self._df(
+                f"SELECT e.product, {_CURRENCY} AS currency, epoch_us(max(e.ts)) AS prev "
+                "FROM events AS e JOIN (SELECT unnest(?) AS p, unnest(?) AS c) AS w "
+                f"ON e.product = w.p AND {_CURRENCY} = w.c "
+                f"WHERE e.seq <= ? AND e.type IN (SELECT unnest(?)){window} GROUP BY ALL",
+                [[p for p, _c in missing], [c for _p, c in missing], self.last_seq, kinds,
+                 *extra],
+            )  # fmt: skip
+            for p, c, prev in zip(got["product"], got["currency"], got["prev"], strict=True):
+                found[(p, c)] = int(prev)
+        return _utc_us(min(found.values())) if found else None
 
     def _df(self, sql: str, params: list[Any]) -> pd.DataFrame:
         cursor = self.ledger.connection
@@ -238,3 +272,11 @@ class LedgerView:
             return cursor.execute(sql, params).df()
         finally:
             cursor.close()
+
+
+# a money event's currency as a join key (NULL, which no valuation accepts, as a value)
+_CURRENCY = "coalesce(currency, '')"
+
+
+def _utc_us(micros: int) -> pd.Timestamp:
+    return pd.Timestamp(micros, unit="us", tz="UTC")

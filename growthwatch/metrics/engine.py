@@ -141,12 +141,17 @@ class EngineState:
     horizon: pd.Timestamp | None = None
     failing: dict[str, str] = field(default_factory=dict)  # product -> why it is left out
     deferred: dict[str, Deferred] = field(default_factory=dict)  # family -> its rewrite
+    # the currencies the exchange-rate table knew when ``failing`` was checked over the
+    # ledger up to ``last_seq`` (None: never): a cold engine with the same table checks
+    # only the events after it
+    checked: list[str] | None = None
 
     def to_json(self) -> str:
         return json.dumps(
             {"last_seq": self.last_seq,
              "horizon": None if self.horizon is None else self.horizon.isoformat(),
              "failing": self.failing,
+             "checked": self.checked,
              "deferred": {name: {"start": None if d.start is None else d.start.isoformat(),
                                  "products": sorted(d.products), "seq": d.seq}
                           for name, d in self.deferred.items()}}
@@ -159,8 +164,10 @@ class EngineState:
         deferred = {name: Deferred(None if d["start"] is None else pd.Timestamp(d["start"]),
                                    set(d["products"]), int(d["seq"]))
                     for name, d in (raw.get("deferred") or {}).items()}  # fmt: skip
+        checked = raw.get("checked")
         return cls(int(raw.get("last_seq", 0)), None if horizon is None else pd.Timestamp(horizon),
-                   dict(raw.get("failing") or {}), deferred)  # fmt: skip
+                   dict(raw.get("failing") or {}), deferred,
+                   None if checked is None else [str(c) for c in checked])  # fmt: skip
 
 
 @dataclass
@@ -297,6 +304,7 @@ class MetricsEngine:
 
     def _save_state(self) -> None:
         self.state.failing = dict(self.failing)
+        self.state.checked = sorted(self.settings.fx.currencies()) if self._checked else None
         if self.state_path is not None:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")
@@ -375,6 +383,10 @@ class MetricsEngine:
         exception: ``RunResult.errors``) is put off the same way, and the others go on.
         """
         started = time.perf_counter()
+        if not self._checked and self.state.checked == sorted(self.settings.fx.currencies()):
+            # a cold engine whose last run checked the ledger up to ``last_seq`` with the
+            # same exchange-rate table: only the newer events' currencies are new
+            self.failing, self._checked = dict(self.state.failing), True
         self.failing = self._check_valuable(self.state.last_seq if self._checked else None)
         if self.state.last_seq == 0 and self.state.horizon is None:
             return self.recompute(stores)

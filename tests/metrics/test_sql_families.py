@@ -6,6 +6,7 @@ their ``compute`` over the same events)."""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from datetime import timedelta
 from typing import Any
@@ -25,7 +26,8 @@ from growthwatch.metrics.families.base import Scope
 from growthwatch.metrics.reads import LedgerView, read_events
 from growthwatch.metrics.schema import bucket_floor
 from growthwatch.metrics.settings import MetricsSettings
-from growthwatch.metrics.sql import query
+from growthwatch.metrics.sql import activity as rollup
+from growthwatch.metrics.sql import activity_queries as aq
 from growthwatch.stores.ledger import Ledger
 
 activity = st.tuples(
@@ -48,7 +50,9 @@ def test_sql_edges_equal_the_pandas_definition(
     since = pd.Timestamp(begin + timedelta(days=start_day))
     with Ledger() as ledger:
         ledger.append(events)
-        got = LedgerView(ledger, MetricsSettings(timezone=tz)).rolling_edges(since)
+        view = LedgerView(ledger, MetricsSettings(timezone=tz))
+        rollup.sync(view)
+        got = rollup.rolling_edges(view, since)
         frame = read_events(ledger, ["active_use"], start=since)
     days = local_day_numbers(frame["ts"].astype(TIME_DTYPE), tz)
     want = engagement.rolling_edges(frame["product"].to_numpy(dtype=object),
@@ -89,16 +93,37 @@ def test_sql_families_equal_their_pandas_compute(
                     expected.sort_values(["time", "product"], ignore_index=True), obj=name)
 
 
-@pytest.mark.parametrize("name", ["rolling_edges", "lifecycle_counts"])
-def test_the_sql_files_transpile_to_bigquery(name: str, caplog: pytest.LogCaptureFixture) -> None:
-    """The ``.sql`` definitions (with their filter placeholders filled as the engine fills
-    them) carry to BigQuery: nothing unsupported, local days as ``DATETIME(ts, zone)``."""
-    sql = query(name)
-    for placeholder in ("{filters}", "{activity_filters}", "{history_filters}"):
-        sql = sql.replace(placeholder, " AND ts >= ? AND product NOT IN (SELECT unnest(?))")
-    sql = sql.replace("{users_filter}", "AND subject IN (SELECT subject FROM activity)")
-    with caplog.at_level(logging.WARNING, logger="sqlglot"):
-        (out,) = sqlglot.transpile(sql, read="duckdb", write="bigquery",
-                                   unsupported_level=ErrorLevel.RAISE)  # fmt: skip
-    assert not caplog.records, [r.getMessage() for r in caplog.records]
-    assert "DATETIME(ts, ?)" in out and "AT TIME ZONE" not in out
+def rendered() -> dict[str, list[str]]:
+    """Each builder of ``activity_queries``, rendered for a few zones and ranges as the
+    rollup runs them."""
+    where = "pid IN (1, 2) AND day >= 20512 AND day <= 20600"
+    out: dict[str, list[str]] = {"rolling_edges": [aq.rolling_edges(rollup.DAYS, where)],
+                                 "lifecycle_counts": [], "day_number": [], "user_days": [],
+                                 "new_activity": []}  # fmt: skip
+    for period in ("day", "week"):
+        out["lifecycle_counts"].append(aq.lifecycle_counts(rollup.DAYS, where, period))
+    for tz in ("UTC", "Europe/Berlin", "America/New_York"):
+        out["day_number"].append(f"SELECT {aq.day_number('ts', tz)} FROM events")
+        out["user_days"].append(aq.user_days("seq <= 10", tz))
+        out["new_activity"].append(aq.new_activity("seq > 10 AND seq <= 20", tz))
+    return out
+
+
+def test_every_activity_query_builder_is_covered() -> None:
+    builders = {name for name, fn in inspect.getmembers(aq, inspect.isfunction)
+                if fn.__module__ == aq.__name__ and not name.startswith("_")}  # fmt: skip
+    assert builders == set(rendered())
+
+
+@pytest.mark.parametrize("name", sorted(rendered()))
+def test_the_activity_sql_transpiles_to_bigquery(name: str, caplog: pytest.LogCaptureFixture) -> None:
+    """The rollup's statements carry to BigQuery: nothing unsupported, local days as
+    ``DATETIME(ts, zone)``."""
+    for sql in rendered()[name]:
+        with caplog.at_level(logging.WARNING, logger="sqlglot"):
+            (out,) = sqlglot.transpile(sql, read="duckdb", write="bigquery",
+                                       unsupported_level=ErrorLevel.RAISE)  # fmt: skip
+        assert not caplog.records, [r.getMessage() for r in caplog.records]
+        assert "AT TIME ZONE" not in out
+        if "date_diff" in sql:
+            assert "DATETIME(ts, '" in out

@@ -44,6 +44,8 @@ activity = st.tuples(
 def test_sql_edges_equal_the_pandas_definition(
     raw: list[tuple[Any, ...]], tz: str, start_day: int
 ) -> None:
+    """The rollup's edges over the whole history are the pandas edges of the same events;
+    read from a later day, their running sums (the counts) agree from a window on."""
     begin = t("2026-02-20")  # Berlin: winter time, then summer time from 2026-03-29
     events = [ev(kind, begin + timedelta(minutes=minute), user, product=product,
                  source_id=f"e{i}") for i, (product, user, minute, kind) in enumerate(raw)]  # fmt: skip
@@ -52,13 +54,32 @@ def test_sql_edges_equal_the_pandas_definition(
         ledger.append(events)
         view = LedgerView(ledger, MetricsSettings(timezone=tz))
         rollup.sync(view)
-        got = rollup.rolling_edges(view, since)
-        frame = read_events(ledger, ["active_use"], start=since)
+        got = rollup.rolling_edges(view, None)
+        late = rollup.rolling_edges(view, since)
+        frame = read_events(ledger, ["active_use"])
     days = local_day_numbers(frame["ts"].astype(TIME_DTYPE), tz)
     want = engagement.rolling_edges(frame["product"].to_numpy(dtype=object),
                                     frame["subject"].to_numpy(dtype=object), days)  # fmt: skip
     want = want.sort_values(["product", "day"], ignore_index=True)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), want.astype(got.dtypes.to_dict()))
+
+    if want.empty:  # no activity
+        assert late.empty
+        return
+    first = int(local_day_numbers(pd.Series([since]).astype(TIME_DTYPE), tz)[0]) + 30
+    lo, hi = int(want["day"].min()), max(int(want["day"].max()), first) + 1
+
+    def counts(edges: pd.DataFrame) -> pd.DataFrame:
+        """Each product's DAU/WAU/MAU on every day from 30 days after ``since``'s."""
+        rows = []
+        for product in sorted(set(want["product"])):
+            part = edges[edges["product"] == product]
+            grid = part.set_index("day")[list(engagement.WINDOWS)].reindex(
+                range(min(lo, int(part["day"].min()) if len(part) else lo), hi), fill_value=0)
+            rows.append(grid.cumsum().loc[first:].assign(product=product).reset_index())
+        return pd.concat(rows, ignore_index=True)
+
+    pd.testing.assert_frame_equal(counts(late), counts(want), check_dtype=False)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,7 +120,7 @@ def rendered() -> dict[str, list[str]]:
     where = "pid IN (1, 2) AND day >= 20512 AND day <= 20600"
     out: dict[str, list[str]] = {"rolling_edges": [aq.rolling_edges(rollup.DAYS, where)],
                                  "lifecycle_counts": [], "day_number": [], "user_days": [],
-                                 "new_activity": []}  # fmt: skip
+                                 "new_activity": [], "grid_firsts": [aq.grid_firsts("seq <= 10")]}  # fmt: skip
     for period in ("day", "week"):
         out["lifecycle_counts"].append(aq.lifecycle_counts(rollup.DAYS, where, period))
     for tz in ("UTC", "Europe/Berlin", "America/New_York"):

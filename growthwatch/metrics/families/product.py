@@ -50,8 +50,10 @@ class Product(Family):
         return None if start is None else start - _WINDOW  # MAU looks 30 days back
 
     def first_days(self, view: LedgerView, read_from: pd.Timestamp | None) -> pd.Series | None:
-        """product -> its first event with a user: where its day grid starts."""
-        return view.first_events(self.types(view.settings), with_subject=True)
+        """product -> its first event with a user: where its day grid starts (kept in the
+        rollup, ``activity.sync`` first: no aggregate over the history)."""
+        grids = activity.products(view, grid=True)
+        return pd.Series(grids["first"].array, index=pd.Index(grids["product"], dtype=object))
 
     def held(self, settings: MetricsSettings) -> tuple[str, ...]:
         return _HELD
@@ -67,8 +69,8 @@ class Product(Family):
         settings = view.settings
         read_from = self.read_start(start, settings)
         events = view.events(_HELD, start=read_from, columns=self.columns, ordered=False)
-        first = self.first_days(view, read_from)
         activity.sync(view)
+        first = self.first_days(view, read_from)
         edges = activity.rolling_edges(view, read_from)
         daily = engagement.product_daily(events, settings, horizon, first, edges)
         return Computed({"product_daily": daily}, start)

@@ -46,14 +46,14 @@ DAYS = "state_activity_days"
 _TABLES = """
 CREATE TABLE IF NOT EXISTS state_activity_meta (seq BIGINT, count BIGINT, signature VARCHAR);
 CREATE TABLE IF NOT EXISTS state_activity_products (pid BIGINT, product VARCHAR,
-    first TIMESTAMPTZ, day BIGINT);
+    first TIMESTAMPTZ, grid TIMESTAMPTZ);
 CREATE TABLE IF NOT EXISTS state_activity_users (uid BIGINT, pid BIGINT, product VARCHAR,
-    subject VARCHAR, first TIMESTAMPTZ, day BIGINT);
+    subject VARCHAR, first TIMESTAMPTZ, day BIGINT, last BIGINT);
 CREATE TABLE IF NOT EXISTS state_activity_days (pid BIGINT, uid BIGINT, day BIGINT,
-    first BOOLEAN);
+    prev BIGINT);
 """
-# bytes a day row costs a window query (sorted uid, day, pid and the partition overhead):
-# how many rows a full run's window query takes per group of products
+# bytes a day row costs the build's window (each user's previous day: uid, day, pid sorted,
+# and the partition overhead): how many rows one window takes, by groups of products
 _ROW_BYTES = 100
 
 
@@ -73,7 +73,7 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None =
 
 
 def _signature(view: LedgerView) -> str:
-    return json.dumps({"tz": view.settings.timezone, "version": 1})
+    return json.dumps({"tz": view.settings.timezone, "version": 2})
 
 
 @contextmanager
@@ -118,96 +118,147 @@ def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
 def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
     """The rollup from every event up to ``upto``: one pass over the activity (grouped by
     user and day, the time zone converted once per event), then users, products and days
-    from that."""
+    from that; each day's previous one by a window per group of products that fits
+    DuckDB's memory limit (``_ROW_BYTES`` a row)."""
     tz = view.settings.timezone
     con.execute("DROP INDEX IF EXISTS state_activity_users_subject")
     con.execute(f"CREATE OR REPLACE TEMP TABLE raw_days AS {aq.user_days(f'seq <= {upto}', tz)}")
     con.execute("CREATE OR REPLACE TEMP TABLE raw_users AS SELECT product, subject, "
-                "min(first) AS first, min(day) AS day FROM raw_days GROUP BY product, subject")  # fmt: skip
-    con.execute("CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
-                "(ORDER BY product) AS pid, product, min(first) AS first, min(day) AS day "
-                "FROM raw_users GROUP BY product")  # fmt: skip
+                "min(first) AS first, min(day) AS day, max(day) AS last FROM raw_days "
+                "GROUP BY product, subject")  # fmt: skip
+    con.execute(
+        "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
+        "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
+        "coalesce(grid, first)) AS grid FROM (SELECT coalesce(a.product, g.product) AS product, "
+        "a.first AS first, g.first AS grid FROM (SELECT product, min(first) AS first FROM "
+        f"raw_users GROUP BY product) AS a FULL OUTER JOIN ({aq.grid_firsts(f'seq <= {upto}')}) "
+        "AS g ON g.product = a.product)"
+    )  # fmt: skip
     con.execute("CREATE OR REPLACE TABLE state_activity_users AS SELECT row_number() OVER () "
                 "AS uid, p.pid AS pid, u.product AS product, u.subject AS subject, "
-                "u.first AS first, u.day AS day FROM raw_users AS u "
+                "u.first AS first, u.day AS day, u.last AS last FROM raw_users AS u "
                 "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
+    sizes = con.execute("SELECT product, count(*) FROM raw_days GROUP BY product "
+                        "ORDER BY product").fetchall()  # fmt: skip
+    limit = view.settings.duckdb_memory_mb
+    budget = None if limit is None else max(1, limit * 2**20 // _ROW_BYTES)
+    groups: list[list[str]] = []
+    size = 0
+    for product, n in sizes:
+        if not groups or (budget is not None and size + int(n) > budget):
+            groups.append([])
+            size = 0
+        groups[-1].append(str(product))
+        size += int(n)
+    days = ("SELECT u.pid AS pid, u.uid AS uid, r.day AS day, lag(r.day) OVER (PARTITION BY "
+            "u.uid ORDER BY r.day) AS prev FROM raw_days AS r JOIN state_activity_users AS u "
+            "ON u.product = r.product AND u.subject = r.subject")  # fmt: skip
     # in day order: an update's range on ``day`` skips the older row groups
-    con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT u.pid AS pid, u.uid AS uid, "
-                "r.day AS day, r.day = u.day AS first FROM raw_days AS r "
-                "JOIN state_activity_users AS u ON u.product = r.product "
-                "AND u.subject = r.subject ORDER BY r.day, u.uid")  # fmt: skip
+    if len(groups) <= 1:
+        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS {days} ORDER BY day, uid")
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS {days} WHERE FALSE")
+        for group in groups:
+            con.execute(f"INSERT INTO raw_prev {days} WHERE r.product IN {literals(group)}")
+        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev ORDER BY day, uid")
+        con.execute("DROP TABLE raw_prev")
     con.execute("CREATE INDEX state_activity_users_subject ON state_activity_users (subject)")
     con.execute("DROP TABLE raw_days")
     con.execute("DROP TABLE raw_users")
 
 
 def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: int) -> int:
-    """Fold the events in (after, upto] in: new products and users get numbers, a user's
-    first activity moves earlier (and the first-day flag with it), user-days not seen
-    before are added. Returns the active_use events read."""
+    """Fold the events in (after, upto] in: new products and users get numbers, first
+    activities move earlier (a ``min``), user-days not seen before are added with their
+    previous day (the user's last, for days after it; a late day rewrites that user's
+    rows). Returns the active_use events read."""
     tz = view.settings.timezone
-    con.execute("CREATE OR REPLACE TEMP TABLE new_activity AS "
-                + aq.new_activity(f"seq > {after} AND seq <= {upto}", tz))  # fmt: skip
+    new = f"seq > {after} AND seq <= {upto}"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_activity AS {aq.new_activity(new, tz)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_grid AS {aq.grid_firsts(new)}")
     n = int(_scalar(con, "SELECT count(*) FROM new_activity"))
-    if not n:
-        con.execute("DROP TABLE new_activity")
-        return 0
     con.execute("CREATE OR REPLACE TEMP TABLE new_users AS SELECT product, subject, "
-                "arg_min(day, ts) AS day, min(ts) AS first FROM new_activity "
-                "GROUP BY product, subject")  # fmt: skip
-    # products: new ones numbered after the last, known ones' first activity by min
+                "min(ts) AS first, min(day) AS day FROM new_activity GROUP BY product, subject")  # fmt: skip
+    # products: new ones numbered after the last; their first activity and grid by min
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE new_products AS SELECT coalesce(a.product, g.product) "
+        "AS product, a.first AS first, least(coalesce(a.first, g.first), coalesce(g.first, "
+        "a.first)) AS grid FROM (SELECT product, min(first) AS first FROM new_users GROUP BY "
+        "product) AS a FULL OUTER JOIN new_grid AS g ON g.product = a.product"
+    )
+    con.execute(
+        "UPDATE state_activity_products AS p SET first = least(coalesce(p.first, n.first), "
+        "coalesce(n.first, p.first)), grid = least(p.grid, n.grid) FROM new_products AS n "
+        "WHERE n.product = p.product"
+    )
     con.execute(
         "INSERT INTO state_activity_products SELECT (SELECT coalesce(max(pid), 0) FROM "
         "state_activity_products) + row_number() OVER (ORDER BY n.product), n.product, "
-        "min(n.first), arg_min(n.day, n.first) FROM new_users AS n WHERE n.product NOT IN "
-        "(SELECT product FROM state_activity_products) GROUP BY n.product"
-    )  # fmt: skip
-    con.execute(
-        "UPDATE state_activity_products AS p SET first = n.first, day = n.day FROM "
-        "(SELECT product, min(first) AS first, arg_min(day, first) AS day FROM new_users "
-        "GROUP BY product) AS n WHERE n.product = p.product AND n.first < p.first"
+        "n.first, n.grid FROM new_products AS n WHERE n.product NOT IN "
+        "(SELECT product FROM state_activity_products)"
     )
+    if not n:
+        for table in ("new_activity", "new_grid", "new_users", "new_products"):
+            con.execute(f"DROP TABLE {table}")
+        return 0
     # the users the events are of, as the rollup knows them (an index lookup by subject)
     subjects = literals(r[0] for r in con.execute("SELECT DISTINCT subject FROM new_users").fetchall())
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT uid, product, subject, first, day "
+        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT uid, product, subject, first, last "
         f"FROM state_activity_users WHERE subject IN {subjects}"
     )
     con.execute(
         "INSERT INTO state_activity_users SELECT (SELECT coalesce(max(uid), 0) FROM "
         "state_activity_users) + row_number() OVER (ORDER BY n.product, n.subject), p.pid, "
-        "n.product, n.subject, n.first, n.day FROM new_users AS n "
+        "n.product, n.subject, n.first, n.day, NULL FROM new_users AS n "
         "JOIN state_activity_products AS p ON p.product = n.product WHERE NOT EXISTS "
         "(SELECT 1 FROM theirs AS t WHERE t.product = n.product AND t.subject = n.subject)"
     )
-    # users whose first activity moved earlier; onto an earlier day: the flag moves too
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE moved AS SELECT t.uid AS uid, t.day AS old_day, "
-        "n.day AS day, n.first AS first FROM theirs AS t JOIN new_users AS n "
-        "ON n.product = t.product AND n.subject = t.subject WHERE n.first < t.first"
+    con.execute(  # a first activity moved earlier (a late event)
+        "UPDATE state_activity_users AS u SET first = n.first, day = n.day FROM new_users AS n "
+        f"WHERE u.subject IN {subjects} AND u.product = n.product AND u.subject = n.subject "
+        "AND n.first < u.first"
     )
-    if _scalar(con, "SELECT count(*) FROM moved"):  # rare: a late event
-        con.execute("UPDATE state_activity_users AS u SET first = m.first, day = m.day "
-                    "FROM moved AS m WHERE u.uid = m.uid")  # fmt: skip
-        for uid, old_day in con.execute(
-            "SELECT uid, old_day FROM moved WHERE day <> old_day"
-        ).fetchall():  # fmt: skip
-            con.execute(f"UPDATE {DAYS} SET first = false WHERE day = ? AND uid = ?",
-                        [old_day, uid])  # fmt: skip
-    # the new user-days: those not in the rollup yet (looked up in their days' range only)
+    # the user-days not in the rollup yet (looked up in their days' range only), with the
+    # user's last day before this fold (NULL: a new user)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE new_days AS SELECT DISTINCT u.pid AS pid, u.uid AS uid, "
-        "a.day AS day, a.day = u.day AS first FROM new_activity AS a JOIN state_activity_users "
-        f"AS u ON u.product = a.product AND u.subject = a.subject AND u.subject IN {subjects}"
+        "CREATE OR REPLACE TEMP TABLE seen AS SELECT DISTINCT u.pid AS pid, u.uid AS uid, "
+        "a.day AS day, t.last AS old_last FROM new_activity AS a JOIN state_activity_users "
+        f"AS u ON u.product = a.product AND u.subject = a.subject AND u.subject IN {subjects} "
+        "LEFT JOIN theirs AS t ON t.uid = u.uid"
     )
-    lo, hi = con.execute("SELECT min(day), max(day) FROM new_days").fetchone() or (0, 0)
+    lo, hi = con.execute("SELECT min(day), max(day) FROM seen").fetchone() or (0, 0)
     con.execute(
-        f"INSERT INTO {DAYS} SELECT n.pid, n.uid, n.day, n.first FROM new_days AS n "
-        f"WHERE NOT EXISTS (SELECT 1 FROM (SELECT uid, day FROM {DAYS} WHERE day >= "
-        f"{literal(int(lo))} AND day <= {literal(int(hi))}) AS d "
-        "WHERE d.uid = n.uid AND d.day = n.day)"
+        "CREATE OR REPLACE TEMP TABLE fresh AS SELECT s.*, min(s.day) OVER (PARTITION BY "
+        "s.uid) AS lowest FROM seen AS s WHERE NOT EXISTS (SELECT 1 FROM (SELECT uid, day "
+        f"FROM {DAYS} WHERE day >= {literal(int(lo))} AND day <= {literal(int(hi))}) AS d "
+        "WHERE d.uid = s.uid AND d.day = s.day)"
     )
-    for table in ("new_activity", "new_users", "theirs", "moved", "new_days"):
+    # days after the user's last: their previous day is the one before among them, or the
+    # last; no row of the rollup changes
+    con.execute(
+        f"INSERT INTO {DAYS} SELECT pid, uid, day, coalesce(lag(day) OVER (PARTITION BY uid "
+        "ORDER BY day), old_last) FROM fresh WHERE old_last IS NULL OR lowest > old_last"
+    )
+    late = [int(r[0]) for r in con.execute(
+        "SELECT DISTINCT uid FROM fresh WHERE lowest < old_last").fetchall()]  # fmt: skip
+    if late:  # rare: a day before the user's last; their rows again, in full
+        uids = f"({', '.join(literal(u) for u in late)})"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE redo AS SELECT pid, uid, day, lag(day) OVER "
+            f"(PARTITION BY uid ORDER BY day) AS prev FROM (SELECT pid, uid, day FROM {DAYS} "
+            f"WHERE uid IN {uids} UNION ALL SELECT pid, uid, day FROM fresh WHERE uid IN {uids})"
+        )
+        con.execute(f"DELETE FROM {DAYS} WHERE uid IN {uids}")
+        con.execute(f"INSERT INTO {DAYS} SELECT * FROM redo")
+        con.execute("DROP TABLE redo")
+    con.execute(
+        "UPDATE state_activity_users AS u SET last = greatest(coalesce(u.last, f.last), f.last) "
+        "FROM (SELECT uid, max(day) AS last FROM fresh GROUP BY uid) AS f WHERE u.uid = f.uid "
+        f"AND u.subject IN {subjects}"
+    )
+    for table in ("new_activity", "new_grid", "new_users", "new_products", "theirs", "seen",
+                  "fresh"):  # fmt: skip
         con.execute(f"DROP TABLE {table}")
     return n
 
@@ -215,13 +266,17 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
 # -- reads ---------------------------------------------------------------------------------
 
 
-def products(view: LedgerView) -> pd.DataFrame:
+def products(view: LedgerView, *, grid: bool = False) -> pd.DataFrame:
     """(pid, product, first): every product with activity and its first activity instant
-    (the ``view``'s excluded products left out). The rollup must be ``sync``ed."""
-    where = f"WHERE product NOT IN {literals(view.exclude)} " if view.exclude else ""
+    (``grid``: every product with a signup, activation or activity with a user, and the
+    first of those), the ``view``'s excluded products left out. ``sync`` first."""
+    column = "grid" if grid else "first"
+    where = f"{column} IS NOT NULL"
+    if view.exclude:
+        where += f" AND product NOT IN {literals(view.exclude)}"
     with _cursor(view) as con:
-        frame = con.execute(f"SELECT pid, product, first FROM state_activity_products {where}"
-                            "ORDER BY pid").df()  # fmt: skip
+        frame = con.execute(f"SELECT pid, product, {column} AS first FROM "
+                            f"state_activity_products WHERE {where} ORDER BY pid").df()  # fmt: skip
     frame["first"] = pd.to_datetime(frame["first"], utc=True)
     return frame.astype({"pid": "int64", "product": object})
 
@@ -242,39 +297,16 @@ def _where(view: LedgerView, start: pd.Timestamp | None, pids: list[int]) -> str
     return " AND ".join(parts)
 
 
-def _groups(view: LedgerView, known: pd.DataFrame, start: pd.Timestamp | None) -> list[list[int]]:
-    """The products' ids in groups a window query takes at once: all of them for an update
-    (a few weeks of days), and on a full run groups whose day rows fit DuckDB's memory
-    limit (``_ROW_BYTES`` each; a bigger product alone)."""
-    pids = [int(p) for p in known["pid"]]
-    limit = view.settings.duckdb_memory_mb
-    if start is not None or limit is None or not pids:
-        return [pids] if pids else []
-    budget = max(1, limit * 2**20 // _ROW_BYTES)
-    with _cursor(view) as con:
-        sizes = dict(con.execute(f"SELECT pid, count(*) FROM {DAYS} GROUP BY pid").fetchall())
-    groups: list[list[int]] = []
-    size = 0
-    for pid in pids:
-        n = int(sizes.get(pid, 0))
-        if not groups or size + n > budget:
-            groups.append([])
-            size = 0
-        groups[-1].append(pid)
-        size += n
-    return groups
-
-
 def _counts(view: LedgerView, start: pd.Timestamp | None, build: Any) -> pd.DataFrame:
-    """Run ``build(where)`` per product group and name the products."""
+    """Run ``build(where)`` over the products' day rows from ``start`` and name the
+    products (a GROUP BY, which DuckDB spills beyond its memory limit: one query)."""
     known = products(view)
-    parts = []
+    pids = [int(p) for p in known["pid"]]
+    if not pids:
+        return pd.DataFrame({"product": pd.Series(dtype=object)})
     with _cursor(view) as con:
-        for group in _groups(view, known, start):
-            parts.append(con.execute(build(_where(view, start, group))).df())
+        frame = con.execute(build(_where(view, start, pids))).df()
     names = pd.Series(known["product"].to_numpy(), index=known["pid"].to_numpy())
-    frame = (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        {"pid": pd.Series(dtype="int64")}))  # fmt: skip
     frame.insert(0, "product", names.reindex(frame["pid"].to_numpy(dtype="int64")).to_numpy())
     return frame.drop(columns="pid")
 

@@ -2,14 +2,20 @@
 
 The rollup (``growthwatch.metrics.sql.activity`` keeps it in the ledger file) is the
 distinct (product, user, local day) of the ``active_use`` events with a subject, plus each
-user's first activity. Users and products are numbered (``uid``, ``pid``) so the day table
-is three integers and a flag: its window queries sort fixed-width rows, never strings.
+user's first activity. Users and products are numbered (``uid``, ``pid``), so the day table
+is four integers: its reads group fixed-width rows, never strings.
 
-* ``state_activity_users`` (uid, pid, product, subject, first, day): one row per
-  (product, subject), its first activity instant and that instant's local day;
-* ``state_activity_products`` (pid, product, first, day): the same per product;
-* ``state_activity_days`` (pid, uid, day, first): one row per user and local day with
-  activity; ``first`` marks the user's first active day.
+* ``state_activity_users`` (uid, pid, product, subject, first, day, last): one row per
+  (product, subject): its first activity instant, that instant's local day, and its last
+  active day;
+* ``state_activity_products`` (pid, product, first, grid): per product, its first
+  activity (NULL: none yet), and its first signup, activation or activity with a user
+  (where its day grid starts);
+* ``state_activity_days`` (pid, uid, day, prev): one row per user and local day with
+  activity, and the user's active day before it (NULL on their first). Looking only back,
+  a row never changes when later days arrive: only a late event (a day before the user's
+  last) rewrites that user's rows. Every count is a GROUP BY over a range of days: the
+  previous day on the row stands for the window functions over the history.
 
 Days are local days of the reporting time zone numbered from the epoch (the days from
 1970-01-01 to the instant's wall-clock date, as ``_frame.local_day_numbers``); ISO weeks
@@ -21,7 +27,8 @@ from __future__ import annotations
 
 from growthwatch.metrics.sql import literal
 
-__all__ = ["day_number", "new_activity", "rolling_edges", "lifecycle_counts", "user_days"]
+__all__ = ["day_number", "grid_firsts", "lifecycle_counts", "new_activity", "rolling_edges",
+           "user_days"]
 
 ACTIVE = "type = 'active_use' AND subject IS NOT NULL"
 
@@ -47,52 +54,65 @@ def new_activity(where: str, tz: str) -> str:
             f"WHERE {ACTIVE} AND ({where})")  # fmt: skip
 
 
+def grid_firsts(where: str) -> str:
+    """(product, first): each product's first signup or activation with a user (with its
+    first activity, where its ``product_daily`` grid starts), of the rows ``where``
+    selects."""
+    return ("SELECT product, min(ts) AS first FROM events WHERE type IN ('signup', "
+            f"'activation') AND subject IS NOT NULL AND ({where}) GROUP BY product")  # fmt: skip
+
+
 def rolling_edges(days: str, where: str) -> str:
     """DAU/WAU/MAU as interval edges per (pid, day) from a relation shaped as
     ``state_activity_days`` (``where``: the days read, e.g. from one window before the
-    rewrite). Each active user-day covers the days up to its window (1, 7 or 30) or the
-    user's next active day, whichever comes first: +1 on the day it starts, -1 on the day
-    it stops; a running sum over the days gives each day's distinct users
-    (``engagement.product_daily``)."""
-    spans = (f"SELECT pid, day, lead(day) OVER (PARTITION BY uid ORDER BY day) AS next_day "
-             f"FROM {days} WHERE {where}")  # fmt: skip
-    stops = " ".join(
-        f"UNION ALL SELECT pid, least(day + {w}, coalesce(next_day, day + {w})) AS day, "
-        + ", ".join("-1" if i == n else "0" for i in range(3)) + " FROM spans"
-        for n, w in enumerate((1, 7, 30))
-    )
+    rewrite). A user counts on day x for a window of w days when one of their active days
+    is in [x - w + 1, x]: the union of the intervals [d, d + w) of their days, which is the
+    disjoint sum of [max(d, prev + w), d + w) over each day d and the user's active day
+    before it (``prev``, stored on the row): +1 where it starts, -1 where it ends. A
+    running sum over the days gives each day's distinct users (``engagement.product_daily``);
+    no window function, and a day before the ones read adds nothing to the days after it
+    ends."""
+    parts = [f"SELECT pid, greatest(day, coalesce(prev + {w}, day)) AS day, "
+             + ", ".join("1" if i == n else "0" for i in range(3)) + f" FROM {days} WHERE {where} "
+             f"UNION ALL SELECT pid, day + {w} AS day, "
+             + ", ".join("-1" if i == n else "0" for i in range(3)) + f" FROM {days} WHERE {where}"
+             for n, w in enumerate((1, 7, 30))]  # fmt: skip
     return (
-        f"WITH spans AS ({spans}), edges AS (SELECT pid, day, 1 AS dau, 1 AS wau, 1 AS mau "
-        f"FROM spans {stops}) "
+        f"WITH edges (pid, day, dau, wau, mau) AS ({' UNION ALL '.join(parts)}) "
         "SELECT pid, day, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau FROM edges "
         "GROUP BY pid, day ORDER BY pid, day"
     )
 
 
+def _week(expr: str) -> str:
+    return f"CAST(floor(({expr} + 3) / 7) AS BIGINT)"
+
+
 def lifecycle_counts(days: str, where: str, period: str) -> str:
     """Lifecycle counts per (pid, period number ``k``) from a relation shaped as
-    ``state_activity_days``: each user active in k is new (their first active day is in
-    k), returning (active in k - 1 too) or resurrected (neither); a user active in k and
-    not in k + 1 is dormant in k + 1 (``lifecycle.from_counts``' input)."""
+    ``state_activity_days`` (``lifecycle.from_counts``' input). A user's period is counted
+    once, on its first active day (the day whose ``prev`` is in an earlier period): new
+    when it has no ``prev`` (the user's first activity), returning when ``prev`` is in
+    k - 1, resurrected otherwise. Dormant in k: active in k - 1 and not in k, which is
+    active(k - 1) - returning(k). No window function: ``prev`` is on the rows."""
     if period == "day":
-        activity = f"SELECT pid, uid, day AS k, first AS is_new FROM {days} WHERE {where}"
+        k, prev_k, first = "day", "prev", "TRUE"
     elif period == "week":
-        activity = (f"SELECT pid, uid, CAST(floor((day + 3) / 7) AS BIGINT) AS k, "
-                    f"bool_or(first) AS is_new FROM {days} WHERE {where} GROUP BY pid, uid, k")  # fmt: skip
+        k, prev_k = _week("day"), _week("prev")
+        first = f"(prev IS NULL OR {prev_k} < {k})"
     else:
         raise ValueError(f"unknown lifecycle period {period!r} (day or week)")
+    periods = (f"SELECT pid, {k} AS k, {prev_k} AS prev_k FROM {days} "
+               f"WHERE {where} AND {first}")  # fmt: skip
     return (
-        f"WITH activity AS ({activity}), "
-        "flagged AS (SELECT pid, k, is_new, "
-        "lag(k) OVER (PARTITION BY uid ORDER BY k) AS prev_k, "
-        "lead(k) OVER (PARTITION BY uid ORDER BY k) AS next_k FROM activity), "
-        "counts AS (SELECT pid, k, count(*) AS active, count(*) FILTER (WHERE is_new) AS new, "
-        "count(*) FILTER (WHERE prev_k = k - 1) AS \"returning\", "
-        "count(*) FILTER (WHERE NOT is_new AND (prev_k IS NULL OR prev_k <> k - 1)) "
-        "AS resurrected, 0 AS dormant FROM flagged GROUP BY pid, k "
-        "UNION ALL SELECT pid, k + 1 AS k, 0, 0, 0, 0, count(*) AS dormant FROM flagged "
-        "WHERE next_k IS NULL OR next_k <> k + 1 GROUP BY pid, k + 1) "
+        f"WITH periods AS ({periods}), "
+        "counts AS (SELECT pid, k, count(*) AS active, count(*) FILTER (WHERE prev_k IS NULL) "
+        "AS new, count(*) FILTER (WHERE prev_k = k - 1) AS \"returning\", "
+        "count(*) FILTER (WHERE prev_k < k - 1) AS resurrected FROM periods GROUP BY pid, k), "
+        "parts AS (SELECT pid, k, active, new, \"returning\", resurrected, "
+        "-\"returning\" AS dormant FROM counts UNION ALL SELECT pid, k + 1, 0, 0, 0, 0, active "
+        "FROM counts) "
         "SELECT pid, k, sum(active) AS active, sum(new) AS new, "
         "sum(\"returning\") AS \"returning\", sum(resurrected) AS resurrected, "
-        "sum(dormant) AS dormant FROM counts GROUP BY pid, k ORDER BY pid, k"
+        "sum(dormant) AS dormant FROM parts GROUP BY pid, k ORDER BY pid, k"
     )

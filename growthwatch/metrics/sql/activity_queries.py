@@ -72,13 +72,18 @@ def rolling_edges(days: str, where: str) -> str:
     running sum over the days gives each day's distinct users (``engagement.product_daily``);
     no window function, and a day before the ones read adds nothing to the days after it
     ends."""
-    parts = [f"SELECT pid, greatest(day, coalesce(prev + {w}, day)) AS day, "
-             + ", ".join("1" if i == n else "0" for i in range(3)) + f" FROM {days} WHERE {where} "
+    # a previous day 30 or more days back covers nothing of any window: the rows collapse
+    # to (pid, day, prev within 30 days) with a count before the edges are made
+    grouped = (f"SELECT pid, day, greatest(coalesce(prev, day - 30), day - 30) AS prev, "
+               f"count(*) AS n FROM {days} WHERE {where} GROUP BY pid, day, 3")  # fmt: skip
+    parts = [f"SELECT pid, greatest(day, prev + {w}) AS day, "
+             + ", ".join("n" if i == k else "0" for i in range(3)) + " FROM grouped "
              f"UNION ALL SELECT pid, day + {w} AS day, "
-             + ", ".join("-1" if i == n else "0" for i in range(3)) + f" FROM {days} WHERE {where}"
-             for n, w in enumerate((1, 7, 30))]  # fmt: skip
+             + ", ".join("-n" if i == k else "0" for i in range(3)) + " FROM grouped"
+             for k, w in enumerate((1, 7, 30))]  # fmt: skip
     return (
-        f"WITH edges (pid, day, dau, wau, mau) AS ({' UNION ALL '.join(parts)}) "
+        f"WITH grouped AS ({grouped}), edges (pid, day, dau, wau, mau) AS "
+        f"({' UNION ALL '.join(parts)}) "
         "SELECT pid, day, sum(dau) AS dau, sum(wau) AS wau, sum(mau) AS mau FROM edges "
         "GROUP BY pid, day ORDER BY pid, day"
     )

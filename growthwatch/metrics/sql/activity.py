@@ -2,25 +2,27 @@
 
 Why: ``active_use`` is three quarters of all events, and both families used to count them
 from the raw events on every run (an update re-read 30 days of them, and every user's first
-activity over the whole history). The rollup keeps what they depend on, once: the distinct
-(product, user, local day) of the activity, and each user's first activity (tables in
-``growthwatch.metrics.sql.activity_queries``). Both families read only the days from one
-period before the buckets they rewrite, by a range on ``day`` (the day table is in day
-order, so DuckDB skips the older row groups); the first-activity flag is on the day rows,
-so no read touches the users' history.
+activity over the whole history, with window functions over all of it on a full run). The
+rollup keeps what they depend on, once (tables in
+``growthwatch.metrics.sql.activity_queries``): the distinct (product, user, local day) of
+the activity, each day with the user's previous active day, and each user's first
+activity. With the previous day on the row, every count is a GROUP BY over a range of
+days (no window function); an update reads the days from one period before the buckets
+it rewrites, by a range on ``day`` (the day table is in day order, so DuckDB skips the
+older row groups), and nothing of the users' history.
 
 Kept up to date by ``seq`` (``sync``): an update folds in only the events after the
 ``seq`` the rollup covers (their distinct user-days, anti-joined with the days already
-there; a late event is just another row; a user's first activity moves earlier with a
-``min``). ``state_activity_meta`` holds that ``seq``, how many events the ledger had up to
-it (a deletion below it, ``Ledger.delete_before``, changes the count) and the time zone the
-days are in; when any does not match the ledger, the rollup is rebuilt from it, so it never
-serves stale numbers. Products left out of a run (``LedgerView.exclude``) are filtered at
-read time: the rollup covers every product.
+there; a user's first activity moves earlier with a ``min``). A day after the user's last
+takes that last day as its previous one, so no row changes; a late day (before the user's
+last) rewrites that user's rows. ``state_activity_meta`` holds the ``seq``, how many
+events the ledger had up to it (a deletion below it, ``Ledger.delete_before``, changes the
+count) and the time zone the days are in; when any does not match the ledger, the rollup
+is rebuilt from it, so it never serves stale numbers. Products left out of a run
+(``LedgerView.exclude``) are filtered at read time: the rollup covers every product.
 
-A full build is a few GROUP BYs and one join in DuckDB, which spill beyond its memory
-limit; the window queries of a full run go by groups of products whose day rows fit the
-limit (``_groups``).
+A full build is a few GROUP BYs and joins in DuckDB, which spill beyond its memory limit,
+and one window (each day's previous one) per group of products whose rows fit that limit.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 import sqlglot
@@ -119,13 +120,18 @@ def rendered() -> dict[str, list[str]]:
     rollup runs them."""
     where = "pid IN (1, 2) AND day >= 20512 AND day <= 20600"
     out: dict[str, list[str]] = {"rolling_edges": [aq.rolling_edges(rollup.DAYS, where)],
-                                 "lifecycle_counts": [], "day_number": [], "user_days": [],
+                                 "lifecycle_counts": [], "day_number": [], "user_firsts": [],
+                                 "user_day_rows": [],
                                  "new_activity": [], "grid_firsts": [aq.grid_firsts("seq <= 10")]}  # fmt: skip
     for period in ("day", "week"):
         out["lifecycle_counts"].append(aq.lifecycle_counts(rollup.DAYS, where, period))
+    span = (pd.Timestamp("2025-11-03", tz="UTC"), pd.Timestamp("2026-10-31 23:30", tz="UTC"))
     for tz in ("UTC", "Europe/Berlin", "America/New_York"):
         out["day_number"].append(f"SELECT {aq.day_number('ts', tz)} FROM events")
-        out["user_days"].append(aq.user_days("seq <= 10", tz))
+        out["day_number"].append(f"SELECT {aq.day_number('ts', tz, span)} FROM events")
+        out["user_firsts"].append(aq.user_firsts("seq <= 10", tz))
+        out["user_day_rows"].append(aq.user_day_rows(rollup.DAYS.replace("days", "users"),
+                                                     "seq <= 10", tz))  # fmt: skip
         out["new_activity"].append(aq.new_activity("seq > 10 AND seq <= 20", tz))
     return out
 
@@ -147,4 +153,30 @@ def test_the_activity_sql_transpiles_to_bigquery(name: str, caplog: pytest.LogCa
         assert not caplog.records, [r.getMessage() for r in caplog.records]
         assert "AT TIME ZONE" not in out
         if "date_diff" in sql:
-            assert "DATETIME(ts, '" in out
+            assert "DATETIME(" in out
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata",
+                                "Australia/Lord_Howe"])  # fmt: skip
+def test_day_numbers_by_offsets_equal_the_time_zone_conversion(tz: str) -> None:
+    """The rollup's cheap local day (epoch microseconds plus the zone's offset from a CASE
+    over its changes in the span) is the conversion's, instant by instant: every 7 minutes
+    of a year and a half (each DST change inside, half-hour zones and shifts too), the
+    microseconds around each local midnight, and instants outside the span."""
+    lo, hi = pd.Timestamp("2025-04-30", tz="UTC"), pd.Timestamp("2026-10-31 23:59", tz="UTC")
+    grid = pd.date_range(lo, hi, freq="7min")
+    days = pd.date_range(lo.tz_convert(tz).normalize(), hi.tz_convert(tz), freq="D")
+    midnights = pd.DatetimeIndex([d.tz_convert("UTC") for d in days])
+    near = [midnights + pd.Timedelta(microseconds=k) for k in (-1, 0, 1)]
+    outside = pd.DatetimeIndex([lo - pd.Timedelta(days=400), hi + pd.Timedelta(days=40)])
+    at = pd.Series(grid.append(near).append(outside)).astype(TIME_DTYPE)
+    want = local_day_numbers(at, tz)
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("instants", pd.DataFrame({"ts": at}))
+        got = con.execute(f"SELECT {aq.day_number('ts', tz, (lo, hi))} AS day FROM instants"
+                          ).fetchnumpy()["day"]  # fmt: skip
+    finally:
+        con.close()
+    assert (got.astype("int64") == want).all()

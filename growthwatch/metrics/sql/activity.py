@@ -38,8 +38,8 @@ import pandas as pd
 
 from growthwatch.metrics._frame import TIME_DTYPE, local_day_numbers
 from growthwatch.metrics.reads import LedgerView
+from growthwatch.metrics.sql import Span, literal, literals
 from growthwatch.metrics.sql import activity_queries as aq
-from growthwatch.metrics.sql import literal, literals
 from growthwatch.metrics.touched import event_count
 
 __all__ = ["Synced", "lifecycle_counts", "products", "rolling_edges", "sync"]
@@ -117,17 +117,26 @@ def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
     return done
 
 
+def _span(con: duckdb.DuckDBPyConnection, where: str) -> Span | None:
+    """The first and last instant of the ledger rows ``where`` selects (the local days'
+    offsets are taken over it: ``activity_queries.day_number``)."""
+    lo, hi = con.execute(f"SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM events WHERE {where}"
+                         ).fetchone() or (None, None)  # fmt: skip
+    if lo is None or hi is None:
+        return None
+    return pd.Timestamp(int(lo), unit="us", tz="UTC"), pd.Timestamp(int(hi), unit="us", tz="UTC")
+
+
 def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
-    """The rollup from every event up to ``upto``: one pass over the activity (grouped by
-    user and day, the time zone converted once per event), then users, products and days
-    from that; each day's previous one by a window per group of products that fits
-    DuckDB's memory limit (``_ROW_BYTES`` a row)."""
+    """The rollup from every event up to ``upto``: the users (one aggregate per user, the
+    strings hashed once), then products, then the days as integers (the events joined to
+    their user's number, distinct) with each day's previous one, by a window per group
+    of products that fits DuckDB's memory limit (``_ROW_BYTES`` a row)."""
     tz = view.settings.timezone
     con.execute("DROP INDEX IF EXISTS state_activity_users_subject")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_days AS {aq.user_days(f'seq <= {upto}', tz)}")
-    con.execute("CREATE OR REPLACE TEMP TABLE raw_users AS SELECT product, subject, "
-                "min(first) AS first, min(day) AS day, max(day) AS last FROM raw_days "
-                "GROUP BY product, subject")  # fmt: skip
+    upto_rows = f"seq <= {upto}"
+    span = _span(con, upto_rows)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts(upto_rows, tz, span)}")
     con.execute(
         "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
         "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
@@ -140,8 +149,9 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
                 "AS uid, p.pid AS pid, u.product AS product, u.subject AS subject, "
                 "u.first AS first, u.day AS day, u.last AS last FROM raw_users AS u "
                 "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
-    sizes = con.execute("SELECT product, count(*) FROM raw_days GROUP BY product "
-                        "ORDER BY product").fetchall()  # fmt: skip
+    # a product's active_use events: at least its day rows, what its window takes
+    sizes = con.execute(f"SELECT product, count(*) FROM events WHERE {aq.ACTIVE} AND "
+                        f"{upto_rows} GROUP BY product ORDER BY product").fetchall()  # fmt: skip
     limit = view.settings.duckdb_memory_mb
     budget = None if limit is None else max(1, limit * 2**20 // _ROW_BYTES)
     groups: list[list[str]] = []
@@ -152,20 +162,20 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
             size = 0
         groups[-1].append(str(product))
         size += int(n)
-    days = ("SELECT u.pid AS pid, u.uid AS uid, r.day AS day, lag(r.day) OVER (PARTITION BY "
-            "u.uid ORDER BY r.day) AS prev FROM raw_days AS r JOIN state_activity_users AS u "
-            "ON u.product = r.product AND u.subject = r.subject")  # fmt: skip
+    users = "state_activity_users"
     # in day order: an update's range on ``day`` skips the older row groups
     if len(groups) <= 1:
-        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS {days} ORDER BY day, uid")
+        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS "
+                    f"{aq.user_day_rows(users, upto_rows, tz, span)} ORDER BY day, uid")  # fmt: skip
     else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS {days} WHERE FALSE")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS "
+                    f"{aq.user_day_rows(users, 'FALSE', tz)}")  # fmt: skip
         for group in groups:
-            con.execute(f"INSERT INTO raw_prev {days} WHERE r.product IN {literals(group)}")
+            rows = f"{upto_rows} AND e.product IN {literals(group)}"
+            con.execute(f"INSERT INTO raw_prev {aq.user_day_rows(users, rows, tz, span)}")
         con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev ORDER BY day, uid")
         con.execute("DROP TABLE raw_prev")
     con.execute("CREATE INDEX state_activity_users_subject ON state_activity_users (subject)")
-    con.execute("DROP TABLE raw_days")
     con.execute("DROP TABLE raw_users")
 
 
@@ -176,7 +186,8 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
     rows). Returns the active_use events read."""
     tz = view.settings.timezone
     new = f"seq > {after} AND seq <= {upto}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE new_activity AS {aq.new_activity(new, tz)}")
+    span = _span(con, new)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_activity AS {aq.new_activity(new, tz, span)}")
     con.execute(f"CREATE OR REPLACE TEMP TABLE new_grid AS {aq.grid_firsts(new)}")
     n = int(_scalar(con, "SELECT count(*) FROM new_activity"))
     con.execute("CREATE OR REPLACE TEMP TABLE new_users AS SELECT product, subject, "

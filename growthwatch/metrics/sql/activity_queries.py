@@ -25,32 +25,103 @@ rendered as literals (``literal``), never concatenated from raw input.
 
 from __future__ import annotations
 
-from growthwatch.metrics.sql import literal
+import numpy as np
+import pandas as pd
+
+from growthwatch.metrics.sql import Span, literal
 
 __all__ = ["day_number", "grid_firsts", "lifecycle_counts", "new_activity", "rolling_edges",
-           "user_days"]
+           "user_day_rows", "user_firsts"]
 
 ACTIVE = "type = 'active_use' AND subject IS NOT NULL"
 
 
-def day_number(expr: str, tz: str) -> str:
+_DAY_US = 86_400_000_000
+
+
+def day_number(expr: str, tz: str, span: Span | None = None) -> str:
     """The local day number of a TIMESTAMPTZ expression in ``tz`` (``AT TIME ZONE``:
-    BigQuery's ``DATETIME(ts, tz)``)."""
-    return f"date_diff('day', DATE '1970-01-01', CAST({expr} AT TIME ZONE {literal(tz)} AS DATE))"
+    BigQuery's ``DATETIME(ts, tz)``).
+
+    With ``span`` (the first and last instant the rows hold), instants inside it take the
+    zone's UTC offset from a ``CASE`` over its changes in the span (a handful) added to
+    their epoch microseconds, then a whole-day division: exact, and about fifteen times
+    cheaper than DuckDB's time zone conversion, which is most of a rollup build's cost.
+    That form uses DuckDB's ``epoch_us`` (BigQuery's ``UNIX_MICROS``, a name sqlglot
+    leaves as it is): a BigQuery rendering takes no span. Outside the span the conversion
+    still answers, so the span only has to be about right."""
+    wall = f"date_diff('day', DATE '1970-01-01', CAST({expr} AT TIME ZONE {literal(tz)} AS DATE))"
+    if span is None:
+        return wall
+    pieces = _offsets(tz, *span)
+    if not pieces:
+        return wall
+    lo, hi = pieces[0][0], pieces[-1][0]
+    offset = literal(pieces[0][1])
+    if len(pieces) > 2:
+        cases = " ".join(f"WHEN {expr} < {_instant(at)} THEN {literal(us)}"
+                         for (at, _), (_, us) in zip(pieces[1:-1], pieces[:-2], strict=True))  # fmt: skip
+        offset = f"CASE {cases} ELSE {literal(pieces[-2][1])} END"
+    return (f"(CASE WHEN {expr} < {_instant(lo)} OR {expr} >= {_instant(hi)} THEN {wall} "
+            f"ELSE (epoch_us({expr}) + {offset}) // {literal(_DAY_US)} END)")  # fmt: skip
 
 
-def user_days(where: str, tz: str) -> str:
-    """(product, subject, day, first): each user's active local days from the ledger rows
-    ``where`` selects, with the day's first activity instant (its minimum over the days is
-    the user's first activity)."""
-    return (f"SELECT product, subject, {day_number('ts', tz)} AS day, min(ts) AS first "
-            f"FROM events WHERE {ACTIVE} AND ({where}) GROUP BY product, subject, day")  # fmt: skip
+def _instant(at: pd.Timestamp) -> str:
+    return f"CAST({literal(at.isoformat())} AS TIMESTAMPTZ)"
 
 
-def new_activity(where: str, tz: str) -> str:
+def _offsets(tz: str, first: pd.Timestamp, last: pd.Timestamp) -> list[tuple[pd.Timestamp, int]]:
+    """The UTC offsets (microseconds) of ``tz`` from a day before ``first`` to a day after
+    ``last``: (instant from which it holds, offset), then (the end, 0). Empty when the span
+    starts before 1970-01-02 (the integer division needs positive instants) or is longer
+    than a century."""
+    lo = pd.Timestamp(first).tz_convert("UTC").floor("h") - pd.Timedelta(days=1)
+    hi = pd.Timestamp(last).tz_convert("UTC").ceil("h") + pd.Timedelta(days=1)
+    if lo < pd.Timestamp("1970-01-02", tz="UTC") or hi - lo > pd.Timedelta(days=36_600):
+        return []
+
+    def offset_us(at: pd.DatetimeIndex) -> np.ndarray:
+        wall = at.tz_convert(tz).tz_localize(None)
+        seconds = (wall - at.tz_localize(None)).total_seconds().to_numpy()
+        return np.round(seconds * 1_000_000).astype("int64")
+
+    hours = pd.date_range(lo, hi, freq="h")
+    off = offset_us(hours)
+    pieces = [(lo, int(off[0]))]
+    for i in np.nonzero(off[1:] != off[:-1])[0]:  # a change within (hour i, hour i + 1]
+        seconds = pd.date_range(hours[i], hours[i + 1], freq="s")
+        inner = offset_us(seconds)
+        j = int(np.argmax(inner != inner[0]))
+        pieces.append((seconds[j], int(inner[j])))
+    pieces.append((hi, 0))
+    return pieces
+
+
+def user_firsts(where: str, tz: str, span: Span | None = None) -> str:
+    """(product, subject, first, day, last): each user's first activity instant, its local
+    day and the user's last active day, of the ledger rows ``where`` selects (one small
+    aggregate per user: the time zone converted twice per user, not per event)."""
+    return (f"SELECT product, subject, min(ts) AS first, {day_number('min(ts)', tz, span)} "
+            f"AS day, {day_number('max(ts)', tz, span)} AS last FROM events WHERE {ACTIVE} AND ({where}) "
+            "GROUP BY product, subject")  # fmt: skip
+
+
+def user_day_rows(users: str, where: str, tz: str, span: Span | None = None) -> str:
+    """(pid, uid, day, prev): the rows of ``state_activity_days`` from the events ``where``
+    selects, the users numbered by ``users`` (shaped as ``state_activity_users``): the
+    distinct user-days as integers, then each one's previous day (one window)."""
+    distinct = (f"SELECT DISTINCT u.pid AS pid, u.uid AS uid, {day_number('e.ts', tz, span)} AS day "
+                f"FROM events AS e JOIN {users} AS u ON u.product = e.product "
+                f"AND u.subject = e.subject WHERE e.{ACTIVE.replace(' AND subject', ' AND e.subject')} "
+                f"AND ({where})")  # fmt: skip
+    return (f"SELECT pid, uid, day, lag(day) OVER (PARTITION BY uid ORDER BY day) AS prev "
+            f"FROM ({distinct}) AS d")  # fmt: skip
+
+
+def new_activity(where: str, tz: str, span: Span | None = None) -> str:
     """(product, subject, ts, day) of the new active_use events (``where``: their ``seq``
     range): the few rows an update folds into the rollup."""
-    return (f"SELECT product, subject, ts, {day_number('ts', tz)} AS day FROM events "
+    return (f"SELECT product, subject, ts, {day_number('ts', tz, span)} AS day FROM events "
             f"WHERE {ACTIVE} AND ({where})")  # fmt: skip
 
 

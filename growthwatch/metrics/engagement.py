@@ -57,7 +57,7 @@ def product_daily(
     ``first_days`` (product -> first day with such events in the whole history) lets a
     caller that passes only recent events still get every product's full day grid.
     ``edges`` (``rolling_edges``' columns), when given, are the active users' interval
-    edges computed elsewhere (the engine's SQL over the ledger, ``sql/rolling_edges.sql``)
+    edges computed elsewhere (the engine's SQL over the rollup, ``sql/activity.py``)
     and ``events`` then need no ``active_use`` rows: the volume stays in DuckDB.
     """
     tz = settings.timezone

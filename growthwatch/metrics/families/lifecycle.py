@@ -1,8 +1,8 @@
 """User lifecycle per day and ISO week: new, returning, resurrected, dormant users.
 
 Counted in the ledger's DuckDB over the persisted active-user rollup
-(``growthwatch.metrics.sql.activity``: distinct user-days with each user's first day
-flagged): the active_use volume never becomes a frame, a run holds one row per product and
+(``growthwatch.metrics.sql.activity``: distinct user-days, each with the user's previous
+active day): the active_use volume never becomes a frame, a run holds one row per product and
 period, and an update reads the rollup's days from one period before its rewrite.
 """
 

@@ -1,8 +1,9 @@
 """The metric SQL run in the ledger's DuckDB (``growthwatch/metrics/sql``) against the
 pandas definitions of the pure path (the demo's), on random streams in UTC and across
-Berlin's DST change: the active users' interval edges, and the whole product and
-lifecycle families (their ``run`` over a ledger, from the start or from a later day, vs
-their ``compute`` over the same events)."""
+Berlin's and New York's DST changes: the active users' interval edges from the rollup, and
+the whole product and lifecycle families (their ``run`` over a ledger, from the start or
+from a later day, vs their ``compute`` over the same events); every rollup statement
+transpiles to BigQuery, and its cheap local days equal the time zone conversion."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ activity = st.tuples(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(activity, min_size=1, max_size=60), st.sampled_from(["UTC", "Europe/Berlin"]),
+@given(st.lists(activity, min_size=1, max_size=60), st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
        st.integers(0, 60))  # fmt: skip
 def test_sql_edges_equal_the_pandas_definition(
     raw: list[tuple[Any, ...]], tz: str, start_day: int
@@ -84,7 +85,7 @@ def test_sql_edges_equal_the_pandas_definition(
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(activity, min_size=1, max_size=60), st.sampled_from(["UTC", "Europe/Berlin"]),
+@given(st.lists(activity, min_size=1, max_size=60), st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
        st.sampled_from([None, 20, 45]))  # fmt: skip
 def test_sql_families_equal_their_pandas_compute(
     raw: list[tuple[Any, ...]], tz: str, from_day: int | None

@@ -12,9 +12,11 @@ Definitions (METRICS.md, as Mixpanel and Amplitude use them):
 * Days are days of the reporting timezone (``settings.timezone``).
 
 Rolling distinct counts are computed without a per-day loop: each user-day of activity
-covers the days up to the window length or the user's next active day, whichever comes
-first; +1/-1 at the ends of those intervals and a cumulative sum give every day's count in
-one pass (O(events), not O(days x users)).
+covers the window's days from it that the user's previous active day did not already
+cover; +1/-1 at the ends of those intervals and a cumulative sum give every day's count in
+one pass (O(events), not O(days x users)). Looking only back, an interval never changes
+when later days arrive: the engine's rollup stores each day's previous one and counts in
+SQL (``growthwatch.metrics.sql.activity``).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def product_daily(
     ``first_days`` (product -> first day with such events in the whole history) lets a
     caller that passes only recent events still get every product's full day grid.
     ``edges`` (``rolling_edges``' columns), when given, are the active users' interval
-    edges computed elsewhere (the engine's SQL over the ledger, ``sql/rolling_edges.sql``)
+    edges computed elsewhere (the engine's SQL over the rollup, ``sql/activity.py``)
     and ``events`` then need no ``active_use`` rows: the volume stays in DuckDB.
     """
     tz = settings.timezone
@@ -149,9 +151,11 @@ def product_daily(
 def rolling_edges(products: np.ndarray, users: np.ndarray, days: np.ndarray) -> pd.DataFrame:
     """The +1/-1 edges of every active user-day's intervals, summed per (product, day):
     columns product, day (local day number), dau, wau, mau (the change of each count on
-    that day). A user-day covers the days up to the window length or the user's next
-    active day, whichever comes first. The SQL definition in ``growthwatch/metrics/sql``
-    (``ROLLING_EDGES``) is the same, run in the ledger's DuckDB."""
+    that day). A user counts on day x for a window of w days when one of their active days
+    is in [x - w + 1, x]: the union of the intervals [d, d + w) of their days, summed as the
+    disjoint pieces [max(d, prev + w), d + w), ``prev`` being the user's active day before
+    d. The rollup's SQL (``growthwatch.metrics.sql.activity_queries.rolling_edges``) is the
+    same, with ``prev`` stored on each day's row."""
     user_days = pd.DataFrame({"product": products, "u": users, "d": days}).drop_duplicates()
     if user_days.empty:
         return pd.DataFrame({"product": pd.Series(dtype=object),
@@ -160,12 +164,16 @@ def rolling_edges(products: np.ndarray, users: np.ndarray, days: np.ndarray) -> 
     p, u = user_days["product"].to_numpy(), user_days["u"].to_numpy()
     same_user = (p[1:] == p[:-1]) & (u[1:] == u[:-1])
     d = user_days["d"].to_numpy(dtype="int64")
-    nxt = np.full(len(d), np.iinfo("int64").max)
-    nxt[:-1][same_user] = d[1:][same_user]
-    parts = [pd.DataFrame({"product": p, "day": d, **dict.fromkeys(WINDOWS, 1)})]
+    has_prev = np.zeros(len(d), dtype=bool)
+    has_prev[1:] = same_user
+    prev = np.zeros(len(d), dtype="int64")
+    prev[1:][same_user] = d[:-1][same_user]
+    parts = []
     for name, width in WINDOWS.items():
-        stop = pd.DataFrame({"product": p, "day": np.minimum(d + width, nxt),
-                             **dict.fromkeys(WINDOWS, 0)})  # fmt: skip
+        begin = np.where(has_prev, np.maximum(d, prev + width), d)
+        start = pd.DataFrame({"product": p, "day": begin, **dict.fromkeys(WINDOWS, 0)})
+        start[name] = 1
+        stop = pd.DataFrame({"product": p, "day": d + width, **dict.fromkeys(WINDOWS, 0)})
         stop[name] = -1
-        parts.append(stop)
+        parts += [start, stop]
     return pd.concat(parts, ignore_index=True).groupby(["product", "day"], as_index=False).sum()

@@ -138,7 +138,7 @@ def from_counts(
 ) -> pd.DataFrame:
     """The rows from per (product, period number ``k``) counts: ``COUNTS``' columns, a
     user's dormancy counted in the period after their last active one (as
-    ``sql/lifecycle_counts.sql`` returns them). Each product's rows run from its first
+    ``sql/activity.lifecycle_counts`` returns them). Each product's rows run from its first
     active period (``known_start``: product -> period number, over the whole history; or
     its first counted one) to the period holding ``until`` (or the last active one)."""
     tz = settings.timezone

@@ -19,7 +19,6 @@ import pyarrow as pa
 from growthwatch.frames import EVENT_COLUMNS
 from growthwatch.metrics._frame import LEDGER_ORDER, LEDGER_UNIQUE
 from growthwatch.metrics.settings import MetricsSettings
-from growthwatch.metrics.sql import query
 from growthwatch.stores.ledger import SELECT_EXPR, Ledger
 
 _ARROW_TYPES = {
@@ -129,33 +128,6 @@ class LedgerView:
             given = kwargs.get("end")
             kwargs["end"] = self.end if given is None else min(given, self.end)
         return read_events(self.ledger, types, exclude=self.exclude, **kwargs)
-
-    def rolling_edges(self, start: pd.Timestamp | None) -> pd.DataFrame:
-        """The active users' interval edges per (product, local day) from ``start``
-        (``engagement.rolling_edges``' columns), computed in the ledger's DuckDB by
-        ``sql/rolling_edges.sql``: the active_use volume never becomes a frame."""
-        filters, params = self._filters(start)
-        sql = query("rolling_edges").replace("{filters}", filters)
-        frame = self._df(sql, [self.settings.timezone, *params])
-        return frame.astype({"product": object, "day": "int64", "dau": "int64", "wau": "int64",
-                             "mau": "int64"})  # fmt: skip
-
-    def lifecycle_counts(self, period: str, start: pd.Timestamp | None) -> pd.DataFrame:
-        """Lifecycle counts per (product, period number ``k``) of the activity from
-        ``start``, each user's first activity over the whole history before ``end``
-        (``lifecycle.from_counts``' input), computed by ``sql/lifecycle_counts.sql``."""
-        shift, width = (3, 7) if period == "week" else (0, 1)
-        tz = self.settings.timezone
-        activity, activity_params = self._filters(start)
-        history, history_params = self._filters(None)
-        users = "" if start is None else "AND subject IN (SELECT subject FROM activity)"
-        sql = (query("lifecycle_counts").replace("{activity_filters}", activity)
-               .replace("{history_filters}", history).replace("{users_filter}", users))  # fmt: skip
-        frame = self._df(sql, [tz, shift, width, *activity_params,
-                               tz, shift, width, *history_params])  # fmt: skip
-        return frame.astype({"product": object, "k": "int64", "active": "int64",
-                             "new": "int64", "returning": "int64", "resurrected": "int64",
-                             "dormant": "int64"})  # fmt: skip
 
     def _filters(self, start: pd.Timestamp | None) -> tuple[str, list[Any]]:
         """SQL conditions (and their parameters) for this view's events from ``start``."""

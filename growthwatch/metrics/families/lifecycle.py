@@ -1,7 +1,9 @@
 """User lifecycle per day and ISO week: new, returning, resurrected, dormant users.
 
-Counted in the ledger's DuckDB (``sql/lifecycle_counts.sql``): the active_use volume never
-becomes a frame; a run holds one row per product and period.
+Counted in the ledger's DuckDB over the persisted active-user rollup
+(``growthwatch.metrics.sql.activity``: distinct user-days, each with the user's previous
+active day): the active_use volume never becomes a frame, a run holds one row per product and
+period, and an update reads the rollup's days from one period before its rewrite.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from growthwatch.metrics._frame import TIME_DTYPE, local_day_numbers
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.schema import bucket_floor
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.sql import activity
 
 # one period before the earliest rewritten bucket (a week, from the week's Monday)
 _BACK = pd.Timedelta(days=14)
@@ -68,15 +71,17 @@ class Lifecycle(Family):
         products: set[str] | None,
         horizon: pd.Timestamp,
     ) -> Computed:
-        """``compute``'s numbers from SQL counts (the pure path counts in pandas)."""
+        """``compute``'s numbers from the rollup's counts (the pure path counts in pandas)."""
         settings = view.settings
         read_from = self.read_start(start, settings)
-        firsts = view.first_events(self.types(settings), with_subject=True)
+        activity.sync(view)
+        firsts = activity.products(view)
         tz = settings.timezone
-        day = local_day_numbers(pd.Series(firsts.to_numpy()).astype(TIME_DTYPE), tz)
+        day = local_day_numbers(firsts["first"].astype(TIME_DTYPE), tz)
         frames: Frames = {}
         for period, measurement in (("day", "lifecycle_daily"), ("week", "lifecycle_weekly")):
-            counts = view.lifecycle_counts(period, read_from)
-            known = pd.Series(lifecycle.period_numbers(day, period), index=firsts.index)
+            counts = activity.lifecycle_counts(view, period, read_from)
+            known = pd.Series(lifecycle.period_numbers(day, period),
+                              index=pd.Index(firsts["product"], dtype=object))
             frames[measurement] = lifecycle.from_counts(counts, known, settings, period, horizon)
         return Computed(frames, start)

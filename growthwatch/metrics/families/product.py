@@ -1,7 +1,9 @@
 """Product engagement: signups, activations, DAU/WAU/MAU per day.
 
-The active users (three quarters of all events) are counted in the ledger's DuckDB
-(``sql/rolling_edges.sql``): a run holds only the signups and activations in memory.
+The active users (three quarters of all events) are counted in the ledger's DuckDB from
+the persisted active-user rollup (``growthwatch.metrics.sql.activity``: distinct user-days,
+folded in by ``seq``): a run holds only the signups and activations in memory, and an
+update reads the rollup's days from 30 days before its rewrite, not the events.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from growthwatch.metrics import engagement
 from growthwatch.metrics._frame import local_days_before
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.sql import activity
 
 _WINDOW = pd.Timedelta(days=max(engagement.WINDOWS.values()))
 _HELD = (EventType.SIGNUP.value, EventType.ACTIVATION.value)  # the rest stays in SQL
@@ -47,8 +50,10 @@ class Product(Family):
         return None if start is None else start - _WINDOW  # MAU looks 30 days back
 
     def first_days(self, view: LedgerView, read_from: pd.Timestamp | None) -> pd.Series | None:
-        """product -> its first event with a user: where its day grid starts."""
-        return view.first_events(self.types(view.settings), with_subject=True)
+        """product -> its first event with a user: where its day grid starts (kept in the
+        rollup, ``activity.sync`` first: no aggregate over the history)."""
+        grids = activity.products(view, grid=True)
+        return pd.Series(grids["first"].array, index=pd.Index(grids["product"], dtype=object))
 
     def held(self, settings: MetricsSettings) -> tuple[str, ...]:
         return _HELD
@@ -60,11 +65,12 @@ class Product(Family):
         products: set[str] | None,
         horizon: pd.Timestamp,
     ) -> Computed:
-        """``compute``'s numbers, with the active users' edges from SQL."""
+        """``compute``'s numbers, with the active users' edges from the rollup."""
         settings = view.settings
         read_from = self.read_start(start, settings)
         events = view.events(_HELD, start=read_from, columns=self.columns, ordered=False)
+        activity.sync(view)
         first = self.first_days(view, read_from)
-        edges = view.rolling_edges(read_from)
+        edges = activity.rolling_edges(view, read_from)
         daily = engagement.product_daily(events, settings, horizon, first, edges)
         return Computed({"product_daily": daily}, start)

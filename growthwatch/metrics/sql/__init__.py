@@ -1,4 +1,4 @@
-"""The engagement metrics' SQL: logo retention and funnels as queries over an events table.
+"""The engagement metrics' SQL: logo retention, funnels, active users and the lifecycle.
 
 Why SQL: both metrics hang on each user's *first* event of some types over the whole
 history (a signup month, a funnel entry), which in pandas meant holding every user's
@@ -11,23 +11,28 @@ in DuckDB SQL restricted to what ``sqlglot`` transpiles (``sqlglot.transpile(sql
 read="duckdb", write="bigquery")``), so the same definitions can run where the history
 lives (the BigQuery archive's ``events`` table has the columns these queries read). Values
 that vary (time zone, event types, windows) are rendered as quoted literals, never
-concatenated from raw input: ``literal`` escapes them. The engagement volume's queries that
-need no builder (active users' intervals, lifecycle counts) are plain ``.sql`` files here,
-with ``?`` parameters, read by ``query(name)``.
+concatenated from raw input: ``literal`` escapes them.
+
+One style: every statement is a Python function returning text (``queries`` for logo
+retention and funnels, ``activity_queries`` for the active-user rollup), none a ``.sql``
+file with ``?`` parameters. Why: nearly every statement has parts that vary in shape, not
+only in value (a time zone's month or day expression, a list of products, a funnel's steps,
+the day range a read takes, the state tables an update folds into), which a file with
+placeholders filled by ``str.replace`` hid from the tests; as functions, each is rendered
+and transpiled to BigQuery by the tests exactly as it runs. The state over those queries
+is kept by ``state`` (cohorts, funnels) and ``activity`` (the active-user rollup).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import cache
-from importlib import resources
 
 import numpy as np
 import pandas as pd
 
 from growthwatch.metrics._frame import TIME_DTYPE, local_month_numbers, month_starts
 
-__all__ = ["Span", "literal", "literals", "month_number", "query"]
+__all__ = ["Span", "literal", "literals", "month_number"]
 
 Span = tuple[pd.Timestamp, pd.Timestamp]  # the first and last instant a query's rows hold
 _MAX_MONTHS = 1200  # a span longer than a century is left to the time zone conversion
@@ -86,9 +91,3 @@ def _bisect(expr: str, months: Sequence[int], starts: Sequence[str]) -> str:
     mid = len(months) // 2
     return (f"(CASE WHEN {expr} < {starts[mid]} THEN {_bisect(expr, months[:mid], starts[:mid])} "
             f"ELSE {_bisect(expr, months[mid:], starts[mid:])} END)")  # fmt: skip
-
-
-@cache
-def query(name: str) -> str:
-    """The text of ``<name>.sql`` in this package."""
-    return resources.files(__package__).joinpath(f"{name}.sql").read_text()

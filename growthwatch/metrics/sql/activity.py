@@ -1,0 +1,341 @@
+"""The active-user rollup in the ledger file: what DAU/WAU/MAU and the lifecycle read.
+
+Why: ``active_use`` is three quarters of all events, and both families used to count them
+from the raw events on every run (an update re-read 30 days of them, and every user's first
+activity over the whole history, with window functions over all of it on a full run). The
+rollup keeps what they depend on, once (tables in
+``growthwatch.metrics.sql.activity_queries``): the distinct (product, user, local day) of
+the activity, each day with the user's previous active day, and each user's first
+activity. With the previous day on the row, every count is a GROUP BY over a range of
+days (no window function); an update reads the days from one period before the buckets
+it rewrites, by a range on ``day`` (the day table is in day order, so DuckDB skips the
+older row groups), and nothing of the users' history.
+
+Kept up to date by ``seq`` (``sync``): an update folds in only the events after the
+``seq`` the rollup covers (their distinct user-days, anti-joined with the days already
+there; a user's first activity moves earlier with a ``min``). A day after the user's last
+takes that last day as its previous one, so no row changes; a late day (before the user's
+last) rewrites that user's rows. ``state_activity_meta`` holds the ``seq``, how many
+events the ledger had up to it (a deletion below it, ``Ledger.delete_before``, changes the
+count) and the time zone the days are in; when any does not match the ledger, the rollup
+is rebuilt from it, so it never serves stale numbers. Products left out of a run
+(``LedgerView.exclude``) are filtered at read time: the rollup covers every product.
+
+A full build is a few GROUP BYs and joins in DuckDB, which spill beyond its memory limit,
+and one window (each day's previous one) per group of products whose rows fit that limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from growthwatch.metrics._frame import TIME_DTYPE, local_day_numbers
+from growthwatch.metrics.reads import LedgerView
+from growthwatch.metrics.sql import Span, literal, literals
+from growthwatch.metrics.sql import activity_queries as aq
+from growthwatch.metrics.touched import event_count
+
+__all__ = ["Synced", "lifecycle_counts", "products", "rolling_edges", "sync"]
+
+DAYS = "state_activity_days"
+_TABLES = """
+CREATE TABLE IF NOT EXISTS state_activity_meta (seq BIGINT, count BIGINT, signature VARCHAR);
+CREATE TABLE IF NOT EXISTS state_activity_products (pid BIGINT, product VARCHAR,
+    first TIMESTAMPTZ, grid TIMESTAMPTZ);
+CREATE TABLE IF NOT EXISTS state_activity_users (uid BIGINT, pid BIGINT, product VARCHAR,
+    subject VARCHAR, first TIMESTAMPTZ, day BIGINT, last BIGINT);
+CREATE TABLE IF NOT EXISTS state_activity_days (pid BIGINT, uid BIGINT, day BIGINT,
+    prev BIGINT);
+"""
+# bytes a day row costs the build's window (each user's previous day: uid, day, pid sorted,
+# and the partition overhead): how many rows one window takes, by groups of products
+_ROW_BYTES = 100
+
+
+@dataclass(frozen=True)
+class Synced:
+    """What ``sync`` did: ``built`` (from the whole ledger), or ``folded`` events (the new
+    active_use rows read), and the ``seq`` the rollup covers now."""
+
+    seq: int
+    built: bool
+    folded: int
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> Any:
+    row = con.execute(sql, params or []).fetchone()
+    return None if row is None else row[0]
+
+
+def _signature(view: LedgerView) -> str:
+    return json.dumps({"tz": view.settings.timezone, "version": 2})
+
+
+@contextmanager
+def _cursor(view: LedgerView) -> Iterator[duckdb.DuckDBPyConnection]:
+    con = view.ledger.connection
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
+    """Bring the rollup to the ledger's last ``seq``: fold the new events in, or rebuild
+    it when it does not match the ledger (or ``rebuild``). One transaction."""
+    with _cursor(view) as con:
+        upto = int(_scalar(con, "SELECT coalesce(max(seq), 0) FROM events"))
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(_TABLES)
+            meta = con.execute("SELECT seq, count, signature FROM state_activity_meta").fetchall()
+            after = int(meta[0][0]) if len(meta) == 1 else -1
+            stale = (rebuild or len(meta) != 1 or meta[0][2] != _signature(view)
+                     or after > upto or event_count(view, after) != int(meta[0][1]))  # fmt: skip
+            if stale:
+                _build(con, view, upto)
+                done = Synced(upto, True, 0)
+            elif upto > after:
+                done = Synced(upto, False, _fold(con, view, after, upto))
+            else:
+                con.execute("ROLLBACK")
+                return Synced(upto, False, 0)
+            con.execute("DELETE FROM state_activity_meta")
+            con.execute("INSERT INTO state_activity_meta VALUES (?, ?, ?)",
+                        [upto, event_count(view, upto), _signature(view)])  # fmt: skip
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    return done
+
+
+def _span(con: duckdb.DuckDBPyConnection, where: str) -> Span | None:
+    """The first and last instant of the ledger rows ``where`` selects (the local days'
+    offsets are taken over it: ``activity_queries.day_number``)."""
+    lo, hi = con.execute(f"SELECT epoch_us(min(ts)), epoch_us(max(ts)) FROM events WHERE {where}"
+                         ).fetchone() or (None, None)  # fmt: skip
+    if lo is None or hi is None:
+        return None
+    return pd.Timestamp(int(lo), unit="us", tz="UTC"), pd.Timestamp(int(hi), unit="us", tz="UTC")
+
+
+def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
+    """The rollup from every event up to ``upto``: the users (one aggregate per user, the
+    strings hashed once), then products, then the days as integers (the events joined to
+    their user's number, distinct) with each day's previous one, by a window per group
+    of products that fits DuckDB's memory limit (``_ROW_BYTES`` a row)."""
+    tz = view.settings.timezone
+    con.execute("DROP INDEX IF EXISTS state_activity_users_subject")
+    upto_rows = f"seq <= {upto}"
+    span = _span(con, upto_rows)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts(upto_rows, tz, span)}")
+    con.execute(
+        "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
+        "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
+        "coalesce(grid, first)) AS grid FROM (SELECT coalesce(a.product, g.product) AS product, "
+        "a.first AS first, g.first AS grid FROM (SELECT product, min(first) AS first FROM "
+        f"raw_users GROUP BY product) AS a FULL OUTER JOIN ({aq.grid_firsts(f'seq <= {upto}')}) "
+        "AS g ON g.product = a.product)"
+    )  # fmt: skip
+    con.execute("CREATE OR REPLACE TABLE state_activity_users AS SELECT row_number() OVER () "
+                "AS uid, p.pid AS pid, u.product AS product, u.subject AS subject, "
+                "u.first AS first, u.day AS day, u.last AS last FROM raw_users AS u "
+                "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
+    # a product's active_use events: at least its day rows, what its window takes
+    sizes = con.execute(f"SELECT product, count(*) FROM events WHERE {aq.ACTIVE} AND "
+                        f"{upto_rows} GROUP BY product ORDER BY product").fetchall()  # fmt: skip
+    limit = view.settings.duckdb_memory_mb
+    budget = None if limit is None else max(1, limit * 2**20 // _ROW_BYTES)
+    groups: list[list[str]] = []
+    size = 0
+    for product, n in sizes:
+        if not groups or (budget is not None and size + int(n) > budget):
+            groups.append([])
+            size = 0
+        groups[-1].append(str(product))
+        size += int(n)
+    users = "state_activity_users"
+    # in day order: an update's range on ``day`` skips the older row groups
+    if len(groups) <= 1:
+        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS "
+                    f"{aq.user_day_rows(users, upto_rows, tz, span)} ORDER BY day, uid")  # fmt: skip
+    else:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS "
+                    f"{aq.user_day_rows(users, 'FALSE', tz)}")  # fmt: skip
+        for group in groups:
+            rows = f"{upto_rows} AND e.product IN {literals(group)}"
+            con.execute(f"INSERT INTO raw_prev {aq.user_day_rows(users, rows, tz, span)}")
+        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev ORDER BY day, uid")
+        con.execute("DROP TABLE raw_prev")
+    con.execute("CREATE INDEX state_activity_users_subject ON state_activity_users (subject)")
+    con.execute("DROP TABLE raw_users")
+
+
+def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: int) -> int:
+    """Fold the events in (after, upto] in: new products and users get numbers, first
+    activities move earlier (a ``min``), user-days not seen before are added with their
+    previous day (the user's last, for days after it; a late day rewrites that user's
+    rows). Returns the active_use events read."""
+    tz = view.settings.timezone
+    new = f"seq > {after} AND seq <= {upto}"
+    span = _span(con, new)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_activity AS {aq.new_activity(new, tz, span)}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE new_grid AS {aq.grid_firsts(new)}")
+    n = int(_scalar(con, "SELECT count(*) FROM new_activity"))
+    con.execute("CREATE OR REPLACE TEMP TABLE new_users AS SELECT product, subject, "
+                "min(ts) AS first, min(day) AS day FROM new_activity GROUP BY product, subject")  # fmt: skip
+    # products: new ones numbered after the last; their first activity and grid by min
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE new_products AS SELECT coalesce(a.product, g.product) "
+        "AS product, a.first AS first, least(coalesce(a.first, g.first), coalesce(g.first, "
+        "a.first)) AS grid FROM (SELECT product, min(first) AS first FROM new_users GROUP BY "
+        "product) AS a FULL OUTER JOIN new_grid AS g ON g.product = a.product"
+    )
+    con.execute(
+        "UPDATE state_activity_products AS p SET first = least(coalesce(p.first, n.first), "
+        "coalesce(n.first, p.first)), grid = least(p.grid, n.grid) FROM new_products AS n "
+        "WHERE n.product = p.product"
+    )
+    con.execute(
+        "INSERT INTO state_activity_products SELECT (SELECT coalesce(max(pid), 0) FROM "
+        "state_activity_products) + row_number() OVER (ORDER BY n.product), n.product, "
+        "n.first, n.grid FROM new_products AS n WHERE n.product NOT IN "
+        "(SELECT product FROM state_activity_products)"
+    )
+    if not n:
+        for table in ("new_activity", "new_grid", "new_users", "new_products"):
+            con.execute(f"DROP TABLE {table}")
+        return 0
+    # the users the events are of, as the rollup knows them (an index lookup by subject)
+    subjects = literals(r[0] for r in con.execute("SELECT DISTINCT subject FROM new_users").fetchall())
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT uid, product, subject, first, last "
+        f"FROM state_activity_users WHERE subject IN {subjects}"
+    )
+    con.execute(
+        "INSERT INTO state_activity_users SELECT (SELECT coalesce(max(uid), 0) FROM "
+        "state_activity_users) + row_number() OVER (ORDER BY n.product, n.subject), p.pid, "
+        "n.product, n.subject, n.first, n.day, NULL FROM new_users AS n "
+        "JOIN state_activity_products AS p ON p.product = n.product WHERE NOT EXISTS "
+        "(SELECT 1 FROM theirs AS t WHERE t.product = n.product AND t.subject = n.subject)"
+    )
+    con.execute(  # a first activity moved earlier (a late event)
+        "UPDATE state_activity_users AS u SET first = n.first, day = n.day FROM new_users AS n "
+        f"WHERE u.subject IN {subjects} AND u.product = n.product AND u.subject = n.subject "
+        "AND n.first < u.first"
+    )
+    # the user-days not in the rollup yet (looked up in their days' range only), with the
+    # user's last day before this fold (NULL: a new user)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE seen AS SELECT DISTINCT u.pid AS pid, u.uid AS uid, "
+        "a.day AS day, t.last AS old_last FROM new_activity AS a JOIN state_activity_users "
+        f"AS u ON u.product = a.product AND u.subject = a.subject AND u.subject IN {subjects} "
+        "LEFT JOIN theirs AS t ON t.uid = u.uid"
+    )
+    lo, hi = con.execute("SELECT min(day), max(day) FROM seen").fetchone() or (0, 0)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE fresh AS SELECT s.*, min(s.day) OVER (PARTITION BY "
+        "s.uid) AS lowest FROM seen AS s WHERE NOT EXISTS (SELECT 1 FROM (SELECT uid, day "
+        f"FROM {DAYS} WHERE day >= {literal(int(lo))} AND day <= {literal(int(hi))}) AS d "
+        "WHERE d.uid = s.uid AND d.day = s.day)"
+    )
+    # days after the user's last: their previous day is the one before among them, or the
+    # last; no row of the rollup changes
+    con.execute(
+        f"INSERT INTO {DAYS} SELECT pid, uid, day, coalesce(lag(day) OVER (PARTITION BY uid "
+        "ORDER BY day), old_last) FROM fresh WHERE old_last IS NULL OR lowest > old_last"
+    )
+    late = [int(r[0]) for r in con.execute(
+        "SELECT DISTINCT uid FROM fresh WHERE lowest < old_last").fetchall()]  # fmt: skip
+    if late:  # rare: a day before the user's last; their rows again, in full
+        uids = f"({', '.join(literal(u) for u in late)})"
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE redo AS SELECT pid, uid, day, lag(day) OVER "
+            f"(PARTITION BY uid ORDER BY day) AS prev FROM (SELECT pid, uid, day FROM {DAYS} "
+            f"WHERE uid IN {uids} UNION ALL SELECT pid, uid, day FROM fresh WHERE uid IN {uids})"
+        )
+        con.execute(f"DELETE FROM {DAYS} WHERE uid IN {uids}")
+        con.execute(f"INSERT INTO {DAYS} SELECT * FROM redo")
+        con.execute("DROP TABLE redo")
+    con.execute(
+        "UPDATE state_activity_users AS u SET last = greatest(coalesce(u.last, f.last), f.last) "
+        "FROM (SELECT uid, max(day) AS last FROM fresh GROUP BY uid) AS f WHERE u.uid = f.uid "
+        f"AND u.subject IN {subjects}"
+    )
+    for table in ("new_activity", "new_grid", "new_users", "new_products", "theirs", "seen",
+                  "fresh"):  # fmt: skip
+        con.execute(f"DROP TABLE {table}")
+    return n
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+
+def products(view: LedgerView, *, grid: bool = False) -> pd.DataFrame:
+    """(pid, product, first): every product with activity and its first activity instant
+    (``grid``: every product with a signup, activation or activity with a user, and the
+    first of those), the ``view``'s excluded products left out. ``sync`` first."""
+    column = "grid" if grid else "first"
+    where = f"{column} IS NOT NULL"
+    if view.exclude:
+        where += f" AND product NOT IN {literals(view.exclude)}"
+    with _cursor(view) as con:
+        frame = con.execute(f"SELECT pid, product, {column} AS first FROM "
+                            f"state_activity_products WHERE {where} ORDER BY pid").df()  # fmt: skip
+    frame["first"] = pd.to_datetime(frame["first"], utc=True)
+    return frame.astype({"pid": "int64", "product": object})
+
+
+def _day(at: pd.Timestamp, tz: str) -> int:
+    return int(local_day_numbers(pd.Series([at]).astype(TIME_DTYPE), tz)[0])
+
+
+def _where(view: LedgerView, start: pd.Timestamp | None, pids: list[int]) -> str:
+    """The day rows a read takes: from ``start``'s local day, to ``view.end``'s (a chunk's
+    ledger: counts of day d depend on days up to d only), of ``pids``."""
+    tz = view.settings.timezone
+    parts = [f"pid IN ({', '.join(literal(p) for p in pids)})"]
+    if start is not None:
+        parts.append(f"day >= {literal(_day(start, tz))}")
+    if view.end is not None:
+        parts.append(f"day <= {literal(_day(view.end, tz))}")
+    return " AND ".join(parts)
+
+
+def _counts(view: LedgerView, start: pd.Timestamp | None, build: Any) -> pd.DataFrame:
+    """Run ``build(where)`` over the products' day rows from ``start`` and name the
+    products (a GROUP BY, which DuckDB spills beyond its memory limit: one query)."""
+    known = products(view)
+    pids = [int(p) for p in known["pid"]]
+    if not pids:
+        return pd.DataFrame({"product": pd.Series(dtype=object)})
+    with _cursor(view) as con:
+        frame = con.execute(build(_where(view, start, pids))).df()
+    names = pd.Series(known["product"].to_numpy(), index=known["pid"].to_numpy())
+    frame.insert(0, "product", names.reindex(frame["pid"].to_numpy(dtype="int64")).to_numpy())
+    return frame.drop(columns="pid")
+
+
+def rolling_edges(view: LedgerView, start: pd.Timestamp | None) -> pd.DataFrame:
+    """The active users' interval edges per (product, local day) from ``start``'s day
+    (``engagement.rolling_edges``' columns), from the rollup (``sync`` it first)."""
+    frame = _counts(view, start, lambda where: aq.rolling_edges(DAYS, where))
+    columns = {"product": object, "day": "int64", "dau": "int64", "wau": "int64", "mau": "int64"}
+    return frame.reindex(columns=list(columns)).astype(columns)
+
+
+def lifecycle_counts(view: LedgerView, period: str, start: pd.Timestamp | None) -> pd.DataFrame:
+    """Lifecycle counts per (product, period number ``k``) of the activity from ``start``'s
+    day (``lifecycle.from_counts``' input), from the rollup (``sync`` it first)."""
+    frame = _counts(view, start, lambda where: aq.lifecycle_counts(DAYS, where, period))
+    columns = {"product": object, "k": "int64", "active": "int64", "new": "int64",
+               "returning": "int64", "resurrected": "int64", "dormant": "int64"}  # fmt: skip
+    return frame.reindex(columns=list(columns)).astype(columns)

@@ -81,14 +81,32 @@ class Keys:
         return Keys(np.ascontiguousarray(halves[:, 0]), np.ascontiguousarray(halves[:, 1]))
 
 
-def first_occurrences(keys: Keys) -> npt.NDArray[np.bool_]:
+@dataclass(frozen=True)
+class PieceKeys:
+    """The keys of one piece, sorted once, and which of them are first occurrences:
+    computed where the piece is prepared (outside the ledger's lock), used under it."""
+
+    keys: Keys
+    order: npt.NDArray[np.intp]  # the keys sorted by ``hi``
+    first: npt.NDArray[np.bool_]
+
+    @staticmethod
+    def of(keys: Keys) -> PieceKeys:
+        order = np.argsort(keys.hi)
+        return PieceKeys(keys, order, first_occurrences(keys, order))
+
+
+def first_occurrences(
+    keys: Keys, order: npt.NDArray[np.intp] | None = None
+) -> npt.NDArray[np.bool_]:
     """True for each key's first occurrence in ``keys`` (the order given), False for repeats:
-    an insert keeps the first of the events a piece brings twice."""
+    an insert keeps the first of the events a piece brings twice. ``order``: the keys
+    sorted by ``hi``, when known."""
     n = len(keys)
     first = np.ones(n, dtype=bool)
     if n < 2:
         return first
-    hi = np.sort(keys.hi)
+    hi = keys.hi[order] if order is not None else np.sort(keys.hi)
     if not np.any(hi[1:] == hi[:-1]):
         return first  # no two share even the high half: the usual case, one sort
     order = np.lexsort((keys.lo, keys.hi))  # stable: repeats keep their order
@@ -107,13 +125,16 @@ class KeySet:
     def __len__(self) -> int:
         return sum(len(r) for r in self._runs)
 
-    def contains(self, keys: Keys) -> npt.NDArray[np.bool_]:
-        """For each key, whether the set holds it."""
+    def contains(
+        self, keys: Keys, order: npt.NDArray[np.intp] | None = None
+    ) -> npt.NDArray[np.bool_]:
+        """For each key, whether the set holds it (``order``: the keys sorted by ``hi``)."""
         found = np.zeros(len(keys), dtype=bool)
-        if not len(keys):
+        if not len(keys) or not self._runs:
             return found
         # Queries in order make the binary searches walk the runs in order (cache).
-        order = np.argsort(keys.hi)
+        if order is None:
+            order = np.argsort(keys.hi)
         q_hi, q_lo = keys.hi[order], keys.lo[order]
         hit = np.zeros(len(keys), dtype=bool)
         for run in self._runs:
@@ -136,11 +157,12 @@ class KeySet:
         found[order] = hit
         return found
 
-    def add(self, keys: Keys) -> None:
-        """Add keys (the caller adds only keys not held yet: the set does not dedupe)."""
+    def add(self, keys: Keys, *, in_order: bool = False) -> None:
+        """Add keys (the caller adds only keys not held yet: the set does not dedupe);
+        ``in_order``: they are sorted by ``hi`` already."""
         if not len(keys):
             return
-        run = keys.take(np.argsort(keys.hi))
+        run = keys if in_order else keys.take(np.argsort(keys.hi))
         while self._runs and len(self._runs[-1]) <= 2 * len(run):
             run = _merge(self._runs.pop(), run)
         self._runs.append(run)

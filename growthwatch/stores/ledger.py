@@ -44,7 +44,7 @@ import pyarrow as pa
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_table, events_to_frame
 from growthwatch.stores.duckdb_file import DuckDBFile
-from growthwatch.stores.keyset import Keys, KeySet, first_occurrences
+from growthwatch.stores.keyset import Keys, KeySet, PieceKeys
 
 # The events table (``{name}``: ``events``, or the new table of ``_drop_key_index``). No
 # primary key: ``Ledger._insert`` stores only keys its ``KeySet`` does not hold.
@@ -132,6 +132,7 @@ class PreparedFrame:
     frame: pd.DataFrame  # the input, for the records of rejected rows
     rows: pa.Table
     problems: list[RowProblem]
+    keys: PieceKeys | None = None  # the rows' keys, sorted, repeats found
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,9 @@ class Ledger(DuckDBFile):
         """Check ``frame`` (``check_table``) and derive its keys, outside the ledger's lock
         and without its file."""
         good, problems = check_table(frame, derive_keys=False)
-        return PreparedFrame(frame, _with_keys(good), problems)
+        rows = _with_keys(good)
+        keys = PieceKeys.of(Keys.from_arrow(rows.column("idempotency_key")))
+        return PreparedFrame(frame, rows, problems, keys)
 
     def _drop_key_index(self) -> None:
         """Rebuild an events table made with ``idempotency_key UUID PRIMARY KEY`` (ledgers
@@ -248,14 +251,16 @@ class Ledger(DuckDBFile):
             self._keys_seq = top
         return self._keys
 
-    def _new_rows(self, keys: Keys) -> tuple[npt.NDArray[np.bool_], KeySet]:
-        """Which of ``keys`` to store: not held yet, and each one's first occurrence."""
+    def _new_rows(self, piece: PieceKeys) -> tuple[npt.NDArray[np.bool_], KeySet]:
+        """Which of a piece's keys to store: not held yet, and each one's first occurrence."""
         held = self._sync_keys()
-        return first_occurrences(keys) & ~held.contains(keys), held
+        return piece.first & ~held.contains(piece.keys, piece.order), held
 
-    def _stored(self, held: KeySet, keys: Keys) -> None:
-        """``keys`` were just inserted (every row after ``_keys_seq``): add them."""
-        held.add(keys)
+    def _stored(self, held: KeySet, piece: PieceKeys, new: npt.NDArray[np.bool_]) -> None:
+        """The ``new`` keys of ``piece`` were just inserted (every row after ``_keys_seq``):
+        add them (in ``hi`` order already: the piece's order, filtered)."""
+        order = piece.order[new[piece.order]]
+        held.add(piece.keys.take(order), in_order=True)
         self._keys_seq = self._max_seq_unlocked()
 
     def __enter__(self) -> Ledger:
@@ -314,7 +319,9 @@ class Ledger(DuckDBFile):
             elif len(good) if isinstance(good, pd.DataFrame) else good.num_rows:
                 stored = self._insert(good, read_back_after=last_seq if read_back else None,
                                       columns=columns,
-                                      prepared=isinstance(events, PreparedFrame))  # fmt: skip
+                                      prepared=isinstance(events, PreparedFrame),
+                                      keys=events.keys if isinstance(events, PreparedFrame)
+                                      else None)  # fmt: skip
             inserted = self._count_unlocked() - before
             if problems:
                 self._reject(problems, source_frame)
@@ -332,7 +339,7 @@ class Ledger(DuckDBFile):
         """Small batches as parameter rows; the key is the event's own (same formula)."""
         if not events:
             return
-        keys = Keys.from_hex([e.idempotency_key for e in events])
+        keys = PieceKeys.of(Keys.from_hex([e.idempotency_key for e in events]))
         new, held = self._new_rows(keys)
         events = [e for e, keep in zip(events, new.tolist(), strict=True) if keep]
         if not events:
@@ -355,7 +362,7 @@ class Ledger(DuckDBFile):
             "CAST(? AS DECIMAL(18, 6)), ?, ?, ?, ?, ?, ?, ?)",
             params,
         )
-        self._stored(held, keys.take(new))
+        self._stored(held, keys, new)
 
     def _insert(
         self,
@@ -364,6 +371,7 @@ class Ledger(DuckDBFile):
         read_back_after: int | None = None,
         columns: Sequence[str] = tuple(EVENT_COLUMNS),
         prepared: bool = False,
+        keys: PieceKeys | None = None,
     ) -> pd.DataFrame | None:
         """Insert the rows not there yet. The key is derived (``_with_keys``, the formula of
         ``growthwatch.events.idempotency_key``: a test holds the two equal) unless the frame
@@ -383,7 +391,8 @@ class Ledger(DuckDBFile):
         )
         if not prepared:
             table = _with_keys(table)
-        keys = Keys.from_arrow(table.column("idempotency_key"))
+        if keys is None:
+            keys = PieceKeys.of(Keys.from_arrow(table.column("idempotency_key")))
         new, held = self._new_rows(keys)
         fresh = table if bool(new.all()) else table.filter(pa.array(new))
         inserted = fresh.num_rows
@@ -397,7 +406,7 @@ class Ledger(DuckDBFile):
                     )
             finally:
                 self._con.unregister("incoming")
-            self._stored(held, keys.take(new))
+            self._stored(held, keys, new)
         if read_back_after is None:
             return None
         wanted = ", ".join(f"{SELECT_EXPR[c]} AS {c}" for c in columns)

@@ -8,7 +8,7 @@ as duplicates and changes nothing. Which keys the ledger holds is an exact in-me
 (``growthwatch.stores.keyset``), loaded from the table on the first append and kept in step
 with it by ``seq``, not a DuckDB primary key: the ART index cost the bulk insert about as
 much again as storing the rows (see ``_insert``). All writes to one file in this process go
-through one lock (``_path_lock``), so the check and the insert are one step. Rows that fail
+through one lock (``_file_state``), so the check and the insert are one step. Rows that fail
 validation are kept in ``rejected_events`` with the reason, so nothing a source sent is
 silently lost.
 
@@ -152,19 +152,30 @@ class AppendResult:
         )
 
 
-_path_locks: dict[str, threading.RLock] = {}
-_path_locks_guard = threading.Lock()
+@dataclass
+class _FileState:
+    """What every ``Ledger`` of one file in this process shares: the lock of its writes and
+    how many deletes the file has seen (a delete by one makes the others' key sets stale)."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    deletes: int = 0
 
 
-def _path_lock(path: str) -> threading.RLock:
-    """One lock per ledger file in this process. DuckDB lets two connections of one process
-    write the same file, and without a primary key the check against the key set and the
-    insert must be one step for every writer of the file, not only for one ``Ledger``."""
+_files: dict[str, _FileState] = {}
+_files_guard = threading.Lock()
+_LOAD_ROWS = 1_000_000  # keys loaded into the set per batch (bounded memory on a big file)
+
+
+def _file_state(path: str) -> _FileState:
+    """One state per ledger file in this process. DuckDB lets two connections of one
+    process write the same file, and without a primary key the check against the key set
+    and the insert must be one step for every writer of the file, not only for one
+    ``Ledger``."""
     if path == ":memory:":
-        return threading.RLock()  # every ":memory:" connection is its own database
+        return _FileState()  # every ":memory:" connection is its own database
     key = str(Path(path).resolve())
-    with _path_locks_guard:
-        return _path_locks.setdefault(key, threading.RLock())
+    with _files_guard:
+        return _files.setdefault(key, _FileState())
 
 
 def _with_keys(rows: pa.Table) -> pa.Table:
@@ -193,11 +204,13 @@ class Ledger(DuckDBFile):
 
     def __init__(self, path: str | Path = ":memory:") -> None:
         super().__init__(path)
-        self._lock = _path_lock(self.path)
+        self._file = _file_state(self.path)
+        self._lock = self._file.lock
         # Every key of the rows with ``seq <= _keys_seq`` is in ``_keys`` (None: not loaded
-        # yet, or a delete made it stale); ``_sync_keys`` loads what came after.
+        # yet); ``_sync_keys`` loads what came after, or all again after a delete.
         self._keys: KeySet | None = None
         self._keys_seq = 0
+        self._keys_deletes = 0
         with self._lock:
             self._drop_key_index()
 
@@ -240,14 +253,18 @@ class Ledger(DuckDBFile):
         """The key set, with the keys of every row stored so far (under the lock): rows
         another writer of the file added (another ``Ledger`` on it, plain SQL) come in by
         seq, so the cost follows what is new, not the history."""
-        if self._keys is None:
+        if self._keys is None or self._keys_deletes != self._file.deletes:
+            # First use, or a delete (here or by another ``Ledger`` of the file): deleted
+            # keys may come back, as they could with the primary key.
             self._keys, self._keys_seq = KeySet(), 0
+            self._keys_deletes = self._file.deletes
         top = self._max_seq_unlocked()
         if top > self._keys_seq:
-            stored = self._con.execute(
+            batches = self._con.execute(
                 "SELECT CAST(idempotency_key AS BLOB) FROM events WHERE seq > ?", [self._keys_seq]
-            ).arrow().read_all()
-            self._keys.add(Keys.from_arrow(stored.column(0)))
+            ).to_arrow_reader(_LOAD_ROWS)
+            for batch in batches:
+                self._keys.add(Keys.from_arrow(batch.column(0)))
             self._keys_seq = top
         return self._keys
 
@@ -478,7 +495,7 @@ class Ledger(DuckDBFile):
             raise ValueError(f"time bound must be timezone-aware: {end!r}")
         firsts = [str(t) for t in keep_first_of] or [""]
         with self._lock:
-            self._keys = None  # deleted keys may come back: reload the set when next needed
+            self._file.deletes += 1  # deleted keys may come back: every key set reloads
             before = self._count_unlocked()
             self._con.execute(
                 "DELETE FROM events WHERE ts < ? AND type NOT IN (SELECT unnest(?)) "

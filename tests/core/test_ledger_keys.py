@@ -9,11 +9,13 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pytest
 
 from growthwatch.demo.generator import DemoSpec, generate
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.frames import events_to_frame
 from growthwatch.ingest import ingest
+from growthwatch.stores import ledger as ledger_module
 from growthwatch.stores.ledger import Ledger
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -80,9 +82,10 @@ def test_the_events_table_has_no_key_index_and_stores_each_key_once(tmp_path: Pa
     assert not has_primary_key(path)
 
 
-def test_exactly_once_across_restarts(tmp_path: Path) -> None:
-    """A re-run after a restart (a fresh key set, loaded from the file) stores nothing twice,
-    through the bulk pipeline and the webhook path."""
+def test_exactly_once_across_restarts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-run after a restart (a fresh key set, loaded from the file in batches) stores
+    nothing twice, through the bulk pipeline and the webhook path."""
+    monkeypatch.setattr(ledger_module, "_LOAD_ROWS", 700)  # several batches, several runs
     path = tmp_path / "ledger.duckdb"
     spec = DemoSpec(products=2, days=5, events_per_day=800)
     with Ledger(path) as ledger:
@@ -122,14 +125,19 @@ def test_other_writers_of_the_file_are_seen(tmp_path: Path) -> None:
 
 
 def test_a_deleted_event_can_be_stored_again(tmp_path: Path) -> None:
-    """As with the primary key: deleting events (retention) forgets their keys."""
-    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+    """As with the primary key: deleting events (retention) forgets their keys, also for
+    another ``Ledger`` of the same file."""
+    path = tmp_path / "ledger.duckdb"
+    with Ledger(path) as ledger, Ledger(path) as other:
         ledger.append(events_to_frame(payments(100)))
+        assert other.append(payments(3)).inserted == 0  # other's key set is loaded
         removed = ledger.delete_before(T0 + timedelta(hours=40))
         assert removed == 40
         back = ledger.append(events_to_frame(payments(100)))
         assert (back.inserted, back.duplicates) == (40, 60)
         assert distinct_keys(ledger) == (100, 100)
+        ledger.delete_before(T0 + timedelta(hours=2))
+        assert (other.append(payments(5)).inserted, other.count()) == (2, 100)
 
 
 def test_a_ledger_with_the_primary_key_is_rebuilt_without_it(tmp_path: Path) -> None:

@@ -258,7 +258,7 @@ class Ledger(DuckDBFile):
             # keys may come back, as they could with the primary key.
             self._keys, self._keys_seq = KeySet(), 0
             self._keys_deletes = self._file.deletes
-        top = self._max_seq_unlocked()
+        top = self._max_seq_after(self._keys_seq)
         if top > self._keys_seq:
             batches = self._con.execute(
                 "SELECT CAST(idempotency_key AS BLOB) FROM events WHERE seq > ?", [self._keys_seq]
@@ -278,7 +278,16 @@ class Ledger(DuckDBFile):
         add them (in ``hi`` order already: the piece's order, filtered)."""
         order = piece.order[new[piece.order]]
         held.add(piece.keys.take(order), in_order=True)
-        self._keys_seq = self._max_seq_unlocked()
+        self._keys_seq = self._max_seq_after(self._keys_seq)
+
+    def _max_seq_after(self, seq: int) -> int:
+        """The largest seq if above ``seq``, else ``seq``: the rows after a seq are the last
+        row groups (seqs grow with the table), so this reads those, not the whole column
+        as ``max(seq)`` does (20 ms at 20M events, per call)."""
+        row = self._con.execute(
+            "SELECT coalesce(max(seq), ?) FROM events WHERE seq > ?", [seq, seq]
+        ).fetchone()
+        return int(row[0]) if row else seq
 
     def __enter__(self) -> Ledger:
         return self

@@ -1,7 +1,8 @@
 """Ingest benchmark: generate -> ledger -> InfluxDB on 2M events, against the ceiling.
 
 The pipeline is ``growthwatch.ingest.ingest``, the path ``growthwatch demo`` runs: the
-generator, the validation, the ledger append and the InfluxDB writer in overlapped stages.
+generator, the validation, the ledger append, the line-protocol encoder and the InfluxDB
+writer in overlapped stages.
 The ceiling is the same points posted as pre-encoded line protocol (10,000 lines per
 request, no encoding work, no ledger), to a fresh database of the same real InfluxDB in the
 same run, so the ratio is meaningful on a noisy machine.

@@ -2,13 +2,14 @@
 
 Run one after the other, the stages add up: producing the frames (the demo generator, a
 backfill), validating them and computing their rows (``Ledger.prepare``: ``check_table``,
-the key hash), inserting into the ledger (DuckDB, with its key index) and encoding and
-posting line protocol. Here each stage runs in its own thread
+the key hash), inserting into the ledger (DuckDB, the new rows chosen against the ledger's
+key set), encoding line protocol and posting it. Here each stage runs in its own thread
 and hands its output to the next through a bounded queue (``depth`` pieces of
 ``piece_rows`` events), so while DuckDB inserts piece *n* (in C++, without the GIL), the
-validator checks piece *n + 1* and the writer encodes piece *n - 1* (Arrow compute,
-mostly without the GIL) and posts it (the socket releases it too). Memory stays bounded
-by the queues, whatever the volume.
+validator checks piece *n + 1*, the encoder turns piece *n - 1* into request bodies (Arrow
+compute, mostly without the GIL) and the writer posts piece *n - 2* (the socket releases
+the GIL too, and InfluxDB works in its own process). Memory stays bounded by the queues,
+whatever the volume.
 
 Guarantees, the same as running the stages in sequence:
 
@@ -56,7 +57,7 @@ class IngestResult:
     rejected: int = 0
     influx: WriteResult = field(default_factory=WriteResult)
     # Seconds each stage spent working (not waiting): "source", "validate", "ledger",
-    # "influx"; ``cpu``: the CPU seconds of the stage's own thread in that time (DuckDB's
+    # "encode", "influx" (posting); ``cpu``: the CPU seconds of the stage's own thread in that time (DuckDB's
     # worker threads are not in it).
     busy: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
@@ -87,13 +88,14 @@ def ingest(
 ) -> IngestResult:
     """Append ``frames`` to the ledger and, when ``influx`` is given, write every stored
     event of them as a raw point (``growth_events``), the stages overlapped."""
-    stages = ("source", "validate", "ledger", "influx")
+    stages = ("source", "validate", "ledger", "encode", "influx")
     result = IngestResult(busy=dict.fromkeys(stages, 0.0), cpu=dict.fromkeys(stages, 0.0))
     failed = threading.Event()
     errors: dict[str, BaseException] = {}
     to_validate: queue.Queue[Any] = queue.Queue(maxsize=depth)
     to_ledger: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    to_influx: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    to_encode: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    to_post: queue.Queue[Any] = queue.Queue(maxsize=depth)
 
     def put(q: queue.Queue[Any], item: Any) -> None:
         while True:
@@ -146,7 +148,7 @@ def ingest(
                 if progress:
                     progress("ledger", appended.received)
                 if influx is not None:
-                    put(to_influx, appended.stored)
+                    put(to_encode, appended.stored)
         except _Stop:
             return
         except BaseException as exc:
@@ -154,26 +156,46 @@ def ingest(
             failed.set()
             return
         if influx is not None:
-            put(to_influx, _END)
+            put(to_encode, _END)
 
-    def influx_stage() -> None:
+    def encode_stage() -> None:
+        assert influx is not None
+        timed = _Timed("encode")
+        try:
+            while (stored := to_encode.get()) is not _END:
+                if "influx" in errors or stored.empty:
+                    continue  # keep draining so the ledger never blocks
+                with timed:
+                    try:
+                        bodies = influx.encode(event_points(stored))
+                    except Exception as exc:  # raised after the ledger has every event
+                        errors["influx"] = exc
+                        continue
+                put(to_post, (bodies, len(stored)))
+        except _Stop:
+            return
+        put(to_post, _END)
+
+    def post_stage() -> None:
         assert influx is not None
         timed = _Timed("influx")
-        while (stored := to_influx.get()) is not _END:
-            if "influx" in errors or stored.empty:
-                continue  # keep draining so the ledger never blocks
+        while (item := to_post.get()) is not _END:
+            bodies, events = item
+            if "influx" in errors:
+                continue  # keep draining so the encoder never blocks
             with timed:
                 try:
-                    result.influx += influx.write(event_points(stored))
+                    result.influx += influx.send(bodies)
                 except Exception as exc:  # raised after the ledger has every event
                     errors["influx"] = exc
             if progress:
-                progress("influx", len(stored))
+                progress("influx", events)
 
     consumers = [(to_validate, validate_stage, "ingest-validate"),
                  (to_ledger, ledger_stage, "ingest-ledger")]  # fmt: skip
     if influx is not None:
-        consumers.append((to_influx, influx_stage, "ingest-influx"))
+        consumers.append((to_encode, encode_stage, "ingest-encode"))
+        consumers.append((to_post, post_stage, "ingest-influx"))
     threads = [threading.Thread(target=fn, name=name, daemon=True) for _, fn, name in consumers]
     for thread in threads:
         thread.start()

@@ -140,12 +140,27 @@ class InfluxStore:
         ones, so without ``_clear_undefined`` a rate that became undefined would keep its
         old value.
         """
+        return self.send(self._bodies(self._cleared(data)))  # encoded as it is sent
+
+    def encode(
+        self, data: PointBatch | Iterable[PointBatch] | Iterable[Point]
+    ) -> list[tuple[bytes, int]]:
+        """The request bodies ``write`` sends for ``data`` (with their line counts), after
+        clearing the fields the data leaves undefined; ``send`` posts them. Apart, a
+        pipeline encodes piece *n + 1* while piece *n* is posted (``growthwatch.ingest``)."""
+        return list(self._bodies(self._cleared(data)))
+
+    def _cleared(self, data: PointBatch | Iterable[PointBatch] | Iterable[Point]) -> list[Any]:
         items: list[Any] = [data] if isinstance(data, PointBatch) else list(data)
         for item in items:
             if isinstance(item, PointBatch):
                 self._clear_undefined(item)
+        return items
+
+    def send(self, bodies: Iterable[tuple[bytes, int]]) -> WriteResult:
+        """POST bodies from ``encode`` in order (spooled when InfluxDB is down)."""
         result = WriteResult()
-        for body, lines in self._bodies(items):
+        for body, lines in bodies:
             result += self._send_body(body, lines)
         return result
 

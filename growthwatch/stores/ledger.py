@@ -1,14 +1,20 @@
 """The ledger: every growth event once, in an embedded DuckDB file.
 
 The ledger is the source of truth that metrics are recomputed from, so it must never count
-an event twice: the idempotency key is the primary key (stored as a 16-byte UUID), so no
-insert can store a key twice; a replayed webhook or a re-run backfill reports its events
-as duplicates and changes nothing. A bulk append first tries a plain ``INSERT`` (all new:
-the usual case, and about a third cheaper than ``INSERT OR IGNORE``, which checks every
-row for a conflict before inserting it); when the key index refuses it (some event was
-already there, or twice in the piece), that statement is rolled back whole and the piece
-goes again as ``INSERT OR IGNORE``, which skips the duplicates. Rows that fail validation
-are kept in ``rejected_events`` with the reason, so nothing a source sent is silently lost.
+an event twice: every event has an idempotency key (stored as a 16-byte UUID), and an
+append stores only the events whose key the ledger does not hold yet (and, of events an
+append brings twice, the first); a replayed webhook or a re-run backfill reports its events
+as duplicates and changes nothing. Which keys the ledger holds is an exact in-memory set
+(``growthwatch.stores.keyset``), loaded from the table on the first append and kept in step
+with it by ``seq``, not a DuckDB primary key: the ART index cost the bulk insert about as
+much again as storing the rows (see ``_insert``). All writes to one file in this process go
+through one lock (``_file_state``), so the check and the insert are one step. Rows that fail
+validation are kept in ``rejected_events`` with the reason, so nothing a source sent is
+silently lost.
+
+A ledger file made before the key set had ``idempotency_key UUID PRIMARY KEY``; opening it
+for writing rebuilds the events table once without the index (``_drop_key_index``: the same
+rows, seqs and sequence, in one transaction).
 
 Every stored event gets a growing ``seq``; incremental consumers (metrics, archive) keep
 the last ``seq`` they processed and read only what came after.
@@ -26,20 +32,25 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
 from growthwatch.events import EventType, GrowthEvent
 from growthwatch.frames import EVENT_COLUMNS, RowProblem, check_table, events_to_frame
 from growthwatch.stores.duckdb_file import DuckDBFile
+from growthwatch.stores.keyset import Keys, KeySet, PieceKeys
 
-_SCHEMA = """
-CREATE SEQUENCE IF NOT EXISTS event_seq START 1;
-CREATE TABLE IF NOT EXISTS events (
-    idempotency_key UUID PRIMARY KEY,
+# The events table (``{name}``: ``events``, or the new table of ``_drop_key_index``). No
+# primary key: ``Ledger._insert`` stores only keys its ``KeySet`` does not hold.
+_EVENTS_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
+    idempotency_key UUID NOT NULL,
     seq BIGINT NOT NULL DEFAULT nextval('event_seq'),
     product VARCHAR NOT NULL,
     type VARCHAR NOT NULL,
@@ -57,6 +68,11 @@ CREATE TABLE IF NOT EXISTS events (
     kind VARCHAR NOT NULL,
     ingested_at TIMESTAMPTZ NOT NULL
 );
+"""
+_SCHEMA = (
+    "CREATE SEQUENCE IF NOT EXISTS event_seq START 1;\n"
+    + _EVENTS_TABLE.format(name="events")
+    + """
 CREATE TABLE IF NOT EXISTS rejected_events (
     rejected_at TIMESTAMPTZ NOT NULL,
     source VARCHAR,
@@ -66,6 +82,7 @@ CREATE TABLE IF NOT EXISTS rejected_events (
     record VARCHAR
 );
 """
+)
 
 # How each ``EVENT_COLUMNS`` column is read back into frame form: the key as 32 hex digits
 # (as ``idempotency_key`` makes it), money as float (frames carry floats, the table exact
@@ -93,18 +110,16 @@ _KEY_EXPR = (
 )
 _SMALL = 64  # up to this many events are inserted as parameter rows, not through a frame
 _ONE_THREAD_ROWS = 10_000  # bulk inserts of at least this many rows run on one thread
-# An incoming frame as the events table's columns (all but ``seq`` and ``ingested_at``);
-# ``_PREPARED_ROWS``: the same from a prepared frame, whose key is computed already.
-_ROWS_OF = """
-    SELECT {key} AS idempotency_key, product, type, ts,
+# A frame with its keys (``_with_keys``) as the events table's columns (all but ``seq`` and
+# ``ingested_at``), money cast to DECIMAL on the way.
+_PREPARED_ROWS = """
+    SELECT idempotency_key, product, type, ts,
         CAST(value AS DECIMAL(18, 6)) AS value, currency, subject,
         CAST(mrr_before AS DECIMAL(18, 6)) AS mrr_before,
         CAST(mrr_after AS DECIMAL(18, 6)) AS mrr_after,
         plan, channel, metadata, source, source_id, kind
     FROM incoming
 """
-_ROWS = _ROWS_OF.format(key=_KEY_EXPR)
-_PREPARED_ROWS = _ROWS_OF.format(key="idempotency_key")
 _scratch = threading.local()  # per thread: an in-memory DuckDB for ``Ledger.prepare``
 
 
@@ -117,6 +132,7 @@ class PreparedFrame:
     frame: pd.DataFrame  # the input, for the records of rejected rows
     rows: pa.Table
     problems: list[RowProblem]
+    keys: PieceKeys | None = None  # the rows' keys, sorted, repeats found
 
 
 @dataclass(frozen=True)
@@ -136,30 +152,142 @@ class AppendResult:
         )
 
 
+@dataclass
+class _FileState:
+    """What every ``Ledger`` of one file in this process shares: the lock of its writes and
+    how many deletes the file has seen (a delete by one makes the others' key sets stale)."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    deletes: int = 0
+
+
+_files: dict[str, _FileState] = {}
+_files_guard = threading.Lock()
+_LOAD_ROWS = 1_000_000  # keys loaded into the set per batch (bounded memory on a big file)
+
+
+def _file_state(path: str) -> _FileState:
+    """One state per ledger file in this process. DuckDB lets two connections of one
+    process write the same file, and without a primary key the check against the key set
+    and the insert must be one step for every writer of the file, not only for one
+    ``Ledger``."""
+    if path == ":memory:":
+        return _FileState()  # every ":memory:" connection is its own database
+    key = str(Path(path).resolve())
+    with _files_guard:
+        return _files.setdefault(key, _FileState())
+
+
+def _with_keys(rows: pa.Table) -> pa.Table:
+    """``rows`` with their idempotency keys derived (the insert's key expression, run by a
+    private in-memory DuckDB of the calling thread, on one thread: see ``_one_thread``)."""
+    con = getattr(_scratch, "con", None)
+    if con is None:
+        con = _scratch.con = duckdb.connect()
+        con.execute("SET threads = 1")
+        con.execute("SET arrow_lossless_conversion = true")  # UUIDs as UUIDs
+    con.register("incoming", rows)
+    try:
+        keys = con.execute(f"SELECT {_KEY_EXPR} FROM incoming").arrow().read_all()
+    finally:
+        con.unregister("incoming")
+    # Only the key comes out of DuckDB: the other columns stay as they are (exporting them
+    # all again cost more than the casts the insert does).
+    at = rows.schema.get_field_index("idempotency_key")
+    if at < 0:
+        return rows.add_column(0, "idempotency_key", keys.column(0))
+    return rows.set_column(at, "idempotency_key", keys.column(0))
+
+
 class Ledger(DuckDBFile):
     schema = _SCHEMA
-    _duplicates_seen = False  # the last bulk insert skipped duplicates (see ``_insert``)
+
+    def __init__(self, path: str | Path = ":memory:") -> None:
+        super().__init__(path)
+        self._file = _file_state(self.path)
+        self._lock = self._file.lock
+        # Every key of the rows with ``seq <= _keys_seq`` is in ``_keys`` (None: not loaded
+        # yet); ``_sync_keys`` loads what came after, or all again after a delete.
+        self._keys: KeySet | None = None
+        self._keys_seq = 0
+        self._keys_deletes = 0
+        with self._lock:
+            self._drop_key_index()
 
     @staticmethod
     def prepare(frame: pd.DataFrame) -> PreparedFrame:
         """Check ``frame`` (``check_table``) and derive its keys, outside the ledger's lock
-        and without its file: the insert's key expression, run by a private in-memory
-        DuckDB of the calling thread (one thread: see ``_one_thread``)."""
+        and without its file."""
         good, problems = check_table(frame, derive_keys=False)
-        con = getattr(_scratch, "con", None)
-        if con is None:
-            con = _scratch.con = duckdb.connect()
-            con.execute("SET threads = 1")
-            con.execute("SET arrow_lossless_conversion = true")  # UUIDs as UUIDs
-        con.register("incoming", good)
+        rows = _with_keys(good)
+        keys = PieceKeys.of(Keys.from_arrow(rows.column("idempotency_key")))
+        return PreparedFrame(frame, rows, problems, keys)
+
+    def _drop_key_index(self) -> None:
+        """Rebuild an events table made with ``idempotency_key UUID PRIMARY KEY`` (ledgers
+        before the key set) without it: DuckDB cannot drop a primary key in place. The
+        rows keep their seq and order, the sequence goes on where it was; one transaction,
+        so a failure leaves the old table as it was."""
+        row = self._con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE database_name = current_database() "
+            "AND schema_name = 'main' AND table_name = 'events' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchone()
+        if not row or not row[0]:
+            return
+        columns = f"idempotency_key, seq, {_COLUMNS.split(', ', 1)[1]}"
+        self._con.execute("BEGIN TRANSACTION")
         try:
-            keys = con.execute(f"SELECT {_KEY_EXPR} FROM incoming").arrow().read_all()
-        finally:
-            con.unregister("incoming")
-        # Only the key comes out of DuckDB: the other columns stay check_table's Arrow
-        # arrays (exporting them all again cost more than the casts the insert does).
-        rows = good.set_column(0, "idempotency_key", keys.column(0))
-        return PreparedFrame(frame, rows, problems)
+            self._con.execute("DROP TABLE IF EXISTS events_rebuilt")
+            self._con.execute(_EVENTS_TABLE.format(name="events_rebuilt"))
+            self._con.execute(f"INSERT INTO events_rebuilt ({columns}) SELECT {columns} "
+                              "FROM events ORDER BY seq")  # fmt: skip
+            self._con.execute("DROP TABLE events")
+            self._con.execute("ALTER TABLE events_rebuilt RENAME TO events")
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("CHECKPOINT")
+
+    def _sync_keys(self) -> KeySet:
+        """The key set, with the keys of every row stored so far (under the lock): rows
+        another writer of the file added (another ``Ledger`` on it, plain SQL) come in by
+        seq, so the cost follows what is new, not the history."""
+        if self._keys is None or self._keys_deletes != self._file.deletes:
+            # First use, or a delete (here or by another ``Ledger`` of the file): deleted
+            # keys may come back, as they could with the primary key.
+            self._keys, self._keys_seq = KeySet(), 0
+            self._keys_deletes = self._file.deletes
+        top = self._max_seq_after(self._keys_seq)
+        if top > self._keys_seq:
+            batches = self._con.execute(
+                "SELECT CAST(idempotency_key AS BLOB) FROM events WHERE seq > ?", [self._keys_seq]
+            ).to_arrow_reader(_LOAD_ROWS)
+            for batch in batches:
+                self._keys.add(Keys.from_arrow(batch.column(0)))
+            self._keys_seq = top
+        return self._keys
+
+    def _new_rows(self, piece: PieceKeys) -> tuple[npt.NDArray[np.bool_], KeySet]:
+        """Which of a piece's keys to store: not held yet, and each one's first occurrence."""
+        held = self._sync_keys()
+        return piece.first & ~held.contains(piece.keys, piece.order), held
+
+    def _stored(self, held: KeySet, piece: PieceKeys, new: npt.NDArray[np.bool_]) -> None:
+        """The ``new`` keys of ``piece`` were just inserted (every row after ``_keys_seq``):
+        add them (in ``hi`` order already: the piece's order, filtered)."""
+        order = piece.order[new[piece.order]]
+        held.add(piece.keys.take(order), in_order=True)
+        self._keys_seq = self._max_seq_after(self._keys_seq)
+
+    def _max_seq_after(self, seq: int) -> int:
+        """The largest seq if above ``seq``, else ``seq``: the rows after a seq are the last
+        row groups (seqs grow with the table), so this reads those, not the whole column
+        as ``max(seq)`` does (20 ms at 20M events, per call)."""
+        row = self._con.execute(
+            "SELECT coalesce(max(seq), ?) FROM events WHERE seq > ?", [seq, seq]
+        ).fetchone()
+        return int(row[0]) if row else seq
 
     def __enter__(self) -> Ledger:
         return self
@@ -217,7 +345,9 @@ class Ledger(DuckDBFile):
             elif len(good) if isinstance(good, pd.DataFrame) else good.num_rows:
                 stored = self._insert(good, read_back_after=last_seq if read_back else None,
                                       columns=columns,
-                                      prepared=isinstance(events, PreparedFrame))  # fmt: skip
+                                      prepared=isinstance(events, PreparedFrame),
+                                      keys=events.keys if isinstance(events, PreparedFrame)
+                                      else None)  # fmt: skip
             inserted = self._count_unlocked() - before
             if problems:
                 self._reject(problems, source_frame)
@@ -233,6 +363,13 @@ class Ledger(DuckDBFile):
 
     def _insert_events(self, events: list[GrowthEvent]) -> None:
         """Small batches as parameter rows; the key is the event's own (same formula)."""
+        if not events:
+            return
+        keys = PieceKeys.of(Keys.from_hex([e.idempotency_key for e in events]))
+        new, held = self._new_rows(keys)
+        events = [e for e, keep in zip(events, new.tolist(), strict=True) if keep]
+        if not events:
+            return
         now = datetime.now(UTC)
         params = [
             (
@@ -246,11 +383,12 @@ class Ledger(DuckDBFile):
             for r in (e.to_record(),)
         ]  # fmt: skip
         self._con.executemany(
-            f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES (CAST(? AS UUID), ?, ?, ?, "
+            f"INSERT INTO events ({_COLUMNS}) VALUES (CAST(? AS UUID), ?, ?, ?, "
             "CAST(? AS DECIMAL(18, 6)), ?, ?, CAST(? AS DECIMAL(18, 6)), "
             "CAST(? AS DECIMAL(18, 6)), ?, ?, ?, ?, ?, ?, ?)",
             params,
         )
+        self._stored(held, keys, new)
 
     def _insert(
         self,
@@ -259,9 +397,14 @@ class Ledger(DuckDBFile):
         read_back_after: int | None = None,
         columns: Sequence[str] = tuple(EVENT_COLUMNS),
         prepared: bool = False,
+        keys: PieceKeys | None = None,
     ) -> pd.DataFrame | None:
-        """Insert the rows not there yet; the key is derived here, in SQL, with the formula
-        of ``growthwatch.events.idempotency_key`` (a test holds the two equal).
+        """Insert the rows not there yet. The key is derived (``_with_keys``, the formula of
+        ``growthwatch.events.idempotency_key``: a test holds the two equal) unless the frame
+        is prepared; the rows to store are chosen against the key set, and only those go
+        into DuckDB, as one plain ``INSERT`` into a table without an index (about 1.2 s per
+        million events against 2.1-3.6 with the ART primary key, which also had to be
+        checked again row by row by ``INSERT OR IGNORE`` on a re-run).
 
         With ``read_back_after`` (the largest seq before this insert), returns the rows of
         ``frame`` as stored: those after that seq, plus those whose key was already there.
@@ -272,38 +415,39 @@ class Ledger(DuckDBFile):
         table = (
             frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         )
+        if not prepared:
+            table = _with_keys(table)
+        if keys is None:
+            keys = PieceKeys.of(Keys.from_arrow(table.column("idempotency_key")))
+        new, held = self._new_rows(keys)
+        fresh = table if bool(new.all()) else table.filter(pa.array(new))
+        inserted = fresh.num_rows
+        if inserted:
+            self._con.register("incoming", fresh)
+            try:
+                with self._one_thread(inserted):
+                    self._con.execute(
+                        f"INSERT INTO events ({_COLUMNS}) SELECT *, ? FROM ({_PREPARED_ROWS})",
+                        [now],
+                    )
+            finally:
+                self._con.unregister("incoming")
+            self._stored(held, keys, new)
+        if read_back_after is None:
+            return None
+        wanted = ", ".join(f"{SELECT_EXPR[c]} AS {c}" for c in columns)
+        sql = f"SELECT {wanted}, seq FROM events WHERE seq > ?"
+        params: list[Any] = [read_back_after]
+        if inserted < table.num_rows:  # some were already there (or twice in the frame)
+            sql += (f" UNION ALL SELECT {wanted}, seq FROM events WHERE seq <= ? AND "
+                    "idempotency_key IN (SELECT idempotency_key FROM incoming)")  # fmt: skip
+            params.append(read_back_after)
         self._con.register("incoming", table)
         try:
-            before = self._count_unlocked()
-            rows = f"({_PREPARED_ROWS if prepared else _ROWS})"
-            select = f"SELECT *, ? FROM {rows}"
-            with self._one_thread(table.num_rows):
-                try:
-                    if self._duplicates_seen:
-                        raise duckdb.ConstraintException("the last piece had duplicates")
-                    self._con.execute(f"INSERT INTO events ({_COLUMNS}) {select}", [now])
-                except duckdb.ConstraintException:
-                    # A key already stored or twice in this piece: the failed statement
-                    # left nothing behind; skip the duplicates this time.
-                    self._con.execute(f"INSERT OR IGNORE INTO events ({_COLUMNS}) {select}",
-                                      [now])  # fmt: skip
-            inserted = self._count_unlocked() - before
-            # A re-run brings duplicates piece after piece: after one, go straight to
-            # INSERT OR IGNORE until a piece is all new again.
-            self._duplicates_seen = inserted < table.num_rows
-            if read_back_after is None:
-                return None
-            wanted = ", ".join(f"{SELECT_EXPR[c]} AS {c}" for c in columns)
-            sql = f"SELECT {wanted}, seq FROM events WHERE seq > ?"
-            params: list[Any] = [read_back_after]
-            if inserted < table.num_rows:  # some were already there
-                sql += (f" UNION ALL SELECT {wanted}, seq FROM events WHERE seq <= ? AND "
-                        f"idempotency_key IN (SELECT idempotency_key FROM {rows})")  # fmt: skip
-                params.append(read_back_after)
             result = self._con.execute(f"{sql} ORDER BY seq", params).arrow().read_all()
-            return _typed_events(result.to_pandas(), with_seq=True)
         finally:
             self._con.unregister("incoming")
+        return _typed_events(result.to_pandas(), with_seq=True)
 
     @contextlib.contextmanager
     def _one_thread(self, rows: int) -> Iterator[None]:
@@ -360,6 +504,7 @@ class Ledger(DuckDBFile):
             raise ValueError(f"time bound must be timezone-aware: {end!r}")
         firsts = [str(t) for t in keep_first_of] or [""]
         with self._lock:
+            self._file.deletes += 1  # deleted keys may come back: every key set reloads
             before = self._count_unlocked()
             self._con.execute(
                 "DELETE FROM events WHERE ts < ? AND type NOT IN (SELECT unnest(?)) "

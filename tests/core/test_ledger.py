@@ -115,27 +115,27 @@ def test_keys_derived_in_sql_equal_the_python_definition() -> None:
     assert as_events.append(events_to_frame(events)).duplicates == len(ids)
 
 
-def test_bulk_appends_keep_exactly_once_through_the_plain_insert_and_its_fallback(
+def test_bulk_appends_keep_exactly_once_with_every_mix_of_duplicates(
     tmp_path: Path,
 ) -> None:
-    """The bulk path tries a plain INSERT and falls back to INSERT OR IGNORE when the key
-    index refuses it: every case of duplicates stores each key once and counts the rest."""
+    """The bulk path stores only the rows whose key the ledger's key set does not hold (the
+    first of repeats): every case of duplicates stores each key once and counts the rest."""
     ledger = Ledger(tmp_path / "ledger.duckdb")
     frame = events_to_frame(payments(200))  # more than the parameter-row path takes
     first = ledger.append(frame, read_back=True)
     assert (first.inserted, first.duplicates) == (200, 0)
     assert first.stored is not None and first.stored["seq"].tolist() == list(range(1, 201))
-    # twice in one piece, none stored yet: the plain insert is refused, nothing half-stored
+    # twice in one piece, none stored yet: the first of each is stored
     twice = events_to_frame(payments(100, start=500) * 2)
     result = ledger.append(twice, read_back=True)
     assert (result.inserted, result.duplicates) == (100, 100)
     assert result.stored is not None and len(result.stored) == 100
     assert result.stored["source_id"].is_unique
-    # old and new mixed, right after a piece with duplicates (straight to OR IGNORE)
+    # old and new mixed, right after a piece with duplicates
     mixed = ledger.append(events_to_frame(payments(150, start=100)), read_back=True)
     assert (mixed.inserted, mixed.duplicates) == (50, 100)
     assert mixed.stored is not None and len(mixed.stored) == 150
-    # all new again: the plain insert is back, and seqs keep growing
+    # all new again, and seqs keep growing
     fresh = ledger.append(events_to_frame(payments(80, start=1000)), read_back=True)
     assert (fresh.inserted, fresh.duplicates) == (80, 0)
     assert fresh.stored is not None and fresh.stored["seq"].min() > mixed.stored["seq"].max()
@@ -197,13 +197,13 @@ def test_a_prepared_frame_stores_what_the_frame_stores(tmp_path: Path) -> None:
 
 def test_a_bulk_insert_puts_back_the_thread_count_it_found(tmp_path: Path) -> None:
     """The bulk insert runs on one DuckDB thread (a setting of the whole database), then
-    restores exactly what was set before, not DuckDB's default, also after a piece the key
-    index refused (the fallback insert)."""
+    restores exactly what was set before, not DuckDB's default, also after a piece of
+    duplicates only (nothing to insert)."""
     with Ledger(tmp_path / "ledger.duckdb") as ledger:
         ledger.connection.execute("SET threads = 3")
         frame = events_to_frame(payments(12_000))
         assert ledger.append(frame).inserted == 12_000
         assert ledger.connection.execute("SELECT current_setting('threads')").fetchone() == (3,)
-        again = ledger.append(frame)  # every key there already: refused, then OR IGNORE
+        again = ledger.append(frame)  # every key there already: nothing inserted
         assert (again.inserted, again.duplicates) == (0, 12_000)
         assert ledger.connection.execute("SELECT current_setting('threads')").fetchone() == (3,)

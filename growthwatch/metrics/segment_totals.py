@@ -35,18 +35,29 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from growthwatch.metrics._frame import clean, month_starts
+from growthwatch.metrics._frame import (
+    LEDGER_ORDER,
+    PORTFOLIO,
+    TIME_DTYPE,
+    clean,
+    local_floor_at,
+    local_month_numbers,
+    month_starts,
+)
 from growthwatch.metrics.mrr import MrrResult, _netted_groups
 from growthwatch.metrics.mrr_totals import MrrTotals, _summed, _trailing_fn, _trailing_parts
 from growthwatch.metrics.segments import (
     _FLOW_COLS,
+    _SEP,
     _churned_from_start,
     _no_revenue_sums,
     _subscription_parts,
+    _to_portfolio,
     _value_counts,
     assembled,
     customer_attributes,
@@ -57,6 +68,7 @@ from growthwatch.metrics.segments import (
 from growthwatch.metrics.settings import MetricsSettings
 
 FREQS = ("D", "MS")
+_OLD = "\x00old\x00"  # product name prefix of the touched customers' events as they were
 _FLOWS = (*_FLOW_COLS, "rows")
 
 
@@ -97,15 +109,53 @@ class SegmentTotals:
         events = clean(events)
         if events.empty or not settings.segments.dimensions:
             return cls.nothing()
-        tz = settings.timezone
+        attrs = customer_attributes(events, settings.segments.dimensions)
+        part = cls._products(events, attrs, settings, kept)
+        return replace(part, counts=value_counts(events, attrs, settings.segments.dimensions))._with_portfolio()
+
+    @classmethod
+    def of_both(
+        cls, before: pd.DataFrame, after: pd.DataFrame, settings: MetricsSettings,
+        kept: dict[str, set[str]],
+    ) -> tuple[SegmentTotals, SegmentTotals]:
+        """``of(before)`` and ``of(after)`` (two versions of the same customers) from one
+        computation, the old version under tagged product names (products are
+        independent): one pass's fixed cost instead of two."""
         dims = settings.segments.dimensions
-        attrs = customer_attributes(events, dims)
-        counts = value_counts(events, attrs, dims)
+        if not dims:
+            return cls.nothing(), cls.nothing()
+        old = before.assign(product=_OLD + before["product"].astype(str))
+        both = pd.concat([old, after], ignore_index=True)
+        both = both.sort_values(["ts", "idempotency_key"], kind="stable").reset_index(drop=True)
+        both.attrs[LEDGER_ORDER] = True
+        if both.empty:
+            return cls.nothing(), cls.nothing()
+        attrs = customer_attributes(both, dims)
+        tagged, fresh = cls._products(both, attrs, settings, kept)._split(_OLD)
+        tagged_rows = both["product"].astype(str).str.startswith(_OLD).to_numpy()
+        tagged_attrs = np.asarray(attrs.index.get_level_values(0).astype(str).str.startswith(_OLD))
+        out = []
+        for part, rows, mine in ((tagged, tagged_rows, tagged_attrs),
+                                 (fresh, ~tagged_rows, ~tagged_attrs)):  # fmt: skip
+            mine_rows = both[rows].reset_index(drop=True)  # json_key aligns by label
+            counts = value_counts(mine_rows, attrs[mine], dims)
+            out.append(replace(part, counts=counts)._with_portfolio())
+        return out[0], out[1]
+
+    @classmethod
+    def _products(
+        cls, events: pd.DataFrame, attrs: pd.DataFrame, settings: MetricsSettings,
+        kept: dict[str, set[str]],
+    ) -> SegmentTotals:
+        """The per-product keys' totals of ``events`` (cleaned), without the portfolio's
+        keys and the counts."""
+        tz = settings.timezone
         flows, trailing, first = _no_flows(), MrrTotals.nothing().trailing, pd.Series(dtype=object)
         churned = {f: _empty_series(["key", "period"]) for f in FREQS}
         g = _netted_groups(events, settings)
         if g is not None:
-            flow, move, change, first = _subscription_parts(g, settings, attrs, kept)
+            flow, move, change, first = _subscription_parts(g, settings, attrs, kept,
+                                                            portfolio=False)  # fmt: skip
             if not flow.empty:
                 flow = flow.fillna(0)
                 for col in _FLOW_COLS:
@@ -114,14 +164,63 @@ class SegmentTotals:
                 flow["rows"] = 1
                 flows = flow.groupby(["key", "time"], sort=True)[list(_FLOWS)].sum().astype("int64")
                 for freq in FREQS:
-                    got = _churned_from_start(move, freq, tz)
+                    got = _churned_from_start(move, freq, tz, portfolio=False)
                     churned[freq] = (_empty_series(["key", "period"]) if got.empty
                                      else got.astype("int64"))  # fmt: skip
                 changes = change.rename(columns={"key": "product"})
                 changes = changes[["time", "product", "customer", "delta"]].reset_index(drop=True)
                 trailing = _trailing_parts(MrrResult(pd.DataFrame(), pd.DataFrame(), changes), tz)
         revenue = revenue_sums(events, settings, attrs, kept)
-        return cls(flows, churned, trailing, revenue, first, counts)
+        return cls(flows, churned, trailing, revenue, first, _empty_series(["dim", "value"]))
+
+    def _with_portfolio(self) -> SegmentTotals:
+        """The portfolio's keys added: the sums of the products' (customers stay per
+        product, so every total adds up across products)."""
+
+        def add(table: Any) -> Any:
+            if not len(table):
+                return table
+            keys = table.index.get_level_values(0)
+            mapped = _to_portfolio(pd.Series(np.asarray(keys, dtype=object)))
+            levels = [mapped, *(table.index.get_level_values(i) for i in range(1, table.index.nlevels))]
+            extra = table.copy()
+            extra.index = pd.MultiIndex.from_arrays(levels, names=table.index.names)
+            extra = extra.groupby(level=list(range(table.index.nlevels)), sort=True).sum()
+            return pd.concat([table, extra]).sort_index()
+
+        return SegmentTotals(add(self.flows), {f: add(v) for f, v in self.churned.items()},
+                             add(self.trailing), self.revenue, self.first, self.counts)  # fmt: skip
+
+    def _split(self, tag: str) -> tuple[SegmentTotals, SegmentTotals]:
+        """(the products named ``tag`` + name, renamed to name; the others)."""
+
+        def part(obj: Any, level: int, tagged: bool) -> Any:
+            if len(obj) == 0:
+                return obj
+            index = obj.index
+            names = (index.get_level_values(level) if isinstance(index, pd.MultiIndex)
+                     else index).astype(str)  # fmt: skip
+            marked = np.asarray(names.str.startswith(tag))
+            out = obj[marked if tagged else ~marked]
+            if tagged and len(out):
+                if isinstance(out.index, pd.MultiIndex):
+                    arrays = [out.index.get_level_values(i) for i in range(out.index.nlevels)]
+                    arrays[level] = arrays[level].astype(str).str.removeprefix(tag)
+                    out = out.copy()
+                    out.index = pd.MultiIndex.from_arrays(arrays, names=out.index.names)
+                else:
+                    out = out.copy()
+                    out.index = out.index.astype(str).str.removeprefix(tag)
+            return out
+
+        halves = []
+        for tagged in (True, False):
+            halves.append(SegmentTotals(
+                part(self.flows, 0, tagged), {f: part(v, 0, tagged) for f, v in self.churned.items()},
+                part(self.trailing, 0, tagged), part(self.revenue, 1, tagged),
+                part(self.first, 0, tagged), self.counts,
+            ))  # fmt: skip
+        return halves[0], halves[1]
 
     def combined(self, parts: Iterable[tuple[int, SegmentTotals]]) -> SegmentTotals:
         """This state plus ``sign`` x each part (first days combine by minimum)."""
@@ -176,50 +275,77 @@ def kept_from(counts: pd.Series, settings: MetricsSettings) -> dict[str, set[str
 
 
 def segment_frames_from(
-    totals: SegmentTotals, settings: MetricsSettings, until: pd.Timestamp
+    totals: SegmentTotals,
+    settings: MetricsSettings,
+    until: pd.Timestamp,
+    products: set[str] | None = None,
+    since: pd.Timestamp | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Every segment measurement from the totals: what ``segments.segment_frames`` makes
-    of the whole history."""
+    of the whole history. ``products``: only their rows and the portfolio's are needed
+    (what an update rewrites), ``since``: only the revenue rows from that instant's day
+    on (a day's revenue depends on that day alone); the other rows may be left out."""
     out: dict[str, pd.DataFrame] = {}
-    flows = totals.flows
+    flows, churned, trailing = totals.flows, totals.churned, totals.trailing
+    if products is not None:
+        wanted = {*products, PORTFOLIO}
+        flows, trailing = _of_products(flows, wanted), _of_products(trailing, wanted)
+        churned = {f: _of_products(v, wanted) for f, v in churned.items()}
     flows = flows[flows["rows"].to_numpy() > 0]
     if len(flows):
         flow = flows.drop(columns=["rows"]).reset_index()
-        churned = totals.churned
 
         def from_start(freq: str, _tz: str) -> pd.Series:
             return churned[freq]
 
-        trailing = _trailing_fn(replace(MrrTotals.nothing(), trailing=totals.trailing),
-                                settings.timezone)  # fmt: skip
-        out.update(assembled(flow, from_start, trailing, None,  # type: ignore[arg-type]
+        hook = _trailing_fn(replace(MrrTotals.nothing(), trailing=trailing), settings.timezone)
+        out.update(assembled(flow, from_start, hook, None,  # type: ignore[arg-type]
                              totals.first, settings, until))  # fmt: skip
-    rev = revenue_from_sums(totals.revenue, settings)
+    revenue = totals.revenue
+    if since is not None and len(revenue):
+        floor = since - pd.Timedelta(days=1)  # a local day starts within a day of UTC's
+        revenue = revenue[revenue.index.get_level_values("time") >= floor]
+    rev = revenue_from_sums(revenue, settings)
     if not rev.empty:
         out["revenue_segments_daily"] = rev
     return out
+
+
+def _of_products(table: Any, wanted: set[str]) -> Any:
+    """The rows of ``table`` (keys in its first index level) of the ``wanted`` products."""
+    if not len(table):
+        return table
+    keys = table.index.get_level_values(0)
+    codes, uniques = pd.factorize(np.asarray(keys, dtype=object))
+    mine = np.array([str(k).split(_SEP, 1)[0] in wanted for k in uniques], dtype=bool)
+    return table[mine[codes]]
 
 
 def changed_from(
     before: SegmentTotals, after: SegmentTotals, settings: MetricsSettings
 ) -> pd.Timestamp | None:
     """The earliest instant whose rows the change from ``before`` to ``after`` (the
-    touched customers as they were and as they are) can move: the first day, period or
-    month where any total differs (a trailing-12-month sum at month m is read 12 months
-    later). None: nothing differs."""
+    touched customers as they were and as they are) can move: the first day where a
+    daily total differs, or the last day of a month whose monthly total differs (the
+    engine rewrites a monthly measurement from the month of its start: a monthly
+    difference needs no daily rows rewritten from the month's first day); a
+    trailing-12-month sum at month m is read 12 months later. None: nothing differs."""
     diff = SegmentTotals.nothing().combined([(-1, before), (1, after)])
     tz = settings.timezone
     found: list[pd.Timestamp] = []
+    months: list[int] = []
     if len(diff.flows):
-        t = diff.flows.index.get_level_values("time").min()
-        found.append(pd.Timestamp(t, tz="UTC") if pd.Timestamp(t).tzinfo is None
-                     else pd.Timestamp(t).tz_convert("UTC"))  # fmt: skip
-    for series in diff.churned.values():
-        if len(series):
-            found.append(pd.Timestamp(series.index.get_level_values(-1).min()).tz_convert("UTC"))
+        t = pd.Timestamp(diff.flows.index.get_level_values("time").min())
+        found.append(t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC"))
+    daily = diff.churned["D"]
+    if len(daily):
+        found.append(pd.Timestamp(daily.index.get_level_values(-1).min()).tz_convert("UTC"))
+    monthly = diff.churned["MS"]
+    if len(monthly):
+        first = pd.Series([monthly.index.get_level_values(-1).min()]).astype(TIME_DTYPE)
+        months.append(int(local_month_numbers(first, tz)[0]))
     if len(diff.trailing):
-        month = int(diff.trailing.index.get_level_values("month").min())
-        found.append(pd.Timestamp(month_starts(np.array([month + 12]), tz).iloc[0]).tz_convert("UTC"))
+        months.append(int(diff.trailing.index.get_level_values("month").min()) + 12)
     if len(diff.revenue):
         t = pd.Timestamp(diff.revenue.index.get_level_values("time").min())
         found.append(t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC"))
@@ -227,5 +353,7 @@ def changed_from(
     for product, day in after.first.items():
         if product not in old.index or day < old[product]:
             found.append(pd.Timestamp(day).tz_convert("UTC"))
+    if months:  # the month's last day: within the month, rewriting one day of daily rows
+        end = pd.Timestamp(month_starts(np.array([min(months) + 1]), tz).iloc[0])
+        found.append(local_floor_at(end - pd.Timedelta(microseconds=1), "D", tz))
     return min(found) if found else None
-

@@ -485,14 +485,15 @@ def _value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dim: str) -> pd.Ser
 
 
 def _subscription_parts(
-    g: _Groups, settings: MetricsSettings, attrs: pd.DataFrame, kept: dict[str, set[str]]
+    g: _Groups, settings: MetricsSettings, attrs: pd.DataFrame, kept: dict[str, set[str]],
+    portfolio: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
     """What the subscription measurements are assembled from, each a sum over customers
     (``growthwatch.metrics.segment_totals`` keeps their totals): the flow rows per segment
     key and day (the portfolio's included), the movements (churn from the start
     population), the per-customer MRR changes (trailing 12 months, the portfolio's
-    included) and each product's first day. The flow frame is empty when nothing moves
-    MRR or customers (a trial alone)."""
+    included unless not ``portfolio``) and each product's first day. The flow frame is
+    empty when nothing moves MRR or customers (a trial alone)."""
     tz = settings.timezone
     first_day = local_floor(g.sub["ts"], "D", tz).groupby(g.sub["product"].astype(object)).min()
     flows, moves, changes = [], [], []
@@ -508,7 +509,7 @@ def _subscription_parts(
     flow = pd.concat(flows, ignore_index=True)
     move = pd.concat(moves, ignore_index=True)
     change = pd.concat(changes, ignore_index=True)
-    if flow.empty:
+    if flow.empty or not portfolio:
         return flow, move, change, first_day
     # the portfolio: the same rows under product ``all`` (customers stay per product)
     flow = pd.concat([flow, flow.assign(key=_to_portfolio(flow["key"]))], ignore_index=True)
@@ -612,10 +613,12 @@ def _product_of(key: str) -> str:
     return key.split(_SEP, 1)[0]
 
 
-def _churned_from_start(move: pd.DataFrame, freq: str, tz: str) -> pd.Series:
+def _churned_from_start(
+    move: pd.DataFrame, freq: str, tz: str, portfolio: bool = True
+) -> pd.Series:
     """Per (segment key, period): customers paying at the period start (of the product, over
     all their movements) with a churn in it, counted in the segment their first churn of
-    the period left; the portfolio keys sum the products'."""
+    the period left; the portfolio keys (unless not ``portfolio``) sum the products'."""
     if move.empty:
         return pd.Series(dtype="int64")
     m = move.assign(period=local_floor(move["time"], freq, tz))
@@ -624,7 +627,9 @@ def _churned_from_start(move: pd.DataFrame, freq: str, tz: str) -> pd.Series:
     churns = m[m["kind"] == "churn"].groupby(per, sort=False)["key"].first()
     hit = churns[first.reindex(churns.index).to_numpy(dtype=bool)]
     frame = pd.DataFrame({"key": hit.to_numpy(), "period": hit.index.get_level_values("period")})
-    frame = pd.concat([frame, frame.assign(key=_to_portfolio(frame["key"]))], ignore_index=True)
+    if portfolio:
+        frame = pd.concat([frame, frame.assign(key=_to_portfolio(frame["key"]))],
+                          ignore_index=True)  # fmt: skip
     return frame.groupby(["key", "period"]).size().astype("int64")
 
 

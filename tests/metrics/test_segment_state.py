@@ -138,6 +138,11 @@ def test_totals_over_any_split_of_the_customers_give_the_reference_frames(
     assert_frames_equal(want, segment_frames_from(SegmentTotals.nothing().combined(
         [(1, a), (1, b)]), s, horizon))  # fmt: skip
     assert_frames_equal(want, segment_frames_from(whole.combined([(-1, a), (1, a)]), s, horizon))
+    # both versions in one computation (an update's): each is its own ``of``
+    x, y = SegmentTotals.of_both(_part(events, mine), events, s, kept)
+    assert_frames_equal(want, segment_frames_from(b.combined([(1, x)]), s, horizon))
+    assert_frames_equal(want, segment_frames_from(y, s, horizon))
+    assert y.counts.equals(whole.counts)
 
 
 def _portfolio(n_customers: int = 10) -> list[GrowthEvent]:

@@ -97,7 +97,8 @@ class Segments(Family):
         self._kept.keep(view, upto, totals, built=False)
         if start is not None and moved_from is not None:
             start = min(start, moved_from)
-        return Computed(segment_frames_from(totals, settings, horizon), start)
+        # only the rows this update rewrites: of ``products`` and the portfolio
+        return Computed(segment_frames_from(totals, settings, horizon, products, start), start)
 
     def _updated(
         self, view: LedgerView, upto: int
@@ -116,8 +117,7 @@ class Segments(Family):
         if got.pairs.empty:
             return old, None
         kept = old.kept(settings)
-        before = SegmentTotals.of(got.before, settings, kept)
-        after = SegmentTotals.of(got.after, settings, kept)
+        before, after = SegmentTotals.of_both(got.before, got.after, settings, kept)
         totals = old.combined([(-1, before), (1, after)])
         if kept_from(totals.counts, settings) != kept:
             log.info("segments: the kept values changed; rebuilding the totals")

@@ -251,8 +251,9 @@ def test_a_cold_engine_gives_what_the_warm_one_gives(
 
 
 def test_a_chunked_full_run_equals_the_unchunked_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``chunk_events`` 5 (every product its own group, each bigger than a chunk) gives
-    the same stores as one group of everything, and the groups are what it reads."""
+    """``chunk_events`` 20 (groups of 5 events with four dimensions: every product its own
+    group, each bigger than that) gives the same stores as one group of everything, and
+    the groups are what it reads."""
     events = _portfolio()
     groups: list[list[list[str]]] = []
     real = Segments._groups
@@ -262,7 +263,7 @@ def test_a_chunked_full_run_equals_the_unchunked_one(monkeypatch: pytest.MonkeyP
         return real(self, view, upto, chosen, kept)
 
     monkeypatch.setattr(Segments, "_groups", spy)
-    stores = [_full(events, dataclasses.replace(SETTINGS, chunk_events=c)) for c in (5, 2_000_000)]
+    stores = [_full(events, dataclasses.replace(SETTINGS, chunk_events=c)) for c in (20, 8_000_000)]
     assert groups == [[["p1"], ["p2"], ["p3"]], [["p1", "p2", "p3"]]]
     _store_equal(stores[0], stores[1])
 

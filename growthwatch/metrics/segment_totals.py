@@ -111,11 +111,16 @@ class SegmentTotals:
             return cls.nothing()
         attrs = customer_attributes(events, settings.segments.dimensions)
         part = cls._products(events, attrs, settings, kept)
-        return replace(part, counts=value_counts(events, attrs, settings.segments.dimensions))._with_portfolio()
+        return replace(
+            part, counts=value_counts(events, attrs, settings.segments.dimensions)
+        )._with_portfolio()
 
     @classmethod
     def of_both(
-        cls, before: pd.DataFrame, after: pd.DataFrame, settings: MetricsSettings,
+        cls,
+        before: pd.DataFrame,
+        after: pd.DataFrame,
+        settings: MetricsSettings,
         kept: dict[str, set[str]],
     ) -> tuple[SegmentTotals, SegmentTotals]:
         """``of(before)`` and ``of(after)`` (two versions of the same customers) from one
@@ -144,7 +149,10 @@ class SegmentTotals:
 
     @classmethod
     def _products(
-        cls, events: pd.DataFrame, attrs: pd.DataFrame, settings: MetricsSettings,
+        cls,
+        events: pd.DataFrame,
+        attrs: pd.DataFrame,
+        settings: MetricsSettings,
         kept: dict[str, set[str]],
     ) -> SegmentTotals:
         """The per-product keys' totals of ``events`` (cleaned), without the portfolio's
@@ -182,7 +190,10 @@ class SegmentTotals:
                 return table
             keys = table.index.get_level_values(0)
             mapped = _to_portfolio(pd.Series(np.asarray(keys, dtype=object)))
-            levels = [mapped, *(table.index.get_level_values(i) for i in range(1, table.index.nlevels))]
+            levels = [
+                mapped,
+                *(table.index.get_level_values(i) for i in range(1, table.index.nlevels)),
+            ]
             extra = table.copy()
             extra.index = pd.MultiIndex.from_arrays(levels, names=table.index.names)
             extra = extra.groupby(level=list(range(table.index.nlevels)), sort=True).sum()
@@ -224,7 +235,12 @@ class SegmentTotals:
 
     def combined(self, parts: Iterable[tuple[int, SegmentTotals]]) -> SegmentTotals:
         """This state plus ``sign`` x each part (first days combine by minimum)."""
-        flows, trailing, revenue, counts = [self.flows], [self.trailing], [self.revenue], [self.counts]
+        flows, trailing, revenue, counts = (
+            [self.flows],
+            [self.trailing],
+            [self.revenue],
+            [self.counts],
+        )
         churned = {f: [s] for f, s in self.churned.items()}
         firsts = [self.first]
         for sign, part in parts:
@@ -268,8 +284,11 @@ def kept_from(counts: pd.Series, settings: MetricsSettings) -> dict[str, set[str
     for dim in spec.dimensions:
         mine = counts[counts.index.get_level_values(0) == dim] if len(counts) else counts
         mine = mine[mine.to_numpy() > 0]
-        ranked = pd.Series(mine.to_numpy(), index=mine.index.get_level_values(-1)) if len(mine) \
+        ranked = (
+            pd.Series(mine.to_numpy(), index=mine.index.get_level_values(-1))
+            if len(mine)
             else pd.Series(dtype="int64")
+        )
         out[dim] = kept_values(ranked, spec.max_values)
     return out
 

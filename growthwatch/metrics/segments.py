@@ -26,8 +26,10 @@ Why it is built this way:
   customers and folds the rest into ``other`` (see docs/metrics.md). ``unknown`` holds
   customers without a value.
 
-The folding and the per-customer attributes depend on the whole history, so the engine
-rewrites the segment measurements over all history on every run (``families/segments``).
+The folding and the per-customer attributes depend on the whole history, yet with the kept
+values fixed every number is a sum over customers: ``segment_totals`` keeps those sums and
+updates them from the customers new events touch (``families/segments``); the functions
+here over every event at once stay the reference.
 """
 
 from __future__ import annotations
@@ -239,10 +241,14 @@ def _key(product: np.ndarray, dim: str, seg: np.ndarray) -> np.ndarray:
     distinct pair: millions of rows, a few hundred keys)."""
     if len(product) == 0:
         return np.array([], dtype=object)
-    codes, uniques = pd.MultiIndex.from_arrays(
-        [np.asarray(product, dtype=object), np.asarray(seg, dtype=object)]).factorize()
-    names = np.array([f"{p}{_SEP}{dim}{_SEP}{v}" for p, v in uniques], dtype=object)
-    return names[codes]
+    # two flat factorizations and one integer pair code: no MultiIndex (its categoricals
+    # cost milliseconds per call, which an update for a few customers pays dozens of times)
+    p_codes, p_names = pd.factorize(np.asarray(product, dtype=object), use_na_sentinel=False)
+    s_codes, s_names = pd.factorize(np.asarray(seg, dtype=object), use_na_sentinel=False)
+    pairs, codes = np.unique(p_codes.astype("int64") * len(s_names) + s_codes, return_inverse=True)
+    names = np.array([f"{p_names[i // len(s_names)]}{_SEP}{dim}{_SEP}{s_names[i % len(s_names)]}"
+                      for i in pairs], dtype=object)  # fmt: skip
+    return names[codes.reshape(-1)]
 
 
 def _per_unique(values: pd.Series | np.ndarray, fn: Callable[[str], object]) -> np.ndarray:
@@ -452,24 +458,6 @@ def segment_frames(
             "end": pd.Series(ts[g.last_idx[multi]]).dt.tz_localize("UTC"),
         }))  # fmt: skip
     return out
-
-
-def attributes_changed(
-    old: pd.DataFrame, new: pd.DataFrame, settings: MetricsSettings
-) -> bool:
-    """Whether the events of ``new`` (a superset of ``old``) give any customer another
-    first known value of a per-customer dimension than ``old`` does."""
-    before = customer_attributes(old, settings.segments.dimensions)
-    after = customer_attributes(new, settings.segments.dimensions)
-    if before.empty:  # no customer had rows before: nothing of theirs can change
-        return False
-    common = after.reindex(before.index)
-    for dim in after.columns:
-        a = common[dim].astype(object).to_numpy()
-        b = before[dim].astype(object).to_numpy()
-        if not ((pd.isna(a) & pd.isna(b)) | (a == b)).all():
-            return True
-    return False
 
 
 def _value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dim: str) -> pd.Series:

@@ -36,7 +36,9 @@ def _value(dim: str) -> str:
     if dim == "plan":
         return "NULLIF(plan, '')"
     if dim == "channel":
-        return f"NULLIF(CASE WHEN channel IS NULL THEN {_json_value('channel')} ELSE channel END, '')"
+        return (
+            f"NULLIF(CASE WHEN channel IS NULL THEN {_json_value('channel')} ELSE channel END, '')"
+        )
     return _json_value(dim)
 
 

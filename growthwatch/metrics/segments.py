@@ -26,8 +26,10 @@ Why it is built this way:
   customers and folds the rest into ``other`` (see docs/metrics.md). ``unknown`` holds
   customers without a value.
 
-The folding and the per-customer attributes depend on the whole history, so the engine
-rewrites the segment measurements over all history on every run (``families/segments``).
+The folding and the per-customer attributes depend on the whole history, yet with the kept
+values fixed every number is a sum over customers: ``segment_totals`` keeps those sums and
+updates them from the customers new events touch (``families/segments``); the functions
+here over every event at once stay the reference.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from growthwatch.metrics._frame import (
     json_key,
     local_day_range,
     local_floor,
+    local_naive,
+    micros,
     naive_utc,
     units,
 )
@@ -237,10 +241,14 @@ def _key(product: np.ndarray, dim: str, seg: np.ndarray) -> np.ndarray:
     distinct pair: millions of rows, a few hundred keys)."""
     if len(product) == 0:
         return np.array([], dtype=object)
-    codes, uniques = pd.MultiIndex.from_arrays(
-        [np.asarray(product, dtype=object), np.asarray(seg, dtype=object)]).factorize()
-    names = np.array([f"{p}{_SEP}{dim}{_SEP}{v}" for p, v in uniques], dtype=object)
-    return names[codes]
+    # two flat factorizations and one integer pair code: no MultiIndex (its categoricals
+    # cost milliseconds per call, which an update for a few customers pays dozens of times)
+    p_codes, p_names = pd.factorize(np.asarray(product, dtype=object), use_na_sentinel=False)
+    s_codes, s_names = pd.factorize(np.asarray(seg, dtype=object), use_na_sentinel=False)
+    pairs, codes = np.unique(p_codes.astype("int64") * len(s_names) + s_codes, return_inverse=True)
+    names = np.array([f"{p_names[i // len(s_names)]}{_SEP}{dim}{_SEP}{s_names[i % len(s_names)]}"
+                      for i in pairs], dtype=object)  # fmt: skip
+    return names[codes.reshape(-1)]
 
 
 def _per_unique(values: pd.Series | np.ndarray, fn: Callable[[str], object]) -> np.ndarray:
@@ -452,24 +460,6 @@ def segment_frames(
     return out
 
 
-def attributes_changed(
-    old: pd.DataFrame, new: pd.DataFrame, settings: MetricsSettings
-) -> bool:
-    """Whether the events of ``new`` (a superset of ``old``) give any customer another
-    first known value of a per-customer dimension than ``old`` does."""
-    before = customer_attributes(old, settings.segments.dimensions)
-    after = customer_attributes(new, settings.segments.dimensions)
-    if before.empty:  # no customer had rows before: nothing of theirs can change
-        return False
-    common = after.reindex(before.index)
-    for dim in after.columns:
-        a = common[dim].astype(object).to_numpy()
-        b = before[dim].astype(object).to_numpy()
-        if not ((pd.isna(a) & pd.isna(b)) | (a == b)).all():
-            return True
-    return False
-
-
 def _value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dim: str) -> pd.Series:
     """Distinct customers per value of ``dim`` (what folding ranks by)."""
     if dim in PER_SUBSCRIPTION:
@@ -482,16 +472,18 @@ def _value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dim: str) -> pd.Ser
     return attrs[dim].dropna().value_counts()
 
 
-def _subscription_segments(
-    g: _Groups,
-    settings: MetricsSettings,
-    attrs: pd.DataFrame,
-    kept: dict[str, set[str]],
-    until: pd.Timestamp,
-) -> dict[str, pd.DataFrame]:
+def _subscription_parts(
+    g: _Groups, settings: MetricsSettings, attrs: pd.DataFrame, kept: dict[str, set[str]],
+    portfolio: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Series]:
+    """What the subscription measurements are assembled from, each a sum over customers
+    (``growthwatch.metrics.segment_totals`` keeps their totals): the flow rows per segment
+    key and day (the portfolio's included), the movements (churn from the start
+    population), the per-customer MRR changes (trailing 12 months, the portfolio's
+    included unless not ``portfolio``) and each product's first day. The flow frame is
+    empty when nothing moves MRR or customers (a trial alone)."""
     tz = settings.timezone
     first_day = local_floor(g.sub["ts"], "D", tz).groupby(g.sub["product"].astype(object)).min()
-    first_day[PORTFOLIO] = first_day.min()
     flows, moves, changes = [], [], []
     for dim in settings.segments.dimensions:
         before, after = _event_segments(g, dim, attrs, kept[dim])
@@ -505,27 +497,64 @@ def _subscription_segments(
     flow = pd.concat(flows, ignore_index=True)
     move = pd.concat(moves, ignore_index=True)
     change = pd.concat(changes, ignore_index=True)
-    if flow.empty:  # events, but none that moves MRR or customers (a trial alone)
-        return {}
+    if flow.empty or not portfolio:
+        return flow, move, change, first_day
     # the portfolio: the same rows under product ``all`` (customers stay per product)
     flow = pd.concat([flow, flow.assign(key=_to_portfolio(flow["key"]))], ignore_index=True)
     change = pd.concat([change, change.assign(key=_to_portfolio(change["key"]))],
                        ignore_index=True)  # fmt: skip
+    return flow, move, change, first_day
+
+
+def _subscription_segments(
+    g: _Groups,
+    settings: MetricsSettings,
+    attrs: pd.DataFrame,
+    kept: dict[str, set[str]],
+    until: pd.Timestamp,
+) -> dict[str, pd.DataFrame]:
+    flow, move, change, first_day = _subscription_parts(g, settings, attrs, kept)
+    if flow.empty:  # events, but none that moves MRR or customers (a trial alone)
+        return {}
+    changes = change.rename(columns={"key": "product"})[["time", "product", "customer", "delta"]]
+
+    def churned(freq: str, tz_: str) -> pd.Series:
+        return _churned_from_start(move, freq, tz_)
+
+    return assembled(flow, churned, None, changes, first_day, settings, until)
+
+
+Churned = Callable[[str, str], pd.Series]
+Trailing = Callable[[pd.DataFrame, str, pd.DataFrame], tuple[np.ndarray, np.ndarray]]
+
+
+def assembled(
+    flow: pd.DataFrame,
+    churned: Churned,
+    trailing: Trailing | None,
+    changes: pd.DataFrame | None,
+    first_day: pd.Series,
+    settings: MetricsSettings,
+    until: pd.Timestamp,
+) -> dict[str, pd.DataFrame]:
+    """The subscription measurements from flow rows (one per piece, or their sums per key
+    and day), the churned-from-start counts, the trailing-12-month sums (``trailing``, or
+    ``churn_periods``' own from ``changes``) and each product's first day."""
+    tz = settings.timezone
+    first_day = first_day.copy()
+    first_day[PORTFOLIO] = first_day.min()
     daily = _daily(flow, until, tz)
     state = MrrResult(
         movements=pd.DataFrame(columns=["time", "product", "customer", "kind", "paid_before"]),
         daily=daily[["time", "product", *MONEY, "active", "new_customers", "reactivated_customers",
                      "churned_customers", "cancellations", "paused_customers",
                      "churned_delinquent"]],
-        changes=change.rename(columns={"key": "product"})[["time", "product", "customer", "delta"]],
+        changes=(pd.DataFrame(columns=["time", "product", "customer", "delta"])
+                 if changes is None else changes),
     )  # fmt: skip
-
-    def churned(freq: str, tz_: str) -> pd.Series:
-        return _churned_from_start(move, freq, tz_)
-
     day = churn_periods(state, "D", tz=tz, until=until, churned_from_start=churned)
     month = churn_periods(state, "MS", settings.ltv_months, tz=tz, until=until,
-                          churned_from_start=churned)  # fmt: skip
+                          churned_from_start=churned, trailing=trailing)  # fmt: skip
     moved_d = daily.set_index(["product", "time"])[list(MOVED)]
     moved_m = (daily.assign(time=local_floor(daily["time"], "MS", tz))
                .groupby(["product", "time"])[list(MOVED)].sum())  # fmt: skip
@@ -572,10 +601,12 @@ def _product_of(key: str) -> str:
     return key.split(_SEP, 1)[0]
 
 
-def _churned_from_start(move: pd.DataFrame, freq: str, tz: str) -> pd.Series:
+def _churned_from_start(
+    move: pd.DataFrame, freq: str, tz: str, portfolio: bool = True
+) -> pd.Series:
     """Per (segment key, period): customers paying at the period start (of the product, over
     all their movements) with a churn in it, counted in the segment their first churn of
-    the period left; the portfolio keys sum the products'."""
+    the period left; the portfolio keys (unless not ``portfolio``) sum the products'."""
     if move.empty:
         return pd.Series(dtype="int64")
     m = move.assign(period=local_floor(move["time"], freq, tz))
@@ -584,11 +615,30 @@ def _churned_from_start(move: pd.DataFrame, freq: str, tz: str) -> pd.Series:
     churns = m[m["kind"] == "churn"].groupby(per, sort=False)["key"].first()
     hit = churns[first.reindex(churns.index).to_numpy(dtype=bool)]
     frame = pd.DataFrame({"key": hit.to_numpy(), "period": hit.index.get_level_values("period")})
-    frame = pd.concat([frame, frame.assign(key=_to_portfolio(frame["key"]))], ignore_index=True)
+    if portfolio:
+        frame = pd.concat([frame, frame.assign(key=_to_portfolio(frame["key"]))],
+                          ignore_index=True)  # fmt: skip
     return frame.groupby(["key", "period"]).size().astype("int64")
 
 
 # -- revenue ---------------------------------------------------------------------------------
+
+
+def _money_segments(
+    money: pd.DataFrame, settings: MetricsSettings, attrs: pd.DataFrame,
+    kept: dict[str, set[str]],
+) -> list[tuple[str, np.ndarray]]:
+    """Per dimension, the segment of each money event: its own plan or interval, else its
+    customer's first known value (folded)."""
+    keys = pd.MultiIndex.from_arrays([money["product"].astype(object), money["subject"].astype(object)])
+    out = []
+    for dim in settings.segments.dimensions:
+        if dim in PER_SUBSCRIPTION:
+            seg = fold(_raw_values(money, dim), kept[dim])
+        else:
+            seg = fold(pd.Series(attrs[dim].reindex(keys).to_numpy(dtype=object)), kept[dim])
+        out.append((dim, seg))
+    return out
 
 
 def _revenue_segments(
@@ -603,17 +653,93 @@ def _revenue_segments(
     tz = settings.timezone
     product_rows = revenue_mod.revenue(money, settings.fx, "D", tz)
     product_rows = product_rows[product_rows["product"] != PORTFOLIO]
-    keys = pd.MultiIndex.from_arrays([money["product"].astype(object), money["subject"].astype(object)])
     parts = []
-    for dim in settings.segments.dimensions:
-        if dim in PER_SUBSCRIPTION:
-            seg = fold(_raw_values(money, dim), kept[dim])
-        else:
-            seg = fold(pd.Series(attrs[dim].reindex(keys).to_numpy(dtype=object)), kept[dim])
+    for dim, seg in _money_segments(money, settings, attrs, kept):
         keyed = money.assign(product=_key(money["product"].astype(object).to_numpy(), dim, seg))
         rows = revenue_mod.revenue(keyed, settings.fx, "D", tz)
         parts.append(rows[rows["product"] != PORTFOLIO])
-    seg_rows = _untangle(pd.concat(parts, ignore_index=True))
+    return _revenue_finished(_untangle(pd.concat(parts, ignore_index=True)), product_rows,
+                             settings)  # fmt: skip
+
+
+REVENUE_SUMS = ("gross", "refunds", "failed", "payments", "refund_count", "failed_count")
+
+
+def revenue_sums(
+    events: pd.DataFrame, settings: MetricsSettings, attrs: pd.DataFrame, kept: dict[str, set[str]]
+) -> pd.DataFrame:
+    """What ``revenue_segments_daily`` is assembled from, sums over events (so over
+    customers): per (day, key, currency) the native micro-unit sums and counts of
+    ``revenue.revenue`` and ``rows`` (events: a row exists when it is positive), for the
+    product (key = product) and each segment key."""
+    money = clean(events, revenue_mod.MONEY_TYPES)
+    if money.empty:
+        return _no_revenue_sums()
+    tz = settings.timezone
+    amount = micros(money["value"])
+    kind = money["type"].to_numpy()
+    is_pay = kind == EventType.PAYMENT.value
+    is_ref = kind == EventType.REFUND.value
+    is_fail = kind == EventType.PAYMENT_FAILED.value
+    product = money["product"].astype(object).to_numpy()
+    base = pd.DataFrame({
+        "time": local_floor(money["ts"], "D", tz), "key": product,
+        "currency": money["currency"].astype(object).to_numpy(),
+        "gross": np.where(is_pay, amount, 0), "refunds": np.where(is_ref, amount, 0),
+        "failed": np.where(is_fail, amount, 0), "payments": is_pay.astype("int64"),
+        "refund_count": is_ref.astype("int64"), "failed_count": is_fail.astype("int64"),
+        "rows": np.ones(len(money), dtype="int64"),
+    })  # fmt: skip
+    parts = [base]
+    for dim, seg in _money_segments(money, settings, attrs, kept):
+        parts.append(base.assign(key=_key(product, dim, seg)))
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.groupby(["time", "key", "currency"], sort=True)[[*REVENUE_SUMS, "rows"]].sum()
+
+
+def _no_revenue_sums() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype="int64") for c in (*REVENUE_SUMS, "rows")})
+    out.index = pd.MultiIndex.from_arrays(
+        [pd.Series([], dtype=TIME_DTYPE), pd.Series([], dtype=object), pd.Series([], dtype=object)],
+        names=["time", "key", "currency"])  # fmt: skip
+    return out
+
+
+def revenue_from_sums(sums: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
+    """``revenue_segments_daily`` from ``revenue_sums`` (of any number of customers,
+    added up): what ``_revenue_segments`` computes from the events."""
+    rows = sums[sums["rows"].to_numpy() > 0].reset_index()
+    if rows.empty:
+        return pd.DataFrame()
+    is_segment = np.asarray(rows["key"].astype(str).str.contains(_SEP, regex=False))
+    valued = _valued(rows.rename(columns={"key": "product"}), settings)
+    return _revenue_finished(_untangle(valued[is_segment].reset_index(drop=True)),
+                             valued[~is_segment].reset_index(drop=True), settings)  # fmt: skip
+
+
+def _valued(out: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
+    """Native sums per (day, product, currency) in units and in the reporting currency at
+    the day's rate, as ``revenue.revenue`` values its rows (without the portfolio)."""
+    fx, tz = settings.fx, settings.timezone
+    out = out.copy()
+    rate_day = pd.Series(local_naive(out["time"].astype(TIME_DTYPE), tz)).dt.tz_localize("UTC")
+    rate = fx.convert_factor(out["currency"], rate_day)
+    gross, refunds = out["gross"].to_numpy(), out["refunds"].to_numpy()
+    out["net"] = units(gross - refunds)
+    out["gross_rc"] = np.round(units(gross) * rate, 6)
+    out["refunds_rc"] = np.round(units(refunds) * rate, 6)
+    out["net_rc"] = np.round(out["gross_rc"] - out["refunds_rc"], 6)
+    out["gross"] = units(gross)
+    out["refunds"] = units(refunds)
+    out["failed"] = units(out["failed"].to_numpy())
+    return out
+
+
+def _revenue_finished(
+    seg_rows: pd.DataFrame, product_rows: pd.DataFrame, settings: MetricsSettings
+) -> pd.DataFrame:
+    """The segment rows with their reporting-currency amounts shared out of the product
+    rows', plus the portfolio's."""
     base = ["time", "product", "currency"]
     for col in ("gross_rc", "refunds_rc"):
         seg_rows[col] = _shared_out(seg_rows, product_rows, base, col)

@@ -41,6 +41,9 @@ def rendered() -> dict[str, list[str]]:
             out.setdefault("funnel", []).append(q.funnel(steps, 7, WANTED, SRC, tz))
             out["funnel"].append(q.funnel(steps, 7, WANTED, SRC, tz, span))
     out["ledger_where"] = [f"SELECT 1 FROM events WHERE {SRC.where}"]
+    # the ledger's partitions of the users (BigQuery runs the whole: one part, ``TRUE``)
+    out["subject_part"] = [f"SELECT 1 FROM events WHERE {q.subject_part(i, n)}"
+                           for i, n in ((0, 1), (0, 4), (3, 4))]  # fmt: skip
     return out
 
 

@@ -61,6 +61,18 @@ def ledger_where(
     return " AND ".join(parts) or "TRUE"
 
 
+def subject_part(index: int, parts: int) -> str:
+    """The rows of one of ``parts`` disjoint partitions of the users (by a hash of
+    ``subject``): a per-user state built one partition at a time holds a ``parts``-th of
+    the users' groups at once, and the union of the partitions is the whole. A device of
+    the ledger's DuckDB, which must keep to its ``memory_limit``; ``TRUE`` for one part
+    (what another engine, BigQuery, runs: it needs no partitions, and DuckDB's ``hash``
+    is not its ``FARM_FINGERPRINT``)."""
+    if parts <= 1:
+        return "TRUE"
+    return f"hash(subject) % {literal(int(parts))} = {literal(int(index))}"
+
+
 # -- logo retention ------------------------------------------------------------------------
 
 

@@ -14,6 +14,12 @@ compare with):
   or after step k-1 was reached and within the window of entry; a user who stalls goes on
   to the first event (time, then key) of a branch type after the step reached, within
   the window, of a type other than that step's.
+* traffic (``growthwatch.metrics.traffic``): per local day, product and channel the
+  sessions (sum of ``value``), their distinct visitors, the signups, each attributed to
+  the channel of its session (the latest session of the same user and product at most
+  ``SESSION_MINUTES`` before it, ties to the greater key; else its own channel), and the
+  converting sessions (those a signup was attributed to); plus the ``channel = all`` and
+  ``product = all`` rows.
 
 Month numbers are local months since 1970-01 (``growthwatch.metrics.sql.month_number``);
 turning them into bucket instants is the caller's (pandas, on a handful of cells).
@@ -24,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from growthwatch.metrics.sql import Span, literal, literals, month_number
+from growthwatch.metrics.sql import Span, day_number, literal, literals, month_number
 
 NONE = "(none)"  # growthwatch.metrics.funnels.NONE: a stalled user who did nothing else
 
@@ -46,10 +52,13 @@ def ledger_where(
     after_seq: int | None = None,
     upto_seq: int | None = None,
     since: str | None = None,
+    before: str | None = None,
 ) -> str:
     """A ``Source.where`` for the ledger: products left out, ``seq`` in (after, upto],
-    ``ts`` from an instant (an ISO 8601 literal with its offset)."""
+    ``ts`` from an instant and before one (ISO 8601 literals with their offset)."""
     parts = []
+    if before is not None:
+        parts.append(f"ts < CAST({literal(before)} AS TIMESTAMPTZ)")
     if exclude:
         parts.append(f"product NOT IN {literals(exclude)}")
     if after_seq is not None:
@@ -225,3 +234,76 @@ def funnel(
 ) -> str:
     """One funnel's counts in one statement (no state): what BigQuery runs."""
     return funnel_counts(f"({funnel_users(steps, window_days, wanted, src)})", tz, span=span)
+
+
+# -- traffic -------------------------------------------------------------------------------
+
+
+def traffic(src: Source, tz: str, session_minutes: int, span: Span | None = None) -> str:
+    """(day, product, channel, micros, visitors, signups, converting, events) per local
+    day number (``day_number``), product and channel, with the ``channel = 'all'`` and
+    ``product = 'all'`` rows (``all`` is what ``growthwatch.metrics.traffic.ALL`` is):
+    ``micros`` the sessions' ``value`` in micro-units, ``visitors`` the distinct
+    subjects of sessions (per product: the portfolio counts a person once per product),
+    ``events`` the input events of the row's product and day (on the ``channel = 'all'``
+    rows of the products only, NULL elsewhere: what the query read).
+
+    One row per (day, product, channel) leaves the database. Each signup's session is
+    found by a hash join on (product, subject) with the time condition, the latest first
+    (``QUALIFY``): signups are few, a user's sessions within the half hour fewer."""
+    minutes = literal(int(session_minutes))
+    ev = (f"SELECT product, type, ts, subject, channel, idempotency_key AS k, "
+          "CAST(coalesce(value, 0) * 1000000 AS BIGINT) AS micros, "
+          f"{day_number('ts', tz, span)} AS day "
+          + src.rows("type IN ('session', 'signup')"))  # fmt: skip
+    ctes = [
+        f"ev AS ({ev})",
+        # each signup's session: the user's latest at most ``minutes`` before it
+        "hit AS (SELECT g.k AS signup, s.k AS session, s.channel AS channel FROM ev AS g "
+        "JOIN ev AS s ON s.product = g.product AND s.subject = g.subject "
+        f"AND s.ts <= g.ts AND s.ts >= g.ts - INTERVAL {minutes} MINUTE "
+        "WHERE g.type = 'signup' AND s.type = 'session' AND g.subject IS NOT NULL "
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY g.k ORDER BY s.ts DESC, s.k DESC) = 1)",
+        "conv AS (SELECT DISTINCT session FROM hit)",
+        # a signup takes its session's channel (its own if that has none)
+        "r AS (SELECT e.day AS day, e.product AS product, "
+        "CASE WHEN e.type = 'signup' AND h.channel IS NOT NULL THEN h.channel "
+        "ELSE e.channel END AS channel, "
+        "CASE WHEN e.type = 'session' THEN e.micros ELSE 0 END AS micros, "
+        "CASE WHEN e.type = 'signup' THEN 1 ELSE 0 END AS signups, "
+        "CASE WHEN c.session IS NULL THEN 0 ELSE 1 END AS converting, "
+        "CASE WHEN e.type = 'session' THEN e.subject END AS visitor "
+        "FROM ev AS e LEFT JOIN hit AS h ON h.signup = e.k "
+        "LEFT JOIN conv AS c ON c.session = e.k)",
+        # per visitor first (aggregate sessions: the NULL visitor), then per channel
+        "pv AS (SELECT day, product, channel, visitor, sum(micros) AS micros, "
+        "sum(signups) AS signups, sum(converting) AS converting, count(*) AS events "
+        "FROM r GROUP BY day, product, channel, visitor)",
+        "dv AS (SELECT DISTINCT day, product, visitor FROM pv WHERE visitor IS NOT NULL)",
+        "pa AS (SELECT day, product, sum(micros) AS micros, sum(signups) AS signups, "
+        "sum(converting) AS converting, sum(events) AS events FROM pv GROUP BY day, product)",
+        "va AS (SELECT day, product, count(*) AS visitors FROM dv GROUP BY day, product)",
+    ]
+    sums = ("CAST(sum(micros) AS BIGINT) AS micros, {visitors} AS visitors, "
+            "CAST(sum(signups) AS BIGINT) AS signups, "
+            "CAST(sum(converting) AS BIGINT) AS converting")  # fmt: skip
+    parts = [
+        # per product and channel
+        "SELECT day, product, channel, " + sums.format(visitors="count(visitor)")
+        + ", CAST(NULL AS BIGINT) AS events FROM pv WHERE channel IS NOT NULL "
+        "GROUP BY day, product, channel",
+        # per product, every channel
+        "SELECT a.day, a.product, 'all', CAST(a.micros AS BIGINT), "
+        "CAST(coalesce(v.visitors, 0) AS BIGINT), CAST(a.signups AS BIGINT), "
+        "CAST(a.converting AS BIGINT), CAST(a.events AS BIGINT) FROM pa AS a "
+        "LEFT JOIN va AS v ON v.day = a.day AND v.product = a.product",
+        # the portfolio per channel: (product, visitor) pairs are distinct in pv
+        "SELECT day, 'all', channel, " + sums.format(visitors="count(visitor)")
+        + ", CAST(NULL AS BIGINT) FROM pv WHERE channel IS NOT NULL GROUP BY day, channel",
+        # the portfolio, every channel
+        "SELECT a.day, 'all', 'all', CAST(sum(a.micros) AS BIGINT), "
+        "CAST(coalesce(sum(v.visitors), 0) AS BIGINT), CAST(sum(a.signups) AS BIGINT), "
+        "CAST(sum(a.converting) AS BIGINT), CAST(NULL AS BIGINT) FROM pa AS a "
+        "LEFT JOIN va AS v ON v.day = a.day AND v.product = a.product GROUP BY a.day",
+    ]
+    return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts)

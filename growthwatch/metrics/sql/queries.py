@@ -20,6 +20,9 @@ compare with):
   ``SESSION_MINUTES`` before it, ties to the greater key; else its own channel), and the
   converting sessions (those a signup was attributed to); plus the ``channel = all`` and
   ``product = all`` rows.
+* revenue (``growthwatch.metrics.revenue``): per local day or UTC hour, product and
+  currency the payments, refunds and failed payments, summed in micro-units and counted;
+  the rates, zero hours and portfolio rows are pandas' (``revenue.from_sums``).
 
 Month numbers are local months since 1970-01 (``growthwatch.metrics.sql.month_number``);
 turning them into bucket instants is the caller's (pandas, on a handful of cells).
@@ -307,3 +310,35 @@ def traffic(src: Source, tz: str, session_minutes: int, span: Span | None = None
         "LEFT JOIN va AS v ON v.day = a.day AND v.product = a.product GROUP BY a.day",
     ]
     return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts)
+
+
+# -- revenue -------------------------------------------------------------------------------
+
+
+def revenue(src: Source, freq: str, tz: str) -> str:
+    """(bucket, product, currency, gross, refunds, failed, payments, refund_count,
+    failed_count) of the money events: ``bucket`` a local day number (``freq`` "D") or
+    whole UTC hours since the epoch ("h"), amounts in micro-units (exact: the ledger
+    holds DECIMAL(18, 6)). Events without a currency are left out, as pandas' group-by
+    leaves them."""
+    if freq == "D":
+        bucket = day_number("ts", tz)
+    elif freq == "h":
+        bucket = "date_diff('hour', TIMESTAMP '1970-01-01 00:00:00', ts AT TIME ZONE 'UTC')"
+    else:
+        raise ValueError(f"revenue buckets are days or hours, not {freq!r}")
+    amount = "CAST(coalesce(value, 0) * 1000000 AS BIGINT)"
+
+    def total(kind: str) -> str:
+        return f"CAST(sum(CASE WHEN type = {literal(kind)} THEN {amount} ELSE 0 END) AS BIGINT)"
+
+    def counted(kind: str) -> str:
+        return f"CAST(sum(CASE WHEN type = {literal(kind)} THEN 1 ELSE 0 END) AS BIGINT)"
+
+    rows = src.rows("type IN ('payment', 'refund', 'payment_failed') AND currency IS NOT NULL")
+    return (
+        f"SELECT {bucket} AS bucket, product, currency, {total('payment')} AS gross, "
+        f"{total('refund')} AS refunds, {total('payment_failed')} AS failed, "
+        f"{counted('payment')} AS payments, {counted('refund')} AS refund_count, "
+        f"{counted('payment_failed')} AS failed_count {rows} GROUP BY 1, 2, 3"
+    )

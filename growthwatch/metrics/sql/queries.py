@@ -242,18 +242,15 @@ def funnel(
 # -- traffic -------------------------------------------------------------------------------
 
 
-def traffic(src: Source, tz: str, session_minutes: int, span: Span | None = None) -> str:
-    """(day, product, channel, micros, visitors, signups, converting, events) per local
-    day number (``day_number``), product and channel, with the ``channel = 'all'`` and
-    ``product = 'all'`` rows (``all`` is what ``growthwatch.metrics.traffic.ALL`` is):
-    ``micros`` the sessions' ``value`` in micro-units, ``visitors`` the distinct
-    subjects of sessions (per product: the portfolio counts a person once per product),
-    ``events`` the input events of the row's product and day (on the ``channel = 'all'``
-    rows of the products only, NULL elsewhere: what the query read).
-
-    One row per (day, product, channel) leaves the database. Each signup's session is
-    found by a hash join on (product, subject) with the time condition, the latest first
-    (``QUALIFY``): signups are few, a user's sessions within the half hour fewer."""
+def traffic_visitors(src: Source, tz: str, session_minutes: int, span: Span | None = None) -> str:
+    """(day, product, channel, visitor, micros, signups, converting, events): the session
+    and signup events per local day number (``day_number``), product, channel and
+    visitor (the subject of sessions; NULL for signups and aggregate sessions): ``micros``
+    the sessions' ``value`` in micro-units, ``signups`` each attributed to its session's
+    channel (its own if none), ``converting`` the sessions a signup was attributed to,
+    ``events`` the input events of the row. Each signup's session is found by a hash
+    join on (product, subject) with the time condition, the latest first (``QUALIFY``):
+    signups are few, a user's sessions within the half hour fewer."""
     minutes = literal(int(session_minutes))
     ev = (f"SELECT product, type, ts, subject, channel, idempotency_key AS k, "
           "CAST(coalesce(value, 0) * 1000000 AS BIGINT) AS micros, "
@@ -278,31 +275,42 @@ def traffic(src: Source, tz: str, session_minutes: int, span: Span | None = None
         "CASE WHEN e.type = 'session' THEN e.subject END AS visitor "
         "FROM ev AS e LEFT JOIN hit AS h ON h.signup = e.k "
         "LEFT JOIN conv AS c ON c.session = e.k)",
-        # per visitor first (aggregate sessions: the NULL visitor), then per channel
-        "pv AS (SELECT day, product, channel, visitor, sum(micros) AS micros, "
-        "sum(signups) AS signups, sum(converting) AS converting, count(*) AS events "
-        "FROM r GROUP BY day, product, channel, visitor)",
-        "dv AS (SELECT DISTINCT day, product, visitor FROM pv WHERE visitor IS NOT NULL)",
+    ]
+    return (f"WITH {', '.join(ctes)} SELECT day, product, channel, visitor, "
+            "CAST(sum(micros) AS BIGINT) AS micros, CAST(sum(signups) AS BIGINT) AS signups, "
+            "CAST(sum(converting) AS BIGINT) AS converting, CAST(count(*) AS BIGINT) AS events "
+            "FROM r GROUP BY day, product, channel, visitor")  # fmt: skip
+
+
+def traffic_counts(visitors: str) -> str:
+    """(day, product, channel, micros, visitors, signups, converting, events) from a
+    relation shaped as ``traffic_visitors``: per product and channel, with the
+    ``channel = 'all'`` and ``product = 'all'`` rows (``growthwatch.metrics.traffic.ALL``)
+    and ``visitors`` distinct per product (the portfolio counts a person once per
+    product, as the pandas definition does); ``events`` on the products' ``channel =
+    'all'`` rows only (NULL elsewhere): what was read."""
+    ctes = [
+        f"pv AS (SELECT * FROM {visitors})",
         "pa AS (SELECT day, product, sum(micros) AS micros, sum(signups) AS signups, "
         "sum(converting) AS converting, sum(events) AS events FROM pv GROUP BY day, product)",
-        "va AS (SELECT day, product, count(*) AS visitors FROM dv GROUP BY day, product)",
+        "va AS (SELECT day, product, count(DISTINCT visitor) AS visitors FROM pv "
+        "GROUP BY day, product)",
     ]
-    sums = ("CAST(sum(micros) AS BIGINT) AS micros, {visitors} AS visitors, "
+    sums = ("CAST(sum(micros) AS BIGINT) AS micros, count(visitor) AS visitors, "
             "CAST(sum(signups) AS BIGINT) AS signups, "
             "CAST(sum(converting) AS BIGINT) AS converting")  # fmt: skip
     parts = [
-        # per product and channel
-        "SELECT day, product, channel, " + sums.format(visitors="count(visitor)")
-        + ", CAST(NULL AS BIGINT) AS events FROM pv WHERE channel IS NOT NULL "
-        "GROUP BY day, product, channel",
+        # per product and channel: (visitor) rows are distinct in pv
+        f"SELECT day, product, channel, {sums}, CAST(NULL AS BIGINT) AS events FROM pv "
+        "WHERE channel IS NOT NULL GROUP BY day, product, channel",
         # per product, every channel
         "SELECT a.day, a.product, 'all', CAST(a.micros AS BIGINT), "
         "CAST(coalesce(v.visitors, 0) AS BIGINT), CAST(a.signups AS BIGINT), "
         "CAST(a.converting AS BIGINT), CAST(a.events AS BIGINT) FROM pa AS a "
         "LEFT JOIN va AS v ON v.day = a.day AND v.product = a.product",
         # the portfolio per channel: (product, visitor) pairs are distinct in pv
-        "SELECT day, 'all', channel, " + sums.format(visitors="count(visitor)")
-        + ", CAST(NULL AS BIGINT) FROM pv WHERE channel IS NOT NULL GROUP BY day, channel",
+        f"SELECT day, 'all', channel, {sums}, CAST(NULL AS BIGINT) FROM pv "
+        "WHERE channel IS NOT NULL GROUP BY day, channel",
         # the portfolio, every channel
         "SELECT a.day, 'all', 'all', CAST(sum(a.micros) AS BIGINT), "
         "CAST(coalesce(sum(v.visitors), 0) AS BIGINT), CAST(sum(a.signups) AS BIGINT), "
@@ -310,6 +318,15 @@ def traffic(src: Source, tz: str, session_minutes: int, span: Span | None = None
         "LEFT JOIN va AS v ON v.day = a.day AND v.product = a.product GROUP BY a.day",
     ]
     return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts)
+
+
+def traffic(src: Source, tz: str, session_minutes: int, span: Span | None = None) -> str:
+    """The traffic counts in one statement (``traffic_counts`` of ``traffic_visitors``):
+    what another engine holding the history (BigQuery) runs. The ledger runs the two
+    steps with a temporary table between them (``sql.traffic_counts``): DuckDB 1.5 hung
+    on this one statement over 10M events (its executor waiting for a task no thread
+    ran), and each step alone is faster than the CTEs recomputed per branch."""
+    return traffic_counts(f"({traffic_visitors(src, tz, session_minutes, span)})")
 
 
 # -- revenue -------------------------------------------------------------------------------

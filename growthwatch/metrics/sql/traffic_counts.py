@@ -32,10 +32,12 @@ def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.Data
         view.exclude, since=None if since is None else since.isoformat(),
         before=None if view.end is None else view.end.isoformat(),
     )  # fmt: skip
-    sql = q.traffic(q.Source(where=where), tz, traffic.SESSION_MINUTES)
-    cursor = view.ledger.connection
+    visitors = q.traffic_visitors(q.Source(where=where), tz, traffic.SESSION_MINUTES)
+    cursor = view.ledger.connection  # a connection of its own: the temporary table is too
     try:
-        rows = cursor.execute(sql).df()
+        cursor.execute(f"CREATE OR REPLACE TEMP TABLE traffic_visitors AS {visitors}")
+        rows = cursor.execute(q.traffic_counts("traffic_visitors")).df()
+        cursor.execute("DROP TABLE traffic_visitors")
     finally:
         cursor.close()
     read = int(rows["events"].sum()) if len(rows) else 0

@@ -74,13 +74,11 @@ def month_number(expr: str, tz: str, span: Span | None = None) -> str:
             f"ELSE {inner} END)")  # fmt: skip
 
 
-def day_number(expr: str, tz: str, span: Span | None = None) -> str:
+def day_number(expr: str, tz: str) -> str:
     """Local days since 1970-01-01 of a TIMESTAMPTZ expression in ``tz`` (as
-    ``growthwatch.metrics._frame.local_day_numbers``): the wall-clock date there.
-
-    ``span`` is accepted for symmetry with ``month_number`` and not used yet: the
-    conversion answers everywhere."""
-    del span
+    ``growthwatch.metrics._frame.local_day_numbers``): the wall-clock date there, by
+    the time zone conversion (``month_number``'s comparisons with a span's bucket starts
+    would save it; not done for days yet)."""
     return f"date_diff('day', DATE '1970-01-01', CAST({expr} AT TIME ZONE {literal(tz)} AS DATE))"
 
 

@@ -242,7 +242,7 @@ def funnel(
 # -- traffic -------------------------------------------------------------------------------
 
 
-def traffic_visitors(src: Source, tz: str, session_minutes: int, span: Span | None = None) -> str:
+def traffic_visitors(src: Source, tz: str, session_minutes: int) -> str:
     """(day, product, channel, visitor, micros, signups, converting, events): the session
     and signup events per local day number (``day_number``), product, channel and
     visitor (the subject of sessions; NULL for signups and aggregate sessions): ``micros``
@@ -254,7 +254,7 @@ def traffic_visitors(src: Source, tz: str, session_minutes: int, span: Span | No
     minutes = literal(int(session_minutes))
     ev = (f"SELECT product, type, ts, subject, channel, idempotency_key AS k, "
           "CAST(coalesce(value, 0) * 1000000 AS BIGINT) AS micros, "
-          f"{day_number('ts', tz, span)} AS day "
+          f"{day_number('ts', tz)} AS day "
           + src.rows("type IN ('session', 'signup')"))  # fmt: skip
     ctes = [
         f"ev AS ({ev})",
@@ -320,13 +320,13 @@ def traffic_counts(visitors: str) -> str:
     return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts)
 
 
-def traffic(src: Source, tz: str, session_minutes: int, span: Span | None = None) -> str:
+def traffic(src: Source, tz: str, session_minutes: int) -> str:
     """The traffic counts in one statement (``traffic_counts`` of ``traffic_visitors``):
     what another engine holding the history (BigQuery) runs. The ledger runs the two
     steps with a temporary table between them (``sql.traffic_counts``): DuckDB 1.5 hung
     on this one statement over 10M events (its executor waiting for a task no thread
     ran), and each step alone is faster than the CTEs recomputed per branch."""
-    return traffic_counts(f"({traffic_visitors(src, tz, session_minutes, span)})")
+    return traffic_counts(f"({traffic_visitors(src, tz, session_minutes)})")
 
 
 # -- revenue -------------------------------------------------------------------------------

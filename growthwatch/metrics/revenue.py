@@ -87,6 +87,26 @@ def revenue(
         }
     )
     out = frame.groupby(["time", "product", "currency"], as_index=False, sort=True).sum()
+    return from_sums(out, fx, freq, tz, first, since)
+
+
+SUMS = ("gross", "refunds", "failed", "payments", "refund_count", "failed_count")
+
+
+def from_sums(
+    out: pd.DataFrame,
+    fx: FxTable,
+    freq: str = "D",
+    tz: str = "UTC",
+    first: pd.Series | None = None,
+    since: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """The revenue frame from its sums per (bucket start, product, currency): ``SUMS``
+    as int64 (amounts in micro-units), buckets as ``revenue`` makes them. What the
+    ledger's SQL counts (``growthwatch.metrics.sql.revenue_counts``) and ``revenue``'s
+    own group-by both end in, so the rates, hours and portfolio rows are one code."""
+    if out.empty:
+        return empty(COLUMNS)
     if freq == "h":
         out = _fill_hours(out, first, since)
     # The rate of the bucket's (local) date.

@@ -40,7 +40,17 @@ def rendered() -> dict[str, list[str]]:
             out.setdefault("funnel_counts", []).append(q.funnel_counts(f"({users})", tz, "2026-03-01T00:00:00+00:00"))
             out.setdefault("funnel", []).append(q.funnel(steps, 7, WANTED, SRC, tz))
             out["funnel"].append(q.funnel(steps, 7, WANTED, SRC, tz, span))
-    out["ledger_where"] = [f"SELECT 1 FROM events WHERE {SRC.where}"]
+        # traffic and revenue (their own tests: test_traffic_sql, test_revenue_sql)
+        out.setdefault("traffic_visitors", []).append(q.traffic_visitors(SRC, tz, 30))
+        out.setdefault("traffic_counts", []).append(q.traffic_counts("traffic_visitors"))
+        out.setdefault("traffic", []).append(q.traffic(SRC, tz, 30))
+        out.setdefault("revenue", []).extend(q.revenue(SRC, freq, tz) for freq in ("D", "h"))
+    out["ledger_where"] = [f"SELECT 1 FROM events WHERE {SRC.where}",
+                           "SELECT 1 FROM events WHERE " + q.ledger_where(
+                               before="2026-04-01T00:00:00+00:00")]  # fmt: skip
+    # the ledger's partitions of the users (BigQuery runs the whole: one part, ``TRUE``)
+    out["subject_part"] = [f"SELECT 1 FROM events WHERE {q.subject_part(i, n)}"
+                           for i, n in ((0, 1), (0, 4), (3, 4))]  # fmt: skip
     return out
 
 

@@ -75,9 +75,9 @@ def test_a_recompute_under_512_mb_writes_the_same_stores(tmp_path: Path) -> None
             result = MetricsEngine(ledger, settings).recompute([store])
             assert result.points > 10_000
             if name == "512":  # what streams did; SQL families and the rest: one piece
-                assert min(result.chunks[f] for f in ("product", "traffic", "revenue")) >= 2
-                assert result.chunks["traffic"] >= 10
-                assert result.chunks["lifecycle"] == result.chunks["subscriptions"] == 1
+                assert result.chunks["product"] >= 2
+                assert (result.chunks["lifecycle"] == result.chunks["subscriptions"]
+                        == result.chunks["traffic"] == result.chunks["revenue"] == 1)  # fmt: skip
             stores[name] = store_contents(store)
             store.close()
     assert total > 50_000

@@ -1,4 +1,8 @@
-"""Traffic: sessions, users and signups per acquisition channel and day."""
+"""Traffic: sessions, users and signups per acquisition channel and day.
+
+``compute`` is the pandas definition (``traffic.traffic_daily``: the pure path and the
+reference); ``run``, the engine's path, is the same definition as SQL in the ledger
+(``growthwatch.metrics.sql.traffic_counts``): no event frame, one piece."""
 
 from __future__ import annotations
 
@@ -6,8 +10,9 @@ import pandas as pd
 
 from growthwatch.metrics import traffic
 from growthwatch.metrics._frame import local_floor_at
-from growthwatch.metrics.families.base import Family, Frames, LedgerView, Scope
+from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.sql import traffic_counts
 
 _LOOKBACK = pd.Timedelta(minutes=traffic.SESSION_MINUTES)
 
@@ -21,6 +26,9 @@ class Traffic(Family):
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return traffic.TYPES
 
+    def held(self, settings: MetricsSettings) -> tuple[str, ...]:
+        return ()  # counted in SQL: the engine runs it in one piece
+
     def compute(self, events: pd.DataFrame, scope: Scope) -> Frames:
         return {"traffic_daily": traffic.traffic_daily(events, scope.settings.timezone)}
 
@@ -33,3 +41,16 @@ class Traffic(Family):
     ) -> pd.Timestamp | None:
         # the sessions of the first signups of ``start``'s day
         return None if start is None else start - _LOOKBACK
+
+    def run(
+        self,
+        view: LedgerView,
+        start: pd.Timestamp | None,
+        products: set[str] | None,
+        horizon: pd.Timestamp,
+    ) -> Computed:
+        """As SQL in the ledger from ``read_start(start)``: every product (the portfolio
+        rows need them all), the rows before ``start`` dropped by the engine.
+        ``traffic_events`` counts the events the query read."""
+        frame, read = traffic_counts.traffic_daily(view, self.read_start(start, view.settings))
+        return Computed({"traffic_daily": frame}, start, {"traffic_events": read})

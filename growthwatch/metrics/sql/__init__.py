@@ -32,7 +32,7 @@ import pandas as pd
 
 from growthwatch.metrics._frame import TIME_DTYPE, local_month_numbers, month_starts
 
-__all__ = ["Span", "literal", "literals", "month_number"]
+__all__ = ["Span", "day_number", "literal", "literals", "month_number"]
 
 Span = tuple[pd.Timestamp, pd.Timestamp]  # the first and last instant a query's rows hold
 _MAX_MONTHS = 1200  # a span longer than a century is left to the time zone conversion
@@ -77,6 +77,14 @@ def month_number(expr: str, tz: str, span: Span | None = None) -> str:
     inner = _bisect(expr, [int(m) for m in months[:-1]], starts[:-1])
     return (f"(CASE WHEN {expr} < {starts[0]} OR {expr} >= {starts[-1]} THEN {wall} "
             f"ELSE {inner} END)")  # fmt: skip
+
+
+def day_number(expr: str, tz: str) -> str:
+    """Local days since 1970-01-01 of a TIMESTAMPTZ expression in ``tz`` (as
+    ``growthwatch.metrics._frame.local_day_numbers``): the wall-clock date there, by
+    the time zone conversion (``month_number``'s comparisons with a span's bucket starts
+    would save it; not done for days yet)."""
+    return f"date_diff('day', DATE '1970-01-01', CAST({expr} AT TIME ZONE {literal(tz)} AS DATE))"
 
 
 def _instant(at: pd.Timestamp) -> str:

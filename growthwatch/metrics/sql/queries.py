@@ -14,6 +14,15 @@ compare with):
   or after step k-1 was reached and within the window of entry; a user who stalls goes on
   to the first event (time, then key) of a branch type after the step reached, within
   the window, of a type other than that step's.
+* traffic (``growthwatch.metrics.traffic``): per local day, product and channel the
+  sessions (sum of ``value``), their distinct visitors, the signups, each attributed to
+  the channel of its session (the latest session of the same user and product at most
+  ``SESSION_MINUTES`` before it, ties to the greater key; else its own channel), and the
+  converting sessions (those a signup was attributed to); plus the ``channel = all`` and
+  ``product = all`` rows.
+* revenue (``growthwatch.metrics.revenue``): per local day or UTC hour, product and
+  currency the payments, refunds and failed payments, summed in micro-units and counted;
+  the rates, zero hours and portfolio rows are pandas' (``revenue.from_sums``).
 
 Month numbers are local months since 1970-01 (``growthwatch.metrics.sql.month_number``);
 turning them into bucket instants is the caller's (pandas, on a handful of cells).
@@ -24,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from growthwatch.metrics.sql import Span, literal, literals, month_number
+from growthwatch.metrics.sql import Span, day_number, literal, literals, month_number
 
 NONE = "(none)"  # growthwatch.metrics.funnels.NONE: a stalled user who did nothing else
 
@@ -46,10 +55,13 @@ def ledger_where(
     after_seq: int | None = None,
     upto_seq: int | None = None,
     since: str | None = None,
+    before: str | None = None,
 ) -> str:
     """A ``Source.where`` for the ledger: products left out, ``seq`` in (after, upto],
-    ``ts`` from an instant (an ISO 8601 literal with its offset)."""
+    ``ts`` from an instant and before one (ISO 8601 literals with their offset)."""
     parts = []
+    if before is not None:
+        parts.append(f"ts < CAST({literal(before)} AS TIMESTAMPTZ)")
     if exclude:
         parts.append(f"product NOT IN {literals(exclude)}")
     if after_seq is not None:
@@ -59,6 +71,18 @@ def ledger_where(
     if since is not None:
         parts.append(f"ts >= CAST({literal(since)} AS TIMESTAMPTZ)")
     return " AND ".join(parts) or "TRUE"
+
+
+def subject_part(index: int, parts: int) -> str:
+    """The rows of one of ``parts`` disjoint partitions of the users (by a hash of
+    ``subject``): a per-user state built one partition at a time holds a ``parts``-th of
+    the users' groups at once, and the union of the partitions is the whole. A device of
+    the ledger's DuckDB, which must keep to its ``memory_limit``; ``TRUE`` for one part
+    (what another engine, BigQuery, runs: it needs no partitions, and DuckDB's ``hash``
+    is not its ``FARM_FINGERPRINT``)."""
+    if parts <= 1:
+        return "TRUE"
+    return f"hash(subject) % {literal(int(parts))} = {literal(int(index))}"
 
 
 # -- logo retention ------------------------------------------------------------------------
@@ -213,3 +237,125 @@ def funnel(
 ) -> str:
     """One funnel's counts in one statement (no state): what BigQuery runs."""
     return funnel_counts(f"({funnel_users(steps, window_days, wanted, src)})", tz, span=span)
+
+
+# -- traffic -------------------------------------------------------------------------------
+
+
+def traffic_visitors(src: Source, tz: str, session_minutes: int) -> str:
+    """(day, product, channel, visitor, micros, signups, converting, events): the session
+    and signup events per local day number (``day_number``), product, channel and
+    visitor (the subject of sessions; NULL for signups and aggregate sessions): ``micros``
+    the sessions' ``value`` in micro-units, ``signups`` each attributed to its session's
+    channel (its own if none), ``converting`` the sessions a signup was attributed to,
+    ``events`` the input events of the row. Each signup's session is found by a hash
+    join on (product, subject) with the time condition, the latest first (``QUALIFY``):
+    signups are few, a user's sessions within the half hour fewer."""
+    minutes = literal(int(session_minutes))
+    ev = (f"SELECT product, type, ts, subject, channel, idempotency_key AS k, "
+          "CAST(coalesce(value, 0) * 1000000 AS BIGINT) AS micros, "
+          f"{day_number('ts', tz)} AS day "
+          + src.rows("type IN ('session', 'signup')"))  # fmt: skip
+    ctes = [
+        f"ev AS ({ev})",
+        # each signup's session: the user's latest at most ``minutes`` before it
+        "hit AS (SELECT g.k AS signup, s.k AS session, s.channel AS channel FROM ev AS g "
+        "JOIN ev AS s ON s.product = g.product AND s.subject = g.subject "
+        f"AND s.ts <= g.ts AND s.ts >= g.ts - INTERVAL {minutes} MINUTE "
+        "WHERE g.type = 'signup' AND s.type = 'session' AND g.subject IS NOT NULL "
+        "QUALIFY ROW_NUMBER() OVER (PARTITION BY g.k ORDER BY s.ts DESC, s.k DESC) = 1)",
+        "conv AS (SELECT DISTINCT session FROM hit)",
+        # a signup takes its session's channel (its own if that has none)
+        "r AS (SELECT e.day AS day, e.product AS product, "
+        "CASE WHEN e.type = 'signup' AND h.channel IS NOT NULL THEN h.channel "
+        "ELSE e.channel END AS channel, "
+        "CASE WHEN e.type = 'session' THEN e.micros ELSE 0 END AS micros, "
+        "CASE WHEN e.type = 'signup' THEN 1 ELSE 0 END AS signups, "
+        "CASE WHEN c.session IS NULL THEN 0 ELSE 1 END AS converting, "
+        "CASE WHEN e.type = 'session' THEN e.subject END AS visitor "
+        "FROM ev AS e LEFT JOIN hit AS h ON h.signup = e.k "
+        "LEFT JOIN conv AS c ON c.session = e.k)",
+    ]
+    return (f"WITH {', '.join(ctes)} SELECT day, product, channel, visitor, "
+            "CAST(sum(micros) AS BIGINT) AS micros, CAST(sum(signups) AS BIGINT) AS signups, "
+            "CAST(sum(converting) AS BIGINT) AS converting, CAST(count(*) AS BIGINT) AS events "
+            "FROM r GROUP BY day, product, channel, visitor")  # fmt: skip
+
+
+def traffic_counts(visitors: str) -> str:
+    """(day, product, channel, micros, visitors, signups, converting, events) from a
+    relation shaped as ``traffic_visitors``: per product and channel, with the
+    ``channel = 'all'`` and ``product = 'all'`` rows (``growthwatch.metrics.traffic.ALL``)
+    and ``visitors`` distinct per product (the portfolio counts a person once per
+    product, as the pandas definition does); ``events`` on the products' ``channel =
+    'all'`` rows only (NULL elsewhere): what was read."""
+    ctes = [
+        f"pv AS (SELECT * FROM {visitors})",
+        "pa AS (SELECT day, product, sum(micros) AS micros, sum(signups) AS signups, "
+        "sum(converting) AS converting, sum(events) AS events FROM pv GROUP BY day, product)",
+        "va AS (SELECT day, product, count(DISTINCT visitor) AS visitors FROM pv "
+        "GROUP BY day, product)",
+    ]
+    sums = ("CAST(sum(micros) AS BIGINT) AS micros, count(visitor) AS visitors, "
+            "CAST(sum(signups) AS BIGINT) AS signups, "
+            "CAST(sum(converting) AS BIGINT) AS converting")  # fmt: skip
+    parts = [
+        # per product and channel: (visitor) rows are distinct in pv
+        f"SELECT day, product, channel, {sums}, CAST(NULL AS BIGINT) AS events FROM pv "
+        "WHERE channel IS NOT NULL GROUP BY day, product, channel",
+        # per product, every channel
+        "SELECT a.day, a.product, 'all', CAST(a.micros AS BIGINT), "
+        "CAST(coalesce(v.visitors, 0) AS BIGINT), CAST(a.signups AS BIGINT), "
+        "CAST(a.converting AS BIGINT), CAST(a.events AS BIGINT) FROM pa AS a "
+        "LEFT JOIN va AS v ON v.day = a.day AND v.product = a.product",
+        # the portfolio per channel: (product, visitor) pairs are distinct in pv
+        f"SELECT day, 'all', channel, {sums}, CAST(NULL AS BIGINT) FROM pv "
+        "WHERE channel IS NOT NULL GROUP BY day, channel",
+        # the portfolio, every channel
+        "SELECT a.day, 'all', 'all', CAST(sum(a.micros) AS BIGINT), "
+        "CAST(coalesce(sum(v.visitors), 0) AS BIGINT), CAST(sum(a.signups) AS BIGINT), "
+        "CAST(sum(a.converting) AS BIGINT), CAST(NULL AS BIGINT) FROM pa AS a "
+        "LEFT JOIN va AS v ON v.day = a.day AND v.product = a.product GROUP BY a.day",
+    ]
+    return f"WITH {', '.join(ctes)} " + " UNION ALL ".join(parts)
+
+
+def traffic(src: Source, tz: str, session_minutes: int) -> str:
+    """The traffic counts in one statement (``traffic_counts`` of ``traffic_visitors``):
+    what another engine holding the history (BigQuery) runs. The ledger runs the two
+    steps with a temporary table between them (``sql.traffic_counts``): DuckDB 1.5 hung
+    on this one statement over 10M events (its executor waiting for a task no thread
+    ran), and each step alone is faster than the CTEs recomputed per branch."""
+    return traffic_counts(f"({traffic_visitors(src, tz, session_minutes)})")
+
+
+# -- revenue -------------------------------------------------------------------------------
+
+
+def revenue(src: Source, freq: str, tz: str) -> str:
+    """(bucket, product, currency, gross, refunds, failed, payments, refund_count,
+    failed_count) of the money events: ``bucket`` a local day number (``freq`` "D") or
+    whole UTC hours since the epoch ("h"), amounts in micro-units (exact: the ledger
+    holds DECIMAL(18, 6)). Events without a currency are left out, as pandas' group-by
+    leaves them."""
+    if freq == "D":
+        bucket = day_number("ts", tz)
+    elif freq == "h":
+        bucket = "date_diff('hour', TIMESTAMP '1970-01-01 00:00:00', ts AT TIME ZONE 'UTC')"
+    else:
+        raise ValueError(f"revenue buckets are days or hours, not {freq!r}")
+    amount = "CAST(coalesce(value, 0) * 1000000 AS BIGINT)"
+
+    def total(kind: str) -> str:
+        return f"CAST(sum(CASE WHEN type = {literal(kind)} THEN {amount} ELSE 0 END) AS BIGINT)"
+
+    def counted(kind: str) -> str:
+        return f"CAST(sum(CASE WHEN type = {literal(kind)} THEN 1 ELSE 0 END) AS BIGINT)"
+
+    rows = src.rows("type IN ('payment', 'refund', 'payment_failed') AND currency IS NOT NULL")
+    return (
+        f"SELECT {bucket} AS bucket, product, currency, {total('payment')} AS gross, "
+        f"{total('refund')} AS refunds, {total('payment_failed')} AS failed, "
+        f"{counted('payment')} AS payments, {counted('refund')} AS refund_count, "
+        f"{counted('payment_failed')} AS failed_count {rows} GROUP BY 1, 2, 3"
+    )

@@ -25,8 +25,11 @@ frames (``cohorts.logo_cells``, ``funnels.step_cells`` / ``branch_cells``).
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Sequence
+import math
+import re
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -57,6 +60,18 @@ CREATE TABLE IF NOT EXISTS state_funnels_users (funnel VARCHAR, product VARCHAR,
     subject VARCHAR, t0 TIMESTAMPTZ, reached TIMESTAMPTZ, last_step BIGINT, next VARCHAR);
 """
 _LOWEST = -(2**31)  # a month number before any
+# Input events one partition of a state build may aggregate per MiB of DuckDB's
+# ``memory_limit``. Measured on the 10M-event demo ledger (7.8M active uses, 1M funnel
+# events) at 42 MiB: the cohorts' active months (a DISTINCT of 7.8M rows) run out of
+# memory in one piece and fit as 4 partitions of 2M rows on one thread; the funnel users
+# (hash joins and a window per user) run out of memory at 61 MiB in one piece and fit as
+# 4 partitions of 250k at 42 MiB. Half of what fitted, for headroom: at 100M events a
+# 512 MB DuckDB share builds the cohorts in 8 partitions and the funnels in 6, and the
+# default (1 GB) in 4 and 3; on the 10M ledger at 1 GB both stay one piece, as before.
+_COHORT_ROWS_PER_MIB = 10_000
+_FUNNEL_ROWS_PER_MIB = 3_000
+_UNITS = {"bytes": 2**-20, "kib": 2**-10, "mib": 1.0, "gib": 2**10, "tib": 2**20,
+          "kb": 1e3 / 2**20, "mb": 1e6 / 2**20, "gb": 1e9 / 2**20, "tb": 1e12 / 2**20}  # fmt: skip
 
 
 def _month(at: pd.Timestamp, tz: str) -> int:
@@ -74,6 +89,56 @@ def _subjects(con: duckdb.DuckDBPyConnection, table: str) -> str:
 def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
     row = con.execute(sql).fetchone()
     return None if row is None else row[0]
+
+
+def _limit_mib(con: duckdb.DuckDBPyConnection) -> float | None:
+    """DuckDB's ``memory_limit`` in MiB (None: none readable, i.e. unlimited). Read from
+    the database, not the settings: whoever set it (the engine from
+    ``metrics.memory_limit_mb``, a test, a user's ``SET``) is the limit that binds."""
+    text = str(_scalar(con, "SELECT current_setting('memory_limit')") or "")
+    found = re.fullmatch(r"\s*([0-9.]+)\s*([A-Za-z]+)\s*", text)
+    if found is None or found.group(2).lower() not in _UNITS:
+        return None
+    return float(found.group(1)) * _UNITS[found.group(2).lower()]
+
+
+def _parts(run: _Run, condition: str, rows_per_mib: int) -> int:
+    """How many partitions of the users a rebuild over the events matching ``condition``
+    takes to keep each piece within DuckDB's limit (1 when it is unlimited or roomy)."""
+    limit = _limit_mib(run.con)
+    if limit is None:
+        return 1
+    rows = int(_scalar(run.con, f"SELECT count(*) {q.Source(where=run.where()).rows(condition)}"))
+    return max(1, math.ceil(rows / max(1.0, limit * rows_per_mib)))
+
+
+@contextlib.contextmanager
+def _one_thread(con: duckdb.DuckDBPyConnection, when: bool) -> Iterator[None]:
+    """Run a partitioned rebuild's statements on one DuckDB thread (``when``), then put
+    back the thread count that was set. Under a binding ``memory_limit`` two threads
+    each hold their own hash tables and ran out of memory where one fits (the 10M
+    ledger's cohort state at 42 MiB, its funnel state at 61 MiB). ``threads`` is a
+    setting of the whole database, so this is confined to the rebuild."""
+    threads = int(_scalar(con, "SELECT current_setting('threads')") or 1)
+    if not when or threads <= 1:
+        yield
+        return
+    con.execute("SET threads = 1")
+    try:
+        yield
+    finally:
+        con.execute(f"SET threads = {threads}")
+
+
+def _checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """Write a rebuilt state to the ledger file, which makes its memory evictable: a
+    freshly built ART index stays resident until then (10 MB of the 24 MB a test allows,
+    for 300k funnel users), so the next family's statements ran out of memory under a
+    tight ``memory_limit``; checkpointed, its blocks are loaded again only where a lookup
+    needs them. Best effort: a checkpoint that cannot run now (another transaction
+    holds it) leaves that to DuckDB's own."""
+    with contextlib.suppress(duckdb.Error):
+        con.execute("CHECKPOINT")
 
 
 class _Run:
@@ -122,6 +187,8 @@ class _Run:
                          [self.upto, self.signature])  # fmt: skip
         self.con.execute("COMMIT")
         self.done = True
+        if self.rebuild:
+            _checkpoint(self.con)
 
     def close(self) -> None:
         """Abort what a failed pass left uncommitted (the state stays as it was)."""
@@ -145,18 +212,7 @@ def logo_retention(
     try:
         con = run.con
         if run.rebuild:
-            src, span = q.Source(where=run.where()), run.span()
-            con.execute("CREATE OR REPLACE TABLE state_cohorts_members AS "
-                        + q.logo_members(src, tz, span))  # fmt: skip
-            # in month order: the folds' lookups of recent months skip the older row groups
-            con.execute("CREATE OR REPLACE TABLE state_cohorts_active AS "
-                        f"{q.logo_active(src, tz, span)} ORDER BY month")  # fmt: skip
-            con.execute("CREATE OR REPLACE TABLE state_cohorts_cells AS " + q.logo_cells(
-                "state_cohorts_members", "state_cohorts_active", _LOWEST))  # fmt: skip
-            # the members are looked up by subject (an index: one row per user); the
-            # active months by month first (the table is in month order) then subject
-            con.execute("CREATE INDEX state_cohorts_members_subject ON state_cohorts_members "
-                        "(subject)")  # fmt: skip
+            _rebuild_cohorts(run, tz)
         elif run.upto > run.after:
             _fold_cohorts(run, tz)
         run.commit()
@@ -178,6 +234,43 @@ def logo_retention(
         last = max(last, _month(until, tz))
     return cohorts.logo_cells(sizes, retained, last, tz,
                               None if start is None else from_month)  # fmt: skip
+
+
+def _rebuild_cohorts(run: _Run, tz: str) -> None:
+    """The cohort state from the whole ledger, in as many partitions of the users as
+    DuckDB's ``memory_limit`` needs (``_parts``): each partition's members, active months
+    and cells, the cells then summed (a user is in one partition, so the sums are the
+    cells of the whole; identical to one piece, whatever the partitions)."""
+    con = run.con
+    span = run.span()
+    parts = _parts(run, "type IN ('signup', 'active_use') AND subject IS NOT NULL",
+                   _COHORT_ROWS_PER_MIB)  # fmt: skip
+    con.execute("CREATE OR REPLACE TABLE state_cohorts_members (product VARCHAR, "
+                "subject VARCHAR, cohort BIGINT)")  # fmt: skip
+    con.execute("CREATE OR REPLACE TABLE state_cohorts_active (product VARCHAR, "
+                "subject VARCHAR, month BIGINT)")  # fmt: skip
+    con.execute("CREATE OR REPLACE TEMP TABLE cell_parts (product VARCHAR, cohort BIGINT, "
+                "month BIGINT, users BIGINT)")  # fmt: skip
+    with _one_thread(con, parts > 1):
+        for i in range(parts):
+            part = q.subject_part(i, parts)
+            src = q.Source(where=f"{run.where()} AND {part}")
+            con.execute("INSERT INTO state_cohorts_members " + q.logo_members(src, tz, span))
+            # in month order (per partition): the folds' lookups of recent months skip
+            # the older row groups
+            con.execute("INSERT INTO state_cohorts_active "
+                        f"{q.logo_active(src, tz, span)} ORDER BY month")  # fmt: skip
+            con.execute("INSERT INTO cell_parts " + q.logo_cells(
+                f"(SELECT * FROM state_cohorts_members WHERE {part})",
+                f"(SELECT * FROM state_cohorts_active WHERE {part})", _LOWEST))  # fmt: skip
+    con.execute("CREATE OR REPLACE TABLE state_cohorts_cells AS SELECT product, cohort, month, "
+                "CAST(sum(users) AS BIGINT) AS users FROM cell_parts "
+                "GROUP BY product, cohort, month")  # fmt: skip
+    con.execute("DROP TABLE cell_parts")
+    # the members are looked up by subject (an index: one row per user); the active
+    # months by month first (each partition is in month order) then subject
+    con.execute("CREATE INDEX state_cohorts_members_subject ON state_cohorts_members "
+                "(subject)")  # fmt: skip
 
 
 def _fold_cohorts(run: _Run, tz: str) -> None:
@@ -286,8 +379,12 @@ def funnel_frames(
     try:
         con = run.con
         if run.rebuild:
-            con.execute("DROP INDEX IF EXISTS state_funnels_users_subject")
-            con.execute("DELETE FROM state_funnels_users")
+            # a new table, not a DELETE of the old rows: deleting them and inserting the
+            # new ones in one transaction ran out of memory at COMMIT under a tight limit
+            # (255k users at 24 MB), where a replaced table commits (its index goes too)
+            con.execute("CREATE OR REPLACE TABLE state_funnels_users (funnel VARCHAR, "
+                        "product VARCHAR, subject VARCHAR, t0 TIMESTAMPTZ, reached TIMESTAMPTZ, "
+                        "last_step BIGINT, next VARCHAR)")  # fmt: skip
         elif run.upto > run.after:  # the new events any funnel reads, once
             every = sorted({t for f in settings.funnels for t in funnels.funnel_types(f, settings)})
             con.execute(
@@ -298,9 +395,7 @@ def funnel_frames(
         for f in settings.funnels:
             wanted = funnels.funnel_types(f, settings)
             if run.rebuild:
-                users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=run.where()))
-                con.execute(f"INSERT INTO state_funnels_users SELECT {literal(f.name)}, * "
-                            f"FROM ({users})")  # fmt: skip
+                _rebuild_funnel(run, f, wanted)
             elif run.upto > run.after:
                 _fold_funnel(run, f, wanted)
         if run.rebuild:  # bulk insert first, then the index (an update's lookups)
@@ -321,6 +416,21 @@ def funnel_frames(
         run.close()
     return (pd.concat([p[0] for p in parts], ignore_index=True),
             pd.concat([p[1] for p in parts], ignore_index=True))  # fmt: skip
+
+
+def _rebuild_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
+    """One funnel's users from the whole ledger, in as many partitions of the users as
+    DuckDB's ``memory_limit`` needs (``_parts``; a user's funnel depends on their own
+    events only, so the partitions' rows are the whole's)."""
+    relevant = (f"subject IS NOT NULL AND (type IN {literals(wanted)} "
+                f"OR kind IN {literals(wanted)})")  # fmt: skip
+    parts = _parts(run, relevant, _FUNNEL_ROWS_PER_MIB)
+    with _one_thread(run.con, parts > 1):
+        for i in range(parts):
+            src = q.Source(where=f"{run.where()} AND {q.subject_part(i, parts)}")
+            users = q.funnel_users(f.steps, f.window_days, wanted, src)
+            run.con.execute(f"INSERT INTO state_funnels_users SELECT {literal(f.name)}, * "
+                            f"FROM ({users})")  # fmt: skip
 
 
 def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:

@@ -176,10 +176,10 @@ def _portfolio(n_customers: int = 10) -> list[GrowthEvent]:
 def test_an_update_reads_only_the_touched_customers_events(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """After the first run, a live update for one customer's cancellation runs segments
-    (nothing deferred), reads that customer's events from the indexed copies (as they were
-    and as they are: one lookup) and nobody else's, builds nothing, and rewrites from the
-    cancellation's day: a regression to re-reading the history fails here."""
+    """After the first run, an update for one customer's cancellation reads that
+    customer's events from the indexed copies (as they were and as they are: one lookup)
+    and nobody else's, builds nothing, and rewrites from the cancellation's day: a
+    regression to re-reading the history fails here."""
     events = _portfolio()
     cancel = sub(START + timedelta(days=25), 15, 0, "p2-c5", product="p2", sid="s5")
     reads: list[tuple[tuple[str, ...], int]] = []
@@ -210,7 +210,7 @@ def test_an_update_reads_only_the_touched_customers_events(
         monkeypatch.setattr(segment_events, "read", lookup)
         monkeypatch.setattr(Segments, "_built", build)
         ledger.append([cancel])
-        result = engine.update([inc], live=True)
+        result = engine.update([inc])
     assert result.deferred == [] and "segments" in result.timings
     assert result.families["segments"] == "2026-01-26T00:00:00+00:00"
     assert builds == []

@@ -36,7 +36,7 @@ event = st.tuples(
     st.sampled_from(["p1", "p2"]),
     st.sampled_from(["USD", "EUR"]),
     st.one_of(st.integers(0, 4 * 24 * 60), st.sampled_from([600, 601, 2 * 24 * 60])),
-    st.sampled_from(["9.99", "10", "0.000001", "1234.5"]),
+    st.sampled_from(["9.99", "10", "0.000001", "1234567.89"]),  # micro-units past DECIMAL(18)
 )
 
 

@@ -253,7 +253,7 @@ def traffic_visitors(src: Source, tz: str, session_minutes: int) -> str:
     signups are few, a user's sessions within the half hour fewer."""
     minutes = literal(int(session_minutes))
     ev = (f"SELECT product, type, ts, subject, channel, idempotency_key AS k, "
-          "CAST(coalesce(value, 0) * 1000000 AS BIGINT) AS micros, "
+          "CAST(CAST(coalesce(value, 0) AS DECIMAL(38, 6)) * 1000000 AS BIGINT) AS micros, "
           f"{day_number('ts', tz)} AS day "
           + src.rows("type IN ('session', 'signup')"))  # fmt: skip
     ctes = [
@@ -344,7 +344,7 @@ def revenue(src: Source, freq: str, tz: str) -> str:
         bucket = "date_diff('hour', TIMESTAMP '1970-01-01 00:00:00', ts AT TIME ZONE 'UTC')"
     else:
         raise ValueError(f"revenue buckets are days or hours, not {freq!r}")
-    amount = "CAST(coalesce(value, 0) * 1000000 AS BIGINT)"
+    amount = "CAST(CAST(coalesce(value, 0) AS DECIMAL(38, 6)) * 1000000 AS BIGINT)"
 
     def total(kind: str) -> str:
         return f"CAST(sum(CASE WHEN type = {literal(kind)} THEN {amount} ELSE 0 END) AS BIGINT)"

@@ -50,10 +50,10 @@ def one(work: Path, mode: str, chunk_events: int) -> dict[str, float]:
             upto = max_seq(view)
             totals = family._built(view, upto)
             cursor = ledger.connection
-            (last,) = cursor.execute("SELECT max(ts) FROM events WHERE type IN (SELECT "
-                                     "unnest(?))", [list(TYPES)]).fetchone() or (None,)  # fmt: skip
+            (last,) = cursor.execute("SELECT epoch_us(max(ts)) FROM events WHERE type IN "
+                                     "(SELECT unnest(?))", [list(TYPES)]).fetchone() or (0,)  # fmt: skip
             cursor.close()
-            frames = segment_frames_from(totals, settings, pd.Timestamp(last).tz_convert("UTC"))
+            frames = segment_frames_from(totals, settings, pd.Timestamp(int(last), unit="us", tz="UTC"))
         rows = sum(len(f) for f in frames.values())
         return {"seconds": time.perf_counter() - started, "rows": rows,
                 "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

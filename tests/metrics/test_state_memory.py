@@ -87,6 +87,9 @@ def recompute(ledger_file: Path, work: Path, name: str, limit: str | None,
         try:
             result = engine.recompute([store])
             assert set(result.timings) == set(families)
+            if result.errors:  # the engine goes on without a failing family: raise it here
+                assert all("OutOfMemoryException" in e for e in result.errors.values()), result.errors
+                raise duckdb.OutOfMemoryException("; ".join(result.errors.values()))
             return _contents(store)
         finally:
             store.close()

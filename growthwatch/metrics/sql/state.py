@@ -65,10 +65,12 @@ _LOWEST = -(2**31)  # a month number before any
 # events) at 42 MiB: the cohorts' active months (a DISTINCT of 7.8M rows) run out of
 # memory in one piece and fit as 4 partitions of 2M rows on one thread; the funnel users
 # (hash joins and a window per user) run out of memory at 61 MiB in one piece and fit as
-# 4 partitions of 250k at 42 MiB. Half of what fitted, for headroom: at 100M events a
-# 512 MB DuckDB share builds the cohorts in 8 partitions and the funnels in 6, and the
-# default (1 GB) in 4 and 3; on the 10M ledger at 1 GB both stay one piece, as before.
-_COHORT_ROWS_PER_MIB = 10_000
+# 4 partitions of 250k at 42 MiB. Half of what fitted, for headroom, and for the cohorts
+# a quarter: a ledger without the key index (``growthwatch.stores.keyset``) ran out of
+# memory at half in ``test_engagement_sql``'s 24 MB build. At 100M events the default's
+# 832 MB DuckDB share builds the cohorts in about 20 partitions and the funnels in 4; on
+# the 10M ledger the cohorts take 2 partitions and the funnels one piece.
+_COHORT_ROWS_PER_MIB = 5_000
 _FUNNEL_ROWS_PER_MIB = 3_000
 _UNITS = {"bytes": 2**-20, "kib": 2**-10, "mib": 1.0, "gib": 2**10, "tib": 2**20,
           "kb": 1e3 / 2**20, "mb": 1e6 / 2**20, "gb": 1e9 / 2**20, "tb": 1e12 / 2**20}  # fmt: skip

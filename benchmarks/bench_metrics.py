@@ -104,7 +104,8 @@ def full(work: Path, settings: MetricsSettings | None = None, name: str = "") ->
         seconds = time.perf_counter() - started
         series.close()
         return {"events": result.events, "points": result.points, "seconds": seconds,
-                "peak_mb": peak_mb(), "timings": json.dumps(result.timings)}  # fmt: skip
+                "peak_mb": peak_mb(), "timings": json.dumps(result.timings),
+                "errors": json.dumps(result.errors)}  # fmt: skip
 
 
 def plain(work: Path) -> dict[str, Any]:
@@ -132,7 +133,8 @@ def incremental(work: Path) -> dict[str, float]:
         return {"events": result.events, "points": result.points, "seconds": seconds,
                 "peak_mb": peak, "peak_mb_before": base,
                 "families": json.dumps(result.families),
-                "timings": json.dumps(result.timings), **live}  # fmt: skip
+                "timings": json.dumps(result.timings), "errors": json.dumps(result.errors),
+                **live}  # fmt: skip
 
 
 def engine_live_cancellation(
@@ -291,6 +293,9 @@ def main() -> None:
         print(f"  update timings {i.get('timings', '')}")
         print(f"  live timings {i['live_timings']}; catch-up {i['catch_up_timings']}")
         print(f"  full timings {r['full']['timings']}")
+        for phase in ("full", "incremental"):  # a family that failed is not in the figures
+            if json.loads(r[phase].get("errors") or "{}"):
+                print(f"  {phase}: FAILED families {r[phase]['errors']}")
         print(f"  incremental / full time {i['seconds'] / r['full']['seconds']:.4f}")
         if "plain" in r:
             p, f = r["plain"], r["full"]

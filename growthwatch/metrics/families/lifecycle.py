@@ -53,14 +53,6 @@ class Lifecycle(Family):
             return None
         return bucket_floor("lifecycle_weekly", start, settings.timezone) - _BACK
 
-    def first_days(self, view: LedgerView, read_from: pd.Timestamp | None) -> pd.Series | None:
-        """(product, subject) -> the user's first activity in the whole ledger: whether an
-        activity is someone's first ever, without reading all their history."""
-        if read_from is None:
-            return None
-        return view.first_events(self.types(view.settings), ("product", "subject"),
-                                 with_subject=True)
-
     def held(self, settings: MetricsSettings) -> tuple[str, ...]:
         return ()  # all of it is counted in SQL
 

@@ -34,30 +34,38 @@ from growthwatch.metrics.touched import event_count
 log = logging.getLogger(__name__)
 TYPES = tuple(dict.fromkeys((*MRR_TYPES, EventType.TRIAL_STARTED.value)))
 TABLE = "state_subscriptions_events"
-_SEQ = f"{TABLE}_seq"
 _TYPES_SQL = ", ".join(f"'{t}'" for t in TYPES)  # our own constants: safe to inline
 
 
 def sync(view: LedgerView, upto: int) -> None:
     """Bring the copy to ``seq <= upto`` (rebuilt when the ledger lost events it holds)."""
+    sync_copy(view, upto, TABLE, _TYPES_SQL)
+
+
+def sync_copy(view: LedgerView, upto: int, table: str, types_sql: str) -> None:
+    """Bring the indexed copy ``table`` of the events of ``types_sql`` (a list of our own
+    type constants, inlined) to ``seq <= upto``: append the events after the ``seq`` it
+    covers (kept in ``<table>_seq`` with the ledger's event count then), or rebuild it
+    when the ledger lost events below that ``seq``. One way for every such copy."""
+    seq_table = f"{table}_seq"
     cursor = view.ledger.connection
     try:
-        cursor.execute(f"CREATE TABLE IF NOT EXISTS {_SEQ} (seq BIGINT, count BIGINT)")
-        rows = cursor.execute(f"SELECT seq, count FROM {_SEQ}").fetchall()
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {seq_table} (seq BIGINT, count BIGINT)")
+        rows = cursor.execute(f"SELECT seq, count FROM {seq_table}").fetchall()
         covered = int(rows[0][0]) if rows else None
         if covered is not None and covered >= upto and event_count(view, covered) == rows[0][1]:
             return
         cursor.execute("BEGIN TRANSACTION")
         if covered is None or covered > upto or event_count(view, covered) != rows[0][1]:
-            cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            cursor.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM events WHERE seq <= ? "
-                           f"AND type IN ({_TYPES_SQL})", [upto])  # fmt: skip
-            cursor.execute(f"CREATE INDEX {TABLE}_subject ON {TABLE} (subject)")
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            cursor.execute(f"CREATE TABLE {table} AS SELECT * FROM events WHERE seq <= ? "
+                           f"AND type IN ({types_sql})", [upto])  # fmt: skip
+            cursor.execute(f"CREATE INDEX {table}_subject ON {table} (subject)")
         else:
-            cursor.execute(f"INSERT INTO {TABLE} SELECT * FROM events WHERE seq > ? AND seq <= ? "
-                           f"AND type IN ({_TYPES_SQL})", [covered, upto])  # fmt: skip
-        cursor.execute(f"DELETE FROM {_SEQ}")
-        cursor.execute(f"INSERT INTO {_SEQ} VALUES (?, ?)", [upto, event_count(view, upto)])
+            cursor.execute(f"INSERT INTO {table} SELECT * FROM events WHERE seq > ? AND seq <= ? "
+                           f"AND type IN ({types_sql})", [covered, upto])  # fmt: skip
+        cursor.execute(f"DELETE FROM {seq_table}")
+        cursor.execute(f"INSERT INTO {seq_table} VALUES (?, ?)", [upto, event_count(view, upto)])
         cursor.execute("COMMIT")
     except Exception:
         with contextlib.suppress(Exception):  # nothing begun yet

@@ -14,7 +14,6 @@ reads a customer's events from both copies: two index lookups, no scan of the hi
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 
 import pandas as pd
@@ -24,10 +23,9 @@ from growthwatch.metrics import customer_events
 from growthwatch.metrics._frame import LEDGER_ORDER
 from growthwatch.metrics.reads import LedgerView, events_frame, select_list
 from growthwatch.metrics.segments import TYPES
-from growthwatch.metrics.touched import Touched, _ordered, _rows, event_count
+from growthwatch.metrics.touched import Touched, _ordered, _rows
 
 TABLE = "state_segments_events"
-_SEQ = f"{TABLE}_seq"
 # the segment types the subscription copy does not hold (refunds, signups)
 EXTRA = tuple(t for t in TYPES if t not in customer_events.TYPES)
 _EXTRA_SQL = ", ".join(f"'{t}'" for t in EXTRA)  # our own constants: safe to inline
@@ -37,31 +35,7 @@ def sync(view: LedgerView, upto: int) -> None:
     """Bring both copies to ``seq <= upto`` (each rebuilt when the ledger lost events it
     holds)."""
     customer_events.sync(view, upto)
-    cursor = view.ledger.connection
-    try:
-        cursor.execute(f"CREATE TABLE IF NOT EXISTS {_SEQ} (seq BIGINT, count BIGINT)")
-        rows = cursor.execute(f"SELECT seq, count FROM {_SEQ}").fetchall()
-        covered = int(rows[0][0]) if rows else None
-        if covered is not None and covered >= upto and event_count(view, covered) == rows[0][1]:
-            return
-        cursor.execute("BEGIN TRANSACTION")
-        if covered is None or covered > upto or event_count(view, covered) != rows[0][1]:
-            cursor.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            cursor.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM events WHERE seq <= ? "
-                           f"AND type IN ({_EXTRA_SQL})", [upto])  # fmt: skip
-            cursor.execute(f"CREATE INDEX {TABLE}_subject ON {TABLE} (subject)")
-        else:
-            cursor.execute(f"INSERT INTO {TABLE} SELECT * FROM events WHERE seq > ? AND seq <= ? "
-                           f"AND type IN ({_EXTRA_SQL})", [covered, upto])  # fmt: skip
-        cursor.execute(f"DELETE FROM {_SEQ}")
-        cursor.execute(f"INSERT INTO {_SEQ} VALUES (?, ?)", [upto, event_count(view, upto)])
-        cursor.execute("COMMIT")
-    except Exception:
-        with contextlib.suppress(Exception):  # nothing begun yet
-            cursor.execute("ROLLBACK")
-        raise
-    finally:
-        cursor.close()
+    customer_events.sync_copy(view, upto, TABLE, _EXTRA_SQL)
 
 
 def _read_extra(view: LedgerView, columns: Sequence[str], subjects: Sequence[str]) -> pd.DataFrame:

@@ -20,11 +20,11 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from metric_cases import store_contents
 from test_engagement_sql import BASE, FUNNELS, STARTS, build, event, reference, same
 
 from growthwatch.metrics.engine import MetricsEngine
 from growthwatch.metrics.reads import LedgerView
-from growthwatch.metrics.schema import MEASUREMENTS
 from growthwatch.metrics.sql import state
 from growthwatch.stores.ledger import Ledger
 from growthwatch.stores.series import SeriesStore
@@ -61,16 +61,6 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _contents(store: SeriesStore) -> dict[str, pd.DataFrame]:
-    out = {}
-    for m in MEASUREMENTS:
-        frame = store.read(m.name)
-        if not frame.empty:
-            keys = [c for c in ("time", *m.tags, "period") if c in frame.columns]
-            out[m.name] = frame.sort_values(keys, ignore_index=True)
-    return out
-
-
 def recompute(ledger_file: Path, work: Path, name: str, limit: str | None,
               families: tuple[str, ...] = SQL_FAMILIES) -> dict[str, pd.DataFrame]:  # fmt: skip
     """A full recompute of ``families`` on a fresh copy of the ledger (no state left by an
@@ -90,7 +80,7 @@ def recompute(ledger_file: Path, work: Path, name: str, limit: str | None,
             if result.errors:  # the engine goes on without a failing family: raise it here
                 assert all("OutOfMemoryException" in e for e in result.errors.values()), result.errors
                 raise duckdb.OutOfMemoryException("; ".join(result.errors.values()))
-            return _contents(store)
+            return store_contents(store)
         finally:
             store.close()
 

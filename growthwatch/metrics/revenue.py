@@ -93,6 +93,24 @@ def revenue(
 SUMS = ("gross", "refunds", "failed", "payments", "refund_count", "failed_count")
 
 
+def valued(out: pd.DataFrame, fx: FxTable, tz: str) -> np.ndarray:
+    """Value micro-unit sums in place: ``gross``, ``refunds`` and ``failed`` to units, plus
+    ``net`` and the reporting currency's ``gross_rc``, ``refunds_rc`` and ``net_rc`` at the
+    rate of the bucket's (local) date, which it returns. One valuation for the product
+    revenue (``from_sums``) and the segments' (``segments``)."""
+    rate_day = pd.Series(local_naive(out["time"].astype(TIME_DTYPE), tz)).dt.tz_localize("UTC")
+    rate = fx.convert_factor(out["currency"], rate_day)
+    gross, refunds = out["gross"].to_numpy(), out["refunds"].to_numpy()
+    out["net"] = units(gross - refunds)
+    out["gross_rc"] = np.round(units(gross) * rate, 6)
+    out["refunds_rc"] = np.round(units(refunds) * rate, 6)
+    out["net_rc"] = np.round(out["gross_rc"] - out["refunds_rc"], 6)
+    out["gross"] = units(gross)
+    out["refunds"] = units(refunds)
+    out["failed"] = units(out["failed"].to_numpy())
+    return np.asarray(rate)
+
+
 def from_sums(
     out: pd.DataFrame,
     fx: FxTable,
@@ -109,17 +127,7 @@ def from_sums(
         return empty(COLUMNS)
     if freq == "h":
         out = _fill_hours(out, first, since)
-    # The rate of the bucket's (local) date.
-    rate_day = pd.Series(local_naive(out["time"].astype(TIME_DTYPE), tz)).dt.tz_localize("UTC")
-    rate = fx.convert_factor(out["currency"], rate_day)
-    gross, refunds = out["gross"].to_numpy(), out["refunds"].to_numpy()
-    out["net"] = units(gross - refunds)
-    out["gross_rc"] = np.round(units(gross) * rate, 6)
-    out["refunds_rc"] = np.round(units(refunds) * rate, 6)
-    out["net_rc"] = np.round(out["gross_rc"] - out["refunds_rc"], 6)
-    out["gross"] = units(gross)
-    out["refunds"] = units(refunds)
-    out["failed"] = units(out["failed"].to_numpy())
+    rate = valued(out, fx, tz)
     out["failed_rc"] = np.round(out["failed"].to_numpy() * rate, 6)
     counts = ["payments", "refund_count", "failed_count"]
     rc = ["gross_rc", "refunds_rc", "net_rc", "failed_rc"]

@@ -50,7 +50,6 @@ from growthwatch.metrics._frame import (
     json_key,
     local_day_range,
     local_floor,
-    local_naive,
     micros,
     naive_utc,
     units,
@@ -720,18 +719,8 @@ def revenue_from_sums(sums: pd.DataFrame, settings: MetricsSettings) -> pd.DataF
 def _valued(out: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:
     """Native sums per (day, product, currency) in units and in the reporting currency at
     the day's rate, as ``revenue.revenue`` values its rows (without the portfolio)."""
-    fx, tz = settings.fx, settings.timezone
     out = out.copy()
-    rate_day = pd.Series(local_naive(out["time"].astype(TIME_DTYPE), tz)).dt.tz_localize("UTC")
-    rate = fx.convert_factor(out["currency"], rate_day)
-    gross, refunds = out["gross"].to_numpy(), out["refunds"].to_numpy()
-    out["net"] = units(gross - refunds)
-    out["gross_rc"] = np.round(units(gross) * rate, 6)
-    out["refunds_rc"] = np.round(units(refunds) * rate, 6)
-    out["net_rc"] = np.round(out["gross_rc"] - out["refunds_rc"], 6)
-    out["gross"] = units(gross)
-    out["refunds"] = units(refunds)
-    out["failed"] = units(out["failed"].to_numpy())
+    revenue_mod.valued(out, settings.fx, settings.timezone)
     return out
 
 

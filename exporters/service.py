@@ -163,7 +163,17 @@ class Service:
         self._attach_components()
         self._pruner = threading.Thread(target=self._prune_loop, name="state-prune", daemon=True)
         self._pruner.start()
+        threading.Thread(target=self._load_keys, name="ledger-keys", daemon=True).start()
         return self
+
+    def _load_keys(self) -> None:
+        """The ledger's key set, read once at start (see ``Ledger.load_keys``); a failure is
+        logged and the first append loads it instead."""
+        try:
+            self.ledger.load_keys()
+        except Exception:
+            if not self._stopping.is_set():  # closed before it ran: nothing to say
+                log.exception("loading the ledger's keys at start failed")
 
     def _prune_loop(self) -> None:
         """Every 6 hours (and at start): drop processed webhook payloads and rejections past

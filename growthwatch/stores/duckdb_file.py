@@ -23,6 +23,9 @@ class DuckDBFile:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path)
+        # DuckDB draws its own progress bar on the terminal for a statement over 2 s; the
+        # CLI has its own (rich), and a service's log is no terminal.
+        self._con.execute("SET enable_progress_bar = false")
         self._lock = threading.RLock()
         self._con.execute(self.schema)
         make_private(self.path)

@@ -252,6 +252,13 @@ class Ledger(DuckDBFile):
             raise
         self._con.execute("CHECKPOINT")
 
+    def load_keys(self) -> None:
+        """Load the key set now rather than on the first append: ``serve`` calls it at start
+        (in the background), so the first webhook does not wait for every key of the
+        history to be read (3.6 s wall, 1.4 s CPU at 10M events on the shared 2 cores)."""
+        with self._lock:
+            self._sync_keys()
+
     def _sync_keys(self) -> KeySet:
         """The key set, with the keys of every row stored so far (under the lock): rows
         another writer of the file added (another ``Ledger`` on it, plain SQL) come in by

@@ -16,6 +16,7 @@ from growthwatch.events import EventType, GrowthEvent
 from growthwatch.frames import events_to_frame
 from growthwatch.ingest import ingest
 from growthwatch.stores import ledger as ledger_module
+from growthwatch.stores.keyset import Keys, KeySet
 from growthwatch.stores.ledger import Ledger
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -172,3 +173,27 @@ def test_a_ledger_with_the_primary_key_is_rebuilt_without_it(tmp_path: Path) -> 
     with Ledger(old) as ledger:  # opening it again changes nothing
         assert ledger.count() == 510
         assert distinct_keys(ledger) == (510, 510)
+
+
+def test_keys_loaded_ahead_of_the_first_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``load_keys`` (what ``serve`` runs at start) reads every stored key, so the first
+    append loads none of the history's keys and still stores nothing twice."""
+    path = tmp_path / "ledger.duckdb"
+    with Ledger(path) as ledger:
+        ledger.append(events_to_frame(payments(50)))
+    with Ledger(path) as ledger:
+        ledger.load_keys()
+        loaded: list[int] = []  # keys added to the set from the table (not in piece order)
+        add = KeySet.add
+
+        def spy(self: KeySet, keys: Keys, in_order: bool = False) -> None:
+            if not in_order:
+                loaded.append(len(keys))
+            add(self, keys, in_order=in_order)
+
+        monkeypatch.setattr(KeySet, "add", spy)
+        result = ledger.append(payments(55))
+        assert (result.inserted, result.duplicates, loaded) == (5, 50, [])
+        assert ledger.count() == 55

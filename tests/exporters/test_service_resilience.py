@@ -6,6 +6,8 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from test_service_cli import NOW, SECRET, signed
 
 from exporters.service import Service
 from growthwatch.config import load_config
+from growthwatch.events import EventType, GrowthEvent
 from growthwatch.testing.servers import InfluxServer, free_port
 
 
@@ -57,6 +60,13 @@ def post(port: int, evt_id: str, sub_id: str) -> None:
     resp = requests.post(f"http://127.0.0.1:{port}/webhooks/stripe/acme", data=body,
                          headers=headers, timeout=30)  # fmt: skip
     assert resp.status_code == 200, resp.text
+
+
+def event_for_ledger() -> GrowthEvent:
+    return GrowthEvent(product="acme", type=EventType.PAYMENT,
+                       timestamp=datetime(2026, 1, 1, tzinfo=UTC),
+                       value=Decimal("9.99"), currency="USD", subject="cus_1",
+                       source="stripe", source_id="evt_before")  # fmt: skip
 
 
 def wait_for(condition: object, timeout: float = 60.0) -> bool:
@@ -128,6 +138,21 @@ def test_a_source_with_unset_credentials_never_stops_the_others(
         assert "GW_UNSET_STRIPE_KEY" in service.not_started["beta/stripe"]
         post(port, "evt_ok", "sub_ok")
         assert wait_for(lambda: service.ledger.count() == 1)
+
+
+def test_serve_loads_the_ledger_keys_at_start(
+    fake_stripe: FakeStripe, tmp_path: Path, influx_server: InfluxServer
+) -> None:
+    """The key set is read at start, in the background, not by the first webhook."""
+    port = free_port()
+    config = load_config(config_file(tmp_path, fake_stripe, port, influx_server.url))
+    with Service(config) as service:
+        service.ledger.append([event_for_ledger()])
+    with Service(config) as service:
+        assert service.ledger._keys is None
+        service.start(schedule=False)
+        assert wait_for(lambda: service.ledger._keys_seq == 1)  # every stored key is held
+        assert service.ledger.max_seq() == 1
 
 
 def test_the_example_config_serves_on_a_machine_with_no_servers(tmp_path: Path) -> None:

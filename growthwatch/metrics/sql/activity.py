@@ -21,8 +21,9 @@ count) and the time zone the days are in; when any does not match the ledger, th
 is rebuilt from it, so it never serves stale numbers. Products left out of a run
 (``LedgerView.exclude``) are filtered at read time: the rollup covers every product.
 
-A full build is a few GROUP BYs and joins in DuckDB, which spill beyond its memory limit,
-and one window (each day's previous one) per group of products whose rows fit that limit.
+A full build is a few GROUP BYs and joins in DuckDB and one window (each day's previous
+one), in as many partitions of the users (a hash of ``subject``) as its memory limit
+needs, so its peak follows a partition, not the history (``_build``).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ import pandas as pd
 
 from growthwatch.metrics._frame import TIME_DTYPE, local_day_numbers
 from growthwatch.metrics.reads import LedgerView
-from growthwatch.metrics.sql import Span, literal, literals
+from growthwatch.metrics.sql import Span, literal, literals, state
 from growthwatch.metrics.sql import activity_queries as aq
+from growthwatch.metrics.sql import queries as q
 from growthwatch.metrics.touched import event_count
 
 __all__ = ["Synced", "lifecycle_counts", "products", "rolling_edges", "sync"]
@@ -54,9 +56,12 @@ CREATE TABLE IF NOT EXISTS state_activity_users (uid BIGINT, pid BIGINT, product
 CREATE TABLE IF NOT EXISTS state_activity_days (pid BIGINT, uid BIGINT, day BIGINT,
     prev BIGINT);
 """
-# bytes a day row costs the build's window (each user's previous day: uid, day, pid sorted,
-# and the partition overhead): how many rows one window takes, by groups of products
+# bytes an active_use event costs the build's statements per partition (the user
+# aggregate's strings, the days' DISTINCT and window: uid, day, pid sorted, and the
+# partition overhead): how many events one partition of the users takes. At 10M events
+# and a 62 MiB share (``memory_limit_mb`` 450) 12 partitions; at 2048 (832 MB) one piece.
 _ROW_BYTES = 100
+_ROWS_PER_MIB = 2**20 // _ROW_BYTES
 
 
 @dataclass(frozen=True)
@@ -130,53 +135,80 @@ def _span(con: duckdb.DuckDBPyConnection, where: str) -> Span | None:
 def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
     """The rollup from every event up to ``upto``: the users (one aggregate per user, the
     strings hashed once), then products, then the days as integers (the events joined to
-    their user's number, distinct) with each day's previous one, by a window per group
-    of products that fits DuckDB's memory limit (``_ROW_BYTES`` a row)."""
+    their user's number, distinct) with each day's previous one (a window per user).
+
+    Under a binding DuckDB ``memory_limit`` the user aggregate and the days' window run
+    in partitions of the users by a hash of ``subject`` (``state.parts_for`` at
+    ``_ROW_BYTES`` a row, one thread: ``state.one_thread``), so each statement's memory
+    follows a partition, not the history; a user's rows depend on their own events
+    only, so the partitions' rows are the whole's. The days are then copied in day order
+    (an update's range on ``day`` skips the older row groups) by ranges of days that
+    each fit the same budget."""
     tz = view.settings.timezone
     con.execute("DROP INDEX IF EXISTS state_activity_users_subject")
     upto_rows = f"seq <= {upto}"
     span = _span(con, upto_rows)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts(upto_rows, tz, span)}")
-    con.execute(
-        "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
-        "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
-        "coalesce(grid, first)) AS grid FROM (SELECT coalesce(a.product, g.product) AS product, "
-        "a.first AS first, g.first AS grid FROM (SELECT product, min(first) AS first FROM "
-        f"raw_users GROUP BY product) AS a FULL OUTER JOIN ({aq.grid_firsts(f'seq <= {upto}')}) "
-        "AS g ON g.product = a.product)"
-    )  # fmt: skip
-    con.execute("CREATE OR REPLACE TABLE state_activity_users AS SELECT row_number() OVER () "
-                "AS uid, p.pid AS pid, u.product AS product, u.subject AS subject, "
-                "u.first AS first, u.day AS day, u.last AS last FROM raw_users AS u "
-                "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
-    # a product's active_use events: at least its day rows, what its window takes
-    sizes = con.execute(f"SELECT product, count(*) FROM events WHERE {aq.ACTIVE} AND "
-                        f"{upto_rows} GROUP BY product ORDER BY product").fetchall()  # fmt: skip
-    limit = view.settings.duckdb_memory_mb
-    budget = None if limit is None else max(1, limit * 2**20 // _ROW_BYTES)
-    groups: list[list[str]] = []
-    size = 0
-    for product, n in sizes:
-        if not groups or (budget is not None and size + int(n) > budget):
-            groups.append([])
-            size = 0
-        groups[-1].append(str(product))
-        size += int(n)
-    users = "state_activity_users"
-    # in day order: an update's range on ``day`` skips the older row groups
-    if len(groups) <= 1:
-        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS "
-                    f"{aq.user_day_rows(users, upto_rows, tz, span)} ORDER BY day, uid")  # fmt: skip
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS "
-                    f"{aq.user_day_rows(users, 'FALSE', tz)}")  # fmt: skip
-        for group in groups:
-            rows = f"{upto_rows} AND e.product IN {literals(group)}"
-            con.execute(f"INSERT INTO raw_prev {aq.user_day_rows(users, rows, tz, span)}")
-        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev ORDER BY day, uid")
-        con.execute("DROP TABLE raw_prev")
+    active = int(_scalar(con, f"SELECT count(*) FROM events WHERE {aq.ACTIVE} AND {upto_rows}"))
+    parts = state.parts_for(con, active, _ROWS_PER_MIB)
+    with state.one_thread(con, parts > 1):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts('FALSE', tz)}")
+        for i in range(parts):
+            part = f"{upto_rows} AND {q.subject_part(i, parts)}"
+            con.execute(f"INSERT INTO raw_users {aq.user_firsts(part, tz, span)}")
+        con.execute(
+            "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
+            "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
+            "coalesce(grid, first)) AS grid FROM (SELECT coalesce(a.product, g.product) AS "
+            "product, a.first AS first, g.first AS grid FROM (SELECT product, min(first) AS "
+            f"first FROM raw_users GROUP BY product) AS a FULL OUTER JOIN "
+            f"({aq.grid_firsts(upto_rows)}) AS g ON g.product = a.product)"
+        )  # fmt: skip
+        con.execute("CREATE OR REPLACE TABLE state_activity_users AS SELECT row_number() OVER () "
+                    "AS uid, p.pid AS pid, u.product AS product, u.subject AS subject, "
+                    "u.first AS first, u.day AS day, u.last AS last FROM raw_users AS u "
+                    "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
+        con.execute("DROP TABLE raw_users")
+        users = "state_activity_users"
+        if parts == 1:
+            con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS "
+                        f"{aq.user_day_rows(users, upto_rows, tz, span)} ORDER BY day, uid")  # fmt: skip
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS "
+                        f"{aq.user_day_rows(users, 'FALSE', tz)}")  # fmt: skip
+            for i in range(parts):
+                theirs = f"(SELECT * FROM {users} WHERE {q.subject_part(i, parts)})"
+                rows = f"{upto_rows} AND {_events_part(i, parts)}"
+                con.execute(f"INSERT INTO raw_prev {aq.user_day_rows(theirs, rows, tz, span)}")
+            con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev WHERE FALSE")
+            per_day = con.execute("SELECT day, count(*) FROM raw_prev GROUP BY day "
+                                  "ORDER BY day").fetchall()  # fmt: skip
+            budget = max(1, -(-sum(int(n) for _, n in per_day) // parts))
+            for lo, hi in _ranges([(int(d), int(n)) for d, n in per_day], budget):
+                con.execute(f"INSERT INTO {DAYS} SELECT * FROM raw_prev WHERE day >= "
+                            f"{literal(lo)} AND day <= {literal(hi)} ORDER BY day, uid")  # fmt: skip
+            con.execute("DROP TABLE raw_prev")
     con.execute("CREATE INDEX state_activity_users_subject ON state_activity_users (subject)")
-    con.execute("DROP TABLE raw_users")
+
+
+def _events_part(index: int, parts: int) -> str:
+    """``queries.subject_part`` of the events aliased ``e`` (``user_day_rows`` joins them
+    to the users, who have a ``subject`` too)."""
+    return q.subject_part(index, parts).replace("hash(subject)", "hash(e.subject)")
+
+
+def _ranges(per_day: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges (first, last day) of the days in order, each of at most
+    ``budget`` rows unless one day alone has more (a day is never split)."""
+    ranges: list[tuple[int, int]] = []
+    size = 0
+    for day, n in per_day:
+        if ranges and size + n <= budget:
+            ranges[-1] = (ranges[-1][0], day)
+            size += n
+        else:
+            ranges.append((day, day))
+            size = n
+    return ranges
 
 
 def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: int) -> int:

@@ -173,7 +173,7 @@ def test_one_family_out_of_memory_leaves_the_next_ones_the_whole_share(
         pd.testing.assert_frame_equal(got[name], frame, check_exact=True, obj=name)
     # without the engine's release the poison's index keeps the share, and the families
     # after it run out of memory
-    monkeypatch.setattr(MetricsEngine, "_release", lambda self, failed: None)
+    monkeypatch.setattr(MetricsEngine, "_release", lambda self, **kwargs: None)
     _, errors = _recompute(bulk, tmp_path, "poisoned-kept", "24MB", _Poison)
     assert "poison" in errors and set(errors) & set(ROLLUP), errors
 

@@ -96,12 +96,12 @@ def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
     """Bring the rollup to the ledger's last ``seq``: fold the new events in, or rebuild
     it when it does not match the ledger (or ``rebuild``). One transaction."""
     with _cursor(view) as con:
-        upto = int(_scalar(con, "SELECT coalesce(max(seq), 0) FROM events"))
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(_TABLES)
             meta = con.execute("SELECT seq, count, signature FROM state_activity_meta").fetchall()
             after = int(meta[0][0]) if len(meta) == 1 else -1
+            upto = _last_seq(con, after)
             stale = (rebuild or len(meta) != 1 or meta[0][2] != _signature(view)
                      or after > upto or event_count(view, after) != int(meta[0][1]))  # fmt: skip
             if stale:
@@ -120,6 +120,17 @@ def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
             con.execute("ROLLBACK")
             raise
     return done
+
+
+def _last_seq(con: duckdb.DuckDBPyConnection, after: int) -> int:
+    """The ledger's last ``seq`` (0 when empty), read from the rows from ``after`` on when
+    there are any: seqs grow with the table, so that reads its last row groups, not the
+    whole column (10 ms of each sync at 10M events, and each update syncs twice)."""
+    if after >= 0:
+        found = _scalar(con, "SELECT max(seq) FROM events WHERE seq >= ?", [after])
+        if found is not None:
+            return int(found)
+    return int(_scalar(con, "SELECT coalesce(max(seq), 0) FROM events"))
 
 
 def _span(con: duckdb.DuckDBPyConnection, where: str) -> Span | None:
@@ -249,15 +260,24 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
     # the users the events are of, as the rollup knows them (an index lookup by subject)
     subjects = literals(r[0] for r in con.execute("SELECT DISTINCT subject FROM new_users").fetchall())
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT uid, product, subject, first, last "
-        f"FROM state_activity_users WHERE subject IN {subjects}"
+        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT rowid AS rid, uid, pid, product, "
+        f"subject, first, last FROM state_activity_users WHERE subject IN {subjects}"
     )
+    known = int(_scalar(con, "SELECT coalesce(max(uid), 0) FROM state_activity_users"))
     con.execute(
-        "INSERT INTO state_activity_users SELECT (SELECT coalesce(max(uid), 0) FROM "
-        "state_activity_users) + row_number() OVER (ORDER BY n.product, n.subject), p.pid, "
+        f"INSERT INTO state_activity_users SELECT {literal(known)} + row_number() OVER "
+        "(ORDER BY n.product, n.subject), p.pid, "
         "n.product, n.subject, n.first, n.day, NULL FROM new_users AS n "
         "JOIN state_activity_products AS p ON p.product = n.product WHERE NOT EXISTS "
         "(SELECT 1 FROM theirs AS t WHERE t.product = n.product AND t.subject = n.subject)"
+    )
+    # every user of the new events, with where their row is: the ones known before and
+    # the ones just numbered (after ``known``: the table's last rows), so the statements
+    # below look nothing up by subject again (an index lookup each, 25 ms at 10M events)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE mine AS SELECT rid, uid, pid, product, subject FROM theirs "
+        "UNION ALL SELECT rowid, uid, pid, product, subject FROM state_activity_users "
+        f"WHERE uid > {literal(known)}"
     )
     con.execute(  # a first activity moved earlier (a late event)
         "UPDATE state_activity_users AS u SET first = n.first, day = n.day FROM new_users AS n "
@@ -268,8 +288,8 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
     # user's last day before this fold (NULL: a new user)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE seen AS SELECT DISTINCT u.pid AS pid, u.uid AS uid, "
-        "a.day AS day, t.last AS old_last FROM new_activity AS a JOIN state_activity_users "
-        f"AS u ON u.product = a.product AND u.subject = a.subject AND u.subject IN {subjects} "
+        "a.day AS day, t.last AS old_last FROM new_activity AS a JOIN mine AS u "
+        "ON u.product = a.product AND u.subject = a.subject "
         "LEFT JOIN theirs AS t ON t.uid = u.uid"
     )
     lo, hi = con.execute("SELECT min(day), max(day) FROM seen").fetchone() or (0, 0)
@@ -297,13 +317,16 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
         con.execute(f"DELETE FROM {DAYS} WHERE uid IN {uids}")
         con.execute(f"INSERT INTO {DAYS} SELECT * FROM redo")
         con.execute("DROP TABLE redo")
+    rids = [literal(int(r[0])) for r in con.execute(
+        "SELECT DISTINCT m.rid FROM mine AS m JOIN fresh AS f ON f.uid = m.uid").fetchall()]  # fmt: skip
+    rows = f"({', '.join(rids)})" if rids else "(NULL)"
     con.execute(
         "UPDATE state_activity_users AS u SET last = greatest(coalesce(u.last, f.last), f.last) "
         "FROM (SELECT uid, max(day) AS last FROM fresh GROUP BY uid) AS f WHERE u.uid = f.uid "
-        f"AND u.subject IN {subjects}"
+        f"AND u.rowid IN {rows}"
     )
-    for table in ("new_activity", "new_grid", "new_users", "new_products", "theirs", "seen",
-                  "fresh"):  # fmt: skip
+    for table in ("new_activity", "new_grid", "new_users", "new_products", "theirs", "mine",
+                  "seen", "fresh"):  # fmt: skip
         con.execute(f"DROP TABLE {table}")
     return n
 

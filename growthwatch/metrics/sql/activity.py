@@ -21,8 +21,9 @@ count) and the time zone the days are in; when any does not match the ledger, th
 is rebuilt from it, so it never serves stale numbers. Products left out of a run
 (``LedgerView.exclude``) are filtered at read time: the rollup covers every product.
 
-A full build is a few GROUP BYs and joins in DuckDB, which spill beyond its memory limit,
-and one window (each day's previous one) per group of products whose rows fit that limit.
+A full build is a few GROUP BYs and joins in DuckDB and one window (each day's previous
+one), in as many partitions of the users (a hash of ``subject``) as its memory limit
+needs, so its peak follows a partition, not the history (``_build``).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ import pandas as pd
 
 from growthwatch.metrics._frame import TIME_DTYPE, local_day_numbers
 from growthwatch.metrics.reads import LedgerView
-from growthwatch.metrics.sql import Span, literal, literals
+from growthwatch.metrics.sql import Span, literal, literals, state
 from growthwatch.metrics.sql import activity_queries as aq
+from growthwatch.metrics.sql import queries as q
 from growthwatch.metrics.touched import event_count
 
 __all__ = ["Synced", "lifecycle_counts", "products", "rolling_edges", "sync"]
@@ -54,9 +56,12 @@ CREATE TABLE IF NOT EXISTS state_activity_users (uid BIGINT, pid BIGINT, product
 CREATE TABLE IF NOT EXISTS state_activity_days (pid BIGINT, uid BIGINT, day BIGINT,
     prev BIGINT);
 """
-# bytes a day row costs the build's window (each user's previous day: uid, day, pid sorted,
-# and the partition overhead): how many rows one window takes, by groups of products
+# bytes an active_use event costs the build's statements per partition (the user
+# aggregate's strings, the days' DISTINCT and window: uid, day, pid sorted, and the
+# partition overhead): how many events one partition of the users takes. At 10M events
+# and a 62 MiB share (``memory_limit_mb`` 450) 12 partitions; at 2048 (832 MB) one piece.
 _ROW_BYTES = 100
+_ROWS_PER_MIB = 2**20 // _ROW_BYTES
 
 
 @dataclass(frozen=True)
@@ -91,12 +96,12 @@ def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
     """Bring the rollup to the ledger's last ``seq``: fold the new events in, or rebuild
     it when it does not match the ledger (or ``rebuild``). One transaction."""
     with _cursor(view) as con:
-        upto = int(_scalar(con, "SELECT coalesce(max(seq), 0) FROM events"))
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(_TABLES)
             meta = con.execute("SELECT seq, count, signature FROM state_activity_meta").fetchall()
             after = int(meta[0][0]) if len(meta) == 1 else -1
+            upto = _last_seq(con, after)
             stale = (rebuild or len(meta) != 1 or meta[0][2] != _signature(view)
                      or after > upto or event_count(view, after) != int(meta[0][1]))  # fmt: skip
             if stale:
@@ -117,6 +122,17 @@ def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
     return done
 
 
+def _last_seq(con: duckdb.DuckDBPyConnection, after: int) -> int:
+    """The ledger's last ``seq`` (0 when empty), read from the rows from ``after`` on when
+    there are any: seqs grow with the table, so that reads its last row groups, not the
+    whole column (10 ms of each sync at 10M events, and each update syncs twice)."""
+    if after >= 0:
+        found = _scalar(con, "SELECT max(seq) FROM events WHERE seq >= ?", [after])
+        if found is not None:
+            return int(found)
+    return int(_scalar(con, "SELECT coalesce(max(seq), 0) FROM events"))
+
+
 def _span(con: duckdb.DuckDBPyConnection, where: str) -> Span | None:
     """The first and last instant of the ledger rows ``where`` selects (the local days'
     offsets are taken over it: ``activity_queries.day_number``)."""
@@ -130,53 +146,80 @@ def _span(con: duckdb.DuckDBPyConnection, where: str) -> Span | None:
 def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
     """The rollup from every event up to ``upto``: the users (one aggregate per user, the
     strings hashed once), then products, then the days as integers (the events joined to
-    their user's number, distinct) with each day's previous one, by a window per group
-    of products that fits DuckDB's memory limit (``_ROW_BYTES`` a row)."""
+    their user's number, distinct) with each day's previous one (a window per user).
+
+    Under a binding DuckDB ``memory_limit`` the user aggregate and the days' window run
+    in partitions of the users by a hash of ``subject`` (``state.parts_for`` at
+    ``_ROW_BYTES`` a row, one thread: ``state.one_thread``), so each statement's memory
+    follows a partition, not the history; a user's rows depend on their own events
+    only, so the partitions' rows are the whole's. The days are then copied in day order
+    (an update's range on ``day`` skips the older row groups) by ranges of days that
+    each fit the same budget."""
     tz = view.settings.timezone
     con.execute("DROP INDEX IF EXISTS state_activity_users_subject")
     upto_rows = f"seq <= {upto}"
     span = _span(con, upto_rows)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts(upto_rows, tz, span)}")
-    con.execute(
-        "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
-        "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
-        "coalesce(grid, first)) AS grid FROM (SELECT coalesce(a.product, g.product) AS product, "
-        "a.first AS first, g.first AS grid FROM (SELECT product, min(first) AS first FROM "
-        f"raw_users GROUP BY product) AS a FULL OUTER JOIN ({aq.grid_firsts(f'seq <= {upto}')}) "
-        "AS g ON g.product = a.product)"
-    )  # fmt: skip
-    con.execute("CREATE OR REPLACE TABLE state_activity_users AS SELECT row_number() OVER () "
-                "AS uid, p.pid AS pid, u.product AS product, u.subject AS subject, "
-                "u.first AS first, u.day AS day, u.last AS last FROM raw_users AS u "
-                "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
-    # a product's active_use events: at least its day rows, what its window takes
-    sizes = con.execute(f"SELECT product, count(*) FROM events WHERE {aq.ACTIVE} AND "
-                        f"{upto_rows} GROUP BY product ORDER BY product").fetchall()  # fmt: skip
-    limit = view.settings.duckdb_memory_mb
-    budget = None if limit is None else max(1, limit * 2**20 // _ROW_BYTES)
-    groups: list[list[str]] = []
-    size = 0
-    for product, n in sizes:
-        if not groups or (budget is not None and size + int(n) > budget):
-            groups.append([])
-            size = 0
-        groups[-1].append(str(product))
-        size += int(n)
-    users = "state_activity_users"
-    # in day order: an update's range on ``day`` skips the older row groups
-    if len(groups) <= 1:
-        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS "
-                    f"{aq.user_day_rows(users, upto_rows, tz, span)} ORDER BY day, uid")  # fmt: skip
-    else:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS "
-                    f"{aq.user_day_rows(users, 'FALSE', tz)}")  # fmt: skip
-        for group in groups:
-            rows = f"{upto_rows} AND e.product IN {literals(group)}"
-            con.execute(f"INSERT INTO raw_prev {aq.user_day_rows(users, rows, tz, span)}")
-        con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev ORDER BY day, uid")
-        con.execute("DROP TABLE raw_prev")
+    active = int(_scalar(con, f"SELECT count(*) FROM events WHERE {aq.ACTIVE} AND {upto_rows}"))
+    parts = state.parts_for(con, active, _ROWS_PER_MIB)
+    with state.one_thread(con, parts > 1):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts('FALSE', tz)}")
+        for i in range(parts):
+            part = f"{upto_rows} AND {q.subject_part(i, parts)}"
+            con.execute(f"INSERT INTO raw_users {aq.user_firsts(part, tz, span)}")
+        con.execute(
+            "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
+            "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
+            "coalesce(grid, first)) AS grid FROM (SELECT coalesce(a.product, g.product) AS "
+            "product, a.first AS first, g.first AS grid FROM (SELECT product, min(first) AS "
+            f"first FROM raw_users GROUP BY product) AS a FULL OUTER JOIN "
+            f"({aq.grid_firsts(upto_rows)}) AS g ON g.product = a.product)"
+        )  # fmt: skip
+        con.execute("CREATE OR REPLACE TABLE state_activity_users AS SELECT row_number() OVER () "
+                    "AS uid, p.pid AS pid, u.product AS product, u.subject AS subject, "
+                    "u.first AS first, u.day AS day, u.last AS last FROM raw_users AS u "
+                    "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
+        con.execute("DROP TABLE raw_users")
+        users = "state_activity_users"
+        if parts == 1:
+            con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS "
+                        f"{aq.user_day_rows(users, upto_rows, tz, span)} ORDER BY day, uid")  # fmt: skip
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS "
+                        f"{aq.user_day_rows(users, 'FALSE', tz)}")  # fmt: skip
+            for i in range(parts):
+                theirs = f"(SELECT * FROM {users} WHERE {q.subject_part(i, parts)})"
+                rows = f"{upto_rows} AND {_events_part(i, parts)}"
+                con.execute(f"INSERT INTO raw_prev {aq.user_day_rows(theirs, rows, tz, span)}")
+            con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev WHERE FALSE")
+            per_day = con.execute("SELECT day, count(*) FROM raw_prev GROUP BY day "
+                                  "ORDER BY day").fetchall()  # fmt: skip
+            budget = max(1, -(-sum(int(n) for _, n in per_day) // parts))
+            for lo, hi in _ranges([(int(d), int(n)) for d, n in per_day], budget):
+                con.execute(f"INSERT INTO {DAYS} SELECT * FROM raw_prev WHERE day >= "
+                            f"{literal(lo)} AND day <= {literal(hi)} ORDER BY day, uid")  # fmt: skip
+            con.execute("DROP TABLE raw_prev")
     con.execute("CREATE INDEX state_activity_users_subject ON state_activity_users (subject)")
-    con.execute("DROP TABLE raw_users")
+
+
+def _events_part(index: int, parts: int) -> str:
+    """``queries.subject_part`` of the events aliased ``e`` (``user_day_rows`` joins them
+    to the users, who have a ``subject`` too)."""
+    return q.subject_part(index, parts).replace("hash(subject)", "hash(e.subject)")
+
+
+def _ranges(per_day: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges (first, last day) of the days in order, each of at most
+    ``budget`` rows unless one day alone has more (a day is never split)."""
+    ranges: list[tuple[int, int]] = []
+    size = 0
+    for day, n in per_day:
+        if ranges and size + n <= budget:
+            ranges[-1] = (ranges[-1][0], day)
+            size += n
+        else:
+            ranges.append((day, day))
+            size = n
+    return ranges
 
 
 def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: int) -> int:
@@ -217,15 +260,24 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
     # the users the events are of, as the rollup knows them (an index lookup by subject)
     subjects = literals(r[0] for r in con.execute("SELECT DISTINCT subject FROM new_users").fetchall())
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT uid, product, subject, first, last "
-        f"FROM state_activity_users WHERE subject IN {subjects}"
+        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT rowid AS rid, uid, pid, product, "
+        f"subject, first, last FROM state_activity_users WHERE subject IN {subjects}"
     )
+    known = int(_scalar(con, "SELECT coalesce(max(uid), 0) FROM state_activity_users"))
     con.execute(
-        "INSERT INTO state_activity_users SELECT (SELECT coalesce(max(uid), 0) FROM "
-        "state_activity_users) + row_number() OVER (ORDER BY n.product, n.subject), p.pid, "
+        f"INSERT INTO state_activity_users SELECT {literal(known)} + row_number() OVER "
+        "(ORDER BY n.product, n.subject), p.pid, "
         "n.product, n.subject, n.first, n.day, NULL FROM new_users AS n "
         "JOIN state_activity_products AS p ON p.product = n.product WHERE NOT EXISTS "
         "(SELECT 1 FROM theirs AS t WHERE t.product = n.product AND t.subject = n.subject)"
+    )
+    # every user of the new events, with where their row is: the ones known before and
+    # the ones just numbered (after ``known``: the table's last rows), so the statements
+    # below look nothing up by subject again (an index lookup each, 25 ms at 10M events)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE mine AS SELECT rid, uid, pid, product, subject FROM theirs "
+        "UNION ALL SELECT rowid, uid, pid, product, subject FROM state_activity_users "
+        f"WHERE uid > {literal(known)}"
     )
     con.execute(  # a first activity moved earlier (a late event)
         "UPDATE state_activity_users AS u SET first = n.first, day = n.day FROM new_users AS n "
@@ -236,8 +288,8 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
     # user's last day before this fold (NULL: a new user)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE seen AS SELECT DISTINCT u.pid AS pid, u.uid AS uid, "
-        "a.day AS day, t.last AS old_last FROM new_activity AS a JOIN state_activity_users "
-        f"AS u ON u.product = a.product AND u.subject = a.subject AND u.subject IN {subjects} "
+        "a.day AS day, t.last AS old_last FROM new_activity AS a JOIN mine AS u "
+        "ON u.product = a.product AND u.subject = a.subject "
         "LEFT JOIN theirs AS t ON t.uid = u.uid"
     )
     lo, hi = con.execute("SELECT min(day), max(day) FROM seen").fetchone() or (0, 0)
@@ -265,13 +317,16 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
         con.execute(f"DELETE FROM {DAYS} WHERE uid IN {uids}")
         con.execute(f"INSERT INTO {DAYS} SELECT * FROM redo")
         con.execute("DROP TABLE redo")
+    rids = [literal(int(r[0])) for r in con.execute(
+        "SELECT DISTINCT m.rid FROM mine AS m JOIN fresh AS f ON f.uid = m.uid").fetchall()]  # fmt: skip
+    rows = f"({', '.join(rids)})" if rids else "(NULL)"
     con.execute(
         "UPDATE state_activity_users AS u SET last = greatest(coalesce(u.last, f.last), f.last) "
         "FROM (SELECT uid, max(day) AS last FROM fresh GROUP BY uid) AS f WHERE u.uid = f.uid "
-        f"AND u.subject IN {subjects}"
+        f"AND u.rowid IN {rows}"
     )
-    for table in ("new_activity", "new_grid", "new_users", "new_products", "theirs", "seen",
-                  "fresh"):  # fmt: skip
+    for table in ("new_activity", "new_grid", "new_users", "new_products", "theirs", "mine",
+                  "seen", "fresh"):  # fmt: skip
         con.execute(f"DROP TABLE {table}")
     return n
 

@@ -43,7 +43,7 @@ from growthwatch.metrics.settings import Funnel
 from growthwatch.metrics.sql import Span, literal, literals
 from growthwatch.metrics.sql import queries as q
 
-__all__ = ["funnel_frames", "logo_retention"]
+__all__ = ["funnel_frames", "logo_retention", "one_thread", "parts_for"]
 
 _COHORT_TABLES = """
 CREATE TABLE IF NOT EXISTS state_cohorts_meta (seq BIGINT, signature VARCHAR);
@@ -107,10 +107,19 @@ def _limit_mib(con: duckdb.DuckDBPyConnection) -> float | None:
 def _parts(run: _Run, condition: str, rows_per_mib: int) -> int:
     """How many partitions of the users a rebuild over the events matching ``condition``
     takes to keep each piece within DuckDB's limit (1 when it is unlimited or roomy)."""
-    limit = _limit_mib(run.con)
-    if limit is None:
+    if _limit_mib(run.con) is None:
         return 1
     rows = int(_scalar(run.con, f"SELECT count(*) {q.Source(where=run.where()).rows(condition)}"))
+    return parts_for(run.con, rows, rows_per_mib)
+
+
+def parts_for(con: duckdb.DuckDBPyConnection, rows: int, rows_per_mib: int) -> int:
+    """How many partitions ``rows`` input rows take at ``rows_per_mib`` per MiB of DuckDB's
+    ``memory_limit`` (1 when it is unlimited or roomy): ``_parts``' rule, for a build of
+    another module (the active-user rollup) that counts its rows itself."""
+    limit = _limit_mib(con)
+    if limit is None:
+        return 1
     return max(1, math.ceil(rows / max(1.0, limit * rows_per_mib)))
 
 
@@ -130,6 +139,9 @@ def _one_thread(con: duckdb.DuckDBPyConnection, when: bool) -> Iterator[None]:
         yield
     finally:
         con.execute(f"SET threads = {threads}")
+
+
+one_thread = _one_thread  # shared with the active-user rollup's partitioned build
 
 
 def _checkpoint(con: duckdb.DuckDBPyConnection) -> None:

@@ -44,8 +44,8 @@ def _rows(view: LedgerView, sql: str, params: list[object]) -> list[tuple[object
 
 
 def max_seq(view: LedgerView) -> int:
-    """The ledger's last ``seq`` now (0 when empty)."""
-    return int(_rows(view, "SELECT coalesce(max(seq), 0) FROM events", [])[0][0])  # type: ignore[call-overload]
+    """The ledger's last ``seq`` now (0 when empty): ``LedgerView.max_seq``."""
+    return view.max_seq()
 
 
 def event_count(view: LedgerView, upto: int) -> int:

@@ -153,7 +153,7 @@ class _Run:
         self.view = view
         self.family = family
         self.con = view.ledger.connection
-        self.upto = int(_scalar(self.con, "SELECT coalesce(max(seq), 0) FROM events"))
+        self.upto = view.max_seq()
         self.signature = json.dumps({**signature, "exclude": sorted(view.exclude)},
                                     sort_keys=True)  # fmt: skip
         self.con.execute("BEGIN TRANSACTION")

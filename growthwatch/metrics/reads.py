@@ -138,13 +138,13 @@ class LedgerView:
         so the rows from ``last_seq`` on are its last row groups, which zone maps find;
         only when none is left there (a trim removed them) is the column scanned."""
         if self.last_seq > 0:
-            rows = self._rows("SELECT max(seq) FROM events WHERE seq >= ?", [self.last_seq])
+            rows = self.rows("SELECT max(seq) FROM events WHERE seq >= ?", [self.last_seq])
             if rows and rows[0][0] is not None:
                 return int(rows[0][0])
-        rows = self._rows("SELECT coalesce(max(seq), 0) FROM events", [])
+        rows = self.rows("SELECT coalesce(max(seq), 0) FROM events", [])
         return int(rows[0][0]) if rows else 0
 
-    def _rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         """Plain rows of a small query (no frame: building one costs more than it)."""
         cursor = self.ledger.connection
         try:

@@ -36,11 +36,7 @@ class Touched:
 
 def _rows(view: LedgerView, sql: str, params: list[object]) -> list[tuple[object, ...]]:
     """Plain rows (no DataFrame: building one costs more than these small queries)."""
-    cursor = view.ledger.connection
-    try:
-        return cursor.execute(sql, params).fetchall()
-    finally:
-        cursor.close()
+    return view.rows(sql, params)
 
 
 def max_seq(view: LedgerView) -> int:

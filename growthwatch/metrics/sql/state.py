@@ -308,11 +308,14 @@ def _members_lookup(con: duckdb.DuckDBPyConnection) -> str:
     """The condition that picks the members of the users in ``new_events``: by the
     subject index (an ``IN`` list of literals) where the table is large for the users
     looked up, else a semi-join (a scan of the members)."""
-    users = int(_scalar(con, "SELECT count(DISTINCT subject) FROM new_events") or 0)
+    scan = "(product, subject) IN (SELECT product, subject FROM new_events)"
     members = int(_scalar(con, "SELECT count(*) FROM state_cohorts_members") or 0)
+    if members < _INDEXED_MEMBERS:  # (a count DuckDB keeps: no scan)
+        return scan
+    users = int(_scalar(con, "SELECT count(DISTINCT subject) FROM new_events") or 0)
     if members > _SCAN_PER_LOOKUP * users and _index_members(con):
         return f"subject IN {_subjects(con, 'new_events')}"
-    return "(product, subject) IN (SELECT product, subject FROM new_events)"
+    return scan
 
 
 def _fold_cohorts(run: _Run, tz: str) -> None:

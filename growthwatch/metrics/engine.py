@@ -666,7 +666,7 @@ def _select(
         keep &= (frame["time"] < until).to_numpy()
     if products is not None:
         keep &= frame["product"].isin([*products, PORTFOLIO]).to_numpy()
-    return frame[keep]
+    return frame if keep.all() else frame[keep]  # (no copy when every row is written)
 
 
 _FIRSTS = "first_events"  # ``family_state``'s name for the engine's ``first_events`` copy

@@ -36,16 +36,12 @@ class Touched:
 
 def _rows(view: LedgerView, sql: str, params: list[object]) -> list[tuple[object, ...]]:
     """Plain rows (no DataFrame: building one costs more than these small queries)."""
-    cursor = view.ledger.connection
-    try:
-        return cursor.execute(sql, params).fetchall()
-    finally:
-        cursor.close()
+    return view.rows(sql, params)
 
 
 def max_seq(view: LedgerView) -> int:
-    """The ledger's last ``seq`` now (0 when empty)."""
-    return int(_rows(view, "SELECT coalesce(max(seq), 0) FROM events", [])[0][0])  # type: ignore[call-overload]
+    """The ledger's last ``seq`` now (0 when empty): ``LedgerView.max_seq``."""
+    return view.max_seq()
 
 
 def event_count(view: LedgerView, upto: int) -> int:

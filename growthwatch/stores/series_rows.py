@@ -55,10 +55,8 @@ def series_rows(batch: PointBatch) -> SeriesRows | None:
         return None
     micros = _micros(frame["time"])
     combo, texts = tag_json(frame, batch.tags)
-    keep = ~pd.DataFrame({"c": combo, "t": micros}).duplicated(keep="last").to_numpy()
-    if keep.all():
-        keep = None
-    else:
+    keep = _last_of_each(combo, micros)
+    if keep is not None:
         combo, micros = combo[keep], micros[keep]
     values: dict[str, pa.Array] = {}
     strings: dict[str, pa.Array] = {}
@@ -77,6 +75,21 @@ def series_rows(batch: PointBatch) -> SeriesRows | None:
         start=pd.Timestamp(int(micros.min()), unit="us", tz="UTC").to_pydatetime(),
         end=pd.Timestamp(int(micros.max()), unit="us", tz="UTC").to_pydatetime(),
     )
+
+
+def _last_of_each(combo: np.ndarray, micros: np.ndarray) -> np.ndarray | None:
+    """The rows to keep, the last of each (tag set, time) (None: every row is the only
+    one). numpy, not a frame's ``duplicated``: a live update writes dozens of small
+    batches, and building a frame per batch was most of this check's cost."""
+    n = len(combo)
+    times, codes = np.unique(micros, return_inverse=True)
+    key = combo.astype(np.int64) * len(times) + codes.reshape(-1)
+    if len(np.unique(key)) == n:
+        return None
+    _, first_reversed = np.unique(key[::-1], return_index=True)
+    keep = np.zeros(n, dtype=bool)
+    keep[n - 1 - first_reversed] = True
+    return keep
 
 
 def tag_json(frame: pd.DataFrame, tags: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
@@ -138,6 +151,9 @@ def _micros(times: pd.Series) -> np.ndarray:
 def _field_arrays(column: pd.Series) -> tuple[pa.Array, pa.Array | None]:
     """(numbers, texts) of one field column; a text column has null numbers and vice versa."""
     n = len(column)
+    if column.dtype == np.float64 or column.dtype == np.int64:  # the common case, directly
+        numbers = np.asarray(column, dtype="float64")
+        return pa.array(numbers, mask=~np.isfinite(numbers)), None
     if pd.api.types.is_numeric_dtype(column.dtype) or pd.api.types.is_bool_dtype(column.dtype):
         numbers = column.to_numpy(dtype="float64", na_value=np.nan)
         return pa.array(numbers, mask=~np.isfinite(numbers)), None

@@ -97,6 +97,31 @@ def test_sql_equals_the_pandas_definition(raw: list[tuple[Any, ...]], zone: tupl
     assert read == sum(e.type.value in traffic.TYPES for e in events)
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(event, min_size=1, max_size=50), st.integers(2, 7))
+def test_any_number_of_partitions_of_the_visitors_gives_the_definition(
+    raw: list[tuple[Any, ...]], parts: int
+) -> None:
+    """Under a binding memory limit the visitors' statement runs in partitions of the
+    subjects (aggregate sessions, with none, in one of them): their union counts as one."""
+    events = build(raw, STARTS["Europe/Berlin"][1])
+    s = MetricsSettings(timezone="Europe/Berlin")
+    with Ledger() as ledger, pytest.MonkeyPatch.context() as mp:
+        ledger.append(events)
+        seen: list[int] = []
+
+        def forced(_con: object, rows: int, _per_mib: int) -> int:
+            seen.append(rows)
+            return parts
+
+        mp.setattr(traffic_counts.state, "parts_for", forced)
+        got, read = traffic_counts.traffic_daily(LedgerView(ledger, s), None)
+        want = reference(ledger, "Europe/Berlin")
+    same(got, want)
+    assert seen == [sum(e.type.value in ("session", "signup") for e in events)]
+    assert read == sum(e.type.value in traffic.TYPES for e in events)
+
+
 def test_hand_computed_attribution_and_conversion() -> None:
     """Two visitors of p1 and an aggregate: a's signup 30 minutes after a web session
     (the edge: attributed) and b's 31 minutes after an ads one (not: its own email

@@ -10,14 +10,22 @@ function stays: the pure ``compute`` path and the reference the tests compare wi
 
 from __future__ import annotations
 
+import duckdb
 import pandas as pd
 
 from growthwatch.metrics import traffic
 from growthwatch.metrics._frame import TIME_DTYPE, day_starts, empty, ratio, units
 from growthwatch.metrics.reads import LedgerView
 from growthwatch.metrics.sql import queries as q
+from growthwatch.metrics.sql import state
 
 __all__ = ["traffic_daily"]
+
+# Session and signup events per MiB of DuckDB's ``memory_limit`` that one statement of
+# ``queries.traffic_visitors`` (the signups' hash join onto their sessions, then the
+# per-visitor groups) keeps within it: the 10M-event demo ledger's 1.7M of them fitted
+# 62 MiB in 16 partitions (about 1,700 a MiB) and ran out of memory in one.
+_ROWS_PER_MIB = 1_500
 
 
 def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.DataFrame, int]:
@@ -32,10 +40,15 @@ def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.Data
         view.exclude, since=None if since is None else since.isoformat(),
         before=None if view.end is None else view.end.isoformat(),
     )  # fmt: skip
-    visitors = q.traffic_visitors(q.Source(where=where), tz, traffic.SESSION_MINUTES)
     cursor = view.ledger.connection  # a connection of its own: the temporary table is too
     try:
-        cursor.execute(f"CREATE OR REPLACE TEMP TABLE traffic_visitors AS {visitors}")
+        parts = state.parts_for(cursor, _input_rows(cursor, where, since), _ROWS_PER_MIB)
+        with state.one_thread(cursor, parts > 1):
+            for i in range(parts):
+                part = q.Source(where=f"{where} AND {q.subject_part(i, parts)}")
+                visitors = q.traffic_visitors(part, tz, traffic.SESSION_MINUTES)
+                cursor.execute(f"CREATE OR REPLACE TEMP TABLE traffic_visitors AS {visitors}"
+                               if i == 0 else f"INSERT INTO traffic_visitors {visitors}")  # fmt: skip
         rows = cursor.execute(q.traffic_counts("traffic_visitors")).df()
         cursor.execute("DROP TABLE traffic_visitors")
     finally:
@@ -58,3 +71,17 @@ def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.Data
     })  # fmt: skip
     out["time"] = out["time"].astype(TIME_DTYPE)
     return out.sort_values(["time", "product", "channel"], ignore_index=True), read
+
+
+def _input_rows(cursor: duckdb.DuckDBPyConnection, where: str, since: pd.Timestamp | None) -> int:
+    """How many events the visitors' statement reads, from above: a full run counts the
+    two types over the whole table (DuckDB answers that from the type column's
+    dictionary, without the filter's scan); an update counts its own days, which zone
+    maps find."""
+    if since is None:
+        row = cursor.execute("SELECT count(*) FROM events WHERE type IN ('session', 'signup')"
+                             ).fetchone()  # fmt: skip
+    else:
+        row = cursor.execute(f"SELECT count(*) FROM events WHERE {where} "
+                             "AND type IN ('session', 'signup')").fetchone()  # fmt: skip
+    return int(row[0]) if row else 0

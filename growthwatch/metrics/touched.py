@@ -44,7 +44,16 @@ def _rows(view: LedgerView, sql: str, params: list[object]) -> list[tuple[object
 
 
 def max_seq(view: LedgerView) -> int:
-    """The ledger's last ``seq`` now (0 when empty)."""
+    """The ledger's last ``seq`` now (0 when empty).
+
+    Looked up above the ``seq`` the engine last processed first: ``seq`` grows with
+    insertion, so that range is the ledger's tail and its zone maps skip the history
+    (a plain ``max(seq)`` read the whole column: 20 ms at 10M events, per family). Only
+    a ledger that lost those events (a trim) needs the whole column."""
+    if view.last_seq > 0:
+        got = _rows(view, "SELECT max(seq) FROM events WHERE seq >= ?", [view.last_seq])[0][0]
+        if got is not None:
+            return int(got)  # type: ignore[call-overload]
     return int(_rows(view, "SELECT coalesce(max(seq), 0) FROM events", [])[0][0])  # type: ignore[call-overload]
 
 

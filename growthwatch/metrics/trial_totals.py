@@ -72,6 +72,22 @@ class TrialTotals:
         counts.index = pd.MultiIndex.from_arrays([[], []], names=["product", "day"])
         return cls(counts, pd.Series(dtype="int64"))
 
+    def split(self, tag: str) -> tuple[TrialTotals, TrialTotals]:
+        """(the products named ``tag`` + name, renamed to name; the others): one
+        ``of`` over two versions of the same customers, told apart by product, costs one
+        call's overhead instead of two."""
+        c_tagged = self.counts.index.get_level_values(0).astype(str).str.startswith(tag)
+        f_tagged = self.first.index.astype(str).str.startswith(tag)
+        mine = self.counts[np.asarray(c_tagged)]
+        if len(mine):
+            index = mine.index.remove_unused_levels()
+            mine.index = index.set_levels(index.levels[0].astype(str).str.removeprefix(tag),
+                                          level=0)  # fmt: skip
+        first = self.first[np.asarray(f_tagged)]
+        first.index = first.index.astype(str).str.removeprefix(tag)
+        return (TrialTotals(mine, first),
+                TrialTotals(self.counts[~np.asarray(c_tagged)], self.first[~np.asarray(f_tagged)]))  # fmt: skip
+
     def combined(self, parts: Iterable[tuple[int, TrialTotals]]) -> TrialTotals:
         """This state plus ``sign`` x each part."""
         counts, firsts = [self.counts], [self.first]

@@ -43,7 +43,7 @@ from growthwatch.metrics.settings import Funnel
 from growthwatch.metrics.sql import Span, literal, literals
 from growthwatch.metrics.sql import queries as q
 
-__all__ = ["funnel_frames", "logo_retention"]
+__all__ = ["changed_funnel_frames", "funnel_frames", "logo_retention"]
 
 _COHORT_TABLES = """
 CREATE TABLE IF NOT EXISTS state_cohorts_meta (seq BIGINT, signature VARCHAR);
@@ -371,6 +371,24 @@ def funnel_frames(
     """(``funnel_steps``, ``funnel_branches``) of every configured funnel for the entry
     months from ``start``'s on (all with ``start`` None), as
     ``growthwatch.metrics.funnels.funnels`` over the ledger."""
+    got = _funnel_pass(view, start, skip_unchanged=False)
+    assert got is not None
+    return got
+
+
+def changed_funnel_frames(
+    view: LedgerView, start: pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """``funnel_frames``, or None when the new events changed no user's state and the
+    state covered exactly what the engine last processed (``view.last_seq``): the series
+    the last pass wrote are then these frames already, so nothing is counted (a recount
+    reads every user of the months from ``start``'s, which grows with the users)."""
+    return _funnel_pass(view, start, skip_unchanged=True)
+
+
+def _funnel_pass(
+    view: LedgerView, start: pd.Timestamp | None, *, skip_unchanged: bool
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     settings = view.settings
     tz = settings.timezone
     if not settings.funnels:
@@ -394,18 +412,23 @@ def funnel_frames(
                 "kind " + q.Source(where=run.where(new=True)).rows(
                     f"subject IS NOT NULL AND (type IN {literals(every)} "
                     f"OR kind IN {literals(every)})"))  # fmt: skip
+        # what the series hold was counted from the state as it is (the pass that wrote
+        # them covered what the engine last processed, no later event was folded since)
+        changed = run.rebuild or run.after != view.last_seq or not skip_unchanged
         for f in settings.funnels:
             wanted = funnels.funnel_types(f, settings)
             if run.rebuild:
                 _rebuild_funnel(run, f, wanted)
             elif run.upto > run.after:
-                _fold_funnel(run, f, wanted)
+                changed = _fold_funnel(run, f, wanted) or changed
         if run.rebuild:  # bulk insert first, then the index (an update's lookups)
             con.execute("CREATE INDEX state_funnels_users_subject ON state_funnels_users "
                         "(subject)")  # fmt: skip
         elif run.upto > run.after:
             con.execute("DROP TABLE new_events")
         run.commit()
+        if not changed:
+            return None
         since = None if start is None else month_starts(np.array([_month(start, tz)]), tz)[0]
         span = run.span() if since is None else None  # every user: compare, not convert
         parts = []
@@ -435,16 +458,17 @@ def _rebuild_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
                             f"FROM ({users})")  # fmt: skip
 
 
-def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
+def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> bool:
     """Fold the new events (``new_events``) into one funnel's user state: entries moved
     earlier or new, then the users with a new event who entered within a window before
     the earliest one followed again from the events since then (a user without a new
-    event, or whose window closed before it, keeps their state)."""
+    event, or whose window closed before it, keeps their state). False: no user to follow
+    again (the state did not change; the ledger is not read)."""
     con, name = run.con, literal(f.name)
     mine = f"(type IN {literals(wanted)} OR kind IN {literals(wanted)})"
     earliest = _scalar(con, f"SELECT epoch_us(min(ts)) FROM new_events WHERE {mine}")
     if earliest is None:
-        return
+        return False
     since = pd.Timestamp(int(earliest), unit="us", tz="UTC") - pd.Timedelta(days=f.window_days)
     step = literal(f.steps[0])
     con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT product, subject "
@@ -468,6 +492,12 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
     )
     con.execute(f"DELETE FROM recent WHERE t0 IS NULL OR t0 < CAST({literal(since.isoformat())} "
                 "AS TIMESTAMPTZ)")  # fmt: skip
+    if not _scalar(con, "SELECT count(*) FROM recent"):
+        # e.g. a cancellation (a branch type) of a customer in no funnel's window: nothing
+        # to follow again, so no scan of the ledger's recent events either
+        for table in ("recent", "theirs", "touched"):
+            con.execute(f"DROP TABLE {table}")
+        return False
     # their events since then: only theirs (any product: ``recent`` holds the pairs)
     theirs = f"{run.where(since=since)} AND subject IN {_subjects(con, 'recent')}"
     users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=theirs),
@@ -480,6 +510,7 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
     con.execute("INSERT INTO state_funnels_users SELECT * FROM redo")
     for table in ("redo", "recent", "theirs", "touched"):
         con.execute(f"DROP TABLE {table}")
+    return True
 
 
 def _funnel_cells(

@@ -45,7 +45,9 @@ from growthwatch.metrics._frame import (
     day_starts,
     empty,
     local_day_numbers,
+    local_floor_at,
     local_month_numbers,
+    month_starts,
     ratio,
     units,
     with_portfolio,
@@ -285,9 +287,12 @@ def _cohort_parts(result: MrrResult, tz: str) -> tuple[pd.Series, pd.Series, pd.
 # -- the frames from the totals ---------------------------------------------------------------
 
 
-def daily_from(totals: MrrTotals, until: pd.Timestamp, tz: str) -> pd.DataFrame:
+def daily_from(
+    totals: MrrTotals, until: pd.Timestamp, tz: str, from_day: int | None = None
+) -> pd.DataFrame:
     """``mrr._daily``'s frame from the totals: per product from its first day to ``until``
-    (or the last flow day), flows as they are and stocks as running sums."""
+    (or the last flow day), flows as they are and stocks as running sums; only the rows
+    from local day number ``from_day`` on when given (the stocks still sum all history)."""
     first = totals.first
     if first.empty:
         return empty({"time": TIME_DTYPE, "product": "str",
@@ -310,6 +315,8 @@ def daily_from(totals: MrrTotals, until: pd.Timestamp, tz: str) -> pd.DataFrame:
         grid[:, :, k] = np.cumsum(grid[:, :, k], axis=1)
     firsts = first.reindex(products).to_numpy(dtype="int64") - start_day
     keep = np.arange(n)[None, :] >= firsts[:, None]
+    if from_day is not None:
+        keep &= np.arange(n)[None, :] >= from_day - start_day
     rows = grid[keep]
     day_no = np.broadcast_to(np.arange(start_day, end_day + 1), (len(products), n))[keep]
     names = np.broadcast_to(np.asarray(products, dtype=object)[:, None], (len(products), n))[keep]
@@ -406,24 +413,61 @@ def revenue_retention_from(totals: MrrTotals, until: pd.Timestamp, tz: str) -> p
     return cohorts._finish(out, "revenue", tz)
 
 
+def _reach_back(since: pd.Timestamp, ltv_months: int, tz: str) -> dict[str, int]:
+    """Per period frequency, the first local day number ``churn_periods`` needs for its
+    rows from ``since``'s period on to come out as over all history: the day before that
+    period (its ``mrr_start``/``customers_start`` are the previous period's last day), for
+    months the ``ltv_months`` months before too (LTV averages their churn rates)."""
+    at = pd.Series([since]).astype(TIME_DTYPE)
+    day = int(local_day_numbers(at, tz)[0])
+    month = int(local_month_numbers(at, tz)[0])
+    year_first_month = month - month % 12
+    first_day = day_numbers(month_starts(np.array([month - ltv_months, year_first_month]), tz),
+                            tz)  # fmt: skip
+    return {"D": day - 1, "MS": int(first_day[0]) - 1, "YS": int(first_day[1]) - 1}
+
+
+def day_numbers(instants: pd.Series, tz: str) -> np.ndarray:
+    """Local day numbers of UTC instants (any datetime dtype)."""
+    return local_day_numbers(pd.Series(instants).astype(TIME_DTYPE), tz)
+
+
 def subscription_frames_from(
-    totals: MrrTotals, settings: MetricsSettings, until: pd.Timestamp
+    totals: MrrTotals, settings: MetricsSettings, until: pd.Timestamp,
+    since: pd.Timestamp | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The subscription family's frames from its totals: what
-    ``families.subscriptions.subscription_frames`` makes of ``compute_mrr`` over all history."""
+    ``families.subscriptions.subscription_frames`` makes of ``compute_mrr`` over all history.
+
+    ``since``: only the rows of the periods from ``since``'s on (of each frame's
+    frequency; revenue cohorts whole), which is what an update rewrites: the period
+    aggregations then run over the days they need only, not the whole day grid."""  # fmt: skip
     tz = settings.timezone
-    daily = daily_from(totals, until, tz)
-    state = MrrResult(pd.DataFrame(), daily, pd.DataFrame())
+    reach = None if since is None else _reach_back(since, settings.ltv_months, tz)
+    daily = daily_from(totals, until, tz, None if reach is None else min(reach.values()))
     trailing = _trailing_fn(totals, tz)
+
+    def state(freq: str) -> MrrResult:
+        part = daily
+        if reach is not None:
+            part = daily[day_numbers(daily["time"], tz) >= reach[freq]].reset_index(drop=True)
+        return MrrResult(pd.DataFrame(), part, pd.DataFrame())
+
+    def trimmed(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
+        if since is None or frame.empty:
+            return frame
+        floor = local_floor_at(since, freq, tz)
+        return frame[(frame["time"] >= floor).to_numpy()].reset_index(drop=True)
 
     def churned(freq: str, _tz: str) -> pd.Series:
         got = totals.churned[freq]
         got.index = got.index.set_names(["product", "period"])
         return got
 
-    def periods(freq: str, **kw: object) -> pd.DataFrame:
-        return churn_periods(state, freq, tz=tz, until=until, churned_from_start=churned,
-                             trailing=trailing, **kw)  # type: ignore[arg-type]  # fmt: skip
+    def periods(freq: str, *args: int) -> pd.DataFrame:
+        got = churn_periods(state(freq), freq, *args, tz=tz, until=until,
+                            churned_from_start=churned, trailing=trailing)  # type: ignore[arg-type]  # fmt: skip
+        return trimmed(got, freq)
 
     out = periods("D")
     if not out.empty:
@@ -431,8 +475,7 @@ def subscription_frames_from(
     return {
         "mrr_daily": out,
         "customers_daily": out,
-        "churn_monthly": churn_periods(state, "MS", settings.ltv_months, tz=tz, until=until,
-                                       churned_from_start=churned, trailing=trailing),  # type: ignore[arg-type]
+        "churn_monthly": periods("MS", settings.ltv_months),
         "churn_yearly": periods("YS"),
         "cohort_retention": revenue_retention_from(totals, until, tz),
     }

@@ -222,35 +222,47 @@ def _summed(parts: list[Any]) -> Any:
 def _trailing_parts(result: MrrResult, tz: str) -> pd.DataFrame:
     """Per (product, month): the change from the previous month of the trailing-12-month
     cohort sums (``customers._trailing_12m``: MRR at month m of the customers paying at m,
-    their MRR at m + 12, and the same capped at the MRR at m)."""
+    their MRR at m + 12, and the same capped at the MRR at m).
+
+    Numpy per product and one frame at the end: the segment family calls this with one
+    "product" per segment key (hundreds), where a frame and an index per key cost more
+    than the sums."""
     ch = result.changes
-    out = []
-    if not ch.empty:
-        month = local_month_numbers(ch["time"], tz)
-        for product, part in ch.groupby("product", sort=True):
-            pos = part.index.to_numpy()
-            m0, m1 = int(month[pos].min()), int(month[pos].max())
-            n = m1 - m0 + 1
-            pair = pd.factorize(part["customer"])[0]
-            grid = np.zeros((int(pair.max()) + 1, n), dtype="int64")
-            np.add.at(grid, (pair, month[pos] - m0), part["delta"].to_numpy())
-            stock = np.cumsum(grid, axis=1)
-            # after its last change a customer's stock stays: then = now from m1 on
-            now = stock[:, np.minimum(np.arange(n) + 12, n - 1)]
-            paying = stock > 0
-            sums = np.stack([np.where(paying, stock, 0).sum(axis=0),
-                             np.where(paying, now, 0).sum(axis=0),
-                             np.where(paying, np.minimum(now, stock), 0).sum(axis=0)], axis=1)  # fmt: skip
-            change = np.diff(sums, axis=0, prepend=0)
-            frame = pd.DataFrame(change, columns=list(_TRAILING))
-            frame.index = pd.MultiIndex.from_arrays(
-                [np.full(n, product, dtype=object), np.arange(m0, m1 + 1)],
-                names=["product", "month"],
-            )
-            out.append(frame[(change != 0).any(axis=1)])
-    if not out:
+    if ch.empty:
         return MrrTotals.nothing().trailing
-    return pd.concat(out).astype("int64")
+    month = local_month_numbers(ch["time"], tz)
+    p_codes, p_names = pd.factorize(ch["product"].astype(object).to_numpy(), sort=True)
+    customer = pd.factorize(ch["customer"].astype(object).to_numpy())[0]
+    delta = ch["delta"].to_numpy()
+    order = np.argsort(p_codes, kind="stable")
+    bounds = np.searchsorted(p_codes[order], np.arange(len(p_names) + 1))
+    which, months, rows = [], [], []
+    for k in range(len(p_names)):
+        pos = order[bounds[k]:bounds[k + 1]]
+        m = month[pos]
+        m0, m1 = int(m.min()), int(m.max())
+        n = m1 - m0 + 1
+        pair = np.unique(customer[pos], return_inverse=True)[1].reshape(-1)
+        grid = np.zeros((int(pair.max()) + 1, n), dtype="int64")
+        np.add.at(grid, (pair, m - m0), delta[pos])
+        stock = np.cumsum(grid, axis=1)
+        # after its last change a customer's stock stays: then = now from m1 on
+        now = stock[:, np.minimum(np.arange(n) + 12, n - 1)]
+        paying = stock > 0
+        sums = np.stack([np.where(paying, stock, 0).sum(axis=0),
+                         np.where(paying, now, 0).sum(axis=0),
+                         np.where(paying, np.minimum(now, stock), 0).sum(axis=0)], axis=1)  # fmt: skip
+        change = np.diff(sums, axis=0, prepend=0)
+        nonzero = (change != 0).any(axis=1)
+        which.append(np.full(int(nonzero.sum()), k))
+        months.append(np.arange(m0, m1 + 1)[nonzero])
+        rows.append(change[nonzero])
+    frame = pd.DataFrame(np.concatenate(rows).astype("int64"), columns=list(_TRAILING))
+    frame.index = pd.MultiIndex.from_arrays(
+        [np.asarray(p_names, dtype=object)[np.concatenate(which)], np.concatenate(months)],
+        names=["product", "month"],
+    )
+    return frame
 
 
 def _cohort_parts(result: MrrResult, tz: str) -> tuple[pd.Series, pd.Series, pd.Series]:

@@ -156,6 +156,33 @@ def test_frames_from_a_start_are_the_reference_rows_of_its_periods(
     assert_frames_equal(want, got)
 
 
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(trial_event, min_size=1, max_size=8),
+    st.lists(sub_event, max_size=10),
+    st.integers(min_value=-45, max_value=40),
+    st.sampled_from(["UTC", "Europe/Berlin"]),
+)
+def test_trial_frames_from_a_start_are_the_reference_rows_from_it(
+    trials: list[tuple[Any, ...]], subs: list[tuple[Any, ...]], day: int, tz: str
+) -> None:
+    """An update's trial frames (``since``) are the reference's rows from ``since``'s
+    local day (daily) and month (monthly) on, even with ``since`` past the grid."""
+    s = dataclasses.replace(SETTINGS, timezone=tz)
+    raw = build_trials(trials) + build_subs(subs)
+    horizon = pd.Timestamp(max(e.timestamp for e in raw) + timedelta(days=1))
+    events = _events(raw, trials_mod.TYPES)
+    since = (pd.Timestamp(START) + pd.Timedelta(days=day)).tz_convert(tz).floor("D").tz_convert("UTC")
+    want = Trials().compute(events, Scope(s, horizon))
+    for name, period in (("trials_daily", "D"), ("trials_monthly", "M")):
+        floor = pd.Timestamp(since).tz_convert(tz).tz_localize(None).to_period(
+            period).start_time.tz_localize(tz).tz_convert("UTC")  # fmt: skip
+        frame = want[name]
+        want[name] = frame[frame["time"] >= floor].reset_index(drop=True) if len(frame) else frame
+    got = trial_frames_from(TrialTotals.of(events, s), s, horizon, since)
+    assert_frames_equal(want, got)
+
+
 def test_trial_totals_split_by_a_product_tag_are_each_versions_totals() -> None:
     """One ``TrialTotals.of`` over the old version (tagged products) and the new one,
     split, is each version's own totals (what an update takes out and puts in)."""

@@ -86,7 +86,8 @@ class Trials(Family):
                                             settings.chunk_events)
             )  # fmt: skip
         self._kept.keep(view, upto, totals, built=built)
-        return Computed(trial_frames_from(totals, settings, horizon), start)
+        # only the days (months) the rewrite from ``start`` covers (``_select`` keeps no other)
+        return Computed(trial_frames_from(totals, settings, horizon, start), start)
 
     def _updated(self, view: LedgerView, upto: int) -> TrialTotals | None:
         settings = view.settings

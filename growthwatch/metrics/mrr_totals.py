@@ -434,14 +434,9 @@ def _reach_back(since: pd.Timestamp, ltv_months: int, tz: str) -> dict[str, int]
     day = int(local_day_numbers(at, tz)[0])
     month = int(local_month_numbers(at, tz)[0])
     year_first_month = month - month % 12
-    first_day = day_numbers(month_starts(np.array([month - ltv_months, year_first_month]), tz),
-                            tz)  # fmt: skip
+    first_day = local_day_numbers(
+        month_starts(np.array([month - ltv_months, year_first_month]), tz).astype(TIME_DTYPE), tz)
     return {"D": day - 1, "MS": int(first_day[0]) - 1, "YS": int(first_day[1]) - 1}
-
-
-def day_numbers(instants: pd.Series, tz: str) -> np.ndarray:
-    """Local day numbers of UTC instants (any datetime dtype)."""
-    return local_day_numbers(pd.Series(instants).astype(TIME_DTYPE), tz)
 
 
 def subscription_frames_from(
@@ -462,7 +457,7 @@ def subscription_frames_from(
     def state(freq: str) -> MrrResult:
         part = daily
         if reach is not None:
-            part = daily[day_numbers(daily["time"], tz) >= reach[freq]].reset_index(drop=True)
+            part = daily[local_day_numbers(daily["time"], tz) >= reach[freq]].reset_index(drop=True)
         return MrrResult(pd.DataFrame(), part, pd.DataFrame())
 
     def trimmed(frame: pd.DataFrame, freq: str) -> pd.DataFrame:

@@ -530,6 +530,9 @@ class MetricsEngine:
             computed = family.run(chunk.view, chunk.start, keep, chunk.horizon)
             frames = computed.frames
             rewrite = computed.start if chunk.first else chunk.start
+            if computed.unchanged:  # what the stores hold already
+                first = rewrite if chunk.first else first
+                continue
             keep_chunk = None if computed.all_products else keep
             result.chain_breaks = computed.counters.get("chain_breaks", result.chain_breaks)
             del computed

@@ -45,7 +45,9 @@ from growthwatch.metrics._frame import (
     day_starts,
     empty,
     local_day_numbers,
+    local_floor_at,
     local_month_numbers,
+    month_starts,
     ratio,
     units,
     with_portfolio,
@@ -220,35 +222,47 @@ def _summed(parts: list[Any]) -> Any:
 def _trailing_parts(result: MrrResult, tz: str) -> pd.DataFrame:
     """Per (product, month): the change from the previous month of the trailing-12-month
     cohort sums (``customers._trailing_12m``: MRR at month m of the customers paying at m,
-    their MRR at m + 12, and the same capped at the MRR at m)."""
+    their MRR at m + 12, and the same capped at the MRR at m).
+
+    Numpy per product and one frame at the end: the segment family calls this with one
+    "product" per segment key (hundreds), where a frame and an index per key cost more
+    than the sums."""
     ch = result.changes
-    out = []
-    if not ch.empty:
-        month = local_month_numbers(ch["time"], tz)
-        for product, part in ch.groupby("product", sort=True):
-            pos = part.index.to_numpy()
-            m0, m1 = int(month[pos].min()), int(month[pos].max())
-            n = m1 - m0 + 1
-            pair = pd.factorize(part["customer"])[0]
-            grid = np.zeros((int(pair.max()) + 1, n), dtype="int64")
-            np.add.at(grid, (pair, month[pos] - m0), part["delta"].to_numpy())
-            stock = np.cumsum(grid, axis=1)
-            # after its last change a customer's stock stays: then = now from m1 on
-            now = stock[:, np.minimum(np.arange(n) + 12, n - 1)]
-            paying = stock > 0
-            sums = np.stack([np.where(paying, stock, 0).sum(axis=0),
-                             np.where(paying, now, 0).sum(axis=0),
-                             np.where(paying, np.minimum(now, stock), 0).sum(axis=0)], axis=1)  # fmt: skip
-            change = np.diff(sums, axis=0, prepend=0)
-            frame = pd.DataFrame(change, columns=list(_TRAILING))
-            frame.index = pd.MultiIndex.from_arrays(
-                [np.full(n, product, dtype=object), np.arange(m0, m1 + 1)],
-                names=["product", "month"],
-            )
-            out.append(frame[(change != 0).any(axis=1)])
-    if not out:
+    if ch.empty:
         return MrrTotals.nothing().trailing
-    return pd.concat(out).astype("int64")
+    month = local_month_numbers(ch["time"], tz)
+    p_codes, p_names = pd.factorize(ch["product"].astype(object).to_numpy(), sort=True)
+    customer = pd.factorize(ch["customer"].astype(object).to_numpy())[0]
+    delta = ch["delta"].to_numpy()
+    order = np.argsort(p_codes, kind="stable")
+    bounds = np.searchsorted(p_codes[order], np.arange(len(p_names) + 1))
+    which, months, rows = [], [], []
+    for k in range(len(p_names)):
+        pos = order[bounds[k]:bounds[k + 1]]
+        m = month[pos]
+        m0, m1 = int(m.min()), int(m.max())
+        n = m1 - m0 + 1
+        pair = np.unique(customer[pos], return_inverse=True)[1].reshape(-1)
+        grid = np.zeros((int(pair.max()) + 1, n), dtype="int64")
+        np.add.at(grid, (pair, m - m0), delta[pos])
+        stock = np.cumsum(grid, axis=1)
+        # after its last change a customer's stock stays: then = now from m1 on
+        now = stock[:, np.minimum(np.arange(n) + 12, n - 1)]
+        paying = stock > 0
+        sums = np.stack([np.where(paying, stock, 0).sum(axis=0),
+                         np.where(paying, now, 0).sum(axis=0),
+                         np.where(paying, np.minimum(now, stock), 0).sum(axis=0)], axis=1)  # fmt: skip
+        change = np.diff(sums, axis=0, prepend=0)
+        nonzero = (change != 0).any(axis=1)
+        which.append(np.full(int(nonzero.sum()), k))
+        months.append(np.arange(m0, m1 + 1)[nonzero])
+        rows.append(change[nonzero])
+    frame = pd.DataFrame(np.concatenate(rows).astype("int64"), columns=list(_TRAILING))
+    frame.index = pd.MultiIndex.from_arrays(
+        [np.asarray(p_names, dtype=object)[np.concatenate(which)], np.concatenate(months)],
+        names=["product", "month"],
+    )
+    return frame
 
 
 def _cohort_parts(result: MrrResult, tz: str) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -285,9 +299,12 @@ def _cohort_parts(result: MrrResult, tz: str) -> tuple[pd.Series, pd.Series, pd.
 # -- the frames from the totals ---------------------------------------------------------------
 
 
-def daily_from(totals: MrrTotals, until: pd.Timestamp, tz: str) -> pd.DataFrame:
+def daily_from(
+    totals: MrrTotals, until: pd.Timestamp, tz: str, from_day: int | None = None
+) -> pd.DataFrame:
     """``mrr._daily``'s frame from the totals: per product from its first day to ``until``
-    (or the last flow day), flows as they are and stocks as running sums."""
+    (or the last flow day), flows as they are and stocks as running sums; only the rows
+    from local day number ``from_day`` on when given (the stocks still sum all history)."""
     first = totals.first
     if first.empty:
         return empty({"time": TIME_DTYPE, "product": "str",
@@ -310,6 +327,8 @@ def daily_from(totals: MrrTotals, until: pd.Timestamp, tz: str) -> pd.DataFrame:
         grid[:, :, k] = np.cumsum(grid[:, :, k], axis=1)
     firsts = first.reindex(products).to_numpy(dtype="int64") - start_day
     keep = np.arange(n)[None, :] >= firsts[:, None]
+    if from_day is not None:
+        keep &= np.arange(n)[None, :] >= from_day - start_day
     rows = grid[keep]
     day_no = np.broadcast_to(np.arange(start_day, end_day + 1), (len(products), n))[keep]
     names = np.broadcast_to(np.asarray(products, dtype=object)[:, None], (len(products), n))[keep]
@@ -406,24 +425,56 @@ def revenue_retention_from(totals: MrrTotals, until: pd.Timestamp, tz: str) -> p
     return cohorts._finish(out, "revenue", tz)
 
 
+def _reach_back(since: pd.Timestamp, ltv_months: int, tz: str) -> dict[str, int]:
+    """Per period frequency, the first local day number ``churn_periods`` needs for its
+    rows from ``since``'s period on to come out as over all history: the day before that
+    period (its ``mrr_start``/``customers_start`` are the previous period's last day), for
+    months the ``ltv_months`` months before too (LTV averages their churn rates)."""
+    at = pd.Series([since]).astype(TIME_DTYPE)
+    day = int(local_day_numbers(at, tz)[0])
+    month = int(local_month_numbers(at, tz)[0])
+    year_first_month = month - month % 12
+    first_day = local_day_numbers(
+        month_starts(np.array([month - ltv_months, year_first_month]), tz).astype(TIME_DTYPE), tz)
+    return {"D": day - 1, "MS": int(first_day[0]) - 1, "YS": int(first_day[1]) - 1}
+
+
 def subscription_frames_from(
-    totals: MrrTotals, settings: MetricsSettings, until: pd.Timestamp
+    totals: MrrTotals, settings: MetricsSettings, until: pd.Timestamp,
+    since: pd.Timestamp | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The subscription family's frames from its totals: what
-    ``families.subscriptions.subscription_frames`` makes of ``compute_mrr`` over all history."""
+    ``families.subscriptions.subscription_frames`` makes of ``compute_mrr`` over all history.
+
+    ``since``: only the rows of the periods from ``since``'s on (of each frame's
+    frequency; revenue cohorts whole), which is what an update rewrites: the period
+    aggregations then run over the days they need only, not the whole day grid."""  # fmt: skip
     tz = settings.timezone
-    daily = daily_from(totals, until, tz)
-    state = MrrResult(pd.DataFrame(), daily, pd.DataFrame())
+    reach = None if since is None else _reach_back(since, settings.ltv_months, tz)
+    daily = daily_from(totals, until, tz, None if reach is None else min(reach.values()))
     trailing = _trailing_fn(totals, tz)
+
+    def state(freq: str) -> MrrResult:
+        part = daily
+        if reach is not None:
+            part = daily[local_day_numbers(daily["time"], tz) >= reach[freq]].reset_index(drop=True)
+        return MrrResult(pd.DataFrame(), part, pd.DataFrame())
+
+    def trimmed(frame: pd.DataFrame, freq: str) -> pd.DataFrame:
+        if since is None or frame.empty:
+            return frame
+        floor = local_floor_at(since, freq, tz)
+        return frame[(frame["time"] >= floor).to_numpy()].reset_index(drop=True)
 
     def churned(freq: str, _tz: str) -> pd.Series:
         got = totals.churned[freq]
         got.index = got.index.set_names(["product", "period"])
         return got
 
-    def periods(freq: str, **kw: object) -> pd.DataFrame:
-        return churn_periods(state, freq, tz=tz, until=until, churned_from_start=churned,
-                             trailing=trailing, **kw)  # type: ignore[arg-type]  # fmt: skip
+    def periods(freq: str, *args: int) -> pd.DataFrame:
+        got = churn_periods(state(freq), freq, *args, tz=tz, until=until,
+                            churned_from_start=churned, trailing=trailing)  # type: ignore[arg-type]  # fmt: skip
+        return trimmed(got, freq)
 
     out = periods("D")
     if not out.empty:
@@ -431,8 +482,7 @@ def subscription_frames_from(
     return {
         "mrr_daily": out,
         "customers_daily": out,
-        "churn_monthly": churn_periods(state, "MS", settings.ltv_months, tz=tz, until=until,
-                                       churned_from_start=churned, trailing=trailing),  # type: ignore[arg-type]
+        "churn_monthly": periods("MS", settings.ltv_months),
         "churn_yearly": periods("YS"),
         "cohort_retention": revenue_retention_from(totals, until, tz),
     }

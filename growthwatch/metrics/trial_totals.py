@@ -21,7 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from growthwatch.metrics._frame import TIME_DTYPE, day_starts, local_day_numbers, month_starts
+from growthwatch.metrics._frame import (
+    TIME_DTYPE,
+    day_starts,
+    local_day_numbers,
+    local_month_numbers,
+    month_starts,
+)
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.metrics.trials import (
     DAILY_COLUMNS,
@@ -72,6 +78,22 @@ class TrialTotals:
         counts.index = pd.MultiIndex.from_arrays([[], []], names=["product", "day"])
         return cls(counts, pd.Series(dtype="int64"))
 
+    def split(self, tag: str) -> tuple[TrialTotals, TrialTotals]:
+        """(the products named ``tag`` + name, renamed to name; the others): one
+        ``of`` over two versions of the same customers, told apart by product, costs one
+        call's overhead instead of two."""
+        c_tagged = self.counts.index.get_level_values(0).astype(str).str.startswith(tag)
+        f_tagged = self.first.index.astype(str).str.startswith(tag)
+        mine = self.counts[np.asarray(c_tagged)]
+        if len(mine):
+            index = mine.index.remove_unused_levels()
+            mine.index = index.set_levels(index.levels[0].astype(str).str.removeprefix(tag),
+                                          level=0)  # fmt: skip
+        first = self.first[np.asarray(f_tagged)]
+        first.index = first.index.astype(str).str.removeprefix(tag)
+        return (TrialTotals(mine, first),
+                TrialTotals(self.counts[~np.asarray(c_tagged)], self.first[~np.asarray(f_tagged)]))  # fmt: skip
+
     def combined(self, parts: Iterable[tuple[int, TrialTotals]]) -> TrialTotals:
         """This state plus ``sign`` x each part."""
         counts, firsts = [self.counts], [self.first]
@@ -90,10 +112,13 @@ class TrialTotals:
 
 
 def trial_frames_from(
-    totals: TrialTotals, settings: MetricsSettings, until: pd.Timestamp
+    totals: TrialTotals, settings: MetricsSettings, until: pd.Timestamp,
+    since: pd.Timestamp | None = None,
 ) -> dict[str, pd.DataFrame]:
     """``trials_daily`` and ``trials_monthly`` (as ``trials`` computes them over the whole
-    history, with the grids to ``until``) from the totals."""
+    history, with the grids to ``until``) from the totals; with ``since``, only the rows
+    of its local day (month) on: what an update rewrites, without turning the whole day
+    grid into rows first (the grids still sum all history)."""
     first = totals.first
     if first.empty:
         return {"trials_daily": empty(DAILY_COLUMNS), "trials_monthly": empty(MONTHLY_COLUMNS)}
@@ -111,7 +136,12 @@ def trial_frames_from(
     inside = day <= n - 1  # an end after the grid: the reference clips it off the grid too
     np.add.at(grid, (p[inside], day[inside]), c[list(_COLS)].to_numpy()[inside])
     grid[:, :, 2] = np.cumsum(grid[:, :, 2], axis=1)
-    daily = _rows(grid[:, :n], DAILY_COUNTS, "_day", np.arange(start_day, end_day + 1), first)
+    k0 = 0  # the first grid day of the rows wanted
+    if since is not None:
+        since_day = int(local_day_numbers(pd.Series([since]).astype(TIME_DTYPE), tz)[0])
+        k0 = min(max(since_day - start_day, 0), n)
+    daily = _rows(grid[:, k0:n], DAILY_COUNTS, "_day", np.arange(start_day + k0, end_day + 1),
+                  first)  # fmt: skip
     daily["time"] = day_starts(daily["_day"].to_numpy(), tz).to_numpy()
     closes = day_starts(daily["_day"].to_numpy() + days_n + 1, tz)
     daily = _finish(daily, closes, until, DAILY_COLUMNS)
@@ -123,7 +153,12 @@ def trial_frames_from(
     grid_m = np.zeros((len(products), end_m - start_m + 1, len(MONTHLY_COUNTS)), dtype="int64")
     starts = c[["started", "converted"]].to_numpy()[inside]
     np.add.at(grid_m, (p[inside], months), starts)
-    monthly = _rows(grid_m, MONTHLY_COUNTS, "_month", np.arange(start_m, end_m + 1), first_m)
+    j0 = 0
+    if since is not None:
+        since_m = int(local_month_numbers(pd.Series([since]).astype(TIME_DTYPE), tz)[0])
+        j0 = min(max(since_m - start_m, 0), end_m - start_m + 1)
+    monthly = _rows(grid_m[:, j0:], MONTHLY_COUNTS, "_month", np.arange(start_m + j0, end_m + 1),
+                    first_m)  # fmt: skip
     monthly["time"] = month_starts(monthly["_month"].to_numpy(), tz).to_numpy()
     last_day = month_first_day(monthly["_month"].to_numpy() + 1) - 1
     closes_m = day_starts(last_day + days_n + 1, tz)

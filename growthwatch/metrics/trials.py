@@ -90,6 +90,8 @@ def _first_after(left: pd.DataFrame, right: pd.DataFrame, by: list[str], name: s
     ``start`` (NaT when none): one sorted ``merge_asof``, not a cross join."""
     if right.empty:
         return pd.Series(pd.NaT, index=left.index, dtype=TIME_DTYPE)
+    if len(left) * len(right) <= _PAIRWISE:
+        return _first_after_pairwise(left, right, by)
     lhs = left[[*by, "start"]].assign(_row=np.arange(len(left)))
     lhs["_t"] = naive_utc(lhs["start"])
     rhs = right[[*by]].assign(**{name: naive_utc(right["ts"])})
@@ -99,6 +101,27 @@ def _first_after(left: pd.DataFrame, right: pd.DataFrame, by: list[str], name: s
         on="_t", by=by, direction="forward", allow_exact_matches=True,
     ).sort_values("_row")  # fmt: skip
     return _aware(pd.Series(found[name].to_numpy(), index=left.index))
+
+
+# Below this many (trial, event) pairs ``_first_after`` compares every pair in numpy: an
+# update's few touched customers, where a ``merge_asof``'s fixed cost (sorts, frames) is
+# most of the trial family's time.
+_PAIRWISE = 100_000
+
+
+def _first_after_pairwise(left: pd.DataFrame, right: pd.DataFrame, by: list[str]) -> pd.Series:
+    """``_first_after`` by comparing every (row, event) pair: the same earliest
+    ``right.ts`` of the same ``by`` at or after the row's ``start``."""
+    keys = pd.concat([left[by], right[by]], ignore_index=True).astype(object)
+    codes = keys.groupby(by, sort=False, dropna=False).ngroup().to_numpy()
+    lk, rk = codes[: len(left)], codes[len(left):]
+    lt = naive_utc(left["start"]).astype("int64")
+    rt = naive_utc(right["ts"]).astype("int64")
+    ok = (lk[:, None] == rk[None, :]) & (rt[None, :] >= lt[:, None])
+    big = np.iinfo("int64").max
+    first = np.where(ok, rt[None, :], big).min(axis=1)
+    found = np.where(first == big, np.datetime64("NaT"), first.astype("datetime64[us]"))
+    return _aware(pd.Series(found, index=left.index))
 
 
 def trial_table(events: pd.DataFrame, settings: MetricsSettings) -> pd.DataFrame:

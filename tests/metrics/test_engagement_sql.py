@@ -309,3 +309,61 @@ def test_frames_do_not_depend_on_chunk_events() -> None:
     for name, frame in big.items():
         pd.testing.assert_frame_equal(tiny[name], frame, check_exact=True, obj=name)
         same(frame, reference(events, s, until)[name], name)
+
+
+def test_a_funnel_update_reads_only_the_touched_users_state() -> None:
+    """The fold counts from the kept cells changed by the users its events touch: an
+    untouched user's state row is never read (tampering with it shows in no count), so
+    the update's cost does not grow with the users of the month; a touched user's is."""
+    with Ledger() as ledger:
+        ledger.append(_events_jan())  # a and b signed up in January (p1)
+        state.funnel_frames(LedgerView(ledger, BASE), None)
+        seq = ledger.max_seq()
+        # b's row says b stalled at signup; the counts kept say b reached payment
+        ledger.connection.execute("UPDATE state_funnels_users SET last_step = 0, next = 'refund' "
+                                  "WHERE funnel = 'paid' AND subject = 'b'")  # fmt: skip
+        ledger.append([ev("signup", "2026-01-25", "c"), ev("activation", "2026-01-26", "c")])
+        steps, branches = state.funnel_frames(LedgerView(ledger, BASE, last_seq=seq),
+                                              t("2026-01-25"))  # fmt: skip
+        paid = steps[(steps["funnel"] == "paid") & (steps["product"] == "p1")]
+        # a (signup), b (payment, as counted), c (activation): b's tampered row unread
+        assert paid.set_index("step")["users"].to_dict() == {
+            "1:signup": 3, "2:activation": 2, "3:payment": 1}  # fmt: skip
+        assert branches.loc[branches["next"].astype(str) == "refund", "users"].sum() == 0
+        seq = ledger.max_seq()
+        # a touched user's row is read: a's payment within the window follows a again
+        ledger.append([ev("activation", "2026-01-06", "a"), ev("payment", "2026-01-07", "a")])
+        steps, _ = state.funnel_frames(LedgerView(ledger, BASE, last_seq=seq), t("2026-01-06"))
+        paid = steps[(steps["funnel"] == "paid") & (steps["product"] == "p1")]
+        assert paid.set_index("step")["users"].to_dict() == {
+            "1:signup": 3, "2:activation": 3, "3:payment": 2}  # fmt: skip
+
+
+def test_a_fold_that_follows_no_one_counts_nothing() -> None:
+    """An event of a funnel's types that moves no user (a payment of a customer in no
+    funnel's window) leaves the state as it was: ``changed_funnel_frames`` says so (None:
+    the series written last are right) and reads no ledger events; one that moves a user,
+    or a state that covers other than what the engine last processed, gives the frames."""
+    with Ledger() as ledger:
+        ledger.append(_events_jan())
+        state.funnel_frames(LedgerView(ledger, BASE), None)
+        seq = ledger.max_seq()
+        before = ledger.connection.execute(
+            "SELECT * FROM state_funnels_cells ORDER BY ALL").fetchall()  # fmt: skip
+        ledger.append([ev("payment", "2026-02-20", "zz")])  # zz never signed up
+        assert state.changed_funnel_frames(LedgerView(ledger, BASE, last_seq=seq),
+                                           t("2026-02-20")) is None  # fmt: skip
+        assert ledger.connection.execute(
+            "SELECT * FROM state_funnels_cells ORDER BY ALL").fetchall() == before  # fmt: skip
+        seq2 = ledger.max_seq()
+        ledger.append([ev("payment", "2026-02-21", "zz")])
+        # the engine saw less than the state covers (a failed write): the frames again
+        got = state.changed_funnel_frames(LedgerView(ledger, BASE, last_seq=seq), t("2026-02-21"))
+        assert got is not None
+        ledger.append([ev("signup", "2026-02-22", "d")])
+        got = state.changed_funnel_frames(LedgerView(ledger, BASE, last_seq=ledger.max_seq() - 1),
+                                          t("2026-02-22"))  # fmt: skip
+        assert got is not None and seq2 < ledger.max_seq()
+        feb = got[0][(got[0]["funnel"] == "one") & (got[0]["product"] == "p1")
+                     & (got[0]["time"] == pd.Timestamp("2026-02-01", tz="UTC"))]  # fmt: skip
+        assert feb["users"].tolist() == [1]  # d entered the one-step funnel in February

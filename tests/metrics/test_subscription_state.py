@@ -121,6 +121,85 @@ def test_totals_over_any_split_of_the_customers_give_the_reference_frames(
                                                   horizon))  # fmt: skip
 
 
+_FREQ = {"mrr_daily": "D", "customers_daily": "D", "churn_monthly": "MS", "churn_yearly": "YS"}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(sub_event, min_size=1, max_size=25),
+    st.lists(renewal, max_size=6),
+    st.integers(min_value=-45, max_value=20),
+    st.integers(min_value=1, max_value=4),
+    st.sampled_from(["UTC", "Europe/Berlin"]),
+)
+def test_frames_from_a_start_are_the_reference_rows_of_its_periods(
+    subs: list[tuple[Any, ...]], renewals: list[tuple[Any, ...]], day: int, ltv: int, tz: str
+) -> None:
+    """An update's frames (``since``: only the periods it rewrites, over the days they
+    need) are the rows of the reference over all history from ``since``'s day, month and
+    year on: stocks at the period start, LTV over the months before, partial flags."""
+    s = dataclasses.replace(SETTINGS, timezone=tz, ltv_months=ltv)
+    raw = build_subs(subs) + build_renewals(renewals, subs)
+    until = max(e.timestamp for e in raw) + timedelta(days=1)
+    horizon = pd.Timestamp(until)
+    events = _events(raw, MRR_TYPES)
+    since = pd.Timestamp(START).tz_convert(tz).normalize().tz_convert("UTC") + pd.Timedelta(days=day)
+    since = since.tz_convert(tz).floor("D").tz_convert("UTC")  # a local day's start
+    want = Subscriptions().compute(events, Scope(s, horizon))
+    for name, freq in _FREQ.items():
+        frame = want[name]
+        floor = pd.Timestamp(since).tz_convert(tz).tz_localize(None).to_period(
+            {"D": "D", "MS": "M", "YS": "Y"}[freq]).start_time.tz_localize(tz).tz_convert("UTC")  # fmt: skip
+        want[name] = frame[frame["time"] >= floor].reset_index(drop=True) if len(frame) else frame
+    got = subscription_frames_from(MrrTotals.of(compute_mrr(events, s, horizon), tz), s, horizon,
+                                   since)  # fmt: skip
+    assert_frames_equal(want, got)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(trial_event, min_size=1, max_size=8),
+    st.lists(sub_event, max_size=10),
+    st.integers(min_value=-45, max_value=40),
+    st.sampled_from(["UTC", "Europe/Berlin"]),
+)
+def test_trial_frames_from_a_start_are_the_reference_rows_from_it(
+    trials: list[tuple[Any, ...]], subs: list[tuple[Any, ...]], day: int, tz: str
+) -> None:
+    """An update's trial frames (``since``) are the reference's rows from ``since``'s
+    local day (daily) and month (monthly) on, even with ``since`` past the grid."""
+    s = dataclasses.replace(SETTINGS, timezone=tz)
+    raw = build_trials(trials) + build_subs(subs)
+    horizon = pd.Timestamp(max(e.timestamp for e in raw) + timedelta(days=1))
+    events = _events(raw, trials_mod.TYPES)
+    since = (pd.Timestamp(START) + pd.Timedelta(days=day)).tz_convert(tz).floor("D").tz_convert("UTC")
+    want = Trials().compute(events, Scope(s, horizon))
+    for name, period in (("trials_daily", "D"), ("trials_monthly", "M")):
+        floor = pd.Timestamp(since).tz_convert(tz).tz_localize(None).to_period(
+            period).start_time.tz_localize(tz).tz_convert("UTC")  # fmt: skip
+        frame = want[name]
+        want[name] = frame[frame["time"] >= floor].reset_index(drop=True) if len(frame) else frame
+    got = trial_frames_from(TrialTotals.of(events, s), s, horizon, since)
+    assert_frames_equal(want, got)
+
+
+def test_trial_totals_split_by_a_product_tag_are_each_versions_totals() -> None:
+    """One ``TrialTotals.of`` over the old version (tagged products) and the new one,
+    split, is each version's own totals (what an update takes out and puts in)."""
+    s = SETTINGS
+    before = build_trials([("p1", "c1", "s1", 30, 3), ("p2", "c2", "s2", 900, None)])
+    after = before + build_trials([("p1", "c1", "t1", 4000, 1)])
+    old, new = (_events(raw, trials_mod.TYPES) for raw in (before, after))
+    tag = "\x00old\x00"
+    both = pd.concat([old.assign(product=tag + old["product"].astype(str)), new],
+                     ignore_index=True)  # fmt: skip
+    a, b = TrialTotals.of(both, s).split(tag)
+    for got, want in ((a, TrialTotals.of(old, s)), (b, TrialTotals.of(new, s))):
+        pd.testing.assert_frame_equal(got.counts.sort_index(), want.counts.sort_index(),
+                                      check_index_type=False)  # fmt: skip
+        assert got.first.sort_index().to_dict() == want.first.sort_index().to_dict()
+
+
 def _store_equal(a: MemoryStore, b: MemoryStore) -> None:
     assert a.points.keys() == b.points.keys()
     for key, fields in b.points.items():

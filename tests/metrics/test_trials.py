@@ -9,6 +9,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 from metric_cases import ev, frame, sub, t
 
 from growthwatch.metrics.settings import MetricsSettings
@@ -191,3 +194,39 @@ def test_trial_conversion_days_is_read_from_the_config_and_checked(tmp_path: Pat
     path.write_text("products: [{id: p1}]\nmetrics: {trial_conversion_days: 0}\n")
     with pytest.raises(ConfigError, match="trial_conversion_days"):
         load_config(path)
+
+
+_KEY = st.sampled_from(["a", "b", "c"])
+_MINUTE = st.integers(0, 60)
+
+
+@hyp_settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(_KEY, _KEY, _MINUTE), min_size=1, max_size=12),
+       st.lists(st.tuples(_KEY, _KEY, _MINUTE), min_size=1, max_size=12))  # fmt: skip
+def test_first_after_pairwise_is_the_merge_asof(
+    left: list[tuple[str, str, int]], right: list[tuple[str, str, int]]
+) -> None:
+    """The few-rows path of ``_first_after`` (every pair compared, an update's touched
+    customers) finds what the ``merge_asof`` finds: the earliest event of the same keys at
+    or after each start, NaT when none (ties at the same minute included)."""
+    import growthwatch.metrics.trials as trials_mod
+
+    base = pd.Timestamp("2026-01-01", tz="UTC")
+    lhs = pd.DataFrame({"product": [p for p, _s, _m in left], "subject": [s for _p, s, _m in left],
+                        "start": [base + pd.Timedelta(minutes=m) for _p, _s, m in left]})  # fmt: skip
+    rhs = pd.DataFrame({"product": [p for p, _s, _m in right], "subject": [s for _p, s, _m in right],
+                        "ts": [base + pd.Timedelta(minutes=m) for _p, _s, m in right]})  # fmt: skip
+    by = ["product", "subject"]
+    saved = trials_mod._PAIRWISE
+    try:
+        trials_mod._PAIRWISE = 10**9
+        fast = trials_mod._first_after(lhs, rhs, by, "_x")
+        trials_mod._PAIRWISE = -1
+        asof = trials_mod._first_after(lhs, rhs, by, "_x")
+    finally:
+        trials_mod._PAIRWISE = saved
+    pd.testing.assert_series_equal(fast, asof)
+    for i, (p, s, minute) in enumerate(left):  # and both are what the definition says
+        hits = [base + pd.Timedelta(minutes=rm) for rp, rs, rm in right
+                if (rp, rs) == (p, s) and rm >= minute]  # fmt: skip
+        assert (pd.isna(fast.iloc[i]) if not hits else fast.iloc[i] == min(hits))

@@ -47,6 +47,9 @@ class Computed:
     # the rewrite covers every product, not only those whose events arrived (a family whose
     # rows depend on the whole portfolio, e.g. the segment values it keeps)
     all_products: bool = False
+    # nothing of this run differs from what the stores hold (the family's state did not
+    # move, and the last run wrote what it holds): the engine writes and deletes nothing
+    unchanged: bool = False
 
 
 class Family:

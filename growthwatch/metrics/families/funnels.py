@@ -52,5 +52,11 @@ class Funnels(Family):
     ) -> Computed:
         """As SQL in the ledger, with each user's entry, step and next type kept there
         (``growthwatch.metrics.sql.state``): no event frame, whatever the history."""
-        steps, branches = state.funnel_frames(view, start)
+        if start is None:
+            steps, branches = state.funnel_frames(view, start)
+        else:  # an update: the events may have moved no user (a cancellation in no funnel)
+            got = state.changed_funnel_frames(view, start)
+            if got is None:
+                return Computed({}, start, unchanged=True)
+            steps, branches = got
         return Computed({"funnel_steps": steps, "funnel_branches": branches}, start)

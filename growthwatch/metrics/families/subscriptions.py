@@ -98,7 +98,8 @@ class Subscriptions(Family):
             # A late event can join a netting group that began earlier (even the day
             # before): that movement moves, so rewrite from the group's day.
             start = _netted_start(totals.netted, start, settings)
-        return Computed(subscription_frames_from(totals, settings, horizon), start,
+        # only the periods the rewrite from ``start`` covers (``_select`` keeps no other)
+        return Computed(subscription_frames_from(totals, settings, horizon, start), start,
                         {"chain_breaks": totals.chain_breaks})  # fmt: skip
 
     def _updated(self, view: LedgerView, upto: int, horizon: pd.Timestamp) -> MrrTotals | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from growthwatch.events import EventType
 from growthwatch.metrics import customer_events, trials
 from growthwatch.metrics._frame import local_days_before
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
@@ -85,7 +86,8 @@ class Trials(Family):
                                             settings.chunk_events)
             )  # fmt: skip
         self._kept.keep(view, upto, totals, built=built)
-        return Computed(trial_frames_from(totals, settings, horizon), start)
+        # only the days (months) the rewrite from ``start`` covers (``_select`` keeps no other)
+        return Computed(trial_frames_from(totals, settings, horizon, start), start)
 
     def _updated(self, view: LedgerView, upto: int) -> TrialTotals | None:
         settings = view.settings
@@ -94,5 +96,15 @@ class Trials(Family):
             return None
         # events without a subject are no one's trial (``trial_table`` drops them)
         got = touched(view, trials.TYPES, self.columns, state.seq, upto, with_subject=True)
-        return state.totals.combined([(-1, TrialTotals.of(got.before, settings)),
-                                      (1, TrialTotals.of(got.after, settings))])  # fmt: skip
+        started = EventType.TRIAL_STARTED.value
+        if not (got.after["type"] == started).any() and not (got.before["type"] == started).any():
+            return state.totals  # customers without a trial count for nothing, before or after
+        # one computation of both versions of the touched customers, the old one under
+        # tagged product names (a trial is one product's)
+        both = pd.concat([got.before.assign(product=_OLD + got.before["product"].astype(str)),
+                          got.after], ignore_index=True)  # fmt: skip
+        old, new = TrialTotals.of(both, settings).split(_OLD)
+        return state.totals.combined([(-1, old), (1, new)])
+
+
+_OLD = "\x00old\x00"  # product name prefix of the touched customers' events as they were

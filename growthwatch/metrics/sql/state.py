@@ -13,6 +13,11 @@ and the users they touch, not the history:
   next type): a new step-1 event can only move an entry earlier; every user whose entry
   is within a window before the earliest new event is followed again from the events
   since then (a user who entered earlier has a window that closed before any new event).
+  ``state_funnels_cells`` (funnel, product, entry month, last step, next type, users):
+  the counts, changed by the followed users' rows (old out, new in), so an update reads
+  the state rows of the users its events touch (an index lookup) and the cells, never
+  every user of a month; a fold that follows no one (a cancellation of a customer in no
+  funnel) changes nothing and counts nothing (``changed_funnel_frames``).
 * ``state_<family>_meta``: the ``seq`` the state covers and a signature of what it
   depends on (time zone, funnel definitions, products left out). A state that covers less
   than the engine last processed (``LedgerView.last_seq``: events it never folded), or
@@ -43,7 +48,7 @@ from growthwatch.metrics.settings import Funnel
 from growthwatch.metrics.sql import Span, literal, literals
 from growthwatch.metrics.sql import queries as q
 
-__all__ = ["funnel_frames", "logo_retention", "one_thread", "parts_for"]
+__all__ = ["changed_funnel_frames", "funnel_frames", "logo_retention", "one_thread", "parts_for"]
 
 _COHORT_TABLES = """
 CREATE TABLE IF NOT EXISTS state_cohorts_meta (seq BIGINT, signature VARCHAR);
@@ -58,7 +63,10 @@ _FUNNEL_TABLES = """
 CREATE TABLE IF NOT EXISTS state_funnels_meta (seq BIGINT, signature VARCHAR);
 CREATE TABLE IF NOT EXISTS state_funnels_users (funnel VARCHAR, product VARCHAR,
     subject VARCHAR, t0 TIMESTAMPTZ, reached TIMESTAMPTZ, last_step BIGINT, next VARCHAR);
+CREATE TABLE IF NOT EXISTS state_funnels_cells (funnel VARCHAR, product VARCHAR,
+    month BIGINT, last_step BIGINT, next VARCHAR, users BIGINT);
 """
+_CELL_KEYS = ("product", "month", "last_step", "next")
 _LOWEST = -(2**31)  # a month number before any
 # Input events one partition of a state build may aggregate per MiB of DuckDB's
 # ``memory_limit``. Measured on the 10M-event demo ledger (7.8M active uses, 1M funnel
@@ -426,13 +434,32 @@ def funnel_frames(
     """(``funnel_steps``, ``funnel_branches``) of every configured funnel for the entry
     months from ``start``'s on (all with ``start`` None), as
     ``growthwatch.metrics.funnels.funnels`` over the ledger."""
+    got = _funnel_pass(view, start, skip_unchanged=False)
+    assert got is not None
+    return got
+
+
+def changed_funnel_frames(
+    view: LedgerView, start: pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """``funnel_frames``, or None when the new events changed no user's state and the
+    state covered exactly what the engine last processed (``view.last_seq``): the series
+    the last pass wrote are then these frames already, so nothing is counted (a recount
+    reads every user of the months from ``start``'s, which grows with the users)."""
+    return _funnel_pass(view, start, skip_unchanged=True)
+
+
+def _funnel_pass(
+    view: LedgerView, start: pd.Timestamp | None, *, skip_unchanged: bool
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
     settings = view.settings
     tz = settings.timezone
     if not settings.funnels:
         return empty(funnels.STEP_COLUMNS), empty(funnels.BRANCH_COLUMNS)
     defs = [[f.name, list(f.steps), f.window_days, list(funnels.funnel_types(f, settings))]
             for f in settings.funnels]  # fmt: skip
-    run = _Run(view, "funnels", _FUNNEL_TABLES, {"funnels": defs}, start is None)
+    # the cells are counted by local month: a new time zone is a new state
+    run = _Run(view, "funnels", _FUNNEL_TABLES, {"funnels": defs, "timezone": tz}, start is None)
     try:
         con = run.con
         if run.rebuild:
@@ -442,6 +469,9 @@ def funnel_frames(
             con.execute("CREATE OR REPLACE TABLE state_funnels_users (funnel VARCHAR, "
                         "product VARCHAR, subject VARCHAR, t0 TIMESTAMPTZ, reached TIMESTAMPTZ, "
                         "last_step BIGINT, next VARCHAR)")  # fmt: skip
+            con.execute("CREATE OR REPLACE TABLE state_funnels_cells (funnel VARCHAR, "
+                        "product VARCHAR, month BIGINT, last_step BIGINT, next VARCHAR, "
+                        "users BIGINT)")  # fmt: skip
         elif run.upto > run.after:  # the new events any funnel reads, once
             every = sorted({t for f in settings.funnels for t in funnels.funnel_types(f, settings)})
             con.execute(
@@ -449,25 +479,35 @@ def funnel_frames(
                 "kind " + q.Source(where=run.where(new=True)).rows(
                     f"subject IS NOT NULL AND (type IN {literals(every)} "
                     f"OR kind IN {literals(every)})"))  # fmt: skip
+        # what the series hold was counted from the state as it is (the pass that wrote
+        # them covered what the engine last processed, no later event was folded since)
+        changed = run.rebuild or run.after != view.last_seq or not skip_unchanged
         for f in settings.funnels:
             wanted = funnels.funnel_types(f, settings)
             if run.rebuild:
                 _rebuild_funnel(run, f, wanted)
             elif run.upto > run.after:
-                _fold_funnel(run, f, wanted)
+                changed = _fold_funnel(run, f, wanted, tz) or changed
         if run.rebuild:  # bulk insert first, then the index (an update's lookups)
+            span = run.span()  # every user: compare, not convert
+            for f in settings.funnels:
+                mine = f"(SELECT * FROM state_funnels_users WHERE funnel = {literal(f.name)})"
+                con.execute(f"INSERT INTO state_funnels_cells SELECT {literal(f.name)}, * FROM "
+                            f"({q.funnel_counts(mine, tz, None, span)})")  # fmt: skip
             con.execute("CREATE INDEX state_funnels_users_subject ON state_funnels_users "
                         "(subject)")  # fmt: skip
         elif run.upto > run.after:
             con.execute("DROP TABLE new_events")
         run.commit()
-        since = None if start is None else month_starts(np.array([_month(start, tz)]), tz)[0]
-        span = run.span() if since is None else None  # every user: compare, not convert
+        if not changed:
+            return None
+        # the kept cells: a few rows per product and month, whatever the users
+        lowest = _LOWEST if start is None else _month(start, tz)
         parts = []
         for f in settings.funnels:
-            mine = f"(SELECT * FROM state_funnels_users WHERE funnel = {literal(f.name)})"
-            counts = con.execute(q.funnel_counts(
-                mine, tz, None if since is None else since.isoformat(), span)).df()  # fmt: skip
+            counts = con.execute(
+                "SELECT product, month, last_step, next, users FROM state_funnels_cells "
+                f"WHERE funnel = {literal(f.name)} AND month >= {literal(lowest)}").df()  # fmt: skip
             parts.append(_funnel_cells(counts, f, view, tz))
     finally:
         run.close()
@@ -490,16 +530,17 @@ def _rebuild_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
                             f"FROM ({users})")  # fmt: skip
 
 
-def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
+def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str], tz: str) -> bool:
     """Fold the new events (``new_events``) into one funnel's user state: entries moved
     earlier or new, then the users with a new event who entered within a window before
     the earliest one followed again from the events since then (a user without a new
-    event, or whose window closed before it, keeps their state)."""
+    event, or whose window closed before it, keeps their state). False: no user to follow
+    again (the state did not change; the ledger is not read)."""
     con, name = run.con, literal(f.name)
     mine = f"(type IN {literals(wanted)} OR kind IN {literals(wanted)})"
     earliest = _scalar(con, f"SELECT epoch_us(min(ts)) FROM new_events WHERE {mine}")
     if earliest is None:
-        return
+        return False
     since = pd.Timestamp(int(earliest), unit="us", tz="UTC") - pd.Timedelta(days=f.window_days)
     step = literal(f.steps[0])
     con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT product, subject "
@@ -523,18 +564,44 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
     )
     con.execute(f"DELETE FROM recent WHERE t0 IS NULL OR t0 < CAST({literal(since.isoformat())} "
                 "AS TIMESTAMPTZ)")  # fmt: skip
+    if not _scalar(con, "SELECT count(*) FROM recent"):
+        # e.g. a cancellation (a branch type) of a customer in no funnel's window: nothing
+        # to follow again, so no scan of the ledger's recent events either
+        for table in ("recent", "theirs", "touched"):
+            con.execute(f"DROP TABLE {table}")
+        return False
     # their events since then: only theirs (any product: ``recent`` holds the pairs)
     theirs = f"{run.where(since=since)} AND subject IN {_subjects(con, 'recent')}"
     users = q.funnel_users(f.steps, f.window_days, wanted, q.Source(where=theirs),
                            entries="recent")  # fmt: skip
     con.execute(f"CREATE OR REPLACE TEMP TABLE redo AS SELECT {name} AS funnel, * FROM ({users})")
+    gone = ("(SELECT s.rid FROM theirs AS s JOIN recent AS r ON r.product = s.product "
+            "AND r.subject = s.subject)")  # fmt: skip
+    # the cells' change: the followed users' new rows in, their old rows (by rowid: only
+    # theirs are read) out
+    old = f"(SELECT * FROM state_funnels_users WHERE rowid IN {gone})"
+    keys = ", ".join(_CELL_KEYS)
     con.execute(
-        "DELETE FROM state_funnels_users WHERE rowid IN (SELECT s.rid FROM theirs AS s "
-        "JOIN recent AS r ON r.product = s.product AND r.subject = s.subject)"
+        f"CREATE OR REPLACE TEMP TABLE cell_delta AS SELECT {keys}, sum(users) AS users FROM "
+        f"({q.funnel_counts('redo', tz)} UNION ALL SELECT {keys}, -users FROM "
+        f"({q.funnel_counts(old, tz)})) GROUP BY {keys}"
     )
+    con.execute(f"DELETE FROM state_funnels_users WHERE rowid IN {gone}")
     con.execute("INSERT INTO state_funnels_users SELECT * FROM redo")
-    for table in ("redo", "recent", "theirs", "touched"):
+    same = " AND ".join(f"c.{k} IS NOT DISTINCT FROM d.{k}" for k in _CELL_KEYS)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE cell_new AS SELECT "
+        + ", ".join(f"d.{k} AS {k}" for k in _CELL_KEYS)
+        + ", coalesce(c.users, 0) + d.users AS users FROM cell_delta AS d LEFT JOIN "
+        f"(SELECT * FROM state_funnels_cells WHERE funnel = {name}) AS c ON {same}"
+    )
+    con.execute(f"DELETE FROM state_funnels_cells AS c WHERE c.funnel = {name} AND EXISTS "
+                f"(SELECT 1 FROM cell_delta AS d WHERE {same})")  # fmt: skip
+    con.execute(f"INSERT INTO state_funnels_cells SELECT {name}, {keys}, users FROM cell_new "
+                "WHERE users <> 0")  # fmt: skip
+    for table in ("cell_new", "cell_delta", "redo", "recent", "theirs", "touched"):
         con.execute(f"DROP TABLE {table}")
+    return True
 
 
 def _funnel_cells(

@@ -49,8 +49,8 @@ from growthwatch.metrics._frame import (
     local_month_numbers,
     month_starts,
 )
-from growthwatch.metrics.mrr import MrrResult, _netted_groups
-from growthwatch.metrics.mrr_totals import MrrTotals, _summed, _trailing_fn, _trailing_parts
+from growthwatch.metrics.mrr import _netted_groups
+from growthwatch.metrics.mrr_totals import _TRAILING, MrrTotals, _summed, _trailing_fn
 from growthwatch.metrics.segments import (
     _FLOW_COLS,
     _SEP,
@@ -176,8 +176,7 @@ class SegmentTotals:
                     churned[freq] = (_empty_series(["key", "period"]) if got.empty
                                      else got.astype("int64"))  # fmt: skip
                 changes = change.rename(columns={"key": "product"})
-                changes = changes[["time", "product", "customer", "delta"]].reset_index(drop=True)
-                trailing = _trailing_parts(MrrResult(pd.DataFrame(), pd.DataFrame(), changes), tz)
+                trailing = trailing_by_key(changes, tz)
         revenue = revenue_sums(events, settings, attrs, kept)
         return cls(flows, churned, trailing, revenue, first, _empty_series(["dim", "value"]))
 
@@ -263,6 +262,62 @@ class SegmentTotals:
         return kept_from(self.counts, settings)
 
 
+def trailing_by_key(changes: pd.DataFrame, tz: str, cells: int = 4_000_000) -> pd.DataFrame:
+    """``mrr_totals._trailing_parts`` of the segment changes (``product`` = the segment key,
+    ``customer``, ``time``, ``delta``) for every key at once.
+
+    Why: the reference loops over keys (hundreds: product x dimension x segment), which an
+    update pays in per-call pandas overhead for a handful of customers. One grid of
+    (key, customer) pairs x months over the span of all keys gives the same rows: before a
+    key's first month its pairs hold nothing (no change to emit), after its last month
+    their stock stays (the sums stay: no change either), and the 12-months-later stock,
+    clamped to the grid's last month, is the one clamped to the key's last month because
+    nothing moves in between. ``cells`` bounds the grid (pairs x months) per batch of keys.
+    """
+    if changes.empty:
+        return MrrTotals.nothing().trailing
+    month = local_month_numbers(changes["time"], tz)
+    m0 = int(month.min())
+    n = int(month.max()) - m0 + 1
+    key_codes, key_names = pd.factorize(np.asarray(changes["product"], dtype=object), sort=True)
+    who = pd.factorize(np.asarray(changes["customer"], dtype=object))[0].astype("int64")
+    pair_ids, pair = np.unique(key_codes.astype("int64") * (int(who.max()) + 1) + who,
+                               return_inverse=True)  # fmt: skip
+    pair = pair.reshape(-1)
+    pair_key = pair_ids // (int(who.max()) + 1)  # sorted: pairs come ordered by key
+    delta = changes["delta"].to_numpy().astype("int64")
+    col = month - m0
+    order = np.argsort(pair, kind="stable")
+    pair, col, delta = pair[order], col[order], delta[order]
+    bounds = np.searchsorted(pair_key, np.arange(len(key_names) + 1))  # pairs of key k
+    later = np.minimum(np.arange(n) + 12, n - 1)
+    sums = np.zeros((len(key_names), n, 3), dtype="int64")
+    k = 0
+    while k < len(key_names):  # batches of whole keys within ``cells``
+        j = k + 1
+        while j < len(key_names) and (bounds[j + 1] - bounds[k]) * n <= cells:
+            j += 1
+        lo, hi = bounds[k], bounds[j]
+        rows = slice(*np.searchsorted(pair, [lo, hi]))
+        grid = np.zeros((hi - lo, n), dtype="int64")
+        np.add.at(grid, (pair[rows] - lo, col[rows]), delta[rows])
+        stock = np.cumsum(grid, axis=1)
+        now = stock[:, later]
+        paying = stock > 0
+        starts = bounds[k:j] - lo  # every key has a pair: no empty segment
+        for i, part in enumerate((stock, now, np.minimum(now, stock))):
+            sums[k:j, :, i] = np.add.reduceat(np.where(paying, part, 0), starts, axis=0)
+        k = j
+    change = np.diff(sums, axis=1, prepend=0)
+    hit_key, hit_month = np.nonzero((change != 0).any(axis=2))
+    frame = pd.DataFrame(change[hit_key, hit_month], columns=list(_TRAILING))
+    frame.index = pd.MultiIndex.from_arrays(
+        [np.asarray(key_names, dtype=object)[hit_key], (hit_month + m0).astype("int64")],
+        names=["product", "month"],
+    )
+    return frame.astype("int64")
+
+
 def value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dims: Iterable[str]) -> pd.Series:
     """Customers per (dimension, value): what folding ranks (a sum over customers)."""
     parts = []
@@ -311,6 +366,9 @@ def segment_frames_from(
         flows, trailing = _of_products(flows, wanted), _of_products(trailing, wanted)
         churned = {f: _of_products(v, wanted) for f, v in churned.items()}
     flows = flows[flows["rows"].to_numpy() > 0]
+    cut = None if since is None or not len(flows) else _cut(since, settings)
+    if cut is not None:
+        flows = _carried(flows, cut[0], settings.timezone)
     if len(flows):
         flow = flows.drop(columns=["rows"]).reset_index()
 
@@ -318,8 +376,13 @@ def segment_frames_from(
             return churned[freq]
 
         hook = _trailing_fn(replace(MrrTotals.nothing(), trailing=trailing), settings.timezone)
-        out.update(assembled(flow, from_start, hook, None,  # type: ignore[arg-type]
-                             totals.first, settings, until))  # fmt: skip
+        got = assembled(flow, from_start, hook, None,  # type: ignore[arg-type]
+                        totals.first, settings, until)  # fmt: skip
+        if cut is not None:  # the carried rows' own periods are not the reference's
+            got = {name: frame[(frame["time"] >= cut[1 if name == "churn_segments_monthly"
+                                                     else 2]).to_numpy()].reset_index(drop=True)
+                   for name, frame in got.items()}  # fmt: skip
+        out.update(got)
     revenue = totals.revenue
     if since is not None and len(revenue):
         floor = since - pd.Timedelta(days=1)  # a local day starts within a day of UTC's
@@ -328,6 +391,44 @@ def segment_frames_from(
     if not rev.empty:
         out["revenue_segments_daily"] = rev
     return out
+
+
+def _cut(
+    since: pd.Timestamp, settings: MetricsSettings
+) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """Where an update's assembly may start (``_carried``): the local month start
+    ``ltv_months`` months before ``since``'s month (a month's LTV averages the churn rates
+    of the months before it), then the first monthly and the first daily row it needs."""
+    tz = settings.timezone
+    month = local_floor_at(since, "MS", tz)
+    number = local_month_numbers(pd.Series([month]).astype(TIME_DTYPE), tz)[0]
+    cut = pd.Timestamp(month_starts(np.array([number - settings.ltv_months]), tz).iloc[0])
+    return cut, month, local_floor_at(since, "D", tz)
+
+
+def _carried(flows: pd.DataFrame, cut: pd.Timestamp, tz: str) -> pd.DataFrame:
+    """The flow sums with every key's rows before ``cut`` (a local month start) added up
+    into one row on the day before it.
+
+    Why: an update rewrites from its start, yet ``assembled`` builds every key's whole
+    history (stocks are running sums, a month's start is the previous month's end). From
+    the carried row on, the running sums are the same (sums are sums), so every row from
+    ``cut`` on is the reference's; the carried day and its month are not (their flows are
+    the history's) and are dropped (``segment_frames_from``)."""
+    times = flows.index.get_level_values("time")
+    bound = np.datetime64(cut.tz_convert("UTC").tz_localize(None), "us")
+    early = np.asarray(times < bound) if times.tz is None else np.asarray(
+        times.tz_convert("UTC").tz_localize(None) < bound)  # fmt: skip
+    if not early.any():
+        return flows
+    carry = flows[early].groupby(level="key", sort=True).sum()
+    day = local_floor_at(cut - pd.Timedelta(microseconds=1), "D", tz)
+    stamp = day.tz_convert("UTC").tz_localize(None) if times.tz is None else day
+    carry.index = pd.MultiIndex.from_arrays(
+        [carry.index.to_numpy(dtype=object), pd.DatetimeIndex([stamp] * len(carry)).astype(times.dtype)],
+        names=["key", "time"],
+    )
+    return pd.concat([carry, flows[~early]]).sort_index()
 
 
 def _of_products(table: Any, wanted: set[str]) -> Any:

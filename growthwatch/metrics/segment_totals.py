@@ -257,9 +257,42 @@ class SegmentTotals:
         return SegmentTotals(_summed(flows), {f: _summed(v) for f, v in churned.items()},
                              _summed(trailing), _summed(revenue), first, _summed(counts))  # fmt: skip
 
+    def plus(self, diff: SegmentTotals) -> SegmentTotals:
+        """``combined([(1, diff)])`` for a small ``diff`` (an update's after - before): its
+        rows added in place instead of a sort of the whole state with them."""
+        present = [f for f in (self.first, diff.first) if len(f)]
+        first = (pd.concat(present).groupby(level=0).min().sort_index() if len(present) > 1
+                 else present[0] if present else self.first)  # fmt: skip
+        return SegmentTotals(_added(self.flows, diff.flows),
+                             {f: _added(v, diff.churned[f]) for f, v in self.churned.items()},
+                             _added(self.trailing, diff.trailing), _added(self.revenue, diff.revenue),
+                             first, _added(self.counts, diff.counts))  # fmt: skip
+
     def kept(self, settings: MetricsSettings) -> dict[str, set[str]]:
         """The values each dimension keeps (its own series), from the counts."""
         return kept_from(self.counts, settings)
+
+
+def _added(big: Any, small: Any) -> Any:
+    """``_summed([big, small])`` of sparse tables (unique sorted index, int64): the rows of
+    ``small`` that ``big`` has are added where they are, the others inserted, zero rows
+    dropped. Falls back to ``_summed`` where the lookup does not apply."""
+    if not len(small) or not len(big) or big.index.nlevels != small.index.nlevels:
+        return _summed([big, small])
+    pos = big.index.get_indexer(small.index)
+    hit = pos >= 0
+    values = big.to_numpy().copy()
+    values[pos[hit]] += small.to_numpy()[hit]
+    out = big._constructor(values, index=big.index, **(
+        {"columns": big.columns} if values.ndim == 2 else {"name": big.name}))  # fmt: skip
+    if not hit.all():
+        out = pd.concat([out, small[~hit]]).sort_index()
+        if not out.index.is_unique:  # levels of other dtypes: no match found
+            return _summed([big, small])
+    out = out.astype("int64")
+    nonzero = out.to_numpy()
+    nonzero = (nonzero != 0).any(axis=1) if nonzero.ndim == 2 else nonzero != 0
+    return out if nonzero.all() else out[nonzero]
 
 
 def trailing_by_key(changes: pd.DataFrame, tz: str, cells: int = 4_000_000) -> pd.DataFrame:
@@ -441,16 +474,26 @@ def _of_products(table: Any, wanted: set[str]) -> Any:
     return table[mine[codes]]
 
 
+def difference(before: SegmentTotals, after: SegmentTotals) -> SegmentTotals:
+    """``after - before`` (first days: ``after``'s), what an update adds to the state."""
+    return SegmentTotals.nothing().combined([(-1, before), (1, after)])
+
+
 def changed_from(
-    before: SegmentTotals, after: SegmentTotals, settings: MetricsSettings
+    before: SegmentTotals,
+    after: SegmentTotals,
+    settings: MetricsSettings,
+    diff: SegmentTotals | None = None,
 ) -> pd.Timestamp | None:
     """The earliest instant whose rows the change from ``before`` to ``after`` (the
     touched customers as they were and as they are) can move: the first day where a
     daily total differs, or the last day of a month whose monthly total differs (the
     engine rewrites a monthly measurement from the month of its start: a monthly
     difference needs no daily rows rewritten from the month's first day); a
-    trailing-12-month sum at month m is read 12 months later. None: nothing differs."""
-    diff = SegmentTotals.nothing().combined([(-1, before), (1, after)])
+    trailing-12-month sum at month m is read 12 months later. None: nothing differs.
+    ``diff``: ``difference(before, after)``, when the caller has it."""
+    if diff is None:
+        diff = difference(before, after)
     tz = settings.timezone
     found: list[pd.Timestamp] = []
     months: list[int] = []

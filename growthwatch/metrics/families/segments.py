@@ -34,6 +34,7 @@ from growthwatch.metrics.family_state import Kept
 from growthwatch.metrics.segment_totals import (
     SegmentTotals,
     changed_from,
+    difference,
     kept_from,
     segment_frames_from,
 )
@@ -121,11 +122,12 @@ class Segments(Family):
             return old, None
         kept = old.kept(settings)
         before, after = SegmentTotals.of_both(got.before, got.after, settings, kept)
-        totals = old.combined([(-1, before), (1, after)])
+        diff = difference(before, after)  # small: the touched customers' change
+        totals = old.plus(diff)
         if kept_from(totals.counts, settings) != kept:
             log.info("segments: the kept values changed; rebuilding the totals")
             return None
-        return totals, changed_from(before, after, settings)
+        return totals, changed_from(before, after, settings, diff)
 
     def _built(self, view: LedgerView, upto: int) -> SegmentTotals:
         """The totals over the whole ledger up to ``upto``, product group by product group

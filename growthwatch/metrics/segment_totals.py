@@ -72,6 +72,8 @@ from growthwatch.metrics.settings import MetricsSettings
 FREQS = ("D", "MS")
 _OLD = "\x00old\x00"  # product name prefix of the touched customers' events as they were
 _FLOWS = (*_FLOW_COLS, "rows")
+_NO_MRR = MrrTotals.nothing()  # read only: its empty tables, copied where kept
+_NOTHING: SegmentTotals | None = None  # ``SegmentTotals.nothing``'s prototype
 
 
 def _empty_series(names: list[str]) -> pd.Series:
@@ -98,9 +100,16 @@ class SegmentTotals:
 
     @classmethod
     def nothing(cls) -> SegmentTotals:
-        return cls(_no_flows(), {f: _empty_series(["key", "period"]) for f in FREQS},
-                   MrrTotals.nothing().trailing, _no_revenue_sums(), pd.Series(dtype=object),
-                   _empty_series(["dim", "value"]))  # fmt: skip
+        """Empty totals (copies of one prototype: building the empty indexes costs
+        milliseconds, which an update pays several times)."""
+        global _NOTHING
+        if _NOTHING is None:
+            _NOTHING = cls(_no_flows(), {f: _empty_series(["key", "period"]) for f in FREQS},
+                           _NO_MRR.trailing, _no_revenue_sums(), pd.Series(dtype=object),
+                           _empty_series(["dim", "value"]))  # fmt: skip
+        p = _NOTHING
+        return cls(p.flows.copy(), {f: v.copy() for f, v in p.churned.items()},
+                   p.trailing.copy(), p.revenue.copy(), p.first.copy(), p.counts.copy())  # fmt: skip
 
     @classmethod
     def of(
@@ -158,7 +167,7 @@ class SegmentTotals:
         """The per-product keys' totals of ``events`` (cleaned), without the portfolio's
         keys and the counts."""
         tz = settings.timezone
-        flows, trailing, first = _no_flows(), MrrTotals.nothing().trailing, pd.Series(dtype=object)
+        flows, trailing, first = _no_flows(), _NO_MRR.trailing.copy(), pd.Series(dtype=object)
         churned = {f: _empty_series(["key", "period"]) for f in FREQS}
         g = _netted_groups(events, settings)
         if g is not None:
@@ -308,7 +317,7 @@ def trailing_by_key(changes: pd.DataFrame, tz: str, cells: int = 4_000_000) -> p
     nothing moves in between. ``cells`` bounds the grid (pairs x months) per batch of keys.
     """
     if changes.empty:
-        return MrrTotals.nothing().trailing
+        return _NO_MRR.trailing.copy()
     month = local_month_numbers(changes["time"], tz)
     m0 = int(month.min())
     n = int(month.max()) - m0 + 1
@@ -461,7 +470,7 @@ def segment_frames_from(
         def from_start(freq: str, _tz: str) -> pd.Series:
             return churned[freq]
 
-        hook = _trailing_fn(replace(MrrTotals.nothing(), trailing=trailing), settings.timezone)
+        hook = _trailing_fn(replace(_NO_MRR, trailing=trailing), settings.timezone)
         got = assembled(flow, from_start, hook, None,  # type: ignore[arg-type]
                         totals.first, settings, until)  # fmt: skip
         if cut is not None:  # the carried rows' own periods are not the reference's

@@ -629,13 +629,21 @@ def _money_segments(
 ) -> list[tuple[str, np.ndarray]]:
     """Per dimension, the segment of each money event: its own plan or interval, else its
     customer's first known value (folded)."""
+    # folded once per distinct value (or customer), then taken per event
     keys = pd.MultiIndex.from_arrays([money["product"].astype(object), money["subject"].astype(object)])
+    pos = None
     out = []
     for dim in settings.segments.dimensions:
         if dim in PER_SUBSCRIPTION:
-            seg = fold(_raw_values(money, dim), kept[dim])
+            codes, uniques = pd.factorize(_raw_values(money, dim).astype(object).to_numpy())
+            folded = fold(pd.Series(np.asarray(uniques, dtype=object)), kept[dim])
         else:
-            seg = fold(pd.Series(attrs[dim].reindex(keys).to_numpy(dtype=object)), kept[dim])
+            if pos is None:
+                pos = attrs.index.get_indexer(keys)
+            codes = pos
+            folded = fold(pd.Series(attrs[dim].to_numpy(dtype=object)), kept[dim])
+        seg = np.where(codes >= 0, folded[np.maximum(codes, 0)] if len(folded) else UNKNOWN,
+                       UNKNOWN).astype(object)  # fmt: skip
         out.append((dim, seg))
     return out
 
@@ -670,7 +678,12 @@ def revenue_sums(
     """What ``revenue_segments_daily`` is assembled from, sums over events (so over
     customers): per (day, key, currency) the native micro-unit sums and counts of
     ``revenue.revenue`` and ``rows`` (events: a row exists when it is positive), for the
-    product (key = product) and each segment key."""
+    product (key = product) and each segment key.
+
+    The sums are taken over integer codes of (day, key, currency), each assigned in the
+    values' sorted order, so one sort of the codes gives the groups in ``groupby``'s
+    order: no frame of every money event per dimension (a full run's product group has
+    hundreds of thousands), and segments are folded once per distinct value."""
     money = clean(events, revenue_mod.MONEY_TYPES)
     if money.empty:
         return _no_revenue_sums()
@@ -681,19 +694,29 @@ def revenue_sums(
     is_ref = kind == EventType.REFUND.value
     is_fail = kind == EventType.PAYMENT_FAILED.value
     product = money["product"].astype(object).to_numpy()
-    base = pd.DataFrame({
-        "time": local_floor(money["ts"], "D", tz), "key": product,
-        "currency": money["currency"].astype(object).to_numpy(),
-        "gross": np.where(is_pay, amount, 0), "refunds": np.where(is_ref, amount, 0),
-        "failed": np.where(is_fail, amount, 0), "payments": is_pay.astype("int64"),
-        "refund_count": is_ref.astype("int64"), "failed_count": is_fail.astype("int64"),
-        "rows": np.ones(len(money), dtype="int64"),
-    })  # fmt: skip
-    parts = [base]
-    for dim, seg in _money_segments(money, settings, attrs, kept):
-        parts.append(base.assign(key=_key(product, dim, seg)))
-    frame = pd.concat(parts, ignore_index=True)
-    return frame.groupby(["time", "key", "currency"], sort=True)[[*REVENUE_SUMS, "rows"]].sum()
+    values = np.stack([np.where(is_pay, amount, 0), np.where(is_ref, amount, 0),
+                       np.where(is_fail, amount, 0), is_pay.astype("int64"),
+                       is_ref.astype("int64"), is_fail.astype("int64"),
+                       np.ones(len(money), dtype="int64")], axis=1)  # fmt: skip
+    t_codes, t_names = pd.factorize(local_floor(money["ts"], "D", tz), sort=True)
+    c_codes, c_names = pd.factorize(money["currency"].astype(object).to_numpy(), sort=True)
+    keys = [product, *(_key(product, dim, seg) for dim, seg in
+                       _money_segments(money, settings, attrs, kept))]  # fmt: skip
+    k_codes, k_names = pd.factorize(np.concatenate(keys), sort=True)
+    n_k, n_c = len(k_names), len(c_names)
+    code = ((np.tile(t_codes.astype("int64"), len(keys)) * n_k + k_codes) * n_c
+            + np.tile(c_codes.astype("int64"), len(keys)))  # fmt: skip
+    order = np.argsort(code, kind="stable")
+    code = code[order]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    sums = np.add.reduceat(np.tile(values, (len(keys), 1))[order], starts, axis=0)
+    group = code[starts]
+    index = pd.MultiIndex.from_arrays(
+        [t_names[group // (n_k * n_c)], np.asarray(k_names, dtype=object)[group // n_c % n_k],
+         np.asarray(c_names, dtype=object)[group % n_c]],
+        names=["time", "key", "currency"],
+    )  # fmt: skip
+    return pd.DataFrame(sums.astype("int64"), index=index, columns=[*REVENUE_SUMS, "rows"])
 
 
 def _no_revenue_sums() -> pd.DataFrame:

@@ -161,8 +161,11 @@ def _event_segments(
         before = np.where(prev.isna().to_numpy(), after, prev.to_numpy(dtype=object))
         return before.astype(object), after
     keys = pd.MultiIndex.from_arrays([sub["product"].astype(object), sub["subject"].astype(object)])
-    value = pd.Series(attrs[dim].reindex(keys).to_numpy(dtype=object))
-    seg = fold(value, kept)
+    # folded once per customer, then taken per event (no customer: unknown)
+    pos = attrs.index.get_indexer(keys)
+    folded = fold(pd.Series(attrs[dim].to_numpy(dtype=object)), kept)
+    seg = np.where(pos >= 0, folded[np.maximum(pos, 0)] if len(folded) else UNKNOWN,
+                   UNKNOWN).astype(object)  # fmt: skip
     return seg, seg
 
 
@@ -250,6 +253,14 @@ def _key(product: np.ndarray, dim: str, seg: np.ndarray) -> np.ndarray:
     return names[codes.reshape(-1)]
 
 
+def _pair_codes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``MultiIndex.from_arrays([first, second]).factorize()[0]`` (codes of the distinct
+    pairs in order of appearance) from two flat factorizations and one of integers."""
+    a = pd.factorize(first)[0]
+    b, b_names = pd.factorize(second)
+    return pd.factorize(a.astype("int64") * (len(b_names) + 1) + (b + 1))[0]
+
+
 def _per_unique(values: pd.Series | np.ndarray, fn: Callable[[str], object]) -> np.ndarray:
     """``fn`` of each value, computed once per distinct value."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object))
@@ -322,10 +333,9 @@ def _flows(
     })  # fmt: skip
     movements = movements[movements["kind"] != ""].reset_index(drop=True)
     rv_product = rv["product"].astype(object).to_numpy()
-    who = pd.MultiIndex.from_arrays([
-        np.concatenate([g_product[pg], rv_product]),
-        np.concatenate([g_customer[pg], rv["customer"].astype(object).to_numpy()]),
-    ]).factorize()[0]  # a customer is per product, also in the portfolio rows
+    who = _pair_codes(np.concatenate([g_product[pg], rv_product]),
+                      np.concatenate([g_customer[pg], rv["customer"].astype(object).to_numpy()]))
+    # a customer is per product, also in the portfolio rows
     changes = pd.DataFrame({
         "time": np.concatenate([naive_utc(g_time)[pg], naive_utc(rv["time"])]),
         "key": np.concatenate([_key(g_product[pg], dim, p["seg"].to_numpy()),

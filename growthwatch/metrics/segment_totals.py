@@ -382,39 +382,37 @@ def attributes(events: pd.DataFrame, dims: Sequence[str]) -> tuple[pd.DataFrame,
     strings and group by them, once per dimension: over a product group of a full run
     (hundreds of thousands of events) that is most of their cost; integer pair codes give
     the same first values (first known value in ledger order) and distinct triples."""
+    # factorized as they are (Arrow strings: no Python object per event), pairs in order
+    # of appearance among the events with a customer, as the references list them
     known_subject = events["subject"].notna().to_numpy()
-    product = events["product"].astype(object).to_numpy()
-    subject = events["subject"].astype(object).to_numpy()
-    p_codes, p_names = pd.factorize(product[known_subject])
-    s_codes, s_names = pd.factorize(subject[known_subject])
+    p_codes, p_names = pd.factorize(events["product"])
+    s_codes, s_names = pd.factorize(events["subject"])
     width = max(len(s_names), 1)
-    pair, firsts = pd.factorize(p_codes.astype("int64") * width + s_codes)
+    pair = np.full(len(events), -1, dtype="int64")
+    pair[known_subject], firsts = pd.factorize(
+        p_codes[known_subject].astype("int64") * width + s_codes[known_subject])
     index = pd.MultiIndex.from_arrays(
         [np.asarray(p_names, dtype=object)[firsts // width],
          np.asarray(s_names, dtype=object)[firsts % width]],
         names=["product", "subject"],
     )  # fmt: skip
     attrs = pd.DataFrame(index=index)
-    ev = events[known_subject]
     parts = []
     for dim in dims:
-        values = _raw_values(ev, dim)
-        known = values.notna().to_numpy()
-        raw = values.astype(object).to_numpy()[known]
-        codes = pair[known]
+        v_all, v_names = pd.factorize(_raw_values(events, dim))
+        known = (v_all >= 0) & known_subject
+        codes, v_codes = pair[known], v_all[known]
+        names = np.asarray(v_names, dtype=object)
+        width_v = max(len(names), 1)
         if dim in PER_SUBSCRIPTION:  # distinct (pair, value) triples per value
-            v_codes, v_names = pd.factorize(raw)
-            triples = np.unique(codes.astype("int64") * max(len(v_names), 1) + v_codes)
-            n = np.bincount(triples % max(len(v_names), 1), minlength=len(v_names))
-            names = np.asarray(v_names, dtype=object)
+            triples = np.unique(codes * width_v + v_codes)
+            n = np.bincount(triples % width_v, minlength=len(names))
         else:  # the first known value of each pair
             first = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
             column = np.full(len(index), np.nan, dtype=object)
-            column[codes[first]] = raw[first]
+            column[codes[first]] = names[v_codes[first]]
             attrs[dim] = column
-            v_codes, v_names = pd.factorize(raw[first])
-            n = np.bincount(v_codes, minlength=len(v_names))
-            names = np.asarray(v_names, dtype=object)
+            n = np.bincount(v_codes[first], minlength=len(names))
         keep = n > 0
         if keep.any():
             parts.append(pd.Series(n[keep].astype("int64"), index=pd.MultiIndex.from_arrays(

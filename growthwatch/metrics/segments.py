@@ -703,23 +703,35 @@ def revenue_sums(
     is_pay = kind == EventType.PAYMENT.value
     is_ref = kind == EventType.REFUND.value
     is_fail = kind == EventType.PAYMENT_FAILED.value
-    product = money["product"].astype(object).to_numpy()
+    p_codes, p_names = pd.factorize(money["product"])
     values = np.stack([np.where(is_pay, amount, 0), np.where(is_ref, amount, 0),
                        np.where(is_fail, amount, 0), is_pay.astype("int64"),
                        is_ref.astype("int64"), is_fail.astype("int64"),
                        np.ones(len(money), dtype="int64")], axis=1)  # fmt: skip
     t_codes, t_names = pd.factorize(local_floor(money["ts"], "D", tz), sort=True)
     c_codes, c_names = pd.factorize(money["currency"].astype(object).to_numpy(), sort=True)
-    keys = [product, *(_key(product, dim, seg) for dim, seg in
-                       _money_segments(money, settings, attrs, kept))]  # fmt: skip
-    k_codes, k_names = pd.factorize(np.concatenate(keys), sort=True)
+    # key codes: the product's, then per dimension one per distinct (product, segment)
+    # pair, renumbered in the keys' sorted order
+    products = np.asarray(p_names, dtype=object)
+    names, codes = [products], [p_codes.astype("int64")]
+    for dim, seg in _money_segments(money, settings, attrs, kept):
+        s_codes, s_names = pd.factorize(seg)
+        pairs, inverse = np.unique(p_codes.astype("int64") * len(s_names) + s_codes,
+                                   return_inverse=True)  # fmt: skip
+        names.append(np.array([f"{products[i // len(s_names)]}{_SEP}{dim}{_SEP}"
+                               f"{s_names[i % len(s_names)]}" for i in pairs], dtype=object))  # fmt: skip
+        codes.append(inverse.reshape(-1) + sum(len(n) for n in names[:-1]))
+    every = np.concatenate(names)
+    rank = np.empty(len(every), dtype="int64")
+    rank[np.argsort(every.astype(str), kind="stable")] = np.arange(len(every))
+    k_codes, k_names = rank[np.concatenate(codes)], every[np.argsort(rank)]
     n_k, n_c = len(k_names), len(c_names)
-    code = ((np.tile(t_codes.astype("int64"), len(keys)) * n_k + k_codes) * n_c
-            + np.tile(c_codes.astype("int64"), len(keys)))  # fmt: skip
+    code = ((np.tile(t_codes.astype("int64"), len(codes)) * n_k + k_codes) * n_c
+            + np.tile(c_codes.astype("int64"), len(codes)))  # fmt: skip
     order = np.argsort(code, kind="stable")
     code = code[order]
     starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    sums = np.add.reduceat(np.tile(values, (len(keys), 1))[order], starts, axis=0)
+    sums = np.add.reduceat(np.tile(values, (len(codes), 1))[order], starts, axis=0)
     group = code[starts]
     index = pd.MultiIndex.from_arrays(
         [t_names[group // (n_k * n_c)], np.asarray(k_names, dtype=object)[group // n_c % n_k],

@@ -6,7 +6,9 @@
 * an update's assembly from a carried row (``segment_frames_from(..., since=...)``) gives
   the rows from its start that the whole history's assembly gives, over streams long
   enough (about 18 months) that the carry bites, for several ``ltv_months``;
-* the engine over such streams: a full run, then late events, gives the full run's stores.
+* the engine over such streams: a full run, then late events, gives the full run's stores;
+* the full build's first guess of the kept values (``sql/segment_values.distinct_values``)
+  is what the pandas counts give, and a value no customer carried first rebuilds nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +19,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
+import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from metric_cases import ev
+from sqlglot import ErrorLevel
 from test_properties import (
     SETTINGS,
     START,
@@ -30,20 +36,31 @@ from test_properties import (
     renewal,
     sub_event,
 )
-from test_segment_state import _events, _full, _store_equal, assert_frames_equal
+from test_segment_state import _events, _full, _portfolio, _store_equal, assert_frames_equal
 
 from growthwatch.events import GrowthEvent
-from growthwatch.metrics._frame import TIME_DTYPE, local_floor_at
+from growthwatch.metrics._frame import TIME_DTYPE, json_key, local_floor_at
 from growthwatch.metrics.engine import MetricsEngine
+from growthwatch.metrics.families.segments import Segments
 from growthwatch.metrics.mrr import MrrResult
 from growthwatch.metrics.mrr_totals import _trailing_parts
+from growthwatch.metrics.reads import LedgerView, read_events
 from growthwatch.metrics.segment_totals import (
     SegmentTotals,
     difference,
     segment_frames_from,
     trailing_by_key,
+    value_counts,
 )
-from growthwatch.metrics.segments import kept_by_dimension
+from growthwatch.metrics.segments import (
+    PER_SUBSCRIPTION,
+    TYPES,
+    customer_attributes,
+    kept_by_dimension,
+    segment_frames,
+)
+from growthwatch.metrics.sql.segment_values import distinct_values
+from growthwatch.metrics.touched import max_seq
 from growthwatch.stores.ledger import Ledger
 
 STRETCH = 40  # two weeks of generated minutes -> about 18 months
@@ -156,3 +173,76 @@ def test_updates_over_a_long_history_give_the_full_runs_stores(
             ledger.append([event])
             engine.update([inc])
     _store_equal(inc, _full([*head, *tail], s))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(sub_event, min_size=1, max_size=20),
+    st.lists(other_event, max_size=12),
+    st.lists(st.sampled_from(["", "DE", "FR", 'x"y', "1.5"]), max_size=4),
+)
+def test_the_sql_distinct_values_are_those_with_customers(
+    subs: list[tuple[Any, ...]], others: list[tuple[Any, ...]], countries: list[str]
+) -> None:
+    """Plan and interval: exactly the values some customer counts for; the per-customer
+    dimensions: a superset of them (every value an event with a customer carries)."""
+    raw = build_subs(subs) + build_other(others)
+    raw += [ev("payment", START + timedelta(minutes=i), ("c1", "u1", "c2", "u2")[i],
+               product="p1", value="1", country=c, source_id=f"x{i}")
+            for i, c in enumerate(countries) if c]  # fmt: skip
+    dims = SETTINGS.segments.dimensions
+    with Ledger() as ledger:
+        ledger.append(raw)
+        events = read_events(ledger, TYPES)
+        counts = value_counts(events, customer_attributes(events, dims), dims)
+        cursor = ledger.connection
+        rows = cursor.execute(distinct_values(dims, TYPES, 10**9, ())).fetchall()
+        cursor.close()
+    got = {dim: {str(v) for d, v in rows if d == dim and v is not None} for dim in dims}
+    counted = {dim: {str(v) for (d, v), n in counts.items() if d == dim and n > 0}
+               for dim in dims}  # fmt: skip
+    for dim in dims:
+        if dim in PER_SUBSCRIPTION:
+            assert got[dim] == counted[dim], dim
+        else:
+            assert got[dim] >= counted[dim], dim
+            with_customer = events[events["subject"].notna().to_numpy()]
+            carried = json_key(with_customer["metadata"], dim) if dim == "country" else None
+            if carried is not None:
+                assert got[dim] == set(carried.dropna().astype(str)), dim
+
+
+def test_the_distinct_value_sql_transpiles_to_bigquery() -> None:
+    sql = distinct_values(("plan", "interval", "country", "channel"), TYPES, 5, ("px",))
+    (out,) = sqlglot.transpile(sql, read="duckdb", write="bigquery",
+                               unsupported_level=ErrorLevel.RAISE)  # fmt: skip
+    assert "REGEXP_EXTRACT" in out.upper() and "DISTINCT" in out.upper()
+
+
+def test_a_value_no_customer_carried_first_keeps_the_full_build_to_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """IT is on a later payment of p1-c0 only (its first country is DE): the distinct
+    values keep it, the pandas counts do not know it, and the build is not redone (the
+    value is no one's segment); the frames are the reference's."""
+    events = [*_portfolio(),
+              ev("payment", START + timedelta(days=12), "p1-c0", product="p1", value="3",
+                 country="IT", source_id="late-it")]  # fmt: skip
+    passes: list[int] = []
+    real = Segments._groups
+
+    def spy(self: Segments, *args: Any) -> Any:
+        passes.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(Segments, "_groups", spy)
+    horizon = pd.Timestamp(START + timedelta(days=40))
+    with Ledger() as ledger:
+        ledger.append(events)
+        view = LedgerView(ledger, SETTINGS)
+        family = Segments()
+        assert "IT" in family._sql_kept(view, max_seq(view))["country"]
+        got = family.run(view, None, None, horizon)
+        want = segment_frames(read_events(ledger, TYPES), SETTINGS, horizon)
+    assert passes == [1]
+    assert_frames_equal(want, got.frames)

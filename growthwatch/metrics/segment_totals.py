@@ -33,7 +33,7 @@ compare with.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,13 +49,15 @@ from growthwatch.metrics._frame import (
     local_month_numbers,
     month_starts,
 )
-from growthwatch.metrics.mrr import MrrResult, _netted_groups
-from growthwatch.metrics.mrr_totals import MrrTotals, _summed, _trailing_fn, _trailing_parts
+from growthwatch.metrics.mrr import _netted_groups
+from growthwatch.metrics.mrr_totals import _TRAILING, MrrTotals, _summed, _trailing_fn
 from growthwatch.metrics.segments import (
     _FLOW_COLS,
     _SEP,
+    PER_SUBSCRIPTION,
     _churned_from_start,
     _no_revenue_sums,
+    _raw_values,
     _subscription_parts,
     _to_portfolio,
     _value_counts,
@@ -70,6 +72,8 @@ from growthwatch.metrics.settings import MetricsSettings
 FREQS = ("D", "MS")
 _OLD = "\x00old\x00"  # product name prefix of the touched customers' events as they were
 _FLOWS = (*_FLOW_COLS, "rows")
+_NO_MRR = MrrTotals.nothing()  # read only: its empty tables, copied where kept
+_NOTHING: SegmentTotals | None = None  # ``SegmentTotals.nothing``'s prototype
 
 
 def _empty_series(names: list[str]) -> pd.Series:
@@ -96,9 +100,16 @@ class SegmentTotals:
 
     @classmethod
     def nothing(cls) -> SegmentTotals:
-        return cls(_no_flows(), {f: _empty_series(["key", "period"]) for f in FREQS},
-                   MrrTotals.nothing().trailing, _no_revenue_sums(), pd.Series(dtype=object),
-                   _empty_series(["dim", "value"]))  # fmt: skip
+        """Empty totals (copies of one prototype: building the empty indexes costs
+        milliseconds, which an update pays several times)."""
+        global _NOTHING
+        if _NOTHING is None:
+            _NOTHING = cls(_no_flows(), {f: _empty_series(["key", "period"]) for f in FREQS},
+                           _NO_MRR.trailing, _no_revenue_sums(), pd.Series(dtype=object),
+                           _empty_series(["dim", "value"]))  # fmt: skip
+        p = _NOTHING
+        return cls(p.flows.copy(), {f: v.copy() for f, v in p.churned.items()},
+                   p.trailing.copy(), p.revenue.copy(), p.first.copy(), p.counts.copy())  # fmt: skip
 
     @classmethod
     def of(
@@ -109,11 +120,9 @@ class SegmentTotals:
         events = clean(events)
         if events.empty or not settings.segments.dimensions:
             return cls.nothing()
-        attrs = customer_attributes(events, settings.segments.dimensions)
+        attrs, counts = attributes(events, settings.segments.dimensions)
         part = cls._products(events, attrs, settings, kept)
-        return replace(
-            part, counts=value_counts(events, attrs, settings.segments.dimensions)
-        )._with_portfolio()
+        return replace(part, counts=counts)._with_portfolio()
 
     @classmethod
     def of_both(
@@ -158,7 +167,7 @@ class SegmentTotals:
         """The per-product keys' totals of ``events`` (cleaned), without the portfolio's
         keys and the counts."""
         tz = settings.timezone
-        flows, trailing, first = _no_flows(), MrrTotals.nothing().trailing, pd.Series(dtype=object)
+        flows, trailing, first = _no_flows(), _NO_MRR.trailing.copy(), pd.Series(dtype=object)
         churned = {f: _empty_series(["key", "period"]) for f in FREQS}
         g = _netted_groups(events, settings)
         if g is not None:
@@ -176,8 +185,7 @@ class SegmentTotals:
                     churned[freq] = (_empty_series(["key", "period"]) if got.empty
                                      else got.astype("int64"))  # fmt: skip
                 changes = change.rename(columns={"key": "product"})
-                changes = changes[["time", "product", "customer", "delta"]].reset_index(drop=True)
-                trailing = _trailing_parts(MrrResult(pd.DataFrame(), pd.DataFrame(), changes), tz)
+                trailing = trailing_by_key(changes, tz)
         revenue = revenue_sums(events, settings, attrs, kept)
         return cls(flows, churned, trailing, revenue, first, _empty_series(["dim", "value"]))
 
@@ -258,9 +266,98 @@ class SegmentTotals:
         return SegmentTotals(_summed(flows), {f: _summed(v) for f, v in churned.items()},
                              _summed(trailing), _summed(revenue), first, _summed(counts))  # fmt: skip
 
+    def plus(self, diff: SegmentTotals) -> SegmentTotals:
+        """``combined([(1, diff)])`` for a small ``diff`` (an update's after - before): its
+        rows added in place instead of a sort of the whole state with them."""
+        present = [f for f in (self.first, diff.first) if len(f)]
+        first = (pd.concat(present).groupby(level=0).min().sort_index() if len(present) > 1
+                 else present[0] if present else self.first)  # fmt: skip
+        return SegmentTotals(_added(self.flows, diff.flows),
+                             {f: _added(v, diff.churned[f]) for f, v in self.churned.items()},
+                             _added(self.trailing, diff.trailing), _added(self.revenue, diff.revenue),
+                             first, _added(self.counts, diff.counts))  # fmt: skip
+
     def kept(self, settings: MetricsSettings) -> dict[str, set[str]]:
         """The values each dimension keeps (its own series), from the counts."""
         return kept_from(self.counts, settings)
+
+
+def _added(big: Any, small: Any) -> Any:
+    """``_summed([big, small])`` of sparse tables (unique sorted index, int64): the rows of
+    ``small`` that ``big`` has are added where they are, the others inserted, zero rows
+    dropped. Falls back to ``_summed`` where the lookup does not apply."""
+    if not len(small) or not len(big) or big.index.nlevels != small.index.nlevels:
+        return _summed([big, small])
+    pos = big.index.get_indexer(small.index)
+    hit = pos >= 0
+    values = big.to_numpy().copy()
+    values[pos[hit]] += small.to_numpy()[hit]
+    out = big._constructor(values, index=big.index, **(
+        {"columns": big.columns} if values.ndim == 2 else {"name": big.name}))  # fmt: skip
+    if not hit.all():
+        out = pd.concat([out, small[~hit]]).sort_index()
+        if not out.index.is_unique:  # levels of other dtypes: no match found
+            return _summed([big, small])
+    out = out.astype("int64")
+    nonzero = out.to_numpy()
+    nonzero = (nonzero != 0).any(axis=1) if nonzero.ndim == 2 else nonzero != 0
+    return out if nonzero.all() else out[nonzero]
+
+
+def trailing_by_key(changes: pd.DataFrame, tz: str, cells: int = 4_000_000) -> pd.DataFrame:
+    """``mrr_totals._trailing_parts`` of the segment changes (``product`` = the segment key,
+    ``customer``, ``time``, ``delta``) for every key at once.
+
+    Why: the reference loops over keys (hundreds: product x dimension x segment), which an
+    update pays in per-call pandas overhead for a handful of customers. One grid of
+    (key, customer) pairs x months over the span of all keys gives the same rows: before a
+    key's first month its pairs hold nothing (no change to emit), after its last month
+    their stock stays (the sums stay: no change either), and the 12-months-later stock,
+    clamped to the grid's last month, is the one clamped to the key's last month because
+    nothing moves in between. ``cells`` bounds the grid (pairs x months) per batch of keys.
+    """
+    if changes.empty:
+        return _NO_MRR.trailing.copy()
+    month = local_month_numbers(changes["time"], tz)
+    m0 = int(month.min())
+    n = int(month.max()) - m0 + 1
+    key_codes, key_names = pd.factorize(np.asarray(changes["product"], dtype=object), sort=True)
+    who = pd.factorize(np.asarray(changes["customer"], dtype=object))[0].astype("int64")
+    pair_ids, pair = np.unique(key_codes.astype("int64") * (int(who.max()) + 1) + who,
+                               return_inverse=True)  # fmt: skip
+    pair = pair.reshape(-1)
+    pair_key = pair_ids // (int(who.max()) + 1)  # sorted: pairs come ordered by key
+    delta = changes["delta"].to_numpy().astype("int64")
+    col = month - m0
+    order = np.argsort(pair, kind="stable")
+    pair, col, delta = pair[order], col[order], delta[order]
+    bounds = np.searchsorted(pair_key, np.arange(len(key_names) + 1))  # pairs of key k
+    later = np.minimum(np.arange(n) + 12, n - 1)
+    sums = np.zeros((len(key_names), n, 3), dtype="int64")
+    k = 0
+    while k < len(key_names):  # batches of whole keys within ``cells``
+        j = k + 1
+        while j < len(key_names) and (bounds[j + 1] - bounds[k]) * n <= cells:
+            j += 1
+        lo, hi = bounds[k], bounds[j]
+        rows = slice(*np.searchsorted(pair, [lo, hi]))
+        grid = np.zeros((hi - lo, n), dtype="int64")
+        np.add.at(grid, (pair[rows] - lo, col[rows]), delta[rows])
+        stock = np.cumsum(grid, axis=1)
+        now = stock[:, later]
+        paying = stock > 0
+        starts = bounds[k:j] - lo  # every key has a pair: no empty segment
+        for i, part in enumerate((stock, now, np.minimum(now, stock))):
+            sums[k:j, :, i] = np.add.reduceat(np.where(paying, part, 0), starts, axis=0)
+        k = j
+    change = np.diff(sums, axis=1, prepend=0)
+    hit_key, hit_month = np.nonzero((change != 0).any(axis=2))
+    frame = pd.DataFrame(change[hit_key, hit_month], columns=list(_TRAILING))
+    frame.index = pd.MultiIndex.from_arrays(
+        [np.asarray(key_names, dtype=object)[hit_key], (hit_month + m0).astype("int64")],
+        names=["product", "month"],
+    )
+    return frame.astype("int64")
 
 
 def value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dims: Iterable[str]) -> pd.Series:
@@ -275,6 +372,57 @@ def value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dims: Iterable[str])
     if not parts:
         return _empty_series(["dim", "value"])
     return pd.concat(parts).groupby(level=[0, 1], sort=True).sum().astype("int64")
+
+
+def attributes(events: pd.DataFrame, dims: Sequence[str]) -> tuple[pd.DataFrame, pd.Series]:
+    """``segments.customer_attributes`` and ``value_counts`` of cleaned ``events`` from
+    one factorization of the (product, subject) pairs.
+
+    Why: the references build a MultiIndex of every event's pair, de-duplicate frames of
+    strings and group by them, once per dimension: over a product group of a full run
+    (hundreds of thousands of events) that is most of their cost; integer pair codes give
+    the same first values (first known value in ledger order) and distinct triples."""
+    # factorized as they are (Arrow strings: no Python object per event), pairs in order
+    # of appearance among the events with a customer, as the references list them
+    known_subject = events["subject"].notna().to_numpy()
+    p_codes, p_names = pd.factorize(events["product"])
+    s_codes, s_names = pd.factorize(events["subject"])
+    width = max(len(s_names), 1)
+    pair = np.full(len(events), -1, dtype="int64")
+    pair[known_subject], firsts = pd.factorize(
+        p_codes[known_subject].astype("int64") * width + s_codes[known_subject])
+    index = pd.MultiIndex.from_arrays(
+        [np.asarray(p_names, dtype=object)[firsts // width],
+         np.asarray(s_names, dtype=object)[firsts % width]],
+        names=["product", "subject"],
+    )  # fmt: skip
+    attrs = pd.DataFrame(index=index)
+    parts = []
+    for dim in dims:
+        v_all, v_names = pd.factorize(_raw_values(events, dim))
+        known = (v_all >= 0) & known_subject
+        codes, v_codes = pair[known], v_all[known]
+        names = np.asarray(v_names, dtype=object)
+        width_v = max(len(names), 1)
+        if dim in PER_SUBSCRIPTION:  # distinct (pair, value) triples per value
+            triples = np.unique(codes * width_v + v_codes)
+            n = np.bincount(triples % width_v, minlength=len(names))
+        else:  # the first known value of each pair
+            first = np.flatnonzero(~pd.Series(codes).duplicated().to_numpy())
+            column = np.full(len(index), np.nan, dtype=object)
+            column[codes[first]] = names[v_codes[first]]
+            attrs[dim] = column
+            n = np.bincount(v_codes[first], minlength=len(names))
+        keep = n > 0
+        if keep.any():
+            parts.append(pd.Series(n[keep].astype("int64"), index=pd.MultiIndex.from_arrays(
+                [np.full(int(keep.sum()), dim, dtype=object),
+                 np.array([str(v) for v in names[keep]], dtype=object)],
+                names=["dim", "value"])))  # fmt: skip
+    if not parts:
+        return attrs, _empty_series(["dim", "value"])
+    counts = pd.concat(parts).groupby(level=[0, 1], sort=True).sum().astype("int64")
+    return attrs, counts
 
 
 def kept_from(counts: pd.Series, settings: MetricsSettings) -> dict[str, set[str]]:
@@ -311,15 +459,23 @@ def segment_frames_from(
         flows, trailing = _of_products(flows, wanted), _of_products(trailing, wanted)
         churned = {f: _of_products(v, wanted) for f, v in churned.items()}
     flows = flows[flows["rows"].to_numpy() > 0]
+    cut = None if since is None or not len(flows) else _cut(since, settings)
+    if cut is not None:
+        flows = _carried(flows, cut[0], settings.timezone)
     if len(flows):
         flow = flows.drop(columns=["rows"]).reset_index()
 
         def from_start(freq: str, _tz: str) -> pd.Series:
             return churned[freq]
 
-        hook = _trailing_fn(replace(MrrTotals.nothing(), trailing=trailing), settings.timezone)
-        out.update(assembled(flow, from_start, hook, None,  # type: ignore[arg-type]
-                             totals.first, settings, until))  # fmt: skip
+        hook = _trailing_fn(replace(_NO_MRR, trailing=trailing), settings.timezone)
+        got = assembled(flow, from_start, hook, None,  # type: ignore[arg-type]
+                        totals.first, settings, until)  # fmt: skip
+        if cut is not None:  # the carried rows' own periods are not the reference's
+            got = {name: frame[(frame["time"] >= cut[1 if name == "churn_segments_monthly"
+                                                     else 2]).to_numpy()].reset_index(drop=True)
+                   for name, frame in got.items()}  # fmt: skip
+        out.update(got)
     revenue = totals.revenue
     if since is not None and len(revenue):
         floor = since - pd.Timedelta(days=1)  # a local day starts within a day of UTC's
@@ -328,6 +484,44 @@ def segment_frames_from(
     if not rev.empty:
         out["revenue_segments_daily"] = rev
     return out
+
+
+def _cut(
+    since: pd.Timestamp, settings: MetricsSettings
+) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp]:
+    """Where an update's assembly may start (``_carried``): the local month start
+    ``ltv_months`` months before ``since``'s month (a month's LTV averages the churn rates
+    of the months before it), then the first monthly and the first daily row it needs."""
+    tz = settings.timezone
+    month = local_floor_at(since, "MS", tz)
+    number = local_month_numbers(pd.Series([month]).astype(TIME_DTYPE), tz)[0]
+    cut = pd.Timestamp(month_starts(np.array([number - settings.ltv_months]), tz).iloc[0])
+    return cut, month, local_floor_at(since, "D", tz)
+
+
+def _carried(flows: pd.DataFrame, cut: pd.Timestamp, tz: str) -> pd.DataFrame:
+    """The flow sums with every key's rows before ``cut`` (a local month start) added up
+    into one row on the day before it.
+
+    Why: an update rewrites from its start, yet ``assembled`` builds every key's whole
+    history (stocks are running sums, a month's start is the previous month's end). From
+    the carried row on, the running sums are the same (sums are sums), so every row from
+    ``cut`` on is the reference's; the carried day and its month are not (their flows are
+    the history's) and are dropped (``segment_frames_from``)."""
+    times = flows.index.get_level_values("time")
+    bound = np.datetime64(cut.tz_convert("UTC").tz_localize(None), "us")
+    early = np.asarray(times < bound) if times.tz is None else np.asarray(
+        times.tz_convert("UTC").tz_localize(None) < bound)  # fmt: skip
+    if not early.any():
+        return flows
+    carry = flows[early].groupby(level="key", sort=True).sum()
+    day = local_floor_at(cut - pd.Timedelta(microseconds=1), "D", tz)
+    stamp = day.tz_convert("UTC").tz_localize(None) if times.tz is None else day
+    carry.index = pd.MultiIndex.from_arrays(
+        [carry.index.to_numpy(dtype=object), pd.DatetimeIndex([stamp] * len(carry)).astype(times.dtype)],
+        names=["key", "time"],
+    )
+    return pd.concat([carry, flows[~early]]).sort_index()
 
 
 def _of_products(table: Any, wanted: set[str]) -> Any:
@@ -340,16 +534,26 @@ def _of_products(table: Any, wanted: set[str]) -> Any:
     return table[mine[codes]]
 
 
+def difference(before: SegmentTotals, after: SegmentTotals) -> SegmentTotals:
+    """``after - before`` (first days: ``after``'s), what an update adds to the state."""
+    return SegmentTotals.nothing().combined([(-1, before), (1, after)])
+
+
 def changed_from(
-    before: SegmentTotals, after: SegmentTotals, settings: MetricsSettings
+    before: SegmentTotals,
+    after: SegmentTotals,
+    settings: MetricsSettings,
+    diff: SegmentTotals | None = None,
 ) -> pd.Timestamp | None:
     """The earliest instant whose rows the change from ``before`` to ``after`` (the
     touched customers as they were and as they are) can move: the first day where a
     daily total differs, or the last day of a month whose monthly total differs (the
     engine rewrites a monthly measurement from the month of its start: a monthly
     difference needs no daily rows rewritten from the month's first day); a
-    trailing-12-month sum at month m is read 12 months later. None: nothing differs."""
-    diff = SegmentTotals.nothing().combined([(-1, before), (1, after)])
+    trailing-12-month sum at month m is read 12 months later. None: nothing differs.
+    ``diff``: ``difference(before, after)``, when the caller has it."""
+    if diff is None:
+        diff = difference(before, after)
     tz = settings.timezone
     found: list[pd.Timestamp] = []
     months: list[int] = []

@@ -161,8 +161,11 @@ def _event_segments(
         before = np.where(prev.isna().to_numpy(), after, prev.to_numpy(dtype=object))
         return before.astype(object), after
     keys = pd.MultiIndex.from_arrays([sub["product"].astype(object), sub["subject"].astype(object)])
-    value = pd.Series(attrs[dim].reindex(keys).to_numpy(dtype=object))
-    seg = fold(value, kept)
+    # folded once per customer, then taken per event (no customer: unknown)
+    pos = attrs.index.get_indexer(keys)
+    folded = fold(pd.Series(attrs[dim].to_numpy(dtype=object)), kept)
+    seg = np.where(pos >= 0, folded[np.maximum(pos, 0)] if len(folded) else UNKNOWN,
+                   UNKNOWN).astype(object)  # fmt: skip
     return seg, seg
 
 
@@ -250,6 +253,14 @@ def _key(product: np.ndarray, dim: str, seg: np.ndarray) -> np.ndarray:
     return names[codes.reshape(-1)]
 
 
+def _pair_codes(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``MultiIndex.from_arrays([first, second]).factorize()[0]`` (codes of the distinct
+    pairs in order of appearance) from two flat factorizations and one of integers."""
+    a = pd.factorize(first)[0]
+    b, b_names = pd.factorize(second)
+    return pd.factorize(a.astype("int64") * (len(b_names) + 1) + (b + 1))[0]
+
+
 def _per_unique(values: pd.Series | np.ndarray, fn: Callable[[str], object]) -> np.ndarray:
     """``fn`` of each value, computed once per distinct value."""
     codes, uniques = pd.factorize(np.asarray(values, dtype=object))
@@ -322,10 +333,9 @@ def _flows(
     })  # fmt: skip
     movements = movements[movements["kind"] != ""].reset_index(drop=True)
     rv_product = rv["product"].astype(object).to_numpy()
-    who = pd.MultiIndex.from_arrays([
-        np.concatenate([g_product[pg], rv_product]),
-        np.concatenate([g_customer[pg], rv["customer"].astype(object).to_numpy()]),
-    ]).factorize()[0]  # a customer is per product, also in the portfolio rows
+    who = _pair_codes(np.concatenate([g_product[pg], rv_product]),
+                      np.concatenate([g_customer[pg], rv["customer"].astype(object).to_numpy()]))
+    # a customer is per product, also in the portfolio rows
     changes = pd.DataFrame({
         "time": np.concatenate([naive_utc(g_time)[pg], naive_utc(rv["time"])]),
         "key": np.concatenate([_key(g_product[pg], dim, p["seg"].to_numpy()),
@@ -629,13 +639,21 @@ def _money_segments(
 ) -> list[tuple[str, np.ndarray]]:
     """Per dimension, the segment of each money event: its own plan or interval, else its
     customer's first known value (folded)."""
+    # folded once per distinct value (or customer), then taken per event
     keys = pd.MultiIndex.from_arrays([money["product"].astype(object), money["subject"].astype(object)])
+    pos = None
     out = []
     for dim in settings.segments.dimensions:
         if dim in PER_SUBSCRIPTION:
-            seg = fold(_raw_values(money, dim), kept[dim])
+            codes, uniques = pd.factorize(_raw_values(money, dim).astype(object).to_numpy())
+            folded = fold(pd.Series(np.asarray(uniques, dtype=object)), kept[dim])
         else:
-            seg = fold(pd.Series(attrs[dim].reindex(keys).to_numpy(dtype=object)), kept[dim])
+            if pos is None:
+                pos = attrs.index.get_indexer(keys)
+            codes = pos
+            folded = fold(pd.Series(attrs[dim].to_numpy(dtype=object)), kept[dim])
+        seg = np.where(codes >= 0, folded[np.maximum(codes, 0)] if len(folded) else UNKNOWN,
+                       UNKNOWN).astype(object)  # fmt: skip
         out.append((dim, seg))
     return out
 
@@ -670,7 +688,12 @@ def revenue_sums(
     """What ``revenue_segments_daily`` is assembled from, sums over events (so over
     customers): per (day, key, currency) the native micro-unit sums and counts of
     ``revenue.revenue`` and ``rows`` (events: a row exists when it is positive), for the
-    product (key = product) and each segment key."""
+    product (key = product) and each segment key.
+
+    The sums are taken over integer codes of (day, key, currency), each assigned in the
+    values' sorted order, so one sort of the codes gives the groups in ``groupby``'s
+    order: no frame of every money event per dimension (a full run's product group has
+    hundreds of thousands), and segments are folded once per distinct value."""
     money = clean(events, revenue_mod.MONEY_TYPES)
     if money.empty:
         return _no_revenue_sums()
@@ -680,20 +703,42 @@ def revenue_sums(
     is_pay = kind == EventType.PAYMENT.value
     is_ref = kind == EventType.REFUND.value
     is_fail = kind == EventType.PAYMENT_FAILED.value
-    product = money["product"].astype(object).to_numpy()
-    base = pd.DataFrame({
-        "time": local_floor(money["ts"], "D", tz), "key": product,
-        "currency": money["currency"].astype(object).to_numpy(),
-        "gross": np.where(is_pay, amount, 0), "refunds": np.where(is_ref, amount, 0),
-        "failed": np.where(is_fail, amount, 0), "payments": is_pay.astype("int64"),
-        "refund_count": is_ref.astype("int64"), "failed_count": is_fail.astype("int64"),
-        "rows": np.ones(len(money), dtype="int64"),
-    })  # fmt: skip
-    parts = [base]
+    p_codes, p_names = pd.factorize(money["product"])
+    values = np.stack([np.where(is_pay, amount, 0), np.where(is_ref, amount, 0),
+                       np.where(is_fail, amount, 0), is_pay.astype("int64"),
+                       is_ref.astype("int64"), is_fail.astype("int64"),
+                       np.ones(len(money), dtype="int64")], axis=1)  # fmt: skip
+    t_codes, t_names = pd.factorize(local_floor(money["ts"], "D", tz), sort=True)
+    c_codes, c_names = pd.factorize(money["currency"].astype(object).to_numpy(), sort=True)
+    # key codes: the product's, then per dimension one per distinct (product, segment)
+    # pair, renumbered in the keys' sorted order
+    products = np.asarray(p_names, dtype=object)
+    names, codes = [products], [p_codes.astype("int64")]
     for dim, seg in _money_segments(money, settings, attrs, kept):
-        parts.append(base.assign(key=_key(product, dim, seg)))
-    frame = pd.concat(parts, ignore_index=True)
-    return frame.groupby(["time", "key", "currency"], sort=True)[[*REVENUE_SUMS, "rows"]].sum()
+        s_codes, s_names = pd.factorize(seg)
+        pairs, inverse = np.unique(p_codes.astype("int64") * len(s_names) + s_codes,
+                                   return_inverse=True)  # fmt: skip
+        names.append(np.array([f"{products[i // len(s_names)]}{_SEP}{dim}{_SEP}"
+                               f"{s_names[i % len(s_names)]}" for i in pairs], dtype=object))  # fmt: skip
+        codes.append(inverse.reshape(-1) + sum(len(n) for n in names[:-1]))
+    every = np.concatenate(names)
+    rank = np.empty(len(every), dtype="int64")
+    rank[np.argsort(every.astype(str), kind="stable")] = np.arange(len(every))
+    k_codes, k_names = rank[np.concatenate(codes)], every[np.argsort(rank)]
+    n_k, n_c = len(k_names), len(c_names)
+    code = ((np.tile(t_codes.astype("int64"), len(codes)) * n_k + k_codes) * n_c
+            + np.tile(c_codes.astype("int64"), len(codes)))  # fmt: skip
+    order = np.argsort(code, kind="stable")
+    code = code[order]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    sums = np.add.reduceat(np.tile(values, (len(codes), 1))[order], starts, axis=0)
+    group = code[starts]
+    index = pd.MultiIndex.from_arrays(
+        [t_names[group // (n_k * n_c)], np.asarray(k_names, dtype=object)[group // n_c % n_k],
+         np.asarray(c_names, dtype=object)[group % n_c]],
+        names=["time", "key", "currency"],
+    )  # fmt: skip
+    return pd.DataFrame(sums.astype("int64"), index=index, columns=[*REVENUE_SUMS, "rows"])
 
 
 def _no_revenue_sums() -> pd.DataFrame:

@@ -25,6 +25,7 @@ from every event at once) stays the reference the tests compare with.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -34,12 +35,13 @@ from growthwatch.metrics.family_state import Kept
 from growthwatch.metrics.segment_totals import (
     SegmentTotals,
     changed_from,
+    difference,
     kept_from,
     segment_frames_from,
 )
 from growthwatch.metrics.segments import TYPES, segment_frames
 from growthwatch.metrics.settings import MetricsSettings
-from growthwatch.metrics.sql.segment_values import value_counts
+from growthwatch.metrics.sql.segment_values import distinct_values, value_counts
 from growthwatch.metrics.touched import max_seq, product_counts, product_groups, read_upto
 
 log = logging.getLogger(__name__)
@@ -121,11 +123,12 @@ class Segments(Family):
             return old, None
         kept = old.kept(settings)
         before, after = SegmentTotals.of_both(got.before, got.after, settings, kept)
-        totals = old.combined([(-1, before), (1, after)])
+        diff = difference(before, after)  # small: the touched customers' change
+        totals = old.plus(diff)
         if kept_from(totals.counts, settings) != kept:
             log.info("segments: the kept values changed; rebuilding the totals")
             return None
-        return totals, changed_from(before, after, settings)
+        return totals, changed_from(before, after, settings, diff)
 
     def _built(self, view: LedgerView, upto: int) -> SegmentTotals:
         """The totals over the whole ledger up to ``upto``, product group by product group
@@ -133,14 +136,14 @@ class Segments(Family):
         with the kept values counted in SQL first and checked against the pandas counts."""
         settings = view.settings
         segment_events.sync(view, upto)  # the indexed copies the next updates read from
-        kept = kept_from(self._sql_counts(view, upto), settings)
+        kept = self._sql_kept(view, upto)
         # the maths holds intermediates per dimension: about ``BYTES_PER_EVENT`` per event
         # and dimension (measured on the 10M demo: 1.9 GB for 840k events, 4 dimensions)
         per_group = max(1, settings.chunk_events // len(settings.segments.dimensions))
         groups = product_groups(product_counts(view, TYPES, upto), per_group)
         totals = self._groups(view, upto, groups, kept)
         exact = totals.kept(settings)
-        if exact != kept:  # the SQL count is a guess; the pandas counts decide
+        if exact != _effective(kept, totals.counts):  # a guess; the pandas counts decide
             log.info("segments: the SQL value counts differ from the pandas ones; rebuilding")
             totals = self._groups(view, upto, groups, exact)
         return totals
@@ -156,8 +159,31 @@ class Segments(Family):
             del events
         return SegmentTotals.nothing().combined(parts)
 
-    def _sql_counts(self, view: LedgerView, upto: int) -> pd.Series:
-        sql = value_counts(view.settings.segments.dimensions, TYPES, upto, view.exclude)
+    def _sql_kept(self, view: LedgerView, upto: int) -> dict[str, set[str]]:
+        """The kept values' guess: every value of a dimension with at most ``max_values``
+        (``sql/segment_values.distinct_values``), the counts' top values of the others."""
+        settings = view.settings
+        dims = settings.segments.dimensions
+        cursor = view.ledger.connection
+        try:
+            rows = cursor.execute(distinct_values(dims, TYPES, upto, view.exclude)).fetchall()
+        finally:
+            cursor.close()
+        found: dict[str, set[str]] = {dim: set() for dim in dims}
+        for dim, value in rows:
+            if value is not None:
+                found[str(dim)].add(str(value))
+        many = [d for d in dims if len(found[d]) > settings.segments.max_values]
+        if many:
+            counted = kept_from(self._sql_counts(view, upto, many), settings)
+            found.update({d: counted[d] for d in many})
+        return found
+
+    def _sql_counts(
+        self, view: LedgerView, upto: int, dims: Sequence[str] | None = None
+    ) -> pd.Series:
+        dims = view.settings.segments.dimensions if dims is None else dims
+        sql = value_counts(dims, TYPES, upto, view.exclude)
         cursor = view.ledger.connection
         try:
             rows = cursor.execute(sql).fetchall()
@@ -168,3 +194,14 @@ class Segments(Family):
         index = pd.MultiIndex.from_arrays([[str(r[0]) for r in rows], [str(r[1]) for r in rows]],
                                           names=["dim", "value"])  # fmt: skip
         return pd.Series([int(r[2]) for r in rows], index=index, dtype="int64")
+
+
+def _effective(kept: dict[str, set[str]], counts: pd.Series) -> dict[str, set[str]]:
+    """The values of ``kept`` that some customer counts for (``counts``): a kept value
+    no one counts for is no one's segment (per-customer dimensions: no customer carried
+    it first), so a build with ``kept`` is the build with these."""
+    counted: dict[str, set[str]] = {dim: set() for dim in kept}
+    for (dim, value), n in counts.items():
+        if n > 0 and dim in counted:
+            counted[dim].add(str(value))
+    return {dim: values & counted[dim] for dim, values in kept.items()}

@@ -220,49 +220,68 @@ def _summed(parts: list[Any]) -> Any:
 
 
 def _trailing_parts(result: MrrResult, tz: str) -> pd.DataFrame:
-    """Per (product, month): the change from the previous month of the trailing-12-month
-    cohort sums (``customers._trailing_12m``: MRR at month m of the customers paying at m,
-    their MRR at m + 12, and the same capped at the MRR at m).
+    """``trailing_parts`` of one ``compute_mrr`` result's changes."""
+    return trailing_parts(result.changes, tz)
 
-    Numpy per product and one frame at the end: the segment family calls this with one
-    "product" per segment key (hundreds), where a frame and an index per key cost more
-    than the sums."""
-    ch = result.changes
-    if ch.empty:
+
+def trailing_parts(changes: pd.DataFrame, tz: str, cells: int = 4_000_000) -> pd.DataFrame:
+    """Per (product, month) of MRR ``changes`` (``product``, ``customer``, ``time``,
+    ``delta``): the change from the previous month of the trailing-12-month cohort sums
+    (``customers._trailing_12m``: MRR at month m of the customers paying at m, their MRR
+    at m + 12, and the same capped at the MRR at m). The segment family passes its
+    segment keys as ``product``.
+
+    Why one grid: a loop over products costs per-call overhead for each, and the segments
+    have hundreds of keys (product x dimension x segment), which an update pays for a
+    handful of customers. One grid of
+    (key, customer) pairs x months over the span of all keys gives the same rows: before a
+    key's first month its pairs hold nothing (no change to emit), after its last month
+    their stock stays (the sums stay: no change either), and the 12-months-later stock,
+    clamped to the grid's last month, is the one clamped to the key's last month because
+    nothing moves in between. ``cells`` bounds the grid (pairs x months) per batch of keys.
+    """
+    if changes.empty:
         return MrrTotals.nothing().trailing
-    month = local_month_numbers(ch["time"], tz)
-    p_codes, p_names = pd.factorize(ch["product"].astype(object).to_numpy(), sort=True)
-    customer = pd.factorize(ch["customer"].astype(object).to_numpy())[0]
-    delta = ch["delta"].to_numpy()
-    order = np.argsort(p_codes, kind="stable")
-    bounds = np.searchsorted(p_codes[order], np.arange(len(p_names) + 1))
-    which, months, rows = [], [], []
-    for k in range(len(p_names)):
-        pos = order[bounds[k]:bounds[k + 1]]
-        m = month[pos]
-        m0, m1 = int(m.min()), int(m.max())
-        n = m1 - m0 + 1
-        pair = np.unique(customer[pos], return_inverse=True)[1].reshape(-1)
-        grid = np.zeros((int(pair.max()) + 1, n), dtype="int64")
-        np.add.at(grid, (pair, m - m0), delta[pos])
+    month = local_month_numbers(changes["time"], tz)
+    m0 = int(month.min())
+    n = int(month.max()) - m0 + 1
+    key_codes, key_names = pd.factorize(np.asarray(changes["product"], dtype=object), sort=True)
+    who = pd.factorize(np.asarray(changes["customer"], dtype=object))[0].astype("int64")
+    pair_ids, pair = np.unique(key_codes.astype("int64") * (int(who.max()) + 1) + who,
+                               return_inverse=True)  # fmt: skip
+    pair = pair.reshape(-1)
+    pair_key = pair_ids // (int(who.max()) + 1)  # sorted: pairs come ordered by key
+    delta = changes["delta"].to_numpy().astype("int64")
+    col = month - m0
+    order = np.argsort(pair, kind="stable")
+    pair, col, delta = pair[order], col[order], delta[order]
+    bounds = np.searchsorted(pair_key, np.arange(len(key_names) + 1))  # pairs of key k
+    later = np.minimum(np.arange(n) + 12, n - 1)
+    sums = np.zeros((len(key_names), n, 3), dtype="int64")
+    k = 0
+    while k < len(key_names):  # batches of whole keys within ``cells``
+        j = k + 1
+        while j < len(key_names) and (bounds[j + 1] - bounds[k]) * n <= cells:
+            j += 1
+        lo, hi = bounds[k], bounds[j]
+        rows = slice(*np.searchsorted(pair, [lo, hi]))
+        grid = np.zeros((hi - lo, n), dtype="int64")
+        np.add.at(grid, (pair[rows] - lo, col[rows]), delta[rows])
         stock = np.cumsum(grid, axis=1)
-        # after its last change a customer's stock stays: then = now from m1 on
-        now = stock[:, np.minimum(np.arange(n) + 12, n - 1)]
+        now = stock[:, later]
         paying = stock > 0
-        sums = np.stack([np.where(paying, stock, 0).sum(axis=0),
-                         np.where(paying, now, 0).sum(axis=0),
-                         np.where(paying, np.minimum(now, stock), 0).sum(axis=0)], axis=1)  # fmt: skip
-        change = np.diff(sums, axis=0, prepend=0)
-        nonzero = (change != 0).any(axis=1)
-        which.append(np.full(int(nonzero.sum()), k))
-        months.append(np.arange(m0, m1 + 1)[nonzero])
-        rows.append(change[nonzero])
-    frame = pd.DataFrame(np.concatenate(rows).astype("int64"), columns=list(_TRAILING))
+        starts = bounds[k:j] - lo  # every key has a pair: no empty segment
+        for i, part in enumerate((stock, now, np.minimum(now, stock))):
+            sums[k:j, :, i] = np.add.reduceat(np.where(paying, part, 0), starts, axis=0)
+        k = j
+    change = np.diff(sums, axis=1, prepend=0)
+    hit_key, hit_month = np.nonzero((change != 0).any(axis=2))
+    frame = pd.DataFrame(change[hit_key, hit_month], columns=list(_TRAILING))
     frame.index = pd.MultiIndex.from_arrays(
-        [np.asarray(p_names, dtype=object)[np.concatenate(which)], np.concatenate(months)],
+        [np.asarray(key_names, dtype=object)[hit_key], (hit_month + m0).astype("int64")],
         names=["product", "month"],
     )
-    return frame
+    return frame.astype("int64")
 
 
 def _cohort_parts(result: MrrResult, tz: str) -> tuple[pd.Series, pd.Series, pd.Series]:

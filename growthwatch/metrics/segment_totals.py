@@ -20,7 +20,7 @@ What is kept, all int64 micro-units or counts, sparse (zero rows dropped):
 * ``churned``: per frequency (D, MS) and (key, period) the customers paying at the period
   start who churned in it;
 * ``trailing``: per (key, month) the month-to-month change of the trailing-12-month
-  cohort sums (``mrr_totals._trailing_parts`` with keys for products);
+  cohort sums (``mrr_totals.trailing_parts`` with keys for products);
 * ``revenue``: per (day, key, currency) the native money sums and counts, the product's
   own rows under key = product (``segments.revenue_sums``);
 * ``first``: per product, the day of its first subscription event (combined by minimum:
@@ -50,7 +50,7 @@ from growthwatch.metrics._frame import (
     month_starts,
 )
 from growthwatch.metrics.mrr import _netted_groups
-from growthwatch.metrics.mrr_totals import _TRAILING, MrrTotals, _summed, _trailing_fn
+from growthwatch.metrics.mrr_totals import MrrTotals, _summed, _trailing_fn, trailing_parts
 from growthwatch.metrics.segments import (
     _FLOW_COLS,
     _SEP,
@@ -185,7 +185,7 @@ class SegmentTotals:
                     churned[freq] = (_empty_series(["key", "period"]) if got.empty
                                      else got.astype("int64"))  # fmt: skip
                 changes = change.rename(columns={"key": "product"})
-                trailing = trailing_by_key(changes, tz)
+                trailing = trailing_parts(changes, tz)
         revenue = revenue_sums(events, settings, attrs, kept)
         return cls(flows, churned, trailing, revenue, first, _empty_series(["dim", "value"]))
 
@@ -302,62 +302,6 @@ def _added(big: Any, small: Any) -> Any:
     nonzero = out.to_numpy()
     nonzero = (nonzero != 0).any(axis=1) if nonzero.ndim == 2 else nonzero != 0
     return out if nonzero.all() else out[nonzero]
-
-
-def trailing_by_key(changes: pd.DataFrame, tz: str, cells: int = 4_000_000) -> pd.DataFrame:
-    """``mrr_totals._trailing_parts`` of the segment changes (``product`` = the segment key,
-    ``customer``, ``time``, ``delta``) for every key at once.
-
-    Why: the reference loops over keys (hundreds: product x dimension x segment), which an
-    update pays in per-call pandas overhead for a handful of customers. One grid of
-    (key, customer) pairs x months over the span of all keys gives the same rows: before a
-    key's first month its pairs hold nothing (no change to emit), after its last month
-    their stock stays (the sums stay: no change either), and the 12-months-later stock,
-    clamped to the grid's last month, is the one clamped to the key's last month because
-    nothing moves in between. ``cells`` bounds the grid (pairs x months) per batch of keys.
-    """
-    if changes.empty:
-        return _NO_MRR.trailing.copy()
-    month = local_month_numbers(changes["time"], tz)
-    m0 = int(month.min())
-    n = int(month.max()) - m0 + 1
-    key_codes, key_names = pd.factorize(np.asarray(changes["product"], dtype=object), sort=True)
-    who = pd.factorize(np.asarray(changes["customer"], dtype=object))[0].astype("int64")
-    pair_ids, pair = np.unique(key_codes.astype("int64") * (int(who.max()) + 1) + who,
-                               return_inverse=True)  # fmt: skip
-    pair = pair.reshape(-1)
-    pair_key = pair_ids // (int(who.max()) + 1)  # sorted: pairs come ordered by key
-    delta = changes["delta"].to_numpy().astype("int64")
-    col = month - m0
-    order = np.argsort(pair, kind="stable")
-    pair, col, delta = pair[order], col[order], delta[order]
-    bounds = np.searchsorted(pair_key, np.arange(len(key_names) + 1))  # pairs of key k
-    later = np.minimum(np.arange(n) + 12, n - 1)
-    sums = np.zeros((len(key_names), n, 3), dtype="int64")
-    k = 0
-    while k < len(key_names):  # batches of whole keys within ``cells``
-        j = k + 1
-        while j < len(key_names) and (bounds[j + 1] - bounds[k]) * n <= cells:
-            j += 1
-        lo, hi = bounds[k], bounds[j]
-        rows = slice(*np.searchsorted(pair, [lo, hi]))
-        grid = np.zeros((hi - lo, n), dtype="int64")
-        np.add.at(grid, (pair[rows] - lo, col[rows]), delta[rows])
-        stock = np.cumsum(grid, axis=1)
-        now = stock[:, later]
-        paying = stock > 0
-        starts = bounds[k:j] - lo  # every key has a pair: no empty segment
-        for i, part in enumerate((stock, now, np.minimum(now, stock))):
-            sums[k:j, :, i] = np.add.reduceat(np.where(paying, part, 0), starts, axis=0)
-        k = j
-    change = np.diff(sums, axis=1, prepend=0)
-    hit_key, hit_month = np.nonzero((change != 0).any(axis=2))
-    frame = pd.DataFrame(change[hit_key, hit_month], columns=list(_TRAILING))
-    frame.index = pd.MultiIndex.from_arrays(
-        [np.asarray(key_names, dtype=object)[hit_key], (hit_month + m0).astype("int64")],
-        names=["product", "month"],
-    )
-    return frame.astype("int64")
 
 
 def value_counts(events: pd.DataFrame, attrs: pd.DataFrame, dims: Iterable[str]) -> pd.Series:

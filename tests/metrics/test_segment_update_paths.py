@@ -1,7 +1,7 @@
 """The segment family's faster paths against their references, on random input:
 
-* ``trailing_by_key`` (one grid for every key) is ``mrr_totals._trailing_parts`` (a loop
-  over keys), for any batch size;
+* ``mrr_totals.trailing_parts`` (one grid for every key) is a plain loop over the keys
+  (``loop_over_keys`` below), for any batch size;
 * ``SegmentTotals.plus`` (a small difference added in place) is ``combined``;
 * an update's assembly from a carried row (``segment_frames_from(..., since=...)``) gives
   the rows from its start that the whole history's assembly gives, over streams long
@@ -39,17 +39,15 @@ from test_properties import (
 from test_segment_state import _events, _full, _portfolio, _store_equal, assert_frames_equal
 
 from growthwatch.events import GrowthEvent
-from growthwatch.metrics._frame import TIME_DTYPE, json_key, local_floor_at
+from growthwatch.metrics._frame import TIME_DTYPE, json_key, local_floor_at, local_month_numbers
 from growthwatch.metrics.engine import MetricsEngine
 from growthwatch.metrics.families.segments import Segments
-from growthwatch.metrics.mrr import MrrResult
-from growthwatch.metrics.mrr_totals import _trailing_parts
+from growthwatch.metrics.mrr_totals import trailing_parts
 from growthwatch.metrics.reads import LedgerView, read_events
 from growthwatch.metrics.segment_totals import (
     SegmentTotals,
     difference,
     segment_frames_from,
-    trailing_by_key,
     value_counts,
 )
 from growthwatch.metrics.segments import (
@@ -76,9 +74,33 @@ change = st.tuples(st.integers(0, 800), st.sampled_from(KEYS), st.integers(0, 4)
 changes = st.lists(change, min_size=1, max_size=60)
 
 
+def loop_over_keys(ch: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """The trailing-12-month sums' monthly changes key by key (the definition of
+    ``customers._trailing_12m`` on one grid of customers x months per key)."""
+    month = local_month_numbers(ch["time"], tz)
+    out = []
+    for key, part in ch.groupby("product", sort=True):
+        pos = part.index.to_numpy()
+        m0, n = int(month[pos].min()), int(month[pos].max() - month[pos].min()) + 1
+        pair = pd.factorize(part["customer"])[0]
+        grid = np.zeros((int(pair.max()) + 1, n), dtype="int64")
+        np.add.at(grid, (pair, month[pos] - m0), part["delta"].to_numpy())
+        stock = np.cumsum(grid, axis=1)
+        now = stock[:, np.minimum(np.arange(n) + 12, n - 1)]
+        paying = stock > 0
+        sums = np.stack([np.where(paying, x, 0).sum(axis=0)
+                         for x in (stock, now, np.minimum(now, stock))], axis=1)  # fmt: skip
+        change = np.diff(sums, axis=0, prepend=0)
+        frame = pd.DataFrame(change, columns=["den", "num", "cap"])
+        frame.index = pd.MultiIndex.from_arrays(
+            [np.full(n, key, dtype=object), np.arange(m0, m0 + n)], names=["product", "month"])
+        out.append(frame[(change != 0).any(axis=1)])
+    return pd.concat(out)
+
+
 @settings(max_examples=60, deadline=None)
 @given(changes, st.sampled_from(["UTC", "Europe/Berlin"]), st.sampled_from([1, 7, 4_000_000]))
-def test_trailing_by_key_is_the_loop_over_keys(
+def test_trailing_parts_is_the_loop_over_keys(
     rows: list[tuple[int, str, int, int]], tz: str, cells: int
 ) -> None:
     frame = pd.DataFrame({
@@ -88,8 +110,8 @@ def test_trailing_by_key_is_the_loop_over_keys(
         "customer": [c for _, _, c, _ in rows],
         "delta": np.array([d for *_, d in rows], dtype="int64"),
     })  # fmt: skip
-    want = _trailing_parts(MrrResult(pd.DataFrame(), pd.DataFrame(), frame), tz)
-    got = trailing_by_key(frame, tz, cells)
+    want = loop_over_keys(frame, tz)
+    got = trailing_parts(frame, tz, cells)
     assert list(got.index.names) == list(want.index.names)
     assert got.index.equals(want.index)
     assert (got.to_numpy() == want.to_numpy()).all()

@@ -176,8 +176,9 @@ def _retained(frame: pd.DataFrame, age: str, cohort: str = "2026-01-01") -> int:
 
 
 def test_the_state_is_what_an_update_reads_and_a_mismatched_seq_rebuilds_it() -> None:
-    """An update reads the state when it covers what the engine processed (a tampered
-    state shows); one the engine is ahead of, or of another time zone, is rebuilt."""
+    """An update reads the state and folds into it from the state's own seq, whether it
+    covers more than the engine processed or less (the engine passed the family by: a
+    tampered state shows); one of another time zone, or ahead of the ledger, is rebuilt."""
     until = pd.Timestamp("2026-02-10", tz="UTC")
     with Ledger() as ledger:
         ledger.append(_events_jan())
@@ -192,9 +193,11 @@ def test_the_state_is_what_an_update_reads_and_a_mismatched_seq_rebuilds_it() ->
         again = state.logo_retention(LedgerView(ledger, BASE, last_seq=seq), until, until)
         assert _retained(again, "1") == 101  # it covers more than the engine saw: kept
         ledger.append([ev("signup", "2026-03-01", "c")])
-        behind = LedgerView(ledger, BASE, last_seq=ledger.max_seq())  # seen elsewhere
-        stale = state.logo_retention(behind, until, until)
-        assert _retained(stale, "1") == 2  # it covers less than the engine saw: rebuilt
+        behind = LedgerView(ledger, BASE, last_seq=ledger.max_seq())  # passed by
+        folded = state.logo_retention(behind, until, until)
+        assert _retained(folded, "1") == 101  # covering less: folded from its own seq
+        sizes = state.logo_retention(behind, None, until)  # a full run rebuilds
+        assert _retained(sizes, "1") == 2
         berlin = dataclasses.replace(BASE, timezone="Europe/Berlin")
         (meta,) = ledger.connection.execute("SELECT seq FROM state_cohorts_meta").fetchone()
         other = state.logo_retention(LedgerView(ledger, berlin, last_seq=meta), until, until)

@@ -75,13 +75,10 @@ def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.Data
 
 def _input_rows(cursor: duckdb.DuckDBPyConnection, where: str, since: pd.Timestamp | None) -> int:
     """How many events the visitors' statement reads, from above: a full run counts the
-    two types over the whole table (DuckDB answers that from the type column's
-    dictionary, without the filter's scan); an update counts its own days, which zone
-    maps find."""
+    two types over the whole table (``state.rows_of_types``); an update counts its own
+    days, which zone maps find."""
     if since is None:
-        row = cursor.execute("SELECT count(*) FROM events WHERE type IN ('session', 'signup')"
-                             ).fetchone()  # fmt: skip
-    else:
-        row = cursor.execute(f"SELECT count(*) FROM events WHERE {where} "
-                             "AND type IN ('session', 'signup')").fetchone()  # fmt: skip
+        return state.rows_of_types(cursor, ("session", "signup"))
+    row = cursor.execute(f"SELECT count(*) FROM events WHERE {where} "
+                         "AND type IN ('session', 'signup')").fetchone()  # fmt: skip
     return int(row[0]) if row else 0

@@ -48,6 +48,7 @@ from growthwatch.metrics._frame import (
     local_floor_at,
     local_month_numbers,
     month_starts,
+    naive_utc,
 )
 from growthwatch.metrics.mrr import _netted_groups
 from growthwatch.metrics.mrr_totals import MrrTotals, _summed, _trailing_fn, trailing_parts
@@ -404,8 +405,9 @@ def segment_frames_from(
         churned = {f: _of_products(v, wanted) for f, v in churned.items()}
     flows = flows[flows["rows"].to_numpy() > 0]
     cut = None if since is None or not len(flows) else _cut(since, settings)
+    coarse = None
     if cut is not None:
-        flows = _carried(flows, cut[0], settings.timezone)
+        flows, coarse = _carried(flows, cut[0], cut[1], settings.timezone)
     if len(flows):
         flow = flows.drop(columns=["rows"]).reset_index()
 
@@ -414,7 +416,7 @@ def segment_frames_from(
 
         hook = _trailing_fn(replace(_NO_MRR, trailing=trailing), settings.timezone)
         got = assembled(flow, from_start, hook, None,  # type: ignore[arg-type]
-                        totals.first, settings, until)  # fmt: skip
+                        totals.first, settings, until, coarse)  # fmt: skip
         if cut is not None:  # the carried rows' own periods are not the reference's
             got = {name: frame[(frame["time"] >= cut[1 if name == "churn_segments_monthly"
                                                      else 2]).to_numpy()].reset_index(drop=True)
@@ -443,29 +445,56 @@ def _cut(
     return cut, month, local_floor_at(since, "D", tz)
 
 
-def _carried(flows: pd.DataFrame, cut: pd.Timestamp, tz: str) -> pd.DataFrame:
+def _carried(
+    flows: pd.DataFrame, cut: pd.Timestamp, month: pd.Timestamp, tz: str
+) -> tuple[pd.DataFrame, np.ndarray]:
     """The flow sums with every key's rows before ``cut`` (a local month start) added up
-    into one row on the day before it.
+    into one row on the day before it, and those from ``cut`` to ``month`` (the local
+    month start of the update's start) into one row per month on its first day; with the
+    grid times that stand for them (``segments._daily``'s ``coarse``: that day, the month
+    starts, then ``month``).
 
     Why: an update rewrites from its start, yet ``assembled`` builds every key's whole
     history (stocks are running sums, a month's start is the previous month's end). From
     the carried row on, the running sums are the same (sums are sums), so every row from
-    ``cut`` on is the reference's; the carried day and its month are not (their flows are
-    the history's) and are dropped (``segment_frames_from``)."""
+    ``cut`` on is the reference's. The months between ``cut`` and ``month`` are needed only
+    as months (a month's LTV averages the churn rates of the months before it): a month's
+    sums and end stocks are those of its one row, so they cost one grid row per key, not
+    one per day (the grid is every key x every time: ``ltv_months`` x 30 rows per key for
+    an update of a few customers). The carried day's rows, its month's and the coarse
+    months' daily rows are not the reference's and are dropped (``segment_frames_from``)."""
     times = flows.index.get_level_values("time")
+    naive = times if times.tz is None else times.tz_convert("UTC").tz_localize(None)
+    at = np.asarray(naive, dtype="datetime64[us]")
     bound = np.datetime64(cut.tz_convert("UTC").tz_localize(None), "us")
-    early = np.asarray(times < bound) if times.tz is None else np.asarray(
-        times.tz_convert("UTC").tz_localize(None) < bound)  # fmt: skip
-    if not early.any():
-        return flows
-    carry = flows[early].groupby(level="key", sort=True).sum()
+    dense = np.datetime64(month.tz_convert("UTC").tz_localize(None), "us")
+    numbers = local_month_numbers(pd.Series([cut, month]).astype(TIME_DTYPE), tz)
+    starts = naive_utc(pd.DatetimeIndex(month_starts(np.arange(numbers[0], numbers[1] + 1), tz)))
     day = local_floor_at(cut - pd.Timedelta(microseconds=1), "D", tz)
-    stamp = day.tz_convert("UTC").tz_localize(None) if times.tz is None else day
-    carry.index = pd.MultiIndex.from_arrays(
-        [carry.index.to_numpy(dtype=object), pd.DatetimeIndex([stamp] * len(carry)).astype(times.dtype)],
-        names=["key", "time"],
-    )
-    return pd.concat([carry, flows[~early]]).sort_index()
+    coarse = np.concatenate([naive_utc(pd.DatetimeIndex([day])), starts])
+    early = at < bound
+    middle = ~early & (at < dense)
+    if not early.any() and not middle.any():
+        return flows, coarse
+    keys = np.asarray(flows.index.get_level_values("key"), dtype=object)
+    # each early row to the carried day, each middle row to its month's start (the last
+    # coarse start at or before it), the others where they are
+    stamp = at.copy()
+    stamp[early] = coarse[0]
+    stamp[middle] = starts[np.searchsorted(starts, at[middle], side="right") - 1]
+    moved = early | middle
+    summed = flows[moved].groupby([keys[moved], stamp[moved]], sort=True).sum()
+    rest = flows[~moved]
+    index = pd.MultiIndex.from_arrays(
+        [np.concatenate([summed.index.get_level_values(0).to_numpy(dtype=object), keys[~moved]]),
+         np.concatenate([np.asarray(summed.index.get_level_values(1), dtype="datetime64[us]"),
+                         stamp[~moved]])], names=["key", "time"])  # fmt: skip
+    got = pd.DataFrame(np.concatenate([summed.to_numpy(), rest.to_numpy()]),
+                       index=index, columns=flows.columns).astype(flows.dtypes.to_dict())  # fmt: skip
+    if times.tz is not None:  # back to the level's own zone
+        got.index = got.index.set_levels(
+            got.index.levels[1].tz_localize("UTC").tz_convert(times.tz), level=1)
+    return got.sort_index(), coarse
 
 
 def _of_products(table: Any, wanted: set[str]) -> Any:

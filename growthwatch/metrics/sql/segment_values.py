@@ -89,10 +89,13 @@ def distinct_values(
     if exclude:
         where += f" AND product NOT IN {literals(exclude)}"
     # NULL stays in (the caller drops it): a filter on ``v`` would evaluate the regular
-    # expressions twice (measured: twice the time)
+    # expressions twice (measured: twice the time). A value depends on (plan, channel,
+    # metadata) alone, so the expressions run once per distinct triple, one scan for all
+    # dimensions (10M demo: 840k events, 100k triples; 0.94 s -> 0.30 s)
     parts = [
         f"SELECT DISTINCT {literal(dim)} AS dim, v AS value FROM (SELECT {_value(dim)} AS v "
-        f"FROM events WHERE {where}) AS r"
+        f"FROM triples) AS r"
         for dim in dims
     ]
-    return " UNION ALL ".join(parts)
+    return (f"WITH triples AS (SELECT DISTINCT plan, channel, metadata FROM events "
+            f"WHERE {where}) " + " UNION ALL ".join(parts))  # fmt: skip

@@ -146,23 +146,32 @@ class _Split:
 
 
 def _event_segments(
-    g: _Groups, dim: str, attrs: pd.DataFrame, kept: set[str]
+    g: _Groups, dim: str, attrs: pd.DataFrame, kept: set[str],
+    cache: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per subscription event (chain order): its subscription's segment before and after."""
+    """Per subscription event (chain order): its subscription's segment before and after.
+    ``cache``: where the lookups that do not depend on ``dim`` are kept between the
+    dimensions of one ``g`` (the subscriptions' groups, the customers' rows in ``attrs``)."""
     sub = g.sub
+    cache = {} if cache is None else cache
     if dim in PER_SUBSCRIPTION:
-        skey = (sub[["product", "subject"]].astype(object)
-                .assign(sid=g.sid.fillna("").to_numpy(dtype=object))
-                .groupby(["product", "subject", "sid"], sort=False).ngroup().to_numpy())  # fmt: skip
+        if "skey" not in cache:
+            cache["skey"] = (sub[["product", "subject"]].astype(object)
+                             .assign(sid=g.sid.fillna("").to_numpy(dtype=object))
+                             .groupby(["product", "subject", "sid"], sort=False).ngroup()
+                             .to_numpy())  # fmt: skip
+        skey = cache["skey"]
         raw = _raw_values(sub, dim).astype(object)
         carried = pd.Series(raw.to_numpy()).groupby(skey, sort=False).ffill()
         after = fold(carried, kept)
         prev = pd.Series(after).groupby(skey, sort=False).shift(1)
         before = np.where(prev.isna().to_numpy(), after, prev.to_numpy(dtype=object))
         return before.astype(object), after
-    keys = pd.MultiIndex.from_arrays([sub["product"].astype(object), sub["subject"].astype(object)])
     # folded once per customer, then taken per event (no customer: unknown)
-    pos = attrs.index.get_indexer(keys)
+    if "pos" not in cache:
+        cache["pos"] = attrs.index.get_indexer(pd.MultiIndex.from_arrays(
+            [sub["product"].astype(object), sub["subject"].astype(object)]))  # fmt: skip
+    pos = cache["pos"]
     folded = fold(pd.Series(attrs[dim].to_numpy(dtype=object)), kept)
     seg = np.where(pos >= 0, folded[np.maximum(pos, 0)] if len(folded) else UNKNOWN,
                    UNKNOWN).astype(object)  # fmt: skip
@@ -238,14 +247,20 @@ def _split(g: _Groups, seg_before: np.ndarray, seg_after: np.ndarray) -> _Split:
 # -- daily flows per (product, dimension, segment) --------------------------------------------
 
 
-def _key(product: np.ndarray, dim: str, seg: np.ndarray) -> np.ndarray:
+def _key(
+    product: np.ndarray, dim: str, seg: np.ndarray,
+    coded: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """The composite ``product|dimension|segment`` key of each row (strings built once per
-    distinct pair: millions of rows, a few hundred keys)."""
+    distinct pair: millions of rows, a few hundred keys). ``coded``: ``product``'s
+    factorization (codes, names), when the caller has it (the same products keyed by
+    several segment columns)."""
     if len(product) == 0:
         return np.array([], dtype=object)
     # two flat factorizations and one integer pair code: no MultiIndex (its categoricals
     # cost milliseconds per call, which an update for a few customers pays dozens of times)
-    p_codes, p_names = pd.factorize(np.asarray(product, dtype=object), use_na_sentinel=False)
+    p_codes, p_names = (pd.factorize(np.asarray(product, dtype=object), use_na_sentinel=False)
+                        if coded is None else coded)  # fmt: skip
     s_codes, s_names = pd.factorize(np.asarray(seg, dtype=object), use_na_sentinel=False)
     pairs, codes = np.unique(p_codes.astype("int64") * len(s_names) + s_codes, return_inverse=True)
     names = np.array([f"{p_names[i // len(s_names)]}{_SEP}{dim}{_SEP}{s_names[i % len(s_names)]}"
@@ -280,8 +295,10 @@ def _flows(
     kind_g = np.asarray(g.kind, dtype=object)
     p = split.pieces
     pg = p["gid"].to_numpy()
+    g_coded = pd.factorize(g_product, use_na_sentinel=False)
+    piece_key = _key(g_product[pg], dim, p["seg"].to_numpy(), (g_coded[0][pg], g_coded[1]))
     rows = [pd.DataFrame({
-        "key": _key(g_product[pg], dim, p["seg"].to_numpy()), "time": g_day[pg],
+        "key": piece_key, "time": g_day[pg],
         **{k: np.where(p["kind"].to_numpy() == k, p["amount"].to_numpy(), 0)
            for k in ("new", "expansion", "contraction", "churn", "reactivation", "paused",
                      "resumed")},
@@ -296,7 +313,7 @@ def _flows(
         (split.c_after, 1, g.g_a, np.maximum(pmd, 0)),
     ):
         rows.append(pd.DataFrame({
-            "key": _key(g_product, dim, seg), "time": g_day,
+            "key": _key(g_product, dim, seg, g_coded), "time": g_day,
             "active_delta": sign * (state == PAYING).astype("int64"),
             "paused_delta": sign * (state == PAUSED).astype("int64"),
             "paused_mrr_delta": paused_mrr,
@@ -304,7 +321,7 @@ def _flows(
     counted = np.where(np.isin(kind_g, ("churn", "paused", "contraction")), split.c_before,
                        split.c_after)  # fmt: skip
     rows.append(pd.DataFrame({
-        "key": _key(g_product, dim, counted), "time": g_day,
+        "key": _key(g_product, dim, counted, g_coded), "time": g_day,
         "new_customers": (kind_g == "new").astype("int64"),
         "reactivated_customers": (kind_g == "reactivation").astype("int64"),
         "churned_customers": (kind_g == "churn").astype("int64"),
@@ -338,8 +355,7 @@ def _flows(
     # a customer is per product, also in the portfolio rows
     changes = pd.DataFrame({
         "time": np.concatenate([naive_utc(g_time)[pg], naive_utc(rv["time"])]),
-        "key": np.concatenate([_key(g_product[pg], dim, p["seg"].to_numpy()),
-                               _key(rv_product, dim, rv_seg)]),
+        "key": np.concatenate([piece_key, _key(rv_product, dim, rv_seg)]),
         "customer": who,
         "delta": np.concatenate([p["d"].to_numpy(), rv["amount"].to_numpy()]).astype("int64"),
     })  # fmt: skip
@@ -505,8 +521,9 @@ def _subscription_parts(
     tz = settings.timezone
     first_day = local_floor(g.sub["ts"], "D", tz).groupby(g.sub["product"].astype(object)).min()
     flows, moves, changes = [], [], []
+    cache: dict[str, np.ndarray] = {}
     for dim in settings.segments.dimensions:
-        before, after = _event_segments(g, dim, attrs, kept[dim])
+        before, after = _event_segments(g, dim, attrs, kept[dim], cache)
         split = _split(g, before, after)
         f, m, c = _flows(g, dim, split, attrs, kept[dim], tz)
         m = m.assign(key=_key(m["product"].to_numpy(), dim, m["seg_before"].to_numpy()),

@@ -39,6 +39,7 @@ from test_properties import (
 from test_segment_state import _events, _full, _portfolio, _store_equal, assert_frames_equal
 
 from growthwatch.events import GrowthEvent
+from growthwatch.metrics import segments as segments_mod
 from growthwatch.metrics._frame import TIME_DTYPE, json_key, local_floor_at, local_month_numbers
 from growthwatch.metrics.engine import MetricsEngine
 from growthwatch.metrics.families.segments import Segments
@@ -173,6 +174,47 @@ def test_an_updates_assembly_from_a_carried_row_is_the_whole_historys(
         floor = month if name == "churn_segments_monthly" else day
         want[name] = frame[(frame["time"] >= floor).to_numpy()].reset_index(drop=True)
     assert_frames_equal({k: f for k, f in want.items() if len(f)}, cut)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_stream(), st.sampled_from(["UTC", "Europe/Berlin"]), st.sampled_from([1, 6]))
+def test_an_updates_assembly_grid_holds_months_before_its_start_month(
+    stream: tuple[list[Any], list[Any], list[Any]], tz: str, ltv_months: int
+) -> None:
+    """The rows ``segments._daily`` builds for an update's assembly (a spy counts them):
+    per key at most the carried day, one per month from the LTV window's start to the
+    start's month, then the days from there to the horizon; not one per day of history.
+    (What it gives is the reference's: the carried-row test above.)"""
+    subs, renewals, others = stream
+    s = dataclasses.replace(SETTINGS, timezone=tz, ltv_months=ltv_months)
+    raw = _stretched(build_subs(subs) + build_renewals(renewals, subs) + build_other(others))
+    last = max(e.timestamp for e in raw)
+    horizon = pd.Timestamp(last + timedelta(days=1))
+    events = _events(raw)
+    whole = SegmentTotals.of(events, s, kept_by_dimension(events, s))
+    built: list[pd.DataFrame] = []
+    real = segments_mod._daily
+
+    def spy(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        out = real(*args, **kwargs)
+        built.append(out)
+        return out
+
+    since = pd.Timestamp(last) - pd.Timedelta(days=3)
+    with pytest.MonkeyPatch.context() as patch:  # hypothesis: no function-scoped fixture
+        patch.setattr(segments_mod, "_daily", spy)
+        segment_frames_from(whole, s, horizon, since=since)
+    if not built:  # nothing that moves MRR: no grid
+        return
+    grid = built[-1]
+    month = local_floor_at(since, "MS", tz)
+    dense = grid[(grid["time"] >= month).to_numpy()]
+    days = (horizon - month).days + 2
+    per_key = grid.groupby("product").size()
+    assert (per_key <= 1 + ltv_months + days).all(), per_key.max()
+    assert (dense.groupby("product").size() <= days).all()
+    coarse = grid[(grid["time"] < month).to_numpy()]
+    assert (coarse.groupby("product").size() <= 1 + ltv_months).all()
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,6 +12,7 @@ indexed copy (``customer_events``): a lookup, not a scan of the ledger.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -132,7 +133,7 @@ def touched(
 class _Read:
     """One lookup of customers' events in the indexed copy: what it covers."""
 
-    view: LedgerView
+    view: weakref.ref[LedgerView]  # (not the view itself: the ledger is not kept alive)
     upto: int
     subjects: frozenset[str]
     columns: frozenset[str]
@@ -160,13 +161,13 @@ def _customers_events(
     assert set(types) <= set(customer_events.TYPES), types
     wanted = set(columns)
     got = _last[0] if _last else None
-    if (got is None or got.view is not view or got.upto != upto
+    if (got is None or got.view() is not view or got.upto != upto
             or not subjects <= got.subjects or not wanted <= got.columns):  # fmt: skip
         customer_events.sync(view, upto)
         read_columns = wanted | set(_SHARED_COLUMNS)
         events = customer_events.read(view, customer_events.TYPES, sorted(read_columns),
                                       sorted(subjects))  # fmt: skip
-        got = _Read(view, upto, frozenset(subjects), frozenset(read_columns), events)
+        got = _Read(weakref.ref(view), upto, frozenset(subjects), frozenset(read_columns), events)
         _last[:] = [got]
     events = got.events
     keep = events["type"].isin(list(types)).to_numpy()

@@ -67,6 +67,12 @@ _ROWS_PER_MIB = 2**20 // _ROW_BYTES
 # rate leaves half of that for headroom (the 10M ledger's 6.5M user-days: 11 partitions
 # at 62 MiB, one piece at 2048's 832 MB).
 _DAY_ROWS_PER_MIB = 10_000
+# users (the build side of the user-days' join onto their numbers) one join keeps within
+# a MiB on one thread: the 10M ledger's 465k users fitted a 62 MiB share in one piece
+# (4.8 s of CPU), not 24 MB; about half of what fitted. Beyond, the distinct user-days are
+# read once by name (``user_day_keys``) and joined by partitions of the users (each read
+# of that table cost 1.05 s of CPU there, so the fewer the better).
+_USER_ROWS_PER_MIB = 4_000
 
 
 @dataclass(frozen=True)
@@ -176,11 +182,12 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
                     "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
         con.execute("DROP TABLE raw_users")
         users = "state_activity_users"
-        if not tight:
+        count = int(_scalar(con, f"SELECT count(*) FROM {users}"))
+        joins = state.parts_for(con, count, _USER_ROWS_PER_MIB)
+        if joins == 1:
             con.execute("CREATE OR REPLACE TEMP TABLE raw_days AS "
                         f"{aq.user_days(users, upto_rows, tz, span)}")  # fmt: skip
         else:  # the join onto the users' names in partitions, over one read of the ledger
-            joins = state.parts_for(con, active, _ROWS_PER_MIB)
             con.execute("CREATE OR REPLACE TEMP TABLE raw_keys AS "
                         f"{aq.user_day_keys(upto_rows, tz, span, joins)}")  # fmt: skip
             con.execute("CREATE OR REPLACE TEMP TABLE raw_days (pid BIGINT, uid BIGINT, "

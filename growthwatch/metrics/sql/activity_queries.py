@@ -129,9 +129,9 @@ def user_day_keys(where: str, tz: str, span: Span | None, parts: int) -> str:
     selects by name, with the partition of the user (``queries.subject_part``'s hash,
     computed once): what a partitioned build numbers (``keyed_days``) one partition at a
     time, so the ledger is read once, not once per partition."""
+    part = "0" if parts <= 1 else f"hash(subject) % {literal(int(parts))}"  # DuckDB's hash
     return (f"SELECT DISTINCT product, subject, {day_number('ts', tz, span)} AS day, "
-            f"hash(subject) % {literal(int(parts))} AS part FROM events "
-            f"WHERE {ACTIVE} AND ({where})")  # fmt: skip
+            f"{part} AS part FROM events WHERE {ACTIVE} AND ({where})")  # fmt: skip
 
 
 def keyed_days(keys: str, users: str, part: int) -> str:

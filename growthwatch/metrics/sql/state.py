@@ -85,6 +85,12 @@ _COHORT_ROWS_PER_MIB = 5_000
 # state tables, not the ledger (10M ledger, 62 MiB share: 3.0M months and 400k members).
 _COHORT_SORT_ROWS_PER_MIB = 5_000
 _COHORT_CELL_ROWS_PER_MIB = 10_000
+# The share below which a DuckDB hash aggregate of the users (the cohorts' DISTINCT of
+# user-months) ran out of memory in one piece instead of spilling (24 MB, a test's
+# limit, with 500k events; 62 MiB held 8.8M events' in one piece): there the cohort
+# build reads the ledger by partitions of the users, each scanning it. The engine never
+# sets less than ``settings.MIN_SHARE_MB`` (64), so a metrics run reads the ledger once.
+_SPILL_FLOOR_MIB = 48
 _FUNNEL_ROWS_PER_MIB = 3_000
 _UNITS = {"bytes": 2**-20, "kib": 2**-10, "mib": 1.0, "gib": 2**10, "tib": 2**20,
           "kb": 1e3 / 2**20, "mb": 1e6 / 2**20, "gb": 1e9 / 2**20, "tb": 1e12 / 2**20}  # fmt: skip
@@ -302,18 +308,24 @@ def _rebuild_cohorts(run: _Run, tz: str) -> None:
     29 of them on the 10M ledger at a 62 MiB share, 31.9 s of CPU.)"""
     con = run.con
     span = run.span()
-    tight = _parts(run, "type IN ('signup', 'active_use') AND subject IS NOT NULL",
-                   _COHORT_ROWS_PER_MIB, ("signup", "active_use")) > 1  # fmt: skip
+    parts = _parts(run, "type IN ('signup', 'active_use') AND subject IS NOT NULL",
+                   _COHORT_ROWS_PER_MIB, ("signup", "active_use"))  # fmt: skip
+    tight = parts > 1
+    limit = _limit_mib(con)
+    # below the floor DuckDB's aggregate does not spill in one piece: by the old rule
+    reads = parts if limit is not None and limit < _SPILL_FLOOR_MIB else 1
     con.execute("CREATE OR REPLACE TABLE state_cohorts_members (product VARCHAR, "
                 "subject VARCHAR, cohort BIGINT)")  # fmt: skip
     con.execute("CREATE OR REPLACE TABLE state_cohorts_active (product VARCHAR, "
                 "subject VARCHAR, month BIGINT)")  # fmt: skip
     con.execute("CREATE OR REPLACE TEMP TABLE cell_parts (product VARCHAR, cohort BIGINT, "
                 "month BIGINT, users BIGINT)")  # fmt: skip
-    src = q.Source(where=run.where())
     with _one_thread(con, tight):
-        con.execute("INSERT INTO state_cohorts_members " + q.logo_members(src, tz, span))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE cohort_months AS {q.logo_active(src, tz, span)}")
+        for i in range(reads):
+            src = q.Source(where=f"{run.where()} AND {q.subject_part(i, reads)}")
+            con.execute("INSERT INTO state_cohorts_members " + q.logo_members(src, tz, span))
+            con.execute(("CREATE OR REPLACE TEMP TABLE cohort_months AS " if i == 0 else
+                         "INSERT INTO cohort_months ") + q.logo_active(src, tz, span))  # fmt: skip
         per_month = [(int(m), int(n)) for m, n in con.execute(
             "SELECT month, count(*) FROM cohort_months GROUP BY month ORDER BY month").fetchall()]  # fmt: skip
         total = sum(n for _, n in per_month)

@@ -218,9 +218,11 @@ def test_retention_and_a_time_zone_change_rebuild_the_rollup() -> None:
 # -- reads only what it must ---------------------------------------------------------------
 
 
-def _update_reads(days: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """What an update after ``days`` of history takes: each rollup read's rows, the event
-    rows the families got, the folds' event counts, and the rollup's size."""
+def _update_reads(days: int, monkeypatch: pytest.MonkeyPatch, users: int = 5) -> dict[str, Any]:
+    """What an update after ``days`` of history (``users`` a product) takes: each rollup
+    read's day rows (``rows``) and the per-(product, day, previous day) counts it reads in
+    their place (``counted``), the event rows the families got, the folds' event counts,
+    and the rollup's size."""
     wheres: list[str] = []
     events: list[int] = []
     folds: list[int] = []
@@ -235,12 +237,12 @@ def _update_reads(days: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         events.append(len(frame))
         return frame
 
-    def fold(*args: Any) -> int:
-        folds.append(real_fold(*args))
+    def fold(*args: Any, **kwargs: Any) -> int:
+        folds.append(real_fold(*args, **kwargs))
         return folds[-1]
 
     with Ledger() as ledger:
-        ledger.append(history(days, 5))
+        ledger.append(history(days, users))
         engine = only(MetricsEngine(ledger, MetricsSettings()))
         engine.recompute([])
         ledger.append(later(days))
@@ -254,9 +256,11 @@ def _update_reads(days: int, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             total = int(con.execute(f"SELECT count(*) FROM {activity.DAYS}").fetchone()[0])  # type: ignore[index]
             rows = [int(con.execute(f"SELECT count(*) FROM {activity.DAYS} WHERE {w}")
                         .fetchone()[0]) for w in wheres]  # type: ignore[index]  # fmt: skip
+            counted = [int(con.execute(f"SELECT count(*) FROM {activity._COUNTED} WHERE {w}")
+                           .fetchone()[0]) for w in wheres]  # type: ignore[index]  # fmt: skip
         finally:
             con.close()
-    return {"rows": rows, "events": events, "folds": folds, "total": total}
+    return {"rows": rows, "counted": counted, "events": events, "folds": folds, "total": total}
 
 
 def test_an_update_reads_the_recent_days_not_the_history(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -275,3 +279,18 @@ def test_an_update_reads_the_recent_days_not_the_history(monkeypatch: pytest.Mon
     assert taken[360]["total"] > 2.5 * taken[120]["total"]
     assert sum(taken[360]["rows"]) <= sum(taken[120]["rows"]) * 1.2, taken
     assert sum(taken[360]["events"]) <= sum(taken[120]["events"]) + 2, taken
+
+
+def test_an_update_reads_counts_that_do_not_grow_with_the_users(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With ten times the users a day (same days, same new events), the window's day rows
+    grow tenfold, but the reads take the rollup's counts per (product, day, previous day)
+    instead: one per distinct gap between a user's active days, which with every user
+    active about every other day are a few days whatever the users (they grow by a day or
+    two, the longest gap among more users, not tenfold)."""
+    few, many = (_update_reads(60, monkeypatch, users) for users in (30, 300))
+    assert len(many["counted"]) == 3 and many["folds"] == [3]
+    assert sum(many["rows"]) > 7 * sum(few["rows"]), (few, many)
+    assert sum(many["counted"]) < 2 * sum(few["counted"]), (few, many)
+    assert sum(many["counted"]) * 10 < sum(many["rows"]), many

@@ -120,7 +120,8 @@ def rendered() -> dict[str, list[str]]:
     """Each builder of ``activity_queries``, rendered for a few zones and ranges as the
     rollup runs them."""
     where = "pid IN (1, 2) AND day >= 20512 AND day <= 20600"
-    out: dict[str, list[str]] = {"rolling_edges": [aq.rolling_edges(rollup.DAYS, where)],
+    out: dict[str, list[str]] = {"rolling_edges": [aq.rolling_edges(rollup.DAYS, where),
+                                                   aq.rolling_edges(rollup.COUNTS, where, weighted=True)],
                                  "lifecycle_counts": [], "day_number": [], "user_firsts": [],
                                  "user_day_rows": [], "user_days": [], "user_day_keys": [],
                                  "previous_days": [aq.previous_days("raw_days", "uid % 4 = 1")],
@@ -129,6 +130,8 @@ def rendered() -> dict[str, list[str]]:
                                  "new_activity": [], "grid_firsts": [aq.grid_firsts("seq <= 10")]}  # fmt: skip
     for period in ("day", "week"):
         out["lifecycle_counts"].append(aq.lifecycle_counts(rollup.DAYS, where, period))
+        out["lifecycle_counts"].append(aq.lifecycle_counts(rollup.COUNTS, where, period,
+                                                           weighted=True))  # fmt: skip
     span = (pd.Timestamp("2025-11-03", tz="UTC"), pd.Timestamp("2026-10-31 23:30", tz="UTC"))
     for tz in ("UTC", "Europe/Berlin", "America/New_York"):
         out["day_number"].append(f"SELECT {aq.day_number('ts', tz)} FROM events")

@@ -56,6 +56,18 @@ CREATE TABLE IF NOT EXISTS state_activity_users (uid BIGINT, pid BIGINT, product
 CREATE TABLE IF NOT EXISTS state_activity_days (pid BIGINT, uid BIGINT, day BIGINT,
     prev BIGINT);
 """
+# The rollup's user-days counted per (pid, day, prev): what ``rolling_edges`` and
+# ``lifecycle_counts`` read (``weighted``), so an update's window read follows the days
+# and products of the window, not its active users (at 10M demo events 339k user-day rows
+# of the window against some 10x fewer counts, and the counts do not grow with the users
+# a day). Rows are deltas (a fold appends +1s, a late day's redo -1s and +1s; the reads
+# sum them); rebuilt from the days when their ``seq`` is not the rollup's (after a build,
+# or a rollup made before this table existed).
+COUNTS = "state_activity_counts"
+_COUNT_TABLES = f"""
+CREATE TABLE IF NOT EXISTS state_activity_counts_meta (seq BIGINT);
+CREATE TABLE IF NOT EXISTS {COUNTS} (pid BIGINT, day BIGINT, prev BIGINT, n BIGINT);
+"""
 # bytes an active_use event costs the build's statements per partition (the user
 # aggregate's strings, the days' DISTINCT and window: uid, day, pid sorted, and the
 # partition overhead): how many events one partition of the users takes. At 10M events
@@ -110,16 +122,28 @@ def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
         con.execute("BEGIN TRANSACTION")
         try:
             con.execute(_TABLES)
+            con.execute(_COUNT_TABLES)
             meta = con.execute("SELECT seq, count, signature FROM state_activity_meta").fetchall()
             after = int(meta[0][0]) if len(meta) == 1 else -1
+            counted = _scalar(con, "SELECT max(seq) FROM state_activity_counts_meta")
             upto = last_seq(con, after)
             stale = (rebuild or len(meta) != 1 or meta[0][2] != _signature(view)
                      or after > upto or event_count(view, after) != int(meta[0][1]))  # fmt: skip
             if stale:
                 _build(con, view, upto)
+                _count_days(con, upto)
                 done = Synced(upto, True, 0)
             elif upto > after:
-                done = Synced(upto, False, _fold(con, view, after, upto))
+                current = counted is not None and int(counted) == after
+                done = Synced(upto, False, _fold(con, view, after, upto, counts=current))
+                if not current:
+                    _count_days(con, upto)
+                else:
+                    _mark_counted(con, upto)
+            elif counted is None or int(counted) != after:
+                _count_days(con, after)  # the rollup is current, its counts are not
+                con.execute("COMMIT")
+                return Synced(upto, False, 0)
             else:
                 con.execute("ROLLBACK")
                 return Synced(upto, False, 0)
@@ -131,6 +155,19 @@ def sync(view: LedgerView, *, rebuild: bool = False) -> Synced:
             con.execute("ROLLBACK")
             raise
     return done
+
+
+def _count_days(con: duckdb.DuckDBPyConnection, seq: int) -> None:
+    """The counts from the days, afresh (one aggregate of the rollup's days, in day order
+    so that a window's read skips the older row groups), covering the rollup at ``seq``."""
+    con.execute(f"CREATE OR REPLACE TABLE {COUNTS} AS SELECT pid, day, prev, count(*) AS n "
+                f"FROM {DAYS} GROUP BY pid, day, prev ORDER BY day, pid")  # fmt: skip
+    _mark_counted(con, seq)
+
+
+def _mark_counted(con: duckdb.DuckDBPyConnection, seq: int) -> None:
+    con.execute("DELETE FROM state_activity_counts_meta")
+    con.execute("INSERT INTO state_activity_counts_meta VALUES (?)", [seq])
 
 
 def _span(con: duckdb.DuckDBPyConnection, where: str) -> Span | None:
@@ -226,11 +263,14 @@ def _uid_part(index: int, parts: int) -> str:
 _ranges = state.ranges  # the days' copy in day order by pieces (shared with the cohorts)
 
 
-def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: int) -> int:
+def _fold(
+    con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: int, *, counts: bool
+) -> int:
     """Fold the events in (after, upto] in: new products and users get numbers, first
     activities move earlier (a ``min``), user-days not seen before are added with their
     previous day (the user's last, for days after it; a late day rewrites that user's
-    rows). Returns the active_use events read."""
+    rows), and (``counts``) the day rows added and removed go into ``COUNTS`` as +1s and
+    -1s. Returns the active_use events read."""
     tz = view.settings.timezone
     new = f"seq > {after} AND seq <= {upto}"
     span = _span(con, new)
@@ -306,9 +346,15 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
     # days after the user's last: their previous day is the one before among them, or the
     # last; no row of the rollup changes
     con.execute(
-        f"INSERT INTO {DAYS} SELECT pid, uid, day, coalesce(lag(day) OVER (PARTITION BY uid "
-        "ORDER BY day), old_last) FROM fresh WHERE old_last IS NULL OR lowest > old_last"
+        "CREATE OR REPLACE TEMP TABLE added_days AS SELECT pid, uid, day, coalesce(lag(day) "
+        "OVER (PARTITION BY uid ORDER BY day), old_last) AS prev FROM fresh "
+        "WHERE old_last IS NULL OR lowest > old_last"
     )
+    con.execute(f"INSERT INTO {DAYS} SELECT pid, uid, day, prev FROM added_days")
+    if counts:
+        con.execute(f"INSERT INTO {COUNTS} SELECT pid, day, prev, count(*) FROM added_days "
+                    "GROUP BY pid, day, prev")  # fmt: skip
+    con.execute("DROP TABLE added_days")
     late = [int(r[0]) for r in con.execute(
         "SELECT DISTINCT uid FROM fresh WHERE lowest < old_last").fetchall()]  # fmt: skip
     if late:  # rare: a day before the user's last; their rows again, in full
@@ -318,6 +364,11 @@ def _fold(con: duckdb.DuckDBPyConnection, view: LedgerView, after: int, upto: in
             f"(PARTITION BY uid ORDER BY day) AS prev FROM (SELECT pid, uid, day FROM {DAYS} "
             f"WHERE uid IN {uids} UNION ALL SELECT pid, uid, day FROM fresh WHERE uid IN {uids})"
         )
+        if counts:  # their rows leave the counts, their redone rows come in
+            con.execute(f"INSERT INTO {COUNTS} SELECT pid, day, prev, -count(*) FROM {DAYS} "
+                        f"WHERE uid IN {uids} GROUP BY pid, day, prev")  # fmt: skip
+            con.execute(f"INSERT INTO {COUNTS} SELECT pid, day, prev, count(*) FROM redo "
+                        "GROUP BY pid, day, prev")  # fmt: skip
         con.execute(f"DELETE FROM {DAYS} WHERE uid IN {uids}")
         con.execute(f"INSERT INTO {DAYS} SELECT * FROM redo")
         con.execute("DROP TABLE redo")
@@ -383,10 +434,15 @@ def _counts(view: LedgerView, start: pd.Timestamp | None, build: Any) -> pd.Data
     return frame.drop(columns="pid")
 
 
+# the counts as the reads take them: the deltas summed per (pid, day, prev) (the reads'
+# ``where`` on pid and day goes below the sum)
+_COUNTED = f"(SELECT pid, day, prev, CAST(sum(n) AS BIGINT) AS n FROM {COUNTS} GROUP BY pid, day, prev)"
+
+
 def rolling_edges(view: LedgerView, start: pd.Timestamp | None) -> pd.DataFrame:
     """The active users' interval edges per (product, local day) from ``start``'s day
     (``engagement.rolling_edges``' columns), from the rollup (``sync`` it first)."""
-    frame = _counts(view, start, lambda where: aq.rolling_edges(DAYS, where))
+    frame = _counts(view, start, lambda where: aq.rolling_edges(_COUNTED, where, weighted=True))
     columns = {"product": object, "day": "int64", "dau": "int64", "wau": "int64", "mau": "int64"}
     return frame.reindex(columns=list(columns)).astype(columns)
 
@@ -394,7 +450,8 @@ def rolling_edges(view: LedgerView, start: pd.Timestamp | None) -> pd.DataFrame:
 def lifecycle_counts(view: LedgerView, period: str, start: pd.Timestamp | None) -> pd.DataFrame:
     """Lifecycle counts per (product, period number ``k``) of the activity from ``start``'s
     day (``lifecycle.from_counts``' input), from the rollup (``sync`` it first)."""
-    frame = _counts(view, start, lambda where: aq.lifecycle_counts(DAYS, where, period))
+    frame = _counts(view, start,
+                    lambda where: aq.lifecycle_counts(_COUNTED, where, period, weighted=True))
     columns = {"product": object, "k": "int64", "active": "int64", "new": "int64",
                "returning": "int64", "resurrected": "int64", "dormant": "int64"}  # fmt: skip
     return frame.reindex(columns=list(columns)).astype(columns)

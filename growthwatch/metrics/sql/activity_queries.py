@@ -165,7 +165,17 @@ def grid_firsts(where: str) -> str:
             f"'activation') AND subject IS NOT NULL AND ({where}) GROUP BY product")  # fmt: skip
 
 
-def rolling_edges(days: str, where: str) -> str:
+def _count(weighted: bool, condition: str | None = None) -> str:
+    """The rows counted: one each (``count(*)``), or the sum of their ``n`` for a relation
+    of weighted rows (``activity``'s per-(product, day, previous day) counts)."""
+    if not weighted:
+        return "count(*)" if condition is None else f"count(*) FILTER (WHERE {condition})"
+    if condition is None:
+        return "CAST(sum(n) AS BIGINT)"
+    return f"coalesce(CAST(sum(n) FILTER (WHERE {condition}) AS BIGINT), 0)"
+
+
+def rolling_edges(days: str, where: str, *, weighted: bool = False) -> str:
     """DAU/WAU/MAU as interval edges per (pid, day) from a relation shaped as
     ``state_activity_days`` (``where``: the days read, e.g. from one window before the
     rewrite). A user counts on day x for a window of w days when one of their active days
@@ -174,11 +184,11 @@ def rolling_edges(days: str, where: str) -> str:
     before it (``prev``, stored on the row): +1 where it starts, -1 where it ends. A
     running sum over the days gives each day's distinct users (``engagement.product_daily``);
     no window function, and a day before the ones read adds nothing to the days after it
-    ends."""
+    ends. ``weighted``: ``days`` has a count ``n`` per row (the same rows, grouped)."""
     # a previous day 30 or more days back covers nothing of any window: the rows collapse
     # to (pid, day, prev within 30 days) with a count before the edges are made
     grouped = (f"SELECT pid, day, greatest(coalesce(prev, day - 30), day - 30) AS prev, "
-               f"count(*) AS n FROM {days} WHERE {where} GROUP BY pid, day, 3")  # fmt: skip
+               f"{_count(weighted)} AS n FROM {days} WHERE {where} GROUP BY pid, day, 3")  # fmt: skip
     parts = [f"SELECT pid, greatest(day, prev + {w}) AS day, "
              + ", ".join("n" if i == k else "0" for i in range(3)) + " FROM grouped "
              f"UNION ALL SELECT pid, day + {w} AS day, "
@@ -196,13 +206,14 @@ def _week(expr: str) -> str:
     return f"CAST(floor(({expr} + 3) / 7) AS BIGINT)"
 
 
-def lifecycle_counts(days: str, where: str, period: str) -> str:
+def lifecycle_counts(days: str, where: str, period: str, *, weighted: bool = False) -> str:
     """Lifecycle counts per (pid, period number ``k``) from a relation shaped as
     ``state_activity_days`` (``lifecycle.from_counts``' input). A user's period is counted
     once, on its first active day (the day whose ``prev`` is in an earlier period): new
     when it has no ``prev`` (the user's first activity), returning when ``prev`` is in
     k - 1, resurrected otherwise. Dormant in k: active in k - 1 and not in k, which is
-    active(k - 1) - returning(k). No window function: ``prev`` is on the rows."""
+    active(k - 1) - returning(k). No window function: ``prev`` is on the rows.
+    ``weighted``: ``days`` has a count ``n`` per row (the same rows, grouped)."""
     if period == "day":
         k, prev_k, first = "day", "prev", "TRUE"
     elif period == "week":
@@ -210,13 +221,15 @@ def lifecycle_counts(days: str, where: str, period: str) -> str:
         first = f"(prev IS NULL OR {prev_k} < {k})"
     else:
         raise ValueError(f"unknown lifecycle period {period!r} (day or week)")
-    periods = (f"SELECT pid, {k} AS k, {prev_k} AS prev_k FROM {days} "
+    n = ", n" if weighted else ""
+    periods = (f"SELECT pid, {k} AS k, {prev_k} AS prev_k{n} FROM {days} "
                f"WHERE {where} AND {first}")  # fmt: skip
+    w = weighted
     return (
         f"WITH periods AS ({periods}), "
-        "counts AS (SELECT pid, k, count(*) AS active, count(*) FILTER (WHERE prev_k IS NULL) "
-        "AS new, count(*) FILTER (WHERE prev_k = k - 1) AS \"returning\", "
-        "count(*) FILTER (WHERE prev_k < k - 1) AS resurrected FROM periods GROUP BY pid, k), "
+        f"counts AS (SELECT pid, k, {_count(w)} AS active, {_count(w, 'prev_k IS NULL')} "
+        f"AS new, {_count(w, 'prev_k = k - 1')} AS \"returning\", "
+        f"{_count(w, 'prev_k < k - 1')} AS resurrected FROM periods GROUP BY pid, k), "
         "parts AS (SELECT pid, k, active, new, \"returning\", resurrected, "
         "-\"returning\" AS dormant FROM counts UNION ALL SELECT pid, k + 1, 0, 0, 0, 0, active "
         "FROM counts) "

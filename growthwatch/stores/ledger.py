@@ -104,10 +104,14 @@ _COLUMNS = (
     "idempotency_key, product, type, ts, value, currency, subject, mrr_before, mrr_after, "
     "plan, channel, metadata, source, source_id, kind, ingested_at"
 )
-# The idempotency key in SQL, from the columns of an incoming frame.
-_KEY_EXPR = (
-    "CAST(substr(sha256(source || chr(31) || kind || chr(31) || source_id), 1, 32) AS UUID)"
-)
+# The idempotency key in SQL, from the columns of an incoming frame, as its 32 hex digits
+# (``_hex_keys`` turns them into the UUID's bytes).
+_KEY_HEX = "substr(sha256(source || chr(31) || kind || chr(31) || source_id), 1, 32)"
+_MONEY = ("value", "mrr_before", "mrr_after")
+# The money columns as a read gives them back (``SELECT_EXPR``: the DECIMAL(18, 6) the
+# insert stores, as DOUBLE), so the rows a piece stores are known without reading them.
+_MONEY_AS_STORED = ", ".join(f"CAST(CAST({c} AS DECIMAL(18, 6)) AS DOUBLE) AS {c}"
+                             for c in _MONEY)  # fmt: skip
 _SMALL = 64  # up to this many events are inserted as parameter rows, not through a frame
 _ONE_THREAD_ROWS = 10_000  # bulk inserts of at least this many rows run on one thread
 # A frame with its keys (``_with_keys``) as the events table's columns (all but ``seq`` and
@@ -133,6 +137,8 @@ class PreparedFrame:
     rows: pa.Table
     problems: list[RowProblem]
     keys: PieceKeys | None = None  # the rows' keys, sorted, repeats found
+    # ``value``, ``mrr_before``, ``mrr_after`` of ``rows`` as the ledger gives them back
+    money: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -178,9 +184,14 @@ def _file_state(path: str) -> _FileState:
         return _files.setdefault(key, _FileState())
 
 
-def _with_keys(rows: pa.Table) -> pa.Table:
+def _with_keys(rows: pa.Table) -> tuple[pa.Table, pa.Table]:
     """``rows`` with their idempotency keys derived (the insert's key expression, run by a
-    private in-memory DuckDB of the calling thread, on one thread: see ``_one_thread``)."""
+    private in-memory DuckDB of the calling thread, on one thread: see ``_one_thread``),
+    and the money columns as the ledger will give them back (``_MONEY_AS_STORED``).
+
+    DuckDB hashes (``sha256``, hex text); the first 32 hex digits become the 16 key bytes
+    here in numpy (``_hex_keys``): DuckDB's own ``CAST(... AS UUID)`` of that text cost as
+    much as the hash itself (0.23 of 0.55 s per million events)."""
     con = getattr(_scratch, "con", None)
     if con is None:
         con = _scratch.con = duckdb.connect()
@@ -188,15 +199,48 @@ def _with_keys(rows: pa.Table) -> pa.Table:
         con.execute("SET arrow_lossless_conversion = true")  # UUIDs as UUIDs
     con.register("incoming", rows)
     try:
-        keys = con.execute(f"SELECT {_KEY_EXPR} FROM incoming").arrow().read_all()
+        derived = con.execute(f"SELECT {_KEY_HEX}, {_MONEY_AS_STORED} FROM incoming"
+                              ).arrow().read_all()  # fmt: skip
     finally:
         con.unregister("incoming")
-    # Only the key comes out of DuckDB: the other columns stay as they are (exporting them
-    # all again cost more than the casts the insert does).
+    key = _hex_keys(derived.column(0), rows.num_rows)
+    # Only the key and the money as stored come out of DuckDB: the other columns stay as
+    # they are (exporting them all again cost more than the casts the insert does).
     at = rows.schema.get_field_index("idempotency_key")
     if at < 0:
-        return rows.add_column(0, "idempotency_key", keys.column(0))
-    return rows.set_column(at, "idempotency_key", keys.column(0))
+        rows = rows.add_column(0, "idempotency_key", key)
+    else:
+        rows = rows.set_column(at, "idempotency_key", key)
+    return rows, derived.drop_columns([derived.column_names[0]])
+
+
+_HEX_VALUE = np.full(256, 255, dtype=np.uint8)
+_HEX_VALUE[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.arange(16, dtype=np.uint8)
+
+
+def _hex_keys(column: pa.ChunkedArray | pa.Array, n: int) -> pa.Array:
+    """32 lowercase hex digits per row (``_KEY_HEX``) as DuckDB UUIDs (Arrow ``uuid``:
+    the 16 bytes the digits spell, in order, as ``CAST(text AS UUID)`` makes them)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks else pa.array([], pa.string())
+    if not pa.types.is_string(column.type):
+        column = column.cast(pa.string())
+    if column.null_count or len(column) != n:
+        raise ValueError("idempotency keys: a key could not be derived")
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset :
+                                                                   column.offset + n + 1]  # fmt: skip
+    if n and not (offsets[-1] - offsets[0] == 32 * n and np.all(np.diff(offsets) == 32)):
+        raise ValueError("idempotency keys: a derived key is not 32 hex digits")
+    start = int(offsets[0]) if n else 0
+    text = np.frombuffer(column.buffers()[2] or b"", dtype=np.uint8, count=32 * n, offset=start)
+    nibbles = _HEX_VALUE[text].reshape(n, 16, 2)
+    if n and int(nibbles.max()) > 15:
+        raise ValueError("idempotency keys: a derived key is not lowercase hex")
+    raw = (nibbles[:, :, 0] << 4) | nibbles[:, :, 1]
+    storage = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(16), n, [None, pa.py_buffer(np.ascontiguousarray(raw).tobytes())]
+    )
+    return pa.ExtensionArray.from_storage(pa.uuid(), storage)
 
 
 class Ledger(DuckDBFile):
@@ -219,9 +263,9 @@ class Ledger(DuckDBFile):
         """Check ``frame`` (``check_table``) and derive its keys, outside the ledger's lock
         and without its file."""
         good, problems = check_table(frame, derive_keys=False)
-        rows = _with_keys(good)
+        rows, money = _with_keys(good)
         keys = PieceKeys.of(Keys.from_arrow(rows.column("idempotency_key")))
-        return PreparedFrame(frame, rows, problems, keys)
+        return PreparedFrame(frame, rows, problems, keys, money)
 
     def _drop_key_index(self) -> None:
         """Rebuild an events table made with ``idempotency_key UUID PRIMARY KEY`` (ledgers
@@ -377,6 +421,8 @@ class Ledger(DuckDBFile):
                                       columns=columns,
                                       prepared=isinstance(events, PreparedFrame),
                                       keys=events.keys if isinstance(events, PreparedFrame)
+                                      else None,
+                                      money=events.money if isinstance(events, PreparedFrame)
                                       else None)  # fmt: skip
             inserted = self._count_unlocked() - before
             if problems:
@@ -428,6 +474,7 @@ class Ledger(DuckDBFile):
         columns: Sequence[str] = tuple(EVENT_COLUMNS),
         prepared: bool = False,
         keys: PieceKeys | None = None,
+        money: pa.Table | None = None,
     ) -> pd.DataFrame | None:
         """Insert the rows not there yet. The key is derived (``_with_keys``, the formula of
         ``growthwatch.events.idempotency_key``: a test holds the two equal) unless the frame
@@ -437,7 +484,8 @@ class Ledger(DuckDBFile):
         checked again row by row by ``INSERT OR IGNORE`` on a re-run).
 
         With ``read_back_after`` (the largest seq before this insert), returns the rows of
-        ``frame`` as stored: those after that seq, plus those whose key was already there.
+        ``frame`` as stored: those after that seq, plus those whose key was already there
+        (``_stored_rows``).
         """
         now = datetime.now(UTC)
         # As Arrow: DuckDB scans Arrow strings without touching Python objects (several
@@ -445,12 +493,13 @@ class Ledger(DuckDBFile):
         table = (
             frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         )
-        if not prepared:
-            table = _with_keys(table)
+        if not prepared or money is None:
+            table, money = _with_keys(table)
         if keys is None:
             keys = PieceKeys.of(Keys.from_arrow(table.column("idempotency_key")))
         new, held = self._new_rows(keys)
-        fresh = table if bool(new.all()) else table.filter(pa.array(new))
+        everything = bool(new.all())
+        fresh = table if everything else table.filter(pa.array(new))
         inserted = fresh.num_rows
         if inserted:
             self._con.register("incoming", fresh)
@@ -465,19 +514,59 @@ class Ledger(DuckDBFile):
             self._stored(held, keys, new)
         if read_back_after is None:
             return None
+        stored_money = money if everything else money.filter(pa.array(new))
+        return self._stored_rows(table, fresh, stored_money, keys, new, read_back_after,
+                                 columns)  # fmt: skip
+
+    def _stored_rows(
+        self,
+        table: pa.Table,
+        fresh: pa.Table,
+        money: pa.Table,
+        keys: PieceKeys,
+        new: npt.NDArray[np.bool_],
+        after: int,
+        columns: Sequence[str],
+    ) -> pd.DataFrame:
+        """The rows of ``table`` as the ledger holds them (``read(with_seq=True)`` layout,
+        ``columns`` and ``seq``, by seq): the ones already there read back by key, the new
+        ones (``fresh``) taken from the input itself with only their seqs read back.
+
+        Reading the new rows back in full was most of what a bulk piece cost besides the
+        insert; their stored values are known: the same text and times, the money as
+        ``_with_keys`` computed it, the key as hex. The seqs are read with the keys, in
+        seq order, and must spell exactly ``fresh``'s keys in order (one thread inserted
+        them, numbering them as it went); if they do not (another writer's rows among
+        them), the new rows are read back in full, as before."""
         wanted = ", ".join(f"{SELECT_EXPR[c]} AS {c}" for c in columns)
-        sql = f"SELECT {wanted}, seq FROM events WHERE seq > ?"
-        params: list[Any] = [read_back_after]
-        if inserted < table.num_rows:  # some were already there (or twice in the frame)
-            sql += (f" UNION ALL SELECT {wanted}, seq FROM events WHERE seq <= ? AND "
-                    "idempotency_key IN (SELECT idempotency_key FROM incoming)")  # fmt: skip
-            params.append(read_back_after)
-        self._con.register("incoming", table)
-        try:
-            result = self._con.execute(f"{sql} ORDER BY seq", params).arrow().read_all()
-        finally:
-            self._con.unregister("incoming")
-        return _typed_events(result.to_pandas(), with_seq=True)
+        parts: list[pa.Table] = []
+        if fresh.num_rows < table.num_rows:  # some were already there (or twice in it)
+            self._con.register("incoming", table)
+            try:
+                parts.append(self._con.execute(
+                    f"SELECT {wanted}, seq FROM events WHERE seq <= ? AND idempotency_key IN "
+                    "(SELECT idempotency_key FROM incoming) ORDER BY seq", [after]
+                ).arrow().read_all())  # fmt: skip
+            finally:
+                self._con.unregister("incoming")
+        if fresh.num_rows:
+            got = self._con.execute(
+                "SELECT CAST(idempotency_key AS BLOB) AS k, seq FROM events WHERE seq > ? "
+                "ORDER BY seq", [after]
+            ).arrow().read_all()
+            mine = keys.keys.take(new)
+            back = Keys.from_arrow(got.column("k"))
+            if len(back) == len(mine) and np.array_equal(back.hi, mine.hi) \
+                    and np.array_equal(back.lo, mine.lo):  # fmt: skip
+                parts.append(_as_read(fresh, money, got.column("seq"), columns))
+            else:
+                parts.append(self._con.execute(
+                    f"SELECT {wanted}, seq FROM events WHERE seq > ? ORDER BY seq", [after]
+                ).arrow().read_all())  # fmt: skip
+        frames = [_typed_events(part.to_pandas(), with_seq=True) for part in parts]
+        if not frames:
+            return _typed_events(None, with_seq=True)[[*columns, "seq"]]
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
     @contextlib.contextmanager
     def _one_thread(self, rows: int) -> Iterator[None]:
@@ -643,6 +732,38 @@ def _typed_events(frame: pd.DataFrame | None, *, with_seq: bool) -> pd.DataFrame
         if col in frame:
             frame[col] = frame[col].astype(dtype)
     return frame
+
+
+def _as_read(
+    fresh: pa.Table, money: pa.Table, seq: pa.ChunkedArray, columns: Sequence[str]
+) -> pa.Table:
+    """New rows in the layout a read of ``columns`` gives (``SELECT_EXPR``), with ``seq``:
+    the key as 32 hex digits, the money as stored (``money``), the rest as inserted."""
+    out: dict[str, Any] = {}
+    for c in columns:
+        if c in _MONEY:
+            out[c] = money.column(c)
+        elif c == "idempotency_key":
+            out[c] = _key_hex(fresh.column(c))
+        else:
+            out[c] = fresh.column(c)
+    out["seq"] = seq
+    return pa.table(out)
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def _key_hex(column: pa.ChunkedArray) -> pa.Array:
+    """UUID keys as 32 lowercase hex digits, as ``SELECT_EXPR`` reads them."""
+    keys = Keys.from_arrow(column)  # the two halves, in the bytes' order
+    raw = np.stack([keys.hi, keys.lo], axis=1).view(np.uint8).reshape(-1, 16)
+    text = np.empty((len(raw), 32), dtype=np.uint8)
+    text[:, 0::2] = _HEX_DIGITS[raw >> 4]
+    text[:, 1::2] = _HEX_DIGITS[raw & 15]
+    offsets = np.arange(0, 32 * (len(raw) + 1), 32, dtype=np.int32)
+    return pa.StringArray.from_buffers(len(raw), pa.py_buffer(offsets.tobytes()),
+                                       pa.py_buffer(text.tobytes()))  # fmt: skip
 
 
 def _columns(read_back: bool | Sequence[str]) -> tuple[str, ...]:

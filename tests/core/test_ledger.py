@@ -178,6 +178,50 @@ def test_read_back_of_named_columns_gives_the_same_points(tmp_path: Path) -> Non
         raise AssertionError("an unknown column must be refused")
 
 
+def test_read_back_gives_exactly_what_a_read_gives(tmp_path: Path) -> None:
+    """The new rows of a bulk append are given back from the input (only their seqs are
+    read): every column must equal what ``read`` gives for them, money rounded to the
+    stored DECIMAL(18, 6) (halves, tiny and huge values), keys as hex, metadata as text;
+    the rows already there are read back, and together they come in seq order."""
+    from growthwatch.demo.generator import DemoSpec, generate
+
+    demo = next(iter(generate(DemoSpec(products=2, days=3, events_per_day=400))))
+    odd = events_to_frame(payments(40, start=9000))
+    amounts = [0.1234565, 1 / 3, -2.5e-7, 5e-7, 1.5e-6, 123456789.1234565, 0.0000004999,
+               -0.0000005, 2.675, 1e-9]  # fmt: skip
+    odd["value"] = [amounts[i % len(amounts)] for i in range(len(odd))]
+    frame = pd.concat([demo, odd], ignore_index=True)
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.append(frame.iloc[:150])  # some rows there already
+        for read_back in (True, ("ts", "value", "subject", "mrr_after", "idempotency_key")):
+            appended = ledger.append(frame, read_back=read_back) if read_back is True else \
+                ledger.append(Ledger.prepare(frame.iloc[:50]), read_back=read_back)  # fmt: skip
+            assert appended.stored is not None
+            stored = appended.stored
+            wanted = list(stored.columns)
+            everything = ledger.read(with_seq=True)
+            expected = everything[everything["idempotency_key"].isin(
+                stored["idempotency_key"])].sort_values("seq")[wanted]  # fmt: skip
+            assert stored["seq"].is_monotonic_increasing
+            given = len(frame) if read_back is True else 50
+            assert len(stored) == given - len(appended.rejected) > 1000 * (read_back is True)
+            pd.testing.assert_frame_equal(stored.reset_index(drop=True),
+                                          expected.reset_index(drop=True))  # fmt: skip
+        # the piece's own new rows too (nothing there before): a fresh ledger
+    with Ledger() as fresh:
+        got = fresh.append(Ledger.prepare(frame), read_back=True).stored
+        assert got is not None
+        pd.testing.assert_frame_equal(got, fresh.read(with_seq=True).sort_values("seq")
+                                      .reset_index(drop=True))  # fmt: skip
+        stored_values = fresh.connection.execute(
+            "SELECT CAST(value AS VARCHAR) FROM events WHERE source_id = ?",
+            [odd["source_id"].iloc[1]],
+        ).fetchone()
+        assert stored_values == ("0.333333",)  # 1/3, stored to 6 decimals
+        third = got[got["source_id"] == odd["source_id"].iloc[1]]["value"].tolist()
+        assert third == [0.333333]  # given back as stored, not as given
+
+
 def test_a_prepared_frame_stores_what_the_frame_stores(tmp_path: Path) -> None:
     frame = events_to_frame(payments(150))
     frame.loc[7, "currency"] = "usd"  # one bad row

@@ -123,10 +123,7 @@ def rendered() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {"rolling_edges": [aq.rolling_edges(rollup.DAYS, where),
                                                    aq.rolling_edges(rollup.COUNTS, where, weighted=True)],
                                  "lifecycle_counts": [], "day_number": [], "user_firsts": [],
-                                 "user_day_rows": [], "user_days": [], "user_day_keys": [],
-                                 "previous_days": [aq.previous_days("raw_days", "uid % 4 = 1")],
-                                 "keyed_days": [aq.keyed_days("raw_keys", rollup.DAYS.replace(
-                                     "days", "users"), 2)],
+                                 "user_day_rows": [],
                                  "new_activity": [], "grid_firsts": [aq.grid_firsts("seq <= 10")]}  # fmt: skip
     for period in ("day", "week"):
         out["lifecycle_counts"].append(aq.lifecycle_counts(rollup.DAYS, where, period))
@@ -139,9 +136,6 @@ def rendered() -> dict[str, list[str]]:
         out["user_firsts"].append(aq.user_firsts("seq <= 10", tz))
         out["user_day_rows"].append(aq.user_day_rows(rollup.DAYS.replace("days", "users"),
                                                      "seq <= 10", tz))  # fmt: skip
-        out["user_days"].append(aq.user_days(rollup.DAYS.replace("days", "users"), "seq <= 10",
-                                             tz, span))  # fmt: skip
-        out["user_day_keys"].append(aq.user_day_keys("seq <= 10", tz, None, 1))
         out["new_activity"].append(aq.new_activity("seq > 10 AND seq <= 20", tz))
     return out
 

@@ -74,17 +74,6 @@ CREATE TABLE IF NOT EXISTS {COUNTS} (pid BIGINT, day BIGINT, prev BIGINT, n BIGI
 # and a 62 MiB share (``memory_limit_mb`` 450) 12 partitions; at 2048 (832 MB) one piece.
 _ROW_BYTES = 100
 _ROWS_PER_MIB = 2**20 // _ROW_BYTES
-# user-day rows (pid, uid, day: integers) one partition of the previous days' window
-# keeps within a MiB: 816k rows took 0.5 s within a 62 MiB share on the 10M ledger; the
-# rate leaves half of that for headroom (the 10M ledger's 6.5M user-days: 11 partitions
-# at 62 MiB, one piece at 2048's 832 MB).
-_DAY_ROWS_PER_MIB = 10_000
-# users (the build side of the user-days' join onto their numbers) one join keeps within
-# a MiB on one thread: the 10M ledger's 465k users fitted a 62 MiB share in one piece
-# (4.8 s of CPU), not 24 MB; about half of what fitted. Beyond, the distinct user-days are
-# read once by name (``user_day_keys``) and joined by partitions of the users (each read
-# of that table cost 1.05 s of CPU there, so the fewer the better).
-_USER_ROWS_PER_MIB = 4_000
 
 
 @dataclass(frozen=True)
@@ -181,30 +170,28 @@ def _span(con: duckdb.DuckDBPyConnection, where: str) -> Span | None:
 
 
 def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
-    """The rollup from every event up to ``upto``, reading the ledger twice whatever the
-    memory limit: the users (one aggregate per user, the strings hashed once), then
-    products, then the distinct user-days as integers (the events joined to their user's
-    number), each an aggregate DuckDB spills beyond its ``memory_limit``; then each day's
-    previous one (a window per user) over that integer table.
+    """The rollup from every event up to ``upto``: the users (one aggregate per user, the
+    strings hashed once), then products, then the days as integers (the events joined to
+    their user's number, distinct) with each day's previous one (a window per user).
 
-    Under a binding ``memory_limit`` (``state.parts_for`` at ``_ROW_BYTES`` an active
-    event) the statements run on one thread (``state.one_thread``: two threads' hash
-    tables ran out of memory at a 62 MiB share where one fits), and the window in
-    partitions of the users by ``uid`` (``_DAY_ROWS_PER_MIB``), each reading the
-    user-days, not the ledger; a user's rows depend on their own days only, so the
-    partitions' rows are the whole's. The days are then copied in day order (an update's
-    range on ``day`` skips the older row groups) by ranges of days that each fit.
-
-    (The user aggregate and the days' join were partitioned over the ledger: each of 12
-    partitions scanned every event on the 10M ledger at a 62 MiB share, 26.9 s of CPU.)"""
+    Under a binding DuckDB ``memory_limit`` the user aggregate and the days' window run
+    in partitions of the users by a hash of ``subject`` (``state.parts_for`` at
+    ``_ROW_BYTES`` a row, one thread: ``state.one_thread``), so each statement's memory
+    follows a partition, not the history; a user's rows depend on their own events
+    only, so the partitions' rows are the whole's. The days are then copied in day order
+    (an update's range on ``day`` skips the older row groups) by ranges of days that
+    each fit the same budget."""
     tz = view.settings.timezone
     con.execute("DROP INDEX IF EXISTS state_activity_users_subject")
     upto_rows = f"seq <= {upto}"
     span = _span(con, upto_rows)
     active = int(_scalar(con, f"SELECT count(*) FROM events WHERE {aq.ACTIVE} AND {upto_rows}"))
-    tight = state.parts_for(con, active, _ROWS_PER_MIB) > 1
-    with state.one_thread(con, tight):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts(upto_rows, tz, span)}")
+    parts = state.parts_for(con, active, _ROWS_PER_MIB)
+    with state.one_thread(con, parts > 1):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts('FALSE', tz)}")
+        for i in range(parts):
+            part = f"{upto_rows} AND {q.subject_part(i, parts)}"
+            con.execute(f"INSERT INTO raw_users {aq.user_firsts(part, tz, span)}")
         con.execute(
             "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
             "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
@@ -219,48 +206,46 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
                     "JOIN state_activity_products AS p ON p.product = u.product")  # fmt: skip
         con.execute("DROP TABLE raw_users")
         users = "state_activity_users"
-        count = int(_scalar(con, f"SELECT count(*) FROM {users}"))
-        joins = state.parts_for(con, count, _USER_ROWS_PER_MIB)
-        if joins == 1:
-            con.execute("CREATE OR REPLACE TEMP TABLE raw_days AS "
-                        f"{aq.user_days(users, upto_rows, tz, span)}")  # fmt: skip
-        else:  # the join onto the users' names in partitions, over one read of the ledger
-            con.execute("CREATE OR REPLACE TEMP TABLE raw_keys AS "
-                        f"{aq.user_day_keys(upto_rows, tz, span, joins)}")  # fmt: skip
-            con.execute("CREATE OR REPLACE TEMP TABLE raw_days (pid BIGINT, uid BIGINT, "
-                        "day BIGINT)")  # fmt: skip
-            for i in range(joins):
-                theirs = f"(SELECT * FROM {users} WHERE {q.subject_part(i, joins)})"
-                con.execute(f"INSERT INTO raw_days {aq.keyed_days('raw_keys', theirs, i)}")
-            con.execute("DROP TABLE raw_keys")
-        rows = int(_scalar(con, "SELECT count(*) FROM raw_days"))
-        parts = state.parts_for(con, rows, _DAY_ROWS_PER_MIB)
         if parts == 1:
             con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS "
-                        f"{aq.previous_days('raw_days', 'TRUE')} ORDER BY day, uid")  # fmt: skip
+                        f"{aq.user_day_rows(users, upto_rows, tz, span)} ORDER BY day, uid")  # fmt: skip
         else:
             con.execute(f"CREATE OR REPLACE TEMP TABLE raw_prev AS "
-                        f"{aq.previous_days('raw_days', 'FALSE')}")  # fmt: skip
+                        f"{aq.user_day_rows(users, 'FALSE', tz)}")  # fmt: skip
             for i in range(parts):
-                con.execute(f"INSERT INTO raw_prev {aq.previous_days('raw_days', _uid_part(i, parts))}")
+                theirs = f"(SELECT * FROM {users} WHERE {q.subject_part(i, parts)})"
+                rows = f"{upto_rows} AND {_events_part(i, parts)}"
+                con.execute(f"INSERT INTO raw_prev {aq.user_day_rows(theirs, rows, tz, span)}")
             con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev WHERE FALSE")
             per_day = con.execute("SELECT day, count(*) FROM raw_prev GROUP BY day "
                                   "ORDER BY day").fetchall()  # fmt: skip
-            budget = max(1, -(-rows // parts))
+            budget = max(1, -(-sum(int(n) for _, n in per_day) // parts))
             for lo, hi in _ranges([(int(d), int(n)) for d, n in per_day], budget):
                 con.execute(f"INSERT INTO {DAYS} SELECT * FROM raw_prev WHERE day >= "
                             f"{literal(lo)} AND day <= {literal(hi)} ORDER BY day, uid")  # fmt: skip
             con.execute("DROP TABLE raw_prev")
-        con.execute("DROP TABLE raw_days")
     con.execute("CREATE INDEX state_activity_users_subject ON state_activity_users (subject)")
 
 
-def _uid_part(index: int, parts: int) -> str:
-    """One of ``parts`` disjoint partitions of the numbered users (the window's rows)."""
-    return f"uid % {literal(int(parts))} = {literal(int(index))}"
+def _events_part(index: int, parts: int) -> str:
+    """``queries.subject_part`` of the events aliased ``e`` (``user_day_rows`` joins them
+    to the users, who have a ``subject`` too)."""
+    return q.subject_part(index, parts).replace("hash(subject)", "hash(e.subject)")
 
 
-_ranges = state.ranges  # the days' copy in day order by pieces (shared with the cohorts)
+def _ranges(per_day: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
+    """Consecutive ranges (first, last day) of the days in order, each of at most
+    ``budget`` rows unless one day alone has more (a day is never split)."""
+    ranges: list[tuple[int, int]] = []
+    size = 0
+    for day, n in per_day:
+        if ranges and size + n <= budget:
+            ranges[-1] = (ranges[-1][0], day)
+            size += n
+        else:
+            ranges.append((day, day))
+            size = n
+    return ranges
 
 
 def _fold(

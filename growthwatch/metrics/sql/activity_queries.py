@@ -30,9 +30,8 @@ import pandas as pd
 
 from growthwatch.metrics.sql import Span, literal
 
-__all__ = ["day_number", "grid_firsts", "keyed_days", "lifecycle_counts", "new_activity",
-           "previous_days", "rolling_edges", "user_day_keys", "user_day_rows", "user_days",
-           "user_firsts"]
+__all__ = ["day_number", "grid_firsts", "lifecycle_counts", "new_activity", "rolling_edges",
+           "user_day_rows", "user_firsts"]
 
 ACTIVE = "type = 'active_use' AND subject IS NOT NULL"
 
@@ -110,44 +109,13 @@ def user_firsts(where: str, tz: str, span: Span | None = None) -> str:
 def user_day_rows(users: str, where: str, tz: str, span: Span | None = None) -> str:
     """(pid, uid, day, prev): the rows of ``state_activity_days`` from the events ``where``
     selects, the users numbered by ``users`` (shaped as ``state_activity_users``): the
-    distinct user-days as integers (``user_days``), then each one's previous day
-    (``previous_days``)."""
-    return previous_days(f"({user_days(users, where, tz, span)})", "TRUE")
-
-
-def user_days(users: str, where: str, tz: str, span: Span | None = None) -> str:
-    """(pid, uid, day): the distinct user-days of the events ``where`` selects as
-    integers, the users numbered by ``users`` (shaped as ``state_activity_users``)."""
-    return (f"SELECT DISTINCT u.pid AS pid, u.uid AS uid, {day_number('e.ts', tz, span)} AS day "
-            f"FROM events AS e JOIN {users} AS u ON u.product = e.product "
-            f"AND u.subject = e.subject WHERE e.{ACTIVE.replace(' AND subject', ' AND e.subject')} "
-            f"AND ({where})")  # fmt: skip
-
-
-def user_day_keys(where: str, tz: str, span: Span | None, parts: int) -> str:
-    """(product, subject, day, part): the distinct user-days of the events ``where``
-    selects by name, with the partition of the user (``queries.subject_part``'s hash,
-    computed once): what a partitioned build numbers (``keyed_days``) one partition at a
-    time, so the ledger is read once, not once per partition."""
-    part = "0" if parts <= 1 else f"hash(subject) % {literal(int(parts))}"  # DuckDB's hash
-    return (f"SELECT DISTINCT product, subject, {day_number('ts', tz, span)} AS day, "
-            f"{part} AS part FROM events WHERE {ACTIVE} AND ({where})")  # fmt: skip
-
-
-def keyed_days(keys: str, users: str, part: int) -> str:
-    """(pid, uid, day): the user-days of one partition of a relation shaped as
-    ``user_day_keys`` numbered by ``users`` (shaped as ``state_activity_users``, already
-    of that partition): distinct already, one row per user and day."""
-    return (f"SELECT u.pid AS pid, u.uid AS uid, k.day AS day FROM {keys} AS k JOIN {users} "
-            "AS u ON u.product = k.product AND u.subject = k.subject "
-            f"WHERE k.part = {literal(int(part))}")  # fmt: skip
-
-
-def previous_days(days: str, where: str) -> str:
-    """(pid, uid, day, prev) of the rows ``where`` selects of a relation shaped as
-    ``user_days``: each day with the user's active day before it (one window)."""
+    distinct user-days as integers, then each one's previous day (one window)."""
+    distinct = (f"SELECT DISTINCT u.pid AS pid, u.uid AS uid, {day_number('e.ts', tz, span)} AS day "
+                f"FROM events AS e JOIN {users} AS u ON u.product = e.product "
+                f"AND u.subject = e.subject WHERE e.{ACTIVE.replace(' AND subject', ' AND e.subject')} "
+                f"AND ({where})")  # fmt: skip
     return (f"SELECT pid, uid, day, lag(day) OVER (PARTITION BY uid ORDER BY day) AS prev "
-            f"FROM {days} AS d WHERE {where}")  # fmt: skip
+            f"FROM ({distinct}) AS d")  # fmt: skip
 
 
 def new_activity(where: str, tz: str, span: Span | None = None) -> str:

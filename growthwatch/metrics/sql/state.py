@@ -49,7 +49,7 @@ from growthwatch.metrics.sql import Span, literal, literals
 from growthwatch.metrics.sql import queries as q
 
 __all__ = ["changed_funnel_frames", "funnel_frames", "logo_retention", "one_thread", "parts_for",
-           "ranges", "rows_of_types"]
+           "rows_of_types"]
 
 _COHORT_TABLES = """
 CREATE TABLE IF NOT EXISTS state_cohorts_meta (seq BIGINT, signature VARCHAR);
@@ -80,17 +80,6 @@ _LOWEST = -(2**31)  # a month number before any
 # 832 MB DuckDB share builds the cohorts in about 20 partitions and the funnels in 4; on
 # the 10M ledger the cohorts take 2 partitions and the funnels one piece.
 _COHORT_ROWS_PER_MIB = 5_000
-# Rows of the cohorts' active months (product, subject, month) one ORDER BY keeps within a
-# MiB, and rows of the members and months one partition of the cells' join holds: the
-# state tables, not the ledger (10M ledger, 62 MiB share: 3.0M months and 400k members).
-_COHORT_SORT_ROWS_PER_MIB = 5_000
-_COHORT_CELL_ROWS_PER_MIB = 10_000
-# The share below which a DuckDB hash aggregate of the users (the cohorts' DISTINCT of
-# user-months) ran out of memory in one piece instead of spilling (24 MB, a test's
-# limit, with 500k events; 62 MiB held 8.8M events' in one piece): there the cohort
-# build reads the ledger by partitions of the users, each scanning it. The engine never
-# sets less than ``settings.MIN_SHARE_MB`` (64), so a metrics run reads the ledger once.
-_SPILL_FLOOR_MIB = 48
 _FUNNEL_ROWS_PER_MIB = 3_000
 _UNITS = {"bytes": 2**-20, "kib": 2**-10, "mib": 1.0, "gib": 2**10, "tib": 2**20,
           "kb": 1e3 / 2**20, "mb": 1e6 / 2**20, "gb": 1e9 / 2**20, "tb": 1e12 / 2**20}  # fmt: skip
@@ -295,50 +284,29 @@ def logo_retention(
 
 
 def _rebuild_cohorts(run: _Run, tz: str) -> None:
-    """The cohort state from the whole ledger, reading it once: the members and the
-    active months are each one aggregate over the ledger (DuckDB's hash aggregate spills
-    beyond its ``memory_limit``, so neither needs partitions), the months copied into
-    the state in month order by ranges of months that fit the limit (a fold's lookup of
-    recent months skips the older row groups; one ORDER BY of every row ran out of memory
-    at a 62 MiB share), then the cells counted from the state tables in as many
-    partitions of the users as the limit needs (``_parts``: each partition reads the
-    state, not the ledger; a user is in one partition, so the sums are the whole's).
-
-    (It was partitioned over the ledger: each of ``parts`` partitions scanned every event,
-    29 of them on the 10M ledger at a 62 MiB share, 31.9 s of CPU.)"""
+    """The cohort state from the whole ledger, in as many partitions of the users as
+    DuckDB's ``memory_limit`` needs (``_parts``): each partition's members, active months
+    and cells, the cells then summed (a user is in one partition, so the sums are the
+    cells of the whole; identical to one piece, whatever the partitions)."""
     con = run.con
     span = run.span()
     parts = _parts(run, "type IN ('signup', 'active_use') AND subject IS NOT NULL",
                    _COHORT_ROWS_PER_MIB, ("signup", "active_use"))  # fmt: skip
-    tight = parts > 1
-    limit = _limit_mib(con)
-    # below the floor DuckDB's aggregate does not spill in one piece: by the old rule
-    reads = parts if limit is not None and limit < _SPILL_FLOOR_MIB else 1
     con.execute("CREATE OR REPLACE TABLE state_cohorts_members (product VARCHAR, "
                 "subject VARCHAR, cohort BIGINT)")  # fmt: skip
     con.execute("CREATE OR REPLACE TABLE state_cohorts_active (product VARCHAR, "
                 "subject VARCHAR, month BIGINT)")  # fmt: skip
     con.execute("CREATE OR REPLACE TEMP TABLE cell_parts (product VARCHAR, cohort BIGINT, "
                 "month BIGINT, users BIGINT)")  # fmt: skip
-    with _one_thread(con, tight):
-        for i in range(reads):
-            src = q.Source(where=f"{run.where()} AND {q.subject_part(i, reads)}")
-            con.execute("INSERT INTO state_cohorts_members " + q.logo_members(src, tz, span))
-            con.execute(("CREATE OR REPLACE TEMP TABLE cohort_months AS " if i == 0 else
-                         "INSERT INTO cohort_months ") + q.logo_active(src, tz, span))  # fmt: skip
-        per_month = [(int(m), int(n)) for m, n in con.execute(
-            "SELECT month, count(*) FROM cohort_months GROUP BY month ORDER BY month").fetchall()]  # fmt: skip
-        total = sum(n for _, n in per_month)
-        pieces = parts_for(con, total, _COHORT_SORT_ROWS_PER_MIB)
-        for lo, hi in ranges(per_month, max(1, -(-total // pieces))):
-            order = "" if lo == hi else " ORDER BY month"  # one month: in order as it is
-            con.execute(f"INSERT INTO state_cohorts_active SELECT * FROM cohort_months WHERE "
-                        f"month >= {literal(lo)} AND month <= {literal(hi)}{order}")  # fmt: skip
-        con.execute("DROP TABLE cohort_months")
-        members = int(_scalar(con, "SELECT count(*) FROM state_cohorts_members"))
-        parts = parts_for(con, total + members, _COHORT_CELL_ROWS_PER_MIB)
+    with _one_thread(con, parts > 1):
         for i in range(parts):
             part = q.subject_part(i, parts)
+            src = q.Source(where=f"{run.where()} AND {part}")
+            con.execute("INSERT INTO state_cohorts_members " + q.logo_members(src, tz, span))
+            # in month order (per partition): the folds' lookups of recent months skip
+            # the older row groups
+            con.execute("INSERT INTO state_cohorts_active "
+                        f"{q.logo_active(src, tz, span)} ORDER BY month")  # fmt: skip
             con.execute("INSERT INTO cell_parts " + q.logo_cells(
                 f"(SELECT * FROM state_cohorts_members WHERE {part})",
                 f"(SELECT * FROM state_cohorts_active WHERE {part})", _LOWEST))  # fmt: skip
@@ -347,23 +315,6 @@ def _rebuild_cohorts(run: _Run, tz: str) -> None:
                 "GROUP BY product, cohort, month")  # fmt: skip
     con.execute("DROP TABLE cell_parts")
     _index_members(con)
-
-
-def ranges(per_key: Sequence[tuple[int, int]], budget: int) -> list[tuple[int, int]]:
-    """Consecutive ranges (first, last key) of the (key, rows) in key order, each of at
-    most ``budget`` rows unless one key alone has more (a key is never split): how a
-    build copies a temporary table into a state table in key order (days, months) by
-    pieces whose sort fits DuckDB's ``memory_limit``."""
-    out: list[tuple[int, int]] = []
-    size = 0
-    for key, n in per_key:
-        if out and size + n <= budget:
-            out[-1] = (out[-1][0], key)
-            size += n
-        else:
-            out.append((key, key))
-            size = n
-    return out
 
 
 # Members from which their subject index serves the fold's lookup: below, a hash
@@ -580,24 +531,16 @@ def _funnel_pass(
 def _rebuild_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
     """One funnel's users from the whole ledger, in as many partitions of the users as
     DuckDB's ``memory_limit`` needs (``_parts``; a user's funnel depends on their own
-    events only, so the partitions' rows are the whole's). Partitioned, the ledger is
-    read once: its rows of the funnel's types are copied (the columns the query reads)
-    and each partition reads that copy, not every event."""
+    events only, so the partitions' rows are the whole's)."""
     relevant = (f"subject IS NOT NULL AND (type IN {literals(wanted)} "
                 f"OR kind IN {literals(wanted)})")  # fmt: skip
     parts = _parts(run, relevant, _FUNNEL_ROWS_PER_MIB)
-    source = q.Source(where=run.where())
     with _one_thread(run.con, parts > 1):
-        if parts > 1:
-            run.con.execute("CREATE OR REPLACE TEMP TABLE funnel_events AS SELECT product, "
-                            f"subject, ts, type, kind, idempotency_key {source.rows(relevant)}")  # fmt: skip
-            source = q.Source(table="funnel_events")
         for i in range(parts):
-            src = q.Source(source.table, f"{source.where} AND {q.subject_part(i, parts)}")
+            src = q.Source(where=f"{run.where()} AND {q.subject_part(i, parts)}")
             users = q.funnel_users(f.steps, f.window_days, wanted, src)
             run.con.execute(f"INSERT INTO state_funnels_users SELECT {literal(f.name)}, * "
                             f"FROM ({users})")  # fmt: skip
-        run.con.execute("DROP TABLE IF EXISTS funnel_events")
 
 
 def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str], tz: str) -> bool:

@@ -23,14 +23,9 @@ __all__ = ["traffic_daily"]
 
 # Session and signup events per MiB of DuckDB's ``memory_limit`` that one statement of
 # ``queries.traffic_visitors`` (the signups' hash join onto their sessions, then the
-# per-visitor groups) keeps within it: the 10M-event demo ledger's 1.7M of them ran out of
-# memory at 62 MiB in one piece and fitted in 10 partitions (3,000 a MiB, reading the
-# session rows' copy: 9.6 s of CPU, 11.5 s at 1,500 a MiB, 22.6 s when each of those 19
-# partitions scanned the ledger); two thirds of what fitted, for headroom.
-_ROWS_PER_MIB = 2_000
-# the columns ``queries.traffic_visitors`` reads: a partitioned run copies the session and
-# signup rows with these once, so each partition reads that copy, not the whole ledger
-_COLUMNS = "product, type, ts, subject, channel, value, idempotency_key"
+# per-visitor groups) keeps within it: the 10M-event demo ledger's 1.7M of them fitted
+# 62 MiB in 16 partitions (about 1,700 a MiB) and ran out of memory in one.
+_ROWS_PER_MIB = 1_500
 
 
 def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.DataFrame, int]:
@@ -48,18 +43,12 @@ def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.Data
     cursor = view.ledger.connection  # a connection of its own: the temporary table is too
     try:
         parts = state.parts_for(cursor, _input_rows(cursor, where, since), _ROWS_PER_MIB)
-        source = q.Source(where=where)
         with state.one_thread(cursor, parts > 1):
-            if parts > 1:  # the ledger read once: the partitions read its session rows
-                cursor.execute(f"CREATE OR REPLACE TEMP TABLE traffic_events AS SELECT {_COLUMNS} "
-                               + source.rows("type IN ('session', 'signup')"))  # fmt: skip
-                source = q.Source(table="traffic_events")
             for i in range(parts):
-                part = q.Source(source.table, f"{source.where} AND {q.subject_part(i, parts)}")
+                part = q.Source(where=f"{where} AND {q.subject_part(i, parts)}")
                 visitors = q.traffic_visitors(part, tz, traffic.SESSION_MINUTES)
                 cursor.execute(f"CREATE OR REPLACE TEMP TABLE traffic_visitors AS {visitors}"
                                if i == 0 else f"INSERT INTO traffic_visitors {visitors}")  # fmt: skip
-            cursor.execute("DROP TABLE IF EXISTS traffic_events")
         rows = cursor.execute(q.traffic_counts("traffic_visitors")).df()
         cursor.execute("DROP TABLE traffic_visitors")
     finally:

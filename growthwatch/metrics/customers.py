@@ -186,11 +186,25 @@ def _trailing_12m(
     return nrr, grr
 
 
+# below this many movements the integer-code count beats the grouped one (a webhook's
+# few customers: about 3 ms against 15 for the three frequencies); above it the grouped
+# one is the faster (a full build's 200,000: 146 ms against 200)
+SMALL_MOVEMENTS = 10_000
+
+
 def _churned_from_start(movements: pd.DataFrame, freq: str, tz: str = "UTC") -> pd.Series:
     """Customers paying at the period start (their first movement in the period starts
-    from paying) with at least one churn movement in the period."""
+    from paying) with at least one churn movement in the period, per (product, period),
+    sorted. Two ways to the same counts, chosen by size (``SMALL_MOVEMENTS``)."""
     if movements.empty:
         return pd.Series(dtype="int64")
+    if len(movements) < SMALL_MOVEMENTS:
+        return _churned_small(movements, freq, tz)
+    return _churned_grouped(movements, freq, tz)
+
+
+def _churned_grouped(movements: pd.DataFrame, freq: str, tz: str) -> pd.Series:
+    """``_churned_from_start`` by a named ``groupby().agg`` (the faster on many rows)."""
     m = movements.assign(
         period=local_floor(movements["time"], freq, tz), is_churn=movements["kind"] == "churn"
     )
@@ -200,6 +214,33 @@ def _churned_from_start(movements: pd.DataFrame, freq: str, tz: str = "UTC") -> 
     )
     hit = per[per["at_start"] & per["churned"]]
     return hit.groupby(level=["product", "period"]).size().astype("int64")
+
+
+def _churned_small(movements: pd.DataFrame, freq: str, tz: str) -> pd.Series:
+    """``_churned_from_start`` by integer codes and ``np.unique``: the named aggregation's
+    fixed cost (about 4 ms a call, three calls per update) dominated a webhook's handful
+    of movements."""
+    period = local_floor(movements["time"], freq, tz)
+    p_code, p_names = pd.factorize(movements["product"], sort=True)
+    t_code, t_names = pd.factorize(period, sort=True)
+    c_code = pd.factorize(movements["customer"])[0]
+    known = (p_code >= 0) & (t_code >= 0) & (c_code >= 0)  # groupby leaves NA keys out
+    # (product, period) pairs in sorted order, then customers within them
+    slot = p_code[known].astype("int64") * len(t_names) + t_code[known]
+    slots, slot_of = np.unique(slot, return_inverse=True)
+    customers = max(int(c_code.max()) + 1, 1)
+    key = slot_of.reshape(-1).astype("int64") * customers + c_code[known]
+    groups, first, group_of = np.unique(key, return_index=True, return_inverse=True)
+    at_start = movements["paid_before"].to_numpy(dtype=bool)[known][first]
+    is_churn = (movements["kind"].to_numpy()[known] == "churn").astype("int64")
+    churned = np.bincount(group_of.reshape(-1), weights=is_churn, minlength=len(groups)) > 0
+    hits = np.bincount(groups[at_start & churned] // customers, minlength=len(slots))
+    hit = hits > 0
+    index = pd.MultiIndex.from_arrays(
+        [p_names.take(slots[hit] // len(t_names)), t_names.take(slots[hit] % len(t_names))],
+        names=["product", "period"],
+    )
+    return pd.Series(hits[hit].astype("int64"), index=index)
 
 
 def _rates(out: pd.DataFrame) -> pd.DataFrame:

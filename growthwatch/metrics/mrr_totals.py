@@ -409,9 +409,11 @@ def _sums(
     firsts = np.nonzero(start)[0]
     total = np.add.reduceat(values, firsts) if len(values) else values
     keep = slice(None) if keep_zero else total != 0
-    levels = [np.asarray(names, dtype=object)[cols[0][firsts]]]
-    levels += [c[firsts].astype("int64") for c in cols[1:]]
-    index = pd.MultiIndex.from_arrays([lv[keep] for lv in levels], names=list(keys))
+    # the names' own index dtype even when nothing is left (a grouped sum keeps it)
+    first_level = pd.Index(np.asarray(names, dtype=object)[cols[0][firsts]][keep],
+                           dtype=pd.Index(names).dtype)  # fmt: skip
+    levels = [first_level, *(c[firsts].astype("int64")[keep] for c in cols[1:])]
+    index = pd.MultiIndex.from_arrays(levels, names=list(keys))
     return pd.Series(total[keep].astype("int64"), index=index, name=name)
 
 

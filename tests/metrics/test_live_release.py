@@ -3,13 +3,14 @@
 At 10M events the checkpoint cost 0.93 s of a 1.55 s live cancellation, for the few KiB a
 live update folds. A live update checkpoints only after a failure or when the resident
 part is over half the DuckDB share; an update that is not live still checkpoints at an
-eighth after each family (what keeps a tight limit from running out of memory,
-``test_activity_memory.py``)."""
+eighth after each family but its last (what keeps a tight limit from running out of memory,
+``test_activity_memory.py``), and leaves the last one to ``MetricsEngine.release``."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -92,3 +93,81 @@ def test_the_trials_lookup_after_the_subscriptions_is_what_its_own_lookup_reads(
                 assert len(mine) > 0
                 pd.testing.assert_frame_equal(mine[list(theirs.columns)], theirs)
                 assert mine.attrs == theirs.attrs
+
+
+def test_an_update_leaves_its_last_release_to_idle_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an update's last family a share over an eighth (but not over half) resident
+    is checkpointed by ``release`` (idle time), not by the update; the next update that is
+    not live runs it first when no one has, so its families still find the share free."""
+    share = LIMITED.duckdb_memory_mb
+    assert share is not None
+    with Ledger() as ledger:
+        ledger.append(_portfolio())
+        engine = MetricsEngine(ledger, LIMITED)
+        engine.recompute([MemoryStore()])
+        calls: list[bool] = []
+        real = Ledger.checkpoint
+        monkeypatch.setattr(Ledger, "checkpoint", lambda self: calls.append(True) or real(self))
+        monkeypatch.setattr(engine_mod, "_resident_mib", lambda ledger: share * 0.25)
+        ledger.append([sub(START + timedelta(days=25), 15, 0, "p2-c5", product="p2", sid="s5")])
+        result = engine.update([MemoryStore()])
+        ran = len(result.timings)
+        assert not result.errors and ran >= 3
+        # one checkpoint after each family but the last; the last one is due
+        assert len(calls) == ran - 1 and engine.release_due
+        assert engine.release() and len(calls) == ran
+        assert not engine.release_due and not engine.release() and len(calls) == ran
+        # not released by an idle caller: the next update checkpoints before its families
+        ledger.append([sub(START + timedelta(days=26), 0, 20, "p2-c6", product="p2", sid="s6")])
+        calls.clear()
+        seen: list[int] = []
+        for family in engine.families:
+            monkeypatch.setattr(family, "run", _counting(family.run, calls, seen))
+        assert engine.release_due is False
+        engine.release_due = True
+        result = engine.update([MemoryStore()])
+        assert not result.errors and seen and seen[0] == 1  # released before the first family
+        assert engine.release_due  # and its own last release is due again
+
+
+def test_a_full_share_or_a_failure_is_released_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The deferral is only for a part-full share: over half resident, the last family's
+    checkpoint runs in the update, as does the one after a failing family."""
+    share = LIMITED.duckdb_memory_mb
+    assert share is not None
+    with Ledger() as ledger:
+        ledger.append(_portfolio())
+        engine = MetricsEngine(ledger, LIMITED)
+        engine.recompute([MemoryStore()])
+        calls: list[bool] = []
+        real = Ledger.checkpoint
+        monkeypatch.setattr(Ledger, "checkpoint", lambda self: calls.append(True) or real(self))
+        monkeypatch.setattr(engine_mod, "_resident_mib", lambda ledger: share * 0.75)
+        ledger.append([sub(START + timedelta(days=25), 15, 0, "p2-c5", product="p2", sid="s5")])
+        result = engine.update([MemoryStore()])
+        assert not result.errors and len(calls) == len(result.timings)
+        assert not engine.release_due
+        # a part-full share, the last family failing: released at once all the same
+        monkeypatch.setattr(engine_mod, "_resident_mib", lambda ledger: share * 0.25)
+        name = list(result.timings)[-1]  # the last family an update of a subscription runs
+        last = next(f for f in engine.families if f.name == name)
+        monkeypatch.setattr(last, "run", _failing)
+        ledger.append([sub(START + timedelta(days=26), 0, 20, "p2-c7", product="p2", sid="s7")])
+        calls.clear()
+        result = engine.update([MemoryStore()])
+        assert list(result.errors) == [name] and list(result.timings)[-1] == name
+        assert len(calls) == len(result.timings) and not engine.release_due
+
+
+def _counting(run: Any, calls: list[bool], seen: list[int]) -> Any:
+    """``run`` noting how many checkpoints had run when it was called."""
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        seen.append(len(calls))
+        return run(*args, **kwargs)
+
+    return counted
+
+
+def _failing(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("the family failed")

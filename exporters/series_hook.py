@@ -10,7 +10,9 @@ The hook does two things:
 2. it wakes a background thread that runs ``MetricsEngine.update`` (which recomputes
    only the buckets the new events touch) into the configured stores. Wake-ups coalesce:
    a burst of 1,000 webhooks costs a handful of updates, not 1,000, and the webhook
-   worker never waits for a metric computation.
+   worker never waits for a metric computation. Once the events pause, the same thread
+   runs the ledger checkpoint the last update left for idle time
+   (``MetricsEngine.release``), off the update's and the webhooks' path.
 
 Both steps overwrite by point identity, so running them twice changes nothing. The
 receiver and the scheduler take the hook as a plain callable (``SeriesHook``).
@@ -110,6 +112,7 @@ class LiveSeriesHook:
             live = self._wake.wait(timeout=self.catch_up_after if self.engine.state.deferred
                                    else 0.5)  # fmt: skip
             if not live and not self.engine.state.deferred:
+                self._release_idle()
                 continue
             self._wake.clear()
             recorder = _Recorder() if self.listeners else None
@@ -134,6 +137,18 @@ class LiveSeriesHook:
                 self._stop.wait(self.min_interval)
             elif not self.engine.state.deferred:
                 self._idle.set()  # idle: nothing left to compute, deferred work included
+
+    def _release_idle(self) -> None:
+        """The ledger checkpoint the last update left for idle time
+        (``MetricsEngine.release``): run once the events have paused, so neither the
+        update nor the next webhook pays for it, and the next update finds DuckDB's share
+        released."""
+        assert self.engine is not None
+        try:
+            if self.engine.release():
+                log.debug("series update: idle release of the ledger's memory share")
+        except Exception:  # the next update that is not live releases first anyway
+            log.exception("idle release failed")
 
     def _write_raw(self) -> None:
         """Raw event points, in arrival order, whatever has queued up as one write."""

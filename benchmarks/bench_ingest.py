@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -124,6 +125,7 @@ def run_once(events: int) -> Run:
         ceiling_influx = since(pid, influx1)
     finally:
         server.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)  # 60 MB of ledger per million events
     return Run(
         events=ingested.received, inserted=ingested.inserted,
         points_in_influx=points_in_influx, pipeline_s=pipeline_s, pipeline_cpu=pipeline_cpu,

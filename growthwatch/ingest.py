@@ -18,7 +18,8 @@ Guarantees, the same as running the stages in sequence:
 * the ledger gets every event once (``Ledger.append``), in the order given;
 * every event the ledger holds for these frames (new, or already there on a re-run)
   becomes exactly one raw point, whose time offset comes from the event's ledger ``seq``
-  (read back under the ledger's lock by ``append(..., read_back=POINT_COLUMNS)``);
+  (read back under the ledger's lock by ``append(..., read_back=POINT_COLUMNS)``; the
+  encoder, not the ledger's thread, turns those Arrow rows into a frame);
 * one writer thread posts the pieces in ledger order, so the InfluxDB spool keeps its
   order: when InfluxDB is down the store spools each body and nothing is lost;
 * a failure to write (InfluxDB refusing the data, or down without a spool) does not stop
@@ -148,7 +149,7 @@ def ingest(
                 if progress:
                     progress("ledger", appended.received)
                 if influx is not None:
-                    put(to_encode, appended.stored)
+                    put(to_encode, appended)  # made a frame by the encoder (``stored``)
         except _Stop:
             return
         except BaseException as exc:
@@ -162,11 +163,14 @@ def ingest(
         assert influx is not None
         timed = _Timed("encode")
         try:
-            while (stored := to_encode.get()) is not _END:
-                if "influx" in errors or stored.empty:
+            while (appended := to_encode.get()) is not _END:
+                if "influx" in errors:
                     continue  # keep draining so the ledger never blocks
                 with timed:
                     try:
+                        stored = appended.stored
+                        if stored is None or stored.empty:
+                            continue
                         bodies = influx.encode(event_points(stored))
                     except Exception as exc:  # raised after the ledger has every event
                         errors["influx"] = exc

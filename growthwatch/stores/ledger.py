@@ -26,6 +26,7 @@ webhook receiver and the scheduler share one instance).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -147,9 +148,23 @@ class AppendResult:
     inserted: int
     duplicates: int
     rejected: tuple[RowProblem, ...] = field(default=())
-    # With ``append(..., read_back=True)``: the good rows as the ledger holds them, new and
-    # already there, in ``read(with_seq=True)`` layout, ordered by seq.
-    stored: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    # With ``append(..., read_back=...)``: the good rows as read under the lock (Arrow, in
+    # seq order, one table per part) and the event columns asked for; ``stored`` is them
+    # as a frame.
+    stored_parts: tuple[pa.Table, ...] | None = field(default=None, compare=False, repr=False)
+    stored_columns: tuple[str, ...] = field(default=(), compare=False, repr=False)
+
+    @functools.cached_property
+    def stored(self) -> pd.DataFrame | None:
+        """The good rows as the ledger holds them, new and already there, in
+        ``read(with_seq=True)`` layout, ordered by seq (None without ``read_back``).
+
+        Made on first use, not in ``append``: the conversion to pandas needs no lock, so a
+        pipeline does it in the thread that consumes the rows (the encoder), not in the
+        ledger's, which sets a bulk ingest's pace."""
+        if self.stored_parts is None:
+            return None
+        return _stored_frame(self.stored_parts, self.stored_columns)
 
     def __str__(self) -> str:
         return (
@@ -406,7 +421,7 @@ class Ledger(DuckDBFile):
             received, problems = len(rows), []
             # A webhook brings one event: a frame costs more than the insert itself.
             good = events_to_frame(rows) if len(rows) > _SMALL else pd.DataFrame()
-        stored = None
+        stored: tuple[pa.Table, ...] | None = None
         with self._lock:
             before = self._count_unlocked()
             last_seq = self._max_seq_unlocked() if read_back else 0
@@ -428,13 +443,14 @@ class Ledger(DuckDBFile):
             if problems:
                 self._reject(problems, source_frame)
         if read_back and stored is None:
-            stored = _typed_events(None, with_seq=True)[[*columns, "seq"]]
+            stored = ()
         return AppendResult(
             received=received,
             inserted=inserted,
             duplicates=received - len(problems) - inserted,
             rejected=tuple(problems),
-            stored=stored,
+            stored_parts=stored,
+            stored_columns=columns if read_back else (),
         )
 
     def _insert_events(self, events: list[GrowthEvent]) -> None:
@@ -475,7 +491,7 @@ class Ledger(DuckDBFile):
         prepared: bool = False,
         keys: PieceKeys | None = None,
         money: pa.Table | None = None,
-    ) -> pd.DataFrame | None:
+    ) -> tuple[pa.Table, ...] | None:
         """Insert the rows not there yet. The key is derived (``_with_keys``, the formula of
         ``growthwatch.events.idempotency_key``: a test holds the two equal) unless the frame
         is prepared; the rows to store are chosen against the key set, and only those go
@@ -527,9 +543,10 @@ class Ledger(DuckDBFile):
         new: npt.NDArray[np.bool_],
         after: int,
         columns: Sequence[str],
-    ) -> pd.DataFrame:
-        """The rows of ``table`` as the ledger holds them (``read(with_seq=True)`` layout,
-        ``columns`` and ``seq``, by seq): the ones already there read back by key, the new
+    ) -> tuple[pa.Table, ...]:
+        """The rows of ``table`` as the ledger holds them, as Arrow tables in seq order
+        (``_stored_frame`` makes them the ``read(with_seq=True)`` layout of ``columns``
+        and ``seq``): the ones already there read back by key, the new
         ones (``fresh``) taken from the input itself with only their seqs read back.
 
         Reading the new rows back in full was most of what a bulk piece cost besides the
@@ -563,10 +580,7 @@ class Ledger(DuckDBFile):
                 parts.append(self._con.execute(
                     f"SELECT {wanted}, seq FROM events WHERE seq > ? ORDER BY seq", [after]
                 ).arrow().read_all())  # fmt: skip
-        frames = [_typed_events(part.to_pandas(), with_seq=True) for part in parts]
-        if not frames:
-            return _typed_events(None, with_seq=True)[[*columns, "seq"]]
-        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+        return tuple(parts)
 
     @contextlib.contextmanager
     def _one_thread(self, rows: int) -> Iterator[None]:
@@ -732,6 +746,14 @@ def _typed_events(frame: pd.DataFrame | None, *, with_seq: bool) -> pd.DataFrame
         if col in frame:
             frame[col] = frame[col].astype(dtype)
     return frame
+
+
+def _stored_frame(parts: Sequence[pa.Table], columns: Sequence[str]) -> pd.DataFrame:
+    """What ``_stored_rows`` read, as one frame in ``read(with_seq=True)`` layout."""
+    frames = [_typed_events(part.to_pandas(), with_seq=True) for part in parts]
+    if not frames:
+        return _typed_events(None, with_seq=True)[[*columns, "seq"]]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _as_read(

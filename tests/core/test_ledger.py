@@ -251,3 +251,28 @@ def test_a_bulk_insert_puts_back_the_thread_count_it_found(tmp_path: Path) -> No
         again = ledger.append(frame)  # every key there already: nothing inserted
         assert (again.inserted, again.duplicates) == (0, 12_000)
         assert ledger.connection.execute("SELECT current_setting('threads')").fetchone() == (3,)
+
+
+def test_read_back_is_made_a_frame_on_first_use_from_what_the_append_read(
+    tmp_path: Path,
+) -> None:
+    """``stored`` is built when first used (by a pipeline's encoder, off the ledger's
+    thread), from the rows read under the append's lock: later appends and deletes do
+    not change it, and it is built once."""
+    from growthwatch.stores.event_points import POINT_COLUMNS
+
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.append(payments(30))
+        appended = ledger.append(events_to_frame(payments(100)), read_back=POINT_COLUMNS)
+        assert "stored" not in appended.__dict__  # not made a frame by the append
+        expected = ledger.read(with_seq=True).sort_values("seq").reset_index(drop=True)
+        ledger.append(payments(50, start=100))  # the ledger moves on before it is used
+        ledger.delete_before(T0 + timedelta(hours=10))
+        stored = appended.stored
+        assert stored is not None and appended.stored is stored  # built once
+        assert stored["seq"].tolist() == list(range(1, 101))  # 30 there, 70 new: seqs 1-100
+        pd.testing.assert_frame_equal(stored, expected[[*POINT_COLUMNS, "seq"]])
+        assert ledger.append(events_to_frame(payments(5))).stored is None  # no read back
+        empty = ledger.append([], read_back=POINT_COLUMNS).stored
+        assert empty is not None and empty.empty
+        assert list(empty.columns) == [*POINT_COLUMNS, "seq"]

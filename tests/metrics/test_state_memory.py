@@ -78,7 +78,9 @@ def recompute(ledger_file: Path, work: Path, name: str, limit: str | None,
             result = engine.recompute([store])
             assert set(result.timings) == set(families)
             if result.errors:  # the engine goes on without a failing family: raise it here
-                assert all("OutOfMemoryException" in e for e in result.errors.values()), result.errors
+                assert all("OutOfMemoryException" in e for e in result.errors.values()), (
+                    result.errors
+                )
                 raise duckdb.OutOfMemoryException("; ".join(result.errors.values()))
             return store_contents(store)
         finally:
@@ -114,12 +116,14 @@ def test_partitions_follow_the_limit_and_the_threads_come_back(big: Path) -> Non
             condition = "type IN ('signup', 'active_use') AND subject IS NOT NULL"
             rows = con.execute(f"SELECT count(*) FROM events WHERE {condition}").fetchone()
             assert rows is not None
-            # ceil(rows / (22.9 MiB x rows per MiB)): 400,000 events in 2 partitions
-            assert state._parts(run, condition, state._COHORT_ROWS_PER_MIB) == -(
-                -rows[0] // int(24e6 / 2**20 * state._COHORT_ROWS_PER_MIB))
-            assert state._parts(run, condition, state._COHORT_ROWS_PER_MIB) >= 2
+            rate, floor = state._COHORT_ROWS_PER_MIB, state._COHORT_FLOOR_MIB
+            # ceil(rows / ((22.9 MiB - floor) x rows per MiB)): 400,000 events in 3
+            assert state._parts(run, condition, rate, None, floor) == -(
+                -rows[0] // int((24e6 / 2**20 - floor) * rate)
+            )
+            assert state._parts(run, condition, rate, None, floor) >= 2
             con.execute("SET memory_limit = '8GB'")
-            assert state._parts(run, condition, state._COHORT_ROWS_PER_MIB) == 1
+            assert state._parts(run, condition, rate, None, floor) == 1
         finally:
             run.close()
         con = ledger.connection
@@ -157,3 +161,50 @@ def test_any_number_of_partitions_gives_the_pandas_definitions(
         state._parts = real  # type: ignore[assignment]
     for name in want:
         same(got[name], want[name], name)
+
+
+def test_the_cohort_partitions_follow_the_floor_and_the_rate(big: Path) -> None:
+    """The cohorts' rule (``parts_for`` with a floor): rows per partition are the rate
+    times the MiB above the floor, counted here by hand."""
+    with Ledger(big) as ledger:
+        con = ledger.connection
+        con.execute(f"SET memory_limit = '{TIGHT}'")  # 24e6 B = 22.888 MiB
+        # some 6.8 MiB above a 16 MiB floor (DuckDB shows the limit rounded to 22.8 or
+        # 22.9 MiB) at 20,000 a MiB: 136,000 to 137,760 rows a partition
+        assert state.parts_for(con, 400_000, 20_000, 16.0) == 3
+        assert state.parts_for(con, 130_000, 20_000, 16.0) == 1
+        assert state.parts_for(con, 140_000, 20_000, 16.0) == 2
+        assert state.parts_for(con, 400_000, 20_000) == 1  # no floor: 457,763 a partition
+        con.execute("SET memory_limit = '10MB'")  # below the floor: a MiB's worth each
+        assert state.parts_for(con, 400_000, 20_000, 16.0) == 20
+        con.execute("SET memory_limit = '8GB'")
+        assert state.parts_for(con, 400_000, 20_000, 16.0) == 1
+
+
+def _cohort_state(ledger_file: Path, work: Path, parts: int) -> dict[str, list[Any]]:
+    """The cohort state tables a full build in ``parts`` partitions leaves (sorted rows)."""
+    copy = work / f"ledger-{parts}.duckdb"
+    copy.write_bytes(ledger_file.read_bytes())
+    real = state._parts
+    state._parts = lambda *args: parts  # type: ignore[assignment]
+    try:
+        with Ledger(copy) as ledger:
+            state.logo_retention(LedgerView(ledger, BASE), None, None)
+            con = ledger.connection
+            return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+                    for t in ("state_cohorts_members", "state_cohorts_active",
+                              "state_cohorts_cells")}  # fmt: skip
+    finally:
+        state._parts = real  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("parts", [2, 9, 25])
+def test_any_number_of_cohort_partitions_leaves_the_one_piece_state(
+    big: Path, tmp_path: Path, parts: int
+) -> None:
+    """The partition counts the cohorts' rule gives (and the old one gave) build the same
+    members, active months and cells as one piece, row for row."""
+    whole = _cohort_state(big, tmp_path, 1)
+    assert len(whole["state_cohorts_members"]) > 10_000
+    assert len(whole["state_cohorts_active"]) > len(whole["state_cohorts_members"])
+    assert _cohort_state(big, tmp_path, parts) == whole

@@ -48,8 +48,14 @@ from growthwatch.metrics.settings import Funnel
 from growthwatch.metrics.sql import Span, literal, literals
 from growthwatch.metrics.sql import queries as q
 
-__all__ = ["changed_funnel_frames", "funnel_frames", "logo_retention", "one_thread", "parts_for",
-           "rows_of_types"]
+__all__ = [
+    "changed_funnel_frames",
+    "funnel_frames",
+    "logo_retention",
+    "one_thread",
+    "parts_for",
+    "rows_of_types",
+]
 
 _COHORT_TABLES = """
 CREATE TABLE IF NOT EXISTS state_cohorts_meta (seq BIGINT, signature VARCHAR);
@@ -70,16 +76,26 @@ CREATE TABLE IF NOT EXISTS state_funnels_cells (funnel VARCHAR, product VARCHAR,
 _CELL_KEYS = ("product", "month", "last_step", "next")
 _LOWEST = -(2**31)  # a month number before any
 # Input events one partition of a state build may aggregate per MiB of DuckDB's
-# ``memory_limit``. Measured on the 10M-event demo ledger (7.8M active uses, 1M funnel
-# events) at 42 MiB: the cohorts' active months (a DISTINCT of 7.8M rows) run out of
-# memory in one piece and fit as 4 partitions of 2M rows on one thread; the funnel users
-# (hash joins and a window per user) run out of memory at 61 MiB in one piece and fit as
-# 4 partitions of 250k at 42 MiB. Half of what fitted, for headroom, and for the cohorts
-# a quarter: a ledger without the key index (``growthwatch.stores.keyset``) ran out of
-# memory at half in ``test_engagement_sql``'s 24 MB build. At 100M events the default's
-# 832 MB DuckDB share builds the cohorts in about 20 partitions and the funnels in 4; on
-# the 10M ledger the cohorts take 2 partitions and the funnels one piece.
-_COHORT_ROWS_PER_MIB = 5_000
+# ``memory_limit``. The funnel users (hash joins and a window per user) ran out of memory
+# at 61 MiB in one piece on the 10M-event demo ledger (1M funnel events) and fitted as 4
+# partitions of 250k at 42 MiB: half of that.
+#
+# The cohorts' statements (the active months, a DISTINCT of the user-months, the heavier
+# of the two) need a floor of their own plus a part per row, so they get both: a partition
+# holds ``_COHORT_ROWS_PER_MIB`` events per MiB above ``_COHORT_FLOOR_MIB``. Measured on the
+# 10M ledger (7.8M active uses) on one thread: no piece of 0.5M to 7.8M events fits 16 MiB
+# (the floor: the scan's blocks and the aggregate's fixed part); 2M fit 65 MiB without
+# spilling and 1M fit 24 MiB, i.e. some 40k events a MiB above the floor held in memory.
+# Beyond, the DISTINCT spills, and whether a spilling piece fits is luck, not a rule: 7.8M
+# fit 48 MiB and not 40; three times that fit 120 MiB but neither 96 nor 150 (and the
+# 100M-event ledger's one-piece aggregates ran out of memory at 832 MB). So the rate is
+# half the in-memory one, where a piece does not depend on spilling; the whole build (9
+# partitions) fitted half of the 62 MiB that 10M events at ``memory_limit_mb`` 450 get.
+# At the default's 832 MB share 100M events take 6 partitions (14M events each, some
+# 360 MiB in memory by the measured rate, 2.2x under the limit). (Before: a flat 5,000
+# a MiB, 27 partitions at 450 and 20 at 100M, each a full scan of the ledger.)
+_COHORT_ROWS_PER_MIB = 20_000
+_COHORT_FLOOR_MIB = 16.0
 _FUNNEL_ROWS_PER_MIB = 3_000
 _UNITS = {"bytes": 2**-20, "kib": 2**-10, "mib": 1.0, "gib": 2**10, "tib": 2**20,
           "kb": 1e3 / 2**20, "mb": 1e6 / 2**20, "gb": 1e9 / 2**20, "tb": 1e12 / 2**20}  # fmt: skip
@@ -114,7 +130,11 @@ def _limit_mib(con: duckdb.DuckDBPyConnection) -> float | None:
 
 
 def _parts(
-    run: _Run, condition: str, rows_per_mib: int, types: Sequence[str] | None = None
+    run: _Run,
+    condition: str,
+    rows_per_mib: int,
+    types: Sequence[str] | None = None,
+    floor_mib: float = 0.0,
 ) -> int:
     """How many partitions of the users a rebuild over the events matching ``condition``
     takes to keep each piece within DuckDB's limit (1 when it is unlimited or roomy).
@@ -122,7 +142,8 @@ def _parts(
     ``types``: ``condition`` keeps only events of these types, so the events of these
     types bound its rows from above, and a count by type is what DuckDB answers from the
     type column's dictionary (30 ms of CPU on the 10M ledger, where the filtered count
-    took 340 ms). At most a partition more than the exact count, never fewer."""
+    took 340 ms). At most a partition more than the exact count, never fewer.
+    ``floor_mib``: see ``parts_for``."""
     if _limit_mib(run.con) is None:
         return 1
     if types is not None:
@@ -130,7 +151,7 @@ def _parts(
     else:
         rows = int(_scalar(run.con,
                            f"SELECT count(*) {q.Source(where=run.where()).rows(condition)}"))  # fmt: skip
-    return parts_for(run.con, rows, rows_per_mib)
+    return parts_for(run.con, rows, rows_per_mib, floor_mib)
 
 
 def rows_of_types(con: duckdb.DuckDBPyConnection, types: Sequence[str]) -> int:
@@ -141,14 +162,18 @@ def rows_of_types(con: duckdb.DuckDBPyConnection, types: Sequence[str]) -> int:
     return sum(int(n) for kind, n in by_type if kind in set(types))
 
 
-def parts_for(con: duckdb.DuckDBPyConnection, rows: int, rows_per_mib: int) -> int:
+def parts_for(
+    con: duckdb.DuckDBPyConnection, rows: int, rows_per_mib: int, floor_mib: float = 0.0
+) -> int:
     """How many partitions ``rows`` input rows take at ``rows_per_mib`` per MiB of DuckDB's
-    ``memory_limit`` (1 when it is unlimited or roomy): ``_parts``' rule, for a build of
-    another module (the active-user rollup) that counts its rows itself."""
+    ``memory_limit`` above ``floor_mib`` (what a statement needs whatever its rows; 1 when
+    the limit is unlimited or roomy): ``_parts``' rule, for a build of another module (the
+    active-user rollup) that counts its rows itself. A limit at or below the floor leaves
+    a MiB's worth of rows a partition (as many partitions as that takes)."""
     limit = _limit_mib(con)
     if limit is None:
         return 1
-    return max(1, math.ceil(rows / max(1.0, limit * rows_per_mib)))
+    return max(1, math.ceil(rows / max(1.0, max(1.0, limit - floor_mib) * rows_per_mib)))
 
 
 @contextlib.contextmanager
@@ -226,7 +251,9 @@ class _Run:
                                   ).fetchone() or (None, None)  # fmt: skip
         if lo is None or hi is None:
             return None
-        return pd.Timestamp(int(lo), unit="us", tz="UTC"), pd.Timestamp(int(hi), unit="us", tz="UTC")
+        return pd.Timestamp(int(lo), unit="us", tz="UTC"), pd.Timestamp(
+            int(hi), unit="us", tz="UTC"
+        )
 
     def commit(self) -> None:
         self.con.execute(f"DELETE FROM state_{self.family}_meta")
@@ -291,7 +318,7 @@ def _rebuild_cohorts(run: _Run, tz: str) -> None:
     con = run.con
     span = run.span()
     parts = _parts(run, "type IN ('signup', 'active_use') AND subject IS NOT NULL",
-                   _COHORT_ROWS_PER_MIB, ("signup", "active_use"))  # fmt: skip
+                   _COHORT_ROWS_PER_MIB, ("signup", "active_use"), _COHORT_FLOOR_MIB)  # fmt: skip
     con.execute("CREATE OR REPLACE TABLE state_cohorts_members (product VARCHAR, "
                 "subject VARCHAR, cohort BIGINT)")  # fmt: skip
     con.execute("CREATE OR REPLACE TABLE state_cohorts_active (product VARCHAR, "
@@ -569,7 +596,10 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str], tz: str) -> bool:
     # users to follow again.
     con.execute(
         "CREATE OR REPLACE TEMP TABLE recent AS SELECT t.product AS product, t.subject AS subject, "
-        "least(min(s.t0), min(CASE WHEN e.type = " + step + " OR e.kind = " + step
+        "least(min(s.t0), min(CASE WHEN e.type = "
+        + step
+        + " OR e.kind = "
+        + step
         + " THEN e.ts END)) AS t0 FROM touched AS t "
         "LEFT JOIN theirs AS s ON s.product = t.product AND s.subject = t.subject "
         "LEFT JOIN new_events AS e ON e.product = t.product AND e.subject = t.subject "

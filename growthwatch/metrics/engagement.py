@@ -85,13 +85,18 @@ def product_daily(
     seen = pd.Series(day).groupby(codes).min()
     n_ev = len(ev)  # the events' own rows of ``day`` and ``codes`` (the rest: active days)
     day, codes = day[:n_ev], codes[:n_ev]
-    first = np.full(len(products), end_day, dtype="int64")
+    # A product's grid starts at its first day; one whose first day (from ``first_days``,
+    # which may hold the whole history) lies after ``end_day`` has no row at all. Clamping
+    # it to ``end_day`` would invent a row before the product existed: a time chunk ending
+    # inside a local day (UTC-day chunks in a zone east of UTC) then writes it, and no
+    # later chunk rewrites it, where the one-piece run has no such row.
+    first = np.full(len(products), end_day + 1, dtype="int64")
     first[seen.index.to_numpy()] = seen.to_numpy()
     if first_days is not None:
         given = _day_numbers(pd.Series(first_days.to_numpy()).astype(TIME_DTYPE))
         pos = products.get_indexer(first_days.index)
         first[pos] = np.minimum(first[pos], given)
-    start_day = int(first.min())
+    start_day = min(int(first.min()), end_day)
     n_days = end_day - start_day + 1
     grid = np.zeros((len(products), n_days, len(COUNTS)), dtype="int64")
     kind = ev["type"].to_numpy()

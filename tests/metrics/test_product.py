@@ -99,6 +99,64 @@ def test_activation_rate_within_n_days_of_signup() -> None:
     assert total == 3
 
 
+def test_a_product_first_seen_after_the_grid_end_has_no_row() -> None:
+    """``first_days`` may hold the whole history (the rollup) while the events and ``until``
+    stop earlier (a time chunk): a product first seen after the grid's last day gets no
+    row, not one on that last day. Berlin (UTC+1 before 29 March): until 2026-03-23 00:00Z
+    is 01:00 on 23 March, whose day starts 2026-03-22 23:00Z."""
+    berlin = MetricsSettings(activation_window_days=2, timezone="Europe/Berlin")
+    events = [ev("signup", "2026-03-22 03:31", "u1", product="p2")]  # 04:31 on 22 March
+    first_days = pd.Series(
+        [ts("2026-03-22 03:31"), ts("2026-03-27 12:32")], index=pd.Index(["p2", "p1"], dtype=object)
+    )
+    out = product_daily(frame(*events), berlin, ts("2026-03-23"), first_days)
+    assert "p1" not in set(out["product"])
+    days = [ts("2026-03-21 23:00"), ts("2026-03-22 23:00")]  # 22 and 23 March in Berlin
+    for product in ("p2", "all"):
+        rows = out[out["product"] == product].set_index("time")
+        assert list(rows.index) == days, product
+        assert rows["signups"].tolist() == [1, 0], product
+    only_later = product_daily(frame(), berlin, ts("2026-03-23"), first_days.loc[["p1"]])
+    assert only_later.empty
+
+
+def test_a_chunked_berlin_recompute_writes_no_row_before_a_product_exists() -> None:
+    """The engine streams product in chunks ending at UTC midnights, inside a Berlin day;
+    p1's first event (25 March 12:00Z, Berlin day starting 24 March 23:00Z) comes after the
+    early chunks, whose grids must not hold p1. Its rows: that day only (the horizon)."""
+    from test_properties import MemoryStore
+
+    from growthwatch.metrics.engine import MetricsEngine
+    from growthwatch.stores.ledger import Ledger
+
+    events = [
+        ev("signup", "2026-03-22 05:00", "u1", product="p2"),
+        ev("signup", "2026-03-23 05:00", "u2", product="p2"),
+        ev("signup", "2026-03-24 05:00", "u3", product="p2"),
+        ev("signup", "2026-03-25 12:00", "u4", product="p1"),
+    ]
+    stores = []
+    for chunk_events in (10**9, 1):
+        store = MemoryStore()
+        settings = MetricsSettings(
+            activation_window_days=2, timezone="Europe/Berlin", chunk_events=chunk_events
+        )
+        with Ledger() as ledger:
+            ledger.append(events)
+            engine = MetricsEngine(ledger, settings)
+            engine.chunk_days = 1
+            engine.recompute([store])
+        stores.append(store)
+    for store in stores:
+        p1 = sorted(k[2] for k in store.points if k[:2] == ("product_daily", ("p1",)))
+        assert p1 == [ts("2026-03-24 23:00")]
+        p2 = sorted(k[2] for k in store.points if k[:2] == ("product_daily", ("p2",)))
+        assert p2 == [ts("2026-03-21 23:00"), ts("2026-03-22 23:00"), ts("2026-03-23 23:00"),
+                      ts("2026-03-24 23:00")]  # fmt: skip
+    whole, chunked = stores
+    assert chunked.points == whole.points
+
+
 # -- cohorts ---------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from metric_cases import ev, frame, t
 
@@ -506,6 +506,28 @@ def test_segment_series_sum_exactly_to_the_product_series(
     st.sampled_from([1, 2, 5, 13]),
     st.booleans(),
 )
+# Berlin, a product (p1) first seen after the early chunks, which end at UTC midnights
+# inside a Berlin day: those chunks' grids once held a p1 row no later chunk rewrote.
+@example(
+    subs=[("p1", "c1", "s1", 1057, "0", "0", "USD", "", "basic", ""),
+          ("p1", "c1", "s1", 0, "0", "0", "USD", "", "basic", ""),
+          ("p1", "c1", "s1", 588, "0", "0", "USD", "", "pro", ""),
+          ("p1", "c1", "s1", 5040, "333.333333", "10", "USD", "pause", "basic", ""),
+          ("p1", "c1", "s2", 2893, "99.99", "100", "USD", "pause", "", "FR")],
+    others=[("active_use", "p2", "u1", 491, "1", "EUR"), ("session", "p1", "u2", 3912, "1", "EUR"),
+            ("active_use", "p2", "c1", 1857, "19.99", "EUR"),
+            ("activation", "p1", "u2", 7952, "1", "USD"),
+            ("active_use", "p2", "u2", 211, "19.99", "USD"),
+            ("activation", "p1", "u1", 11496, "19.99", "USD"),
+            ("session", "p1", "u1", 1500, "2.5", "EUR"), ("activation", "p2", "u1", 2114, "2.5", "EUR"),
+            ("kpi", "p2", "u2", 121, "1", "USD"), ("payment_failed", "p1", "u1", 17280, "2.5", "EUR"),
+            ("payment", "p1", "u2", 1785, "19.99", "EUR"), ("session", "p2", "u2", 179, "1", "USD"),
+            ("kpi", "p2", "c1", 529, "2.5", "USD"), ("signup", "p2", "u1", 322, "19.99", "EUR"),
+            ("kpi", "p2", "c1", 14061, "1", "EUR"), ("session", "p1", "c1", 357, "19.99", "USD")],
+    tz="Europe/Berlin",
+    chunk_events=1,
+    from_since=True,
+)  # fmt: skip
 def test_recompute_in_time_chunks_equals_one_piece(
     subs: list[tuple[Any, ...]],
     others: list[tuple[Any, ...]],

@@ -8,7 +8,9 @@ eighth after each family but its last (what keeps a tight limit from running out
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -31,11 +33,21 @@ from growthwatch.stores.ledger import Ledger
 LIMITED = dataclasses.replace(SETTINGS, memory_limit_mb=1024)
 
 
-def _checkpoints(monkeypatch: pytest.MonkeyPatch, resident_share: float, *, live: bool) -> int:
-    """How many ledger checkpoints one update of a cancellation runs when the resident
-    part of the DuckDB share is ``resident_share`` of it."""
+def _resident(monkeypatch: pytest.MonkeyPatch, resident_share: float) -> None:
+    """The resident part of the DuckDB share, as ``_release`` reads it, set to
+    ``resident_share`` of the share."""
     share = LIMITED.duckdb_memory_mb
     assert share is not None
+    monkeypatch.setattr(engine_mod, "_resident_mib", lambda ledger: share * resident_share)
+
+
+@contextlib.contextmanager
+def _counted(
+    monkeypatch: pytest.MonkeyPatch, resident_share: float
+) -> Iterator[tuple[Ledger, MetricsEngine, list[bool]]]:
+    """A recomputed portfolio under ``LIMITED``, its ledger checkpoints counted in the
+    list (one entry each) from here on, the resident part at ``resident_share``, and one
+    cancellation appended for the next update."""
     with Ledger() as ledger:
         ledger.append(_portfolio())
         engine = MetricsEngine(ledger, LIMITED)
@@ -43,8 +55,15 @@ def _checkpoints(monkeypatch: pytest.MonkeyPatch, resident_share: float, *, live
         calls: list[bool] = []
         real = Ledger.checkpoint
         monkeypatch.setattr(Ledger, "checkpoint", lambda self: calls.append(True) or real(self))
-        monkeypatch.setattr(engine_mod, "_resident_mib", lambda ledger: share * resident_share)
+        _resident(monkeypatch, resident_share)
         ledger.append([sub(START + timedelta(days=25), 15, 0, "p2-c5", product="p2", sid="s5")])
+        yield ledger, engine, calls
+
+
+def _checkpoints(monkeypatch: pytest.MonkeyPatch, resident_share: float, *, live: bool) -> int:
+    """How many ledger checkpoints one update of a cancellation runs when the resident
+    part of the DuckDB share is ``resident_share`` of it."""
+    with _counted(monkeypatch, resident_share) as (_, engine, calls):
         result = engine.update([MemoryStore()], live=live)
         assert not result.errors and result.timings  # the live families ran
         monkeypatch.undo()
@@ -99,17 +118,7 @@ def test_an_update_leaves_its_last_release_to_idle_time(monkeypatch: pytest.Monk
     """After an update's last family a share over an eighth (but not over half) resident
     is checkpointed by ``release`` (idle time), not by the update; the next update that is
     not live runs it first when no one has, so its families still find the share free."""
-    share = LIMITED.duckdb_memory_mb
-    assert share is not None
-    with Ledger() as ledger:
-        ledger.append(_portfolio())
-        engine = MetricsEngine(ledger, LIMITED)
-        engine.recompute([MemoryStore()])
-        calls: list[bool] = []
-        real = Ledger.checkpoint
-        monkeypatch.setattr(Ledger, "checkpoint", lambda self: calls.append(True) or real(self))
-        monkeypatch.setattr(engine_mod, "_resident_mib", lambda ledger: share * 0.25)
-        ledger.append([sub(START + timedelta(days=25), 15, 0, "p2-c5", product="p2", sid="s5")])
+    with _counted(monkeypatch, 0.25) as (ledger, engine, calls):
         result = engine.update([MemoryStore()])
         ran = len(result.timings)
         assert not result.errors and ran >= 3
@@ -133,22 +142,12 @@ def test_an_update_leaves_its_last_release_to_idle_time(monkeypatch: pytest.Monk
 def test_a_full_share_or_a_failure_is_released_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """The deferral is only for a part-full share: over half resident, the last family's
     checkpoint runs in the update, as does the one after a failing family."""
-    share = LIMITED.duckdb_memory_mb
-    assert share is not None
-    with Ledger() as ledger:
-        ledger.append(_portfolio())
-        engine = MetricsEngine(ledger, LIMITED)
-        engine.recompute([MemoryStore()])
-        calls: list[bool] = []
-        real = Ledger.checkpoint
-        monkeypatch.setattr(Ledger, "checkpoint", lambda self: calls.append(True) or real(self))
-        monkeypatch.setattr(engine_mod, "_resident_mib", lambda ledger: share * 0.75)
-        ledger.append([sub(START + timedelta(days=25), 15, 0, "p2-c5", product="p2", sid="s5")])
+    with _counted(monkeypatch, 0.75) as (ledger, engine, calls):
         result = engine.update([MemoryStore()])
         assert not result.errors and len(calls) == len(result.timings)
         assert not engine.release_due
         # a part-full share, the last family failing: released at once all the same
-        monkeypatch.setattr(engine_mod, "_resident_mib", lambda ledger: share * 0.25)
+        _resident(monkeypatch, 0.25)
         name = list(result.timings)[-1]  # the last family an update of a subscription runs
         last = next(f for f in engine.families if f.name == name)
         monkeypatch.setattr(last, "run", _failing)

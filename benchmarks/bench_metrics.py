@@ -99,13 +99,30 @@ def full(work: Path, settings: MetricsSettings | None = None, name: str = "") ->
         # as ``growthwatch metrics`` opens it: the series store's share of the limit
         series = SeriesStore(work / f"series{name}.duckdb", memory_limit=settings.series_memory_limit)
         engine = MetricsEngine(ledger, settings, state_path=work / f"state{name}.json")
+        peaks = _family_peaks(engine)
         started = time.perf_counter()
         result = engine.recompute([series])
         seconds = time.perf_counter() - started
         series.close()
         return {"events": result.events, "points": result.points, "seconds": seconds,
                 "peak_mb": peak_mb(), "timings": json.dumps(result.timings),
-                "errors": json.dumps(result.errors)}  # fmt: skip
+                "family_peaks": json.dumps(peaks), "errors": json.dumps(result.errors)}  # fmt: skip
+
+
+def _family_peaks(engine: MetricsEngine) -> dict[str, float]:
+    """The process's peak RSS (MB) after each family of the run, in run order: the family
+    whose figure is the first to reach the phase's peak is the one that set it."""
+    peaks: dict[str, float] = {}
+    run_family = engine._run_family
+
+    def measured(stores: Any, family: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return run_family(stores, family, *args, **kwargs)
+        finally:
+            peaks[family.name] = round(peak_mb())
+
+    engine._run_family = measured  # type: ignore[method-assign]
+    return peaks
 
 
 def plain(work: Path) -> dict[str, Any]:
@@ -293,6 +310,7 @@ def main() -> None:
         print(f"  update timings {i.get('timings', '')}")
         print(f"  live timings {i['live_timings']}; catch-up {i['catch_up_timings']}")
         print(f"  full timings {r['full']['timings']}")
+        print(f"  full peak RSS (MB) after each family {r['full'].get('family_peaks', '')}")
         for phase in ("full", "incremental"):  # a family that failed is not in the figures
             if json.loads(r[phase].get("errors") or "{}"):
                 print(f"  {phase}: FAILED families {r[phase]['errors']}")

@@ -11,8 +11,9 @@ The hook does two things:
    only the buckets the new events touch) into the configured stores. Wake-ups coalesce:
    a burst of 1,000 webhooks costs a handful of updates, not 1,000, and the webhook
    worker never waits for a metric computation. Once the events pause, the same thread
-   runs the ledger checkpoint the last update left for idle time
-   (``MetricsEngine.release``), off the update's and the webhooks' path.
+   runs what the last updates left for idle time (``MetricsEngine.release``: the kept
+   totals' copy in the ledger file, the ledger checkpoint), off the update's and the
+   webhooks' path, and ``close`` writes what is still unsaved.
 
 Both steps overwrite by point identity, so running them twice changes nothing. The
 receiver and the scheduler take the hook as a plain callable (``SeriesHook``).
@@ -139,14 +140,14 @@ class LiveSeriesHook:
                 self._idle.set()  # idle: nothing left to compute, deferred work included
 
     def _release_idle(self) -> None:
-        """The ledger checkpoint the last update left for idle time
-        (``MetricsEngine.release``): run once the events have paused, so neither the
-        update nor the next webhook pays for it, and the next update finds DuckDB's share
-        released."""
+        """What the last updates left for idle time (``MetricsEngine.release``: the kept
+        totals' copy, the ledger checkpoint): run once the events have paused, so neither
+        the update nor the next webhook pays for it, and the next update finds DuckDB's
+        share released."""
         assert self.engine is not None
         try:
             if self.engine.release():
-                log.debug("series update: idle release of the ledger's memory share")
+                log.debug("series update: idle release (state copies, memory share)")
         except Exception:  # the next update that is not live releases first anyway
             log.exception("idle release failed")
 
@@ -201,3 +202,8 @@ class LiveSeriesHook:
         if self._raw_thread is not None:
             self._raw.put(None)
             self._raw_thread.join(timeout=30)
+        if self.engine is not None and (self._thread is None or not self._thread.is_alive()):
+            try:  # what the updates left unsaved, so the next start folds from here
+                self.engine.release(force=True)
+            except Exception:
+                log.exception("could not persist the metrics state on close")

@@ -191,6 +191,7 @@ def _run(args: argparse.Namespace, full: bool) -> int:
                 result = engine.recompute(stores, since=since, until=until)
             else:
                 result = engine.update(stores)
+                engine.release(force=True)  # the kept totals' copy, for the next run
     except FxError as exc:
         console.print(f"[red]{exc}[/red]")
         return 1

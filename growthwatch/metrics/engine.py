@@ -220,6 +220,7 @@ class MetricsEngine:
         self._firsts: dict[Any, tuple[int, pd.DataFrame]] = {}  # ``LedgerView.firsts``
         self._firsts_loaded = False  # the persisted copy read (``_view``)
         self._firsts_throttle = family_state.Throttle()
+        self._firsts_unsaved = False  # ``_firsts`` newer than the ledger file's copy
         # the last family of an update left the share over 1/TIGHT resident and its
         # checkpoint waits for ``release`` (an idle caller, or the next update's start)
         self.release_due = False
@@ -260,16 +261,18 @@ class MetricsEngine:
             except Exception as exc:  # only the next update's speed depends on it
                 log.warning("metrics %s: first days not aggregated ahead (%s)", family.name, exc)
 
-    def _keep_firsts(self, *, built: bool) -> None:
+    def _keep_firsts(self, *, built: bool) -> bool:
         """Persist the ``first_events`` aggregates (throttled, as a family's totals are),
         so a cold engine (the next ``growthwatch metrics update``) aggregates only the
         events after them instead of scanning the history for each grid's first day."""
         if not self._firsts or not self._firsts_throttle.due(built):
-            return
+            return False
+        self._firsts_unsaved = False
         view = self._view()
         top = max(seq for seq, _frame in self._firsts.values())
         family_state.save(view, _FIRSTS, family_state.Saved(
             top, event_count(view, top), "", dict(self._firsts)))  # fmt: skip
+        return True
 
     def _check_valuable(self, after_seq: int | None = None) -> dict[str, str]:
         """Products with money in a currency the exchange-rate table cannot convert.
@@ -364,7 +367,7 @@ class MetricsEngine:
     ) -> RunResult:
         """Rewrite every bucket in [since, until) (all history by default)."""
         started = time.perf_counter()
-        self.release()
+        self._release_due()
         self.failing = self._check_valuable()
         self._firsts.clear()  # a full run reads everything afresh (not the persisted copy)
         self._firsts_loaded = True
@@ -396,7 +399,7 @@ class MetricsEngine:
         """
         started = time.perf_counter()
         if not live:  # a webhook's few folds fit beside it (``_release``)
-            self.release()
+            self._release_due()
         if not self._checked and self.state.checked == sorted(self.settings.fx.currencies()):
             # a cold engine whose last run checked the ledger up to ``last_seq`` with the
             # same exchange-rate table: only the newer events' currencies are new
@@ -454,7 +457,7 @@ class MetricsEngine:
         last_seq = self.state.last_seq if new.empty else int(new["seq"].max())
         self.state = EngineState(last_seq, horizon, deferred=pending)
         self._save_state()
-        self._keep_firsts(built=False)
+        self._firsts_unsaved = True  # written by ``release`` (idle time)
         result.deferred = sorted(pending)
         result.seconds = time.perf_counter() - started
         return result
@@ -508,7 +511,29 @@ class MetricsEngine:
             log.info("metrics %s: %d points from %s", name, written, first)
         return points
 
-    def release(self) -> bool:
+    def release(self, *, force: bool = False) -> bool:
+        """What updates leave to idle time: write the kept totals and first-day aggregates
+        they changed to the ledger file (``family_state.Kept.flush``: at most every
+        ``EVERY_SECONDS``, or now with ``force``), then the checkpoint the last update put
+        off (``_release_due``); True when anything was done. ``serve`` calls it once the
+        events pause, ``growthwatch metrics update`` before it exits.
+
+        Why the writes wait: they are for a restart (its first update then folds only
+        the events after the copies), and they cost up to a third of an update.
+        """
+        view = self._view()
+        wrote = False
+        for family in self.families:
+            if family.kept is not None:
+                try:
+                    wrote = family.kept.flush(view, force=force) or wrote
+                except Exception as exc:  # only a restart's speed depends on it
+                    log.warning("metrics %s: totals not persisted (%s)", family.name, exc)
+        if self._firsts_unsaved:
+            wrote = self._keep_firsts(built=force) or wrote
+        return self._release_due() or wrote
+
+    def _release_due(self) -> bool:
         """Run the checkpoint the last update put off (``release_due``), if the share is
         still over 1/TIGHT resident; True when one was due.
 

@@ -30,7 +30,7 @@ from test_properties import (
 )
 
 from growthwatch.events import GrowthEvent
-from growthwatch.metrics import customer_events
+from growthwatch.metrics import customer_events, family_state
 from growthwatch.metrics import trials as trials_mod
 from growthwatch.metrics.engine import MetricsEngine
 from growthwatch.metrics.families.base import Scope
@@ -309,6 +309,40 @@ def test_a_cold_engine_gives_what_the_warm_one_gives(
         MetricsEngine(ledger, other, state_path=tmp_path / "cold.json").update([MemoryStore()])
         assert builds == ["subscriptions"]
     _store_equal(cold, warm)
+
+
+def test_an_update_leaves_the_totals_copy_to_idle_time(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A build writes its totals' copy to the ledger file at once; an update only keeps
+    its totals in memory, and ``release`` (serve's idle time, the CLI before it exits)
+    writes them once: a restart after it starts from the update's ``seq``, not the
+    build's."""
+    monkeypatch.setattr(family_state, "EVERY_SECONDS", 0.0)  # the throttle is not tested here
+    events = _portfolio()
+    later = [sub(START + timedelta(days=26), 11, 30, "p1-c1", sid="s1")]
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:
+        ledger.append(events)
+        engine = MetricsEngine(ledger, SETTINGS, state_path=tmp_path / "state.json")
+        engine.recompute([MemoryStore()])
+        view = engine._view()
+        built = ledger.max_seq()
+        copies = {n: family_state.load(view, n) for n in ("subscriptions", "trials", "segments")}
+        assert {n: c.seq if c else None for n, c in copies.items()} == dict.fromkeys(copies, built)
+        ledger.append(later)
+        engine.update([MemoryStore()])
+        assert ledger.max_seq() > built
+        assert family_state.load(view, "subscriptions").seq == built  # type: ignore[union-attr]
+        assert engine.release()
+        for name in copies:
+            assert family_state.load(view, name).seq == ledger.max_seq(), name  # type: ignore[union-attr]
+        assert not engine.release()  # nothing left unsaved, no checkpoint due
+    with Ledger(tmp_path / "ledger.duckdb") as ledger:  # the restart reads the newer copy
+        restarted = MetricsEngine(ledger, SETTINGS, state_path=tmp_path / "state.json")
+        kept = restarted.families[[f.name for f in restarted.families].index("subscriptions")].kept
+        assert kept is not None
+        saved = kept.current(restarted._view(), ledger.max_seq())
+        assert saved is not None and saved.seq == ledger.max_seq()
 
 
 def test_a_chunked_full_run_equals_the_unchunked_one() -> None:

@@ -18,6 +18,7 @@ from typing import ClassVar
 import pandas as pd
 
 from growthwatch.metrics._frame import local_floor_at
+from growthwatch.metrics.family_state import Kept
 from growthwatch.metrics.reads import LedgerView
 from growthwatch.metrics.settings import MetricsSettings
 
@@ -69,6 +70,9 @@ class Family:
     # False: too costly to run on every webhook; a live update defers it to the next
     # update that is not live (``MetricsEngine.update(live=...)``)
     live: ClassVar[bool] = True
+    # totals kept between runs (``family_state.Kept``), if any: an update leaves their
+    # copy in the ledger file to ``MetricsEngine.release`` (idle time)
+    kept: Kept | None = None
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         """The event types it reads."""

@@ -62,8 +62,10 @@ class Segments(Family):
     # webhook's update leaves it to the catch-up once the events pause, now as cheap.
     live = False
 
+    kept: Kept  # its totals between runs
+
     def __init__(self) -> None:
-        self._kept = Kept(self.name)
+        self.kept = Kept(self.name)
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return TYPES if settings.segments.dimensions else ()
@@ -93,13 +95,13 @@ class Segments(Family):
         updated = None if start is None and products is None else self._updated(view, upto)
         if updated is None:
             totals = self._built(view, upto)
-            self._kept.keep(view, upto, totals, built=True)
+            self.kept.keep(view, upto, totals, built=True)
             # a rebuild inside an update does not know what moved: everything is rewritten
             everything = start is not None or products is not None
             return Computed(segment_frames_from(totals, settings, horizon), None,
                             all_products=everything)  # fmt: skip
         totals, moved_from = updated
-        self._kept.keep(view, upto, totals, built=False)
+        self.kept.keep(view, upto, totals, built=False)
         if start is not None and moved_from is not None:
             start = min(start, moved_from)
         # only the rows this update rewrites: of ``products`` and the portfolio
@@ -112,7 +114,7 @@ class Segments(Family):
         nothing kept that matches the ledger, an event without a customer, or the kept
         values changed: rebuild)."""
         settings = view.settings
-        state = self._kept.current(view, upto)
+        state = self.kept.current(view, upto)
         if state is None:
             return None
         old: SegmentTotals = state.totals

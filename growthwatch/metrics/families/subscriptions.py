@@ -61,8 +61,10 @@ class Subscriptions(Family):
     shrinking = frozenset({"cohort_retention"})
     owns: ClassVar[Mapping[str, Mapping[str, str]]] = {"cohort_retention": {"basis": "revenue"}}  # the cohorts family writes "logo"
 
+    kept: Kept  # its totals between runs
+
     def __init__(self) -> None:
-        self._kept = Kept(self.name)
+        self.kept = Kept(self.name)
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return MRR_TYPES
@@ -93,7 +95,7 @@ class Subscriptions(Family):
         built = totals is None
         if totals is None:
             totals = self._built(view, upto, horizon)
-        self._kept.keep(view, upto, totals, built=built)
+        self.kept.keep(view, upto, totals, built=built)
         if start is not None and len(totals.netted):
             # A late event can join a netting group that began earlier (even the day
             # before): that movement moves, so rewrite from the group's day.
@@ -105,7 +107,7 @@ class Subscriptions(Family):
     def _updated(self, view: LedgerView, upto: int, horizon: pd.Timestamp) -> MrrTotals | None:
         """The kept totals moved to ``upto`` (None: nothing kept that matches the ledger)."""
         settings = view.settings
-        state = self._kept.current(view, upto)
+        state = self.kept.current(view, upto)
         if state is None:
             return None
         got = touched(view, MRR_TYPES, self.columns, state.seq, upto)

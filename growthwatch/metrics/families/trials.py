@@ -34,8 +34,10 @@ class Trials(Family):
     ordered = False  # per-trial matching by time, not the ledger's order
     grid = True  # active trials and maturing flags run to the horizon
 
+    kept: Kept  # its totals between runs
+
     def __init__(self) -> None:
-        self._kept = Kept(self.name)
+        self.kept = Kept(self.name)
 
     def types(self, settings: MetricsSettings) -> tuple[str, ...]:
         return trials.TYPES
@@ -85,13 +87,13 @@ class Trials(Family):
                 for group in product_groups(product_counts(view, trials.TYPES, upto),
                                             settings.chunk_events)
             )  # fmt: skip
-        self._kept.keep(view, upto, totals, built=built)
+        self.kept.keep(view, upto, totals, built=built)
         # only the days (months) the rewrite from ``start`` covers (``_select`` keeps no other)
         return Computed(trial_frames_from(totals, settings, horizon, start), start)
 
     def _updated(self, view: LedgerView, upto: int) -> TrialTotals | None:
         settings = view.settings
-        state = self._kept.current(view, upto)
+        state = self.kept.current(view, upto)
         if state is None:
             return None
         # events without a subject are no one's trial (``trial_table`` drops them)

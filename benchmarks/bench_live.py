@@ -11,7 +11,7 @@ cancellation); without it the warm-up is an update with nothing new. Then ``--co
 cancellations, each of a different customer's latest subscription, at the horizon, each
 followed by nothing (``serve``'s webhook path: ``update(live=True)``), and one catch-up
 at the end; between the warm-up and the cancellations the engine's idle release
-(``MetricsEngine.release``: the checkpoint the update left to idle time). CPU time
+(``MetricsEngine.release``: the totals' copies and the checkpoint the update left to idle time). CPU time
 (``time.process_time``) is the figure to compare on a shared machine; the reference
 printed last is the ratio of the mean live CPU to the warm-up's.
 """
@@ -78,7 +78,7 @@ def main() -> None:
         print(f"warm-up update: {warm.events} events, wall {wall:.3f} s, cpu {warm_cpu:.3f} s, "
               f"{json.dumps(warm.timings)}, errors {json.dumps(warm.errors)}")  # fmt: skip
         due, wall, cpu = _timed(engine.release)  # serve's idle time after its catch-up
-        print(f"idle release (checkpoint {'run' if due else 'not due'}): wall {wall:.3f} s, "
+        print(f"idle release (state copies, checkpoint: {'done' if due else 'nothing due'}): wall {wall:.3f} s, "
               f"cpu {cpu:.3f} s")  # fmt: skip
         assert engine.state.horizon is not None
         cpus = []

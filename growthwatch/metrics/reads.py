@@ -20,6 +20,7 @@ import pyarrow as pa
 from growthwatch.frames import EVENT_COLUMNS
 from growthwatch.metrics._frame import LEDGER_ORDER, LEDGER_UNIQUE
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.sql.queries import subject_part
 from growthwatch.stores.ledger import SELECT_EXPR, Ledger
 
 _ARROW_TYPES = {
@@ -60,12 +61,14 @@ def read_events(
     seen_from: pd.Timestamp | None = None,
     exclude: Sequence[str] = (),
     subjects: Sequence[str] | None = None,
+    part: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Events of ``types`` (of ``products``, default all; of ``subjects``, default all) in
     [start, end), in ``EVENT_COLUMNS`` layout (unused columns NULL), ordered by time then
     key (the ledger's order) unless ``ordered`` is False. ``seen_from`` keeps only the
     subjects that also have an event of ``types`` at or after that time (in the same
-    product)."""
+    product). ``part`` (index, parts): one of that many disjoint partitions of the
+    subjects (``queries.subject_part``; the events without one are all in the same)."""
     wanted = set(columns or EVENT_COLUMNS)
     sql = f"SELECT {select_list(wanted)} FROM events WHERE type IN (SELECT unnest(?))"
     params: list[Any] = [list(types)]
@@ -84,6 +87,8 @@ def read_events(
     if subjects is not None:
         sql += " AND subject IN (SELECT unnest(?))"
         params.append(list(subjects))
+    if part is not None:
+        sql += f" AND {subject_part(*part)}"
     if seen_from is not None:
         sql += (
             " AND EXISTS (SELECT 1 FROM events AS later WHERE later.product = events.product"

@@ -65,25 +65,40 @@ def product_counts(view: LedgerView, types: Sequence[str], upto: int) -> pd.Seri
     return pd.Series([int(n) for _p, n in got], index=[p for p, _n in got], dtype="int64")  # type: ignore[call-overload]
 
 
-def product_groups(counts: pd.Series, chunk_events: int) -> list[list[str]]:
-    """Products in groups of at most ``chunk_events`` events (a bigger product alone)."""
-    groups: list[list[str]] = []
+@dataclass(frozen=True)
+class Group:
+    """What one step of a full build reads: some products, or a part of one product's
+    customers (``part``: index and parts, by a hash of the subject)."""
+
+    products: list[str]
+    part: tuple[int, int] | None = None
+
+
+def product_groups(counts: pd.Series, chunk_events: int) -> list[Group]:
+    """Products in groups of at most ``chunk_events`` events; a bigger product alone, its
+    customers split in as many parts as it needs to keep to that (totals that are sums
+    over customers add up the same: at 100M demo events the biggest products' segment
+    events were three times a group's, and their build set the run's peak)."""
+    groups: list[Group] = []
     size = 0
     for product, n in counts.items():
-        if not groups or size + int(n) > chunk_events:
-            groups.append([])
+        if int(n) > chunk_events:
+            parts = -(-int(n) // max(1, chunk_events))
+            groups += [Group([str(product)], (i, parts)) for i in range(parts)]
+            continue
+        if not groups or groups[-1].part is not None or size + int(n) > chunk_events:
+            groups.append(Group([]))
             size = 0
-        groups[-1].append(str(product))
+        groups[-1].products.append(str(product))
         size += int(n)
     return groups
 
 
 def read_upto(
-    view: LedgerView, types: Sequence[str], columns: Sequence[str], products: list[str],
-    upto: int,
+    view: LedgerView, types: Sequence[str], columns: Sequence[str], group: Group, upto: int
 ) -> pd.DataFrame:
-    """Every event of ``types`` of ``products`` with ``seq <= upto``, in ledger order."""
-    events = view.events(types, columns=columns, products=products)
+    """Every event of ``types`` of ``group`` with ``seq <= upto``, in ledger order."""
+    events = view.events(types, columns=columns, products=group.products, part=group.part)
     later = _rows(view, f"SELECT {SELECT_EXPR['idempotency_key']} FROM events WHERE seq > ?",
                   [upto])  # fmt: skip
     if not later:

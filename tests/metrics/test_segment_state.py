@@ -52,6 +52,7 @@ from growthwatch.metrics.segments import (
 )
 from growthwatch.metrics.settings import SegmentSettings
 from growthwatch.metrics.sql.segment_values import value_counts as value_counts_sql
+from growthwatch.metrics.touched import Group
 from growthwatch.stores.ledger import Ledger
 
 _KEYS = ["product", "dimension", "segment", "time"]
@@ -258,20 +259,23 @@ def test_a_cold_engine_gives_what_the_warm_one_gives(
 
 
 def test_a_chunked_full_run_equals_the_unchunked_one(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``chunk_events`` 20 (groups of 5 events with four dimensions: every product its own
-    group, each bigger than that) gives the same stores as one group of everything, and
-    the groups are what it reads."""
+    """``chunk_events`` 20 (groups of 5 events with four dimensions: every product bigger
+    than that, so each is built in parts of its customers) gives the same stores as one
+    group of everything, and the groups are what it reads."""
     events = _portfolio()
-    groups: list[list[list[str]]] = []
+    groups: list[list[Group]] = []
     real = Segments._groups
 
-    def spy(self: Segments, view: Any, upto: int, chosen: list[list[str]], kept: Any) -> Any:
+    def spy(self: Segments, view: Any, upto: int, chosen: list[Group], kept: Any) -> Any:
         groups.append(chosen)
         return real(self, view, upto, chosen, kept)
 
     monkeypatch.setattr(Segments, "_groups", spy)
     stores = [_full(events, dataclasses.replace(SETTINGS, chunk_events=c)) for c in (20, 8_000_000)]
-    assert groups == [[["p1"], ["p2"], ["p3"]], [["p1", "p2", "p3"]]]
+    # each product: 10 signups, subscriptions and payments, 3 refunds and cancellations:
+    # 36 events, in ceil(36 / 5) = 8 parts of its customers
+    parts = [Group([p], (i, 8)) for p in ("p1", "p2", "p3") for i in range(8)]
+    assert groups == [parts, [Group(["p1", "p2", "p3"])]]
     _store_equal(stores[0], stores[1])
 
 

@@ -42,7 +42,13 @@ from growthwatch.metrics.segment_totals import (
 from growthwatch.metrics.segments import TYPES, segment_frames
 from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.metrics.sql.segment_values import distinct_values, value_counts
-from growthwatch.metrics.touched import max_seq, product_counts, product_groups, read_upto
+from growthwatch.metrics.touched import (
+    Group,
+    max_seq,
+    product_counts,
+    product_groups,
+    read_upto,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +140,8 @@ class Segments(Family):
 
     def _built(self, view: LedgerView, upto: int) -> SegmentTotals:
         """The totals over the whole ledger up to ``upto``, product group by product group
-        (at most ``chunk_events`` / dimensions events at once; customers are per product),
+        (at most ``chunk_events`` / dimensions events at once; a bigger product in parts
+        of its customers, whose totals add up: ``touched.product_groups``),
         with the kept values counted in SQL first and checked against the pandas counts."""
         settings = view.settings
         segment_events.sync(view, upto)  # the indexed copies the next updates read from
@@ -151,7 +158,7 @@ class Segments(Family):
         return totals
 
     def _groups(
-        self, view: LedgerView, upto: int, groups: list[list[str]], kept: dict[str, set[str]]
+        self, view: LedgerView, upto: int, groups: list[Group], kept: dict[str, set[str]]
     ) -> SegmentTotals:
         settings = view.settings
         parts = []

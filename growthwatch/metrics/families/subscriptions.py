@@ -124,7 +124,8 @@ class Subscriptions(Family):
 
     def _built(self, view: LedgerView, upto: int, horizon: pd.Timestamp) -> MrrTotals:
         """The totals over the whole ledger up to ``upto``, product group by product group
-        (at most ``chunk_events`` events in memory at once; products are independent)."""
+        (at most ``chunk_events`` events in memory at once; products are independent, and
+        a bigger product is built in parts of its customers: ``touched.product_groups``)."""
         settings = view.settings
         customer_events.sync(view, upto)  # the indexed copy the next updates read from
         parts = []

@@ -1,0 +1,44 @@
+"""How a full build of the totals families (subscriptions, trials, segments) cuts the
+ledger (``touched.product_groups``): products in groups of at most ``chunk_events``
+events, and a bigger product in parts of its customers that together read each of its
+events exactly once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+from metric_cases import ev
+from test_properties import START
+
+from growthwatch.metrics.reads import read_events
+from growthwatch.metrics.touched import Group, product_groups
+from growthwatch.stores.ledger import Ledger
+
+
+def test_small_products_share_groups_and_a_big_one_is_split_in_parts() -> None:
+    counts = pd.Series({"a": 3, "b": 4, "c": 17, "d": 2, "e": 7})
+    # a + b = 7 fit 8; c alone needs ceil(17 / 8) = 3 parts; d and e (9) do not fit one
+    assert product_groups(counts, 8) == [
+        Group(["a", "b"]), Group(["c"], (0, 3)), Group(["c"], (1, 3)), Group(["c"], (2, 3)),
+        Group(["d"]), Group(["e"]),
+    ]  # fmt: skip
+    assert product_groups(counts, 100) == [Group(["a", "b", "c", "d", "e"])]
+
+
+def test_the_parts_of_a_product_read_each_of_its_events_once() -> None:
+    events = [ev("signup", START + timedelta(hours=i), f"u{i % 23}", product="p",
+                 source_id=f"s{i}") for i in range(60)]  # fmt: skip
+    events.append(ev("signup", START, "u1", product="q", source_id="other"))
+    with Ledger() as ledger:
+        ledger.append(events)
+        whole = read_events(ledger, ["signup", "payment"], products=["p"])
+        parts = [read_events(ledger, ["signup", "payment"], products=["p"], part=(i, 4))
+                 for i in range(4)]  # fmt: skip
+    keys = [set(part["idempotency_key"].astype(str)) for part in parts]
+    assert sum(len(k) for k in keys) == len(whole) == 60
+    assert set().union(*keys) == set(whole["idempotency_key"].astype(str))
+    # a customer's events are all in one part, and more than one part has customers
+    owners = [set(part["subject"].dropna()) for part in parts]
+    assert sum(len(o) for o in owners) == 23
+    assert sum(1 for o in owners if o) > 1

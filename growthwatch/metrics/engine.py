@@ -59,9 +59,9 @@ log = logging.getLogger(__name__)
 STATE_FILE = "metrics-state.json"
 
 
-# a live update checkpoints the ledger only when what DuckDB cannot evict is over
-# 1/LIVE_FULL of its share (``MetricsEngine._release``); an update that is not live at 1/8
-# (1/TIGHT) after each family but its last, whose release waits for ``MetricsEngine.release``
+# an update checkpoints the ledger only when what DuckDB cannot evict is over 1/LIVE_FULL
+# of its share, and leaves it to ``MetricsEngine.release`` over 1/TIGHT; a full run
+# checkpoints over 1/TIGHT after each family (``MetricsEngine._release``)
 LIVE_FULL = 2
 TIGHT = 8
 
@@ -221,8 +221,8 @@ class MetricsEngine:
         self._firsts_loaded = False  # the persisted copy read (``_view``)
         self._firsts_throttle = family_state.Throttle()
         self._firsts_unsaved = False  # ``_firsts`` newer than the ledger file's copy
-        # the last family of an update left the share over 1/TIGHT resident and its
-        # checkpoint waits for ``release`` (an idle caller, or the next update's start)
+        # an update left the share over 1/TIGHT resident and its checkpoint waits for
+        # ``release`` (an idle caller, or the next update's start)
         self.release_due = False
         self.state = self._load_state()
         # One instance of each family per engine: a family may keep state between runs
@@ -447,7 +447,7 @@ class MetricsEngine:
                 seqs[name] = later.seq
             pending = {}
         result.points = self._run(stores, touched, products, horizon, None, None, result, seqs,
-                                  live=live, defer_last=not live)  # fmt: skip
+                                  update=True)  # fmt: skip
         for name in result.errors:  # retried by the next update that is not live
             earlier = pending.get(name)
             pending[name] = (
@@ -473,17 +473,15 @@ class MetricsEngine:
         result: RunResult,
         seqs: Mapping[str, int] | None = None,
         *,
-        live: bool = False,
-        defer_last: bool = False,
+        update: bool = False,
     ) -> int:
         """Run the ``touched`` families in turn, releasing the share between them
-        (``_release``); with ``defer_last`` the release after the last one is left to
-        ``release`` (``release_due``) unless that family failed or the share is full."""
+        (``_release``: a full run at an eighth resident, an ``update`` only when it is
+        over half full or a family failed, else leaving it to ``release``)."""
         view = self._view()
         by_name = {f.name: f for f in self.families}
         points = 0
-        last = len(touched) - 1
-        for index, (name, start) in enumerate(touched.items()):
+        for name, start in touched.items():
             family = by_name[name]
             began = time.perf_counter()
             keep = None if products is None or "*" in products[name] else products[name]
@@ -501,8 +499,7 @@ class MetricsEngine:
                 result.errors[name] = f"{type(exc).__name__}: {exc}"
                 result.timings[name] = round(time.perf_counter() - began, 3)
             # (outside the handler: its traceback, and the cursors its frames hold, are gone)
-            self._release(failed=name in result.errors, live=live,
-                          defer=defer_last and index == last)  # fmt: skip
+            self._release(failed=name in result.errors, defer=update)
             if name in result.errors:
                 continue
             points += written
@@ -537,46 +534,39 @@ class MetricsEngine:
         """Run the checkpoint the last update put off (``release_due``), if the share is
         still over 1/TIGHT resident; True when one was due.
 
-        Why: after an update's last family the checkpoint (0.5 to 1 s of a 10M-event
-        update, against about 1 s for the update itself) frees the share for no family of
-        that update, only for the next run; so the update leaves it to its caller's idle
-        time (``serve`` between its catch-up and the next webhook), and the next update
-        that is not live, and every recompute, run it first if no one has, so their
-        families still find the share released. ``growthwatch metrics update`` closes the
-        ledger after its update, which checkpoints it."""
+        Why: an update leaves a part-full share to its caller's idle time (``serve``
+        between bursts of webhooks: ``_release``), and the next update that is not live,
+        and every recompute, run it first if no one has, so their families still find the
+        share released. ``growthwatch metrics update`` runs it before it exits."""
         due, self.release_due = self.release_due, False
         if due:
             self._release(failed=False)
         return due
 
-    def _release(self, *, failed: bool, live: bool = False, defer: bool = False) -> None:
+    def _release(self, *, failed: bool, defer: bool = False) -> None:
         """Give the next family the ledger DuckDB's whole share back: after a failure, or
         when what a family left resident (``ART_INDEX``, ``IN_MEMORY_TABLE``: a state
-        table's fresh index, committed rows not yet in the file) is over an eighth of the
-        share, checkpoint the ledger (``Ledger.checkpoint``), which makes it evictable.
-        The check is one ``duckdb_memory()`` read (0.4 ms); the checkpoint, which cost
-        0.5 s of a 10M-event update, runs only when the share is that full: an update's
-        folds into indexed state tables (the customers' copies, the rollup's users) add up
-        until DuckDB's own checkpoint, and at ``memory_limit_mb`` 450 a 10M-event update's
-        segments ran out of memory behind them.
-        A failure first collects the cursors its traceback's frames still held (their
+        table's fresh or modified index, committed rows not yet in the file) is over an
+        eighth of the share (``TIGHT``), checkpoint the ledger (``Ledger.checkpoint``),
+        which makes it evictable. The check is one ``duckdb_memory()`` read (0.4 ms). A
+        failure first collects the cursors its traceback's frames still held (their
         temporary tables and open transactions go with them).
 
         Why: DuckDB keeps a fresh ART index in memory until a checkpoint, and a state
         build's own checkpoint from a cursor is refused while another transaction is open;
         at 10M events and ``memory_limit_mb`` 450 the cohort and funnel indexes held 34 of
-        the 62 MiB share, and every family after them ran out of memory.
+        the 62 MiB share, and every family after them ran out of memory. So a full run
+        (whose builds each need the share) releases at an eighth after every family.
 
-        A live update (a webhook's few events) checkpoints only after a failure or when the
-        resident part is over half the share (``LIVE_FULL``): at 10M events that
-        checkpoint cost 0.93 s of a 1.55 s live cancellation, for a few KiB of folds; an
-        update that is not live (``serve``'s catch-up, ``growthwatch metrics update``)
-        still releases at an eighth (``TIGHT``) after each family but its last, so the
-        next family finds the share released.
-
-        After the last family of an update that is not live (``defer``) a share over an
-        eighth but not over half resident is left to ``release``: a live update (the next
-        webhook) finds it below its own bar, and what comes after it checkpoints first.
+        An update (``defer``: live or not) checkpoints only when the resident part is over
+        half the share (``LIVE_FULL``) or a family failed; over an eighth it leaves the
+        checkpoint to ``release`` (``release_due``: ``serve``'s idle time, or the next
+        update that is not live, which runs it first). Why: a checkpoint writes every ART
+        index a fold changed in whole, so its cost grows with the history, not with the
+        events: on the 101.5M-event ledger the ones after the cohort and rollup folds (134
+        and 174 MiB resident) took 1.7 and 1.2 s of a 1,000-event update, and at 10M
+        events one took 0.93 s of a 1.55 s live cancellation; an update's own statements
+        (folds of its few events) need little of the share.
         """
         limit = self.settings.duckdb_memory_mb
         if failed:
@@ -585,12 +575,14 @@ class MetricsEngine:
             return
         else:
             resident = _resident_mib(self.ledger)
-            if resident * (LIVE_FULL if live else TIGHT) < limit:
+            if resident * TIGHT < limit:
                 return
             if defer and resident * LIVE_FULL < limit:
                 self.release_due = True
                 return
-        if not self.ledger.checkpoint():
+        if self.ledger.checkpoint():
+            self.release_due = False
+        else:
             log.info("metrics: ledger checkpoint refused (a transaction is open); DuckDB's own "
                      "checkpoint will free the memory")
 

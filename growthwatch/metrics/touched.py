@@ -51,10 +51,13 @@ def event_count(view: LedgerView, upto: int) -> int:
     """Events with ``seq <= upto`` (a trim or a deletion below it changes this: a total
     built over them is stale then)."""
     # the table's count is metadata and the tail above ``upto`` is a few row groups: no
-    # scan of the history
-    got = _rows(view, "SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM events "
-                "WHERE seq > ?)", [upto])  # fmt: skip
-    return int(got[0][0])  # type: ignore[call-overload]
+    # scan of the history; asked once per view, ``seq`` and deletion (``LedgerView.counted``)
+    key = (view.ledger.deletions, upto)
+    if key not in view.counted:
+        got = _rows(view, "SELECT (SELECT count(*) FROM events) - (SELECT count(*) FROM "
+                    "events WHERE seq > ?)", [upto])  # fmt: skip
+        view.counted[key] = int(got[0][0])  # type: ignore[call-overload]
+    return view.counted[key]
 
 
 def product_counts(view: LedgerView, types: Sequence[str], upto: int) -> pd.Series:

@@ -623,6 +623,12 @@ class Ledger(DuckDBFile):
             rows.append((now, source, p.field, _short(p.value), p.reason, record))
         self._con.executemany("INSERT INTO rejected_events VALUES (?, ?, ?, ?, ?, ?)", rows)
 
+    @property
+    def deletions(self) -> int:
+        """How many deletions (``delete_before``) this process ran on the file: what a
+        count of its events memoised by ``seq`` keys on (appends never change one)."""
+        return self._file.deletes
+
     def delete_before(
         self, end: datetime, *, keep_types: Sequence[str] = (), keep_first_of: Sequence[str] = ()
     ) -> int:

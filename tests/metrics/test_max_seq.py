@@ -17,6 +17,7 @@ from metric_cases import ev, t
 
 from growthwatch.metrics.reads import LedgerView
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.touched import event_count
 from growthwatch.stores.ledger import Ledger
 
 START = t("2026-03-01")
@@ -61,3 +62,22 @@ def test_max_seq_is_the_column_max(seed: int) -> None:
         for last in {0, *seen, top, top + 1}:
             view = LedgerView(ledger, MetricsSettings(), last_seq=last)
             assert view.max_seq() == _column_max(ledger), ("trimmed", last)
+
+
+def test_event_count_is_asked_once_per_seq_and_follows_a_deletion() -> None:
+    """``touched.event_count`` (every state's staleness check) is read from the ledger once
+    per view and ``seq``, and again after a deletion, which changes it; appends do not."""
+    with Ledger() as ledger:
+        ledger.append([ev("signup", START + timedelta(hours=i), f"u{i}", source_id=f"s{i}")
+                       for i in range(10)])  # fmt: skip
+        view = LedgerView(ledger, MetricsSettings())
+        asked: list[str] = []
+        real = view.rows
+        view.rows = lambda sql, params: asked.append(sql) or real(sql, params)  # type: ignore[method-assign]
+        assert [event_count(view, 6), event_count(view, 6), event_count(view, 10)] == [6, 6, 10]
+        assert len(asked) == 2
+        ledger.append([ev("signup", START + timedelta(days=1), "late", source_id="late")])
+        assert event_count(view, 6) == 6 and len(asked) == 2
+        # the first three events (seq 1-3) go: three fewer up to any seq
+        assert ledger.delete_before(START + timedelta(hours=2, minutes=30)) == 3
+        assert [event_count(view, 6), event_count(view, 10)] == [3, 7] and len(asked) == 4

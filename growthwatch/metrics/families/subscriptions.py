@@ -139,10 +139,11 @@ class Subscriptions(Family):
         return MrrTotals.nothing().combined(parts)
 
 
-# ``compute_mrr`` holds about twice ``BYTES_PER_EVENT`` per event (its netting groups,
-# each customer's chain and the per-day frames): at 101.5M demo events its groups of
-# ``chunk_events`` took the recompute's peak from 1,906 to 2,558 MiB at the 2048 default
-_MRR_WEIGHT = 2
+# ``compute_mrr`` holds two to three times ``BYTES_PER_EVENT`` per event (its netting
+# groups, each customer's chain and the per-day frames): at 101.5M demo events and the 2048
+# default its groups of ``chunk_events`` took the recompute's peak from 1,906 to 2,558
+# MiB, of ``chunk_events`` / 2 to 2,041 MiB
+_MRR_WEIGHT = 3
 _OLD = "\x00old\x00"  # product name prefix of the touched customers' events as they were
 
 

@@ -24,6 +24,11 @@ from growthwatch.metrics.touched import (
 )
 from growthwatch.metrics.trial_totals import TrialTotals, trial_frames_from
 
+# the trial maths holds about three times ``BYTES_PER_EVENT`` per event: at 101.5M demo
+# events and the 2048 default its groups of ``chunk_events`` took the recompute's peak from
+# 2,041 to 2,235 MiB (as the subscriptions' own, ``subscriptions._MRR_WEIGHT``)
+_WEIGHT = 3
+
 
 class Trials(Family):
     name = "trials"
@@ -85,7 +90,7 @@ class Trials(Family):
                 (1, TrialTotals.of(read_upto(view, trials.TYPES, self.columns, group, upto),
                                    settings))
                 for group in product_groups(product_counts(view, trials.TYPES, upto),
-                                            settings.chunk_events)
+                                            max(1, settings.chunk_events // _WEIGHT))
             )  # fmt: skip
         self.kept.keep(view, upto, totals, built=built)
         # only the days (months) the rewrite from ``start`` covers (``_select`` keeps no other)

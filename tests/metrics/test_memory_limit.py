@@ -43,13 +43,13 @@ def test_the_limit_is_read_from_the_config_and_split(tmp_path: Path) -> None:
     # 192 left halved between the ledger's DuckDB and the frames
     assert tight.series_memory_limit == "64MB"
     assert tight.duckdb_memory_mb == 96
-    assert tight.chunk_events == 96 * 2**20 // 600 == chunk_events_for(512)
+    assert tight.chunk_events == 96 * 2**20 // 700 == chunk_events_for(512)
     default = _settings(tmp_path, "{}")
     assert default.memory_limit_mb == DEFAULT_MEMORY_LIMIT_MB == 2048
     # 2048 - 256 - 128 (a sixteenth) = 1664, halved
     assert default.series_memory_limit == "128MB"
     assert default.duckdb_memory_mb == 832
-    assert default.chunk_events == 832 * 2**20 // 600
+    assert default.chunk_events == 832 * 2**20 // 700
     with pytest.raises(ConfigError, match="memory_limit_mb"):
         _settings(tmp_path, "{memory_limit_mb: 16}")
     with Ledger() as ledger:

@@ -74,6 +74,8 @@ CREATE TABLE IF NOT EXISTS {COUNTS} (pid BIGINT, day BIGINT, prev BIGINT, n BIGI
 # and a 62 MiB share (``memory_limit_mb`` 450) 12 partitions; at 2048 (832 MB) one piece.
 _ROW_BYTES = 100
 _ROWS_PER_MIB = 2**20 // _ROW_BYTES
+# what the build's statements read of an event (a partitioned build's staged copy)
+_STAGED = ("product", "type", "ts", "subject")
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,9 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
     in partitions of the users by a hash of ``subject`` (``state.parts_for`` at
     ``_ROW_BYTES`` a row, one thread: ``state.one_thread``), so each statement's memory
     follows a partition, not the history; a user's rows depend on their own events
-    only, so the partitions' rows are the whole's. The days are then copied in day order
+    only, so the partitions' rows are the whole's; the events are then read once, into
+    a staged copy in partition order (``state.partitioned``), not once per partition and
+    statement. The days are then copied in day order
     (an update's range on ``day`` skips the older row groups) by ranges of days that
     each fit the same budget."""
     tz = view.settings.timezone
@@ -187,11 +191,14 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
     span = _span(con, upto_rows)
     active = int(_scalar(con, f"SELECT count(*) FROM events WHERE {aq.ACTIVE} AND {upto_rows}"))
     parts = state.parts_for(con, active, _ROWS_PER_MIB)
-    with state.one_thread(con, parts > 1):
+    with (state.one_thread(con, parts > 1),
+          state.partitioned(con, "activity_events", f"{aq.ACTIVE} AND {upto_rows}", _STAGED,
+                            parts) as part_of):  # fmt: skip
         con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts('FALSE', tz)}")
         for i in range(parts):
-            part = f"{upto_rows} AND {q.subject_part(i, parts)}"
-            con.execute(f"INSERT INTO raw_users {aq.user_firsts(part, tz, span)}")
+            src = part_of(i)
+            con.execute(f"INSERT INTO raw_users "
+                        f"{aq.user_firsts(src.where, tz, span, src.table)}")  # fmt: skip
         con.execute(
             "CREATE OR REPLACE TABLE state_activity_products AS SELECT row_number() OVER "
             "(ORDER BY product) AS pid, product, first, least(coalesce(first, grid), "
@@ -214,8 +221,9 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
                         f"{aq.user_day_rows(users, 'FALSE', tz)}")  # fmt: skip
             for i in range(parts):
                 theirs = f"(SELECT * FROM {users} WHERE {q.subject_part(i, parts)})"
-                rows = f"{upto_rows} AND {_events_part(i, parts)}"
-                con.execute(f"INSERT INTO raw_prev {aq.user_day_rows(theirs, rows, tz, span)}")
+                src = part_of(i)
+                con.execute("INSERT INTO raw_prev "
+                            f"{aq.user_day_rows(theirs, src.where, tz, span, src.table)}")  # fmt: skip
             con.execute(f"CREATE OR REPLACE TABLE {DAYS} AS SELECT * FROM raw_prev WHERE FALSE")
             per_day = con.execute("SELECT day, count(*) FROM raw_prev GROUP BY day "
                                   "ORDER BY day").fetchall()  # fmt: skip
@@ -225,12 +233,6 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
                             f"{literal(lo)} AND day <= {literal(hi)} ORDER BY day, uid")  # fmt: skip
             con.execute("DROP TABLE raw_prev")
     con.execute("CREATE INDEX state_activity_users_subject ON state_activity_users (subject)")
-
-
-def _events_part(index: int, parts: int) -> str:
-    """``queries.subject_part`` of the events aliased ``e`` (``user_day_rows`` joins them
-    to the users, who have a ``subject`` too)."""
-    return q.subject_part(index, parts).replace("hash(subject)", "hash(e.subject)")
 
 
 def _ranges(per_day: list[tuple[int, int]], budget: int) -> list[tuple[int, int]]:

@@ -97,21 +97,27 @@ def _offsets(tz: str, first: pd.Timestamp, last: pd.Timestamp) -> list[tuple[pd.
     return pieces
 
 
-def user_firsts(where: str, tz: str, span: Span | None = None) -> str:
+def user_firsts(
+    where: str, tz: str, span: Span | None = None, table: str = "events"
+) -> str:
     """(product, subject, first, day, last): each user's first activity instant, its local
-    day and the user's last active day, of the ledger rows ``where`` selects (one small
-    aggregate per user: the time zone converted twice per user, not per event)."""
+    day and the user's last active day, of the rows ``where`` selects of ``table`` (the
+    ledger's events, or a partitioned build's staged copy of them: one small aggregate
+    per user, the time zone converted twice per user, not per event)."""
     return (f"SELECT product, subject, min(ts) AS first, {day_number('min(ts)', tz, span)} "
-            f"AS day, {day_number('max(ts)', tz, span)} AS last FROM events WHERE {ACTIVE} AND ({where}) "
-            "GROUP BY product, subject")  # fmt: skip
+            f"AS day, {day_number('max(ts)', tz, span)} AS last FROM {table} WHERE {ACTIVE} "
+            f"AND ({where}) GROUP BY product, subject")  # fmt: skip
 
 
-def user_day_rows(users: str, where: str, tz: str, span: Span | None = None) -> str:
+def user_day_rows(
+    users: str, where: str, tz: str, span: Span | None = None, table: str = "events"
+) -> str:
     """(pid, uid, day, prev): the rows of ``state_activity_days`` from the events ``where``
-    selects, the users numbered by ``users`` (shaped as ``state_activity_users``): the
-    distinct user-days as integers, then each one's previous day (one window)."""
+    selects of ``table`` (as ``user_firsts``), the users numbered by ``users`` (shaped as
+    ``state_activity_users``): the distinct user-days as integers, then each one's
+    previous day (one window)."""
     distinct = (f"SELECT DISTINCT u.pid AS pid, u.uid AS uid, {day_number('e.ts', tz, span)} AS day "
-                f"FROM events AS e JOIN {users} AS u ON u.product = e.product "
+                f"FROM {table} AS e JOIN {users} AS u ON u.product = e.product "
                 f"AND u.subject = e.subject WHERE e.{ACTIVE.replace(' AND subject', ' AND e.subject')} "
                 f"AND ({where})")  # fmt: skip
     return (f"SELECT pid, uid, day, lag(day) OVER (PARTITION BY uid ORDER BY day) AS prev "

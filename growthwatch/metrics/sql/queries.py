@@ -82,7 +82,12 @@ def subject_part(index: int, parts: int) -> str:
     is not its ``FARM_FINGERPRINT``)."""
     if parts <= 1:
         return "TRUE"
-    return f"hash(subject) % {literal(int(parts))} = {literal(int(index))}"
+    return f"{subject_hash(parts)} = {literal(int(index))}"
+
+
+def subject_hash(parts: int) -> str:
+    """The partition number of a row among ``parts`` (``subject_part``'s: one place)."""
+    return f"hash(subject) % {literal(int(parts))}"
 
 
 # -- logo retention ------------------------------------------------------------------------

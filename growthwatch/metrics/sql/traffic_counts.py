@@ -26,6 +26,9 @@ __all__ = ["traffic_daily"]
 # per-visitor groups) keeps within it: the 10M-event demo ledger's 1.7M of them fitted
 # 62 MiB in 16 partitions (about 1,700 a MiB) and ran out of memory in one.
 _ROWS_PER_MIB = 1_500
+_TYPES = "type IN ('session', 'signup')"
+# what ``queries.traffic_visitors`` reads of an event (a partitioned run's staged copy)
+_COLUMNS = ("product", "type", "ts", "subject", "channel", "idempotency_key", "value")
 
 
 def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.DataFrame, int]:
@@ -43,10 +46,11 @@ def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.Data
     cursor = view.ledger.connection  # a connection of its own: the temporary table is too
     try:
         parts = state.parts_for(cursor, _input_rows(cursor, where, since), _ROWS_PER_MIB)
-        with state.one_thread(cursor, parts > 1):
+        with (state.one_thread(cursor, parts > 1),
+              state.partitioned(cursor, "traffic_events", f"{where} AND {_TYPES}", _COLUMNS,
+                                parts) as part_of):  # fmt: skip
             for i in range(parts):
-                part = q.Source(where=f"{where} AND {q.subject_part(i, parts)}")
-                visitors = q.traffic_visitors(part, tz, traffic.SESSION_MINUTES)
+                visitors = q.traffic_visitors(part_of(i), tz, traffic.SESSION_MINUTES)
                 cursor.execute(f"CREATE OR REPLACE TEMP TABLE traffic_visitors AS {visitors}"
                                if i == 0 else f"INSERT INTO traffic_visitors {visitors}")  # fmt: skip
         rows = cursor.execute(q.traffic_counts("traffic_visitors")).df()
@@ -79,6 +83,5 @@ def _input_rows(cursor: duckdb.DuckDBPyConnection, where: str, since: pd.Timesta
     days, which zone maps find."""
     if since is None:
         return state.rows_of_types(cursor, ("session", "signup"))
-    row = cursor.execute(f"SELECT count(*) FROM events WHERE {where} "
-                         "AND type IN ('session', 'signup')").fetchone()  # fmt: skip
+    row = cursor.execute(f"SELECT count(*) FROM events WHERE {where} AND {_TYPES}").fetchone()
     return int(row[0]) if row else 0

@@ -62,15 +62,20 @@ def read_events(
     exclude: Sequence[str] = (),
     subjects: Sequence[str] | None = None,
     part: tuple[int, int] | None = None,
+    source: str = "events",
 ) -> pd.DataFrame:
     """Events of ``types`` (of ``products``, default all; of ``subjects``, default all) in
     [start, end), in ``EVENT_COLUMNS`` layout (unused columns NULL), ordered by time then
     key (the ledger's order) unless ``ordered`` is False. ``seen_from`` keeps only the
     subjects that also have an event of ``types`` at or after that time (in the same
     product). ``part`` (index, parts): one of that many disjoint partitions of the
-    subjects (``queries.subject_part``; the events without one are all in the same)."""
+    subjects (``queries.subject_part``; the events without one are all in the same).
+    ``source``: the table (or parenthesized relation) shaped as ``events`` to read, e.g. an
+    indexed copy of some types' events that a build reads group by group instead of
+    scanning the whole ledger per group (``touched.read_upto``)."""
     wanted = set(columns or EVENT_COLUMNS)
-    sql = f"SELECT {select_list(wanted)} FROM events WHERE type IN (SELECT unnest(?))"
+    sql = (f"SELECT {select_list(wanted)} FROM {source} AS events "
+           "WHERE type IN (SELECT unnest(?))")  # fmt: skip
     params: list[Any] = [list(types)]
     if start is not None:
         sql += " AND ts >= ?"

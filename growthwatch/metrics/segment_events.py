@@ -29,6 +29,9 @@ TABLE = "state_segments_events"
 # the segment types the subscription copy does not hold (refunds, signups)
 EXTRA = tuple(t for t in TYPES if t not in customer_events.TYPES)
 _EXTRA_SQL = ", ".join(f"'{t}'" for t in EXTRA)  # our own constants: safe to inline
+# both copies as one relation shaped as ``events`` (a full build's group reads: ``sync``
+# first)
+SOURCE = f"(SELECT * FROM {customer_events.TABLE} UNION ALL SELECT * FROM {TABLE})"
 
 
 def sync(view: LedgerView, upto: int) -> None:

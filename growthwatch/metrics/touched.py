@@ -98,10 +98,20 @@ def product_groups(counts: pd.Series, chunk_events: int) -> list[Group]:
 
 
 def read_upto(
-    view: LedgerView, types: Sequence[str], columns: Sequence[str], group: Group, upto: int
+    view: LedgerView,
+    types: Sequence[str],
+    columns: Sequence[str],
+    group: Group,
+    upto: int,
+    source: str = "events",
 ) -> pd.DataFrame:
-    """Every event of ``types`` of ``group`` with ``seq <= upto``, in ledger order."""
-    events = view.events(types, columns=columns, products=group.products, part=group.part)
+    """Every event of ``types`` of ``group`` with ``seq <= upto``, in ledger order.
+    ``source``: as ``reads.read_events``; a full build passes the indexed copy of its
+    types (``customer_events``, ``segment_events``, synced to ``upto`` first), which holds
+    some 5-10% of the ledger: each group's read is then a scan of the copy, not of the
+    history (at 10M demo events 0.06 s a group, where the ledger took 0.58)."""
+    events = view.events(types, columns=columns, products=group.products, part=group.part,
+                         source=source)  # fmt: skip
     later = _rows(view, f"SELECT {SELECT_EXPR['idempotency_key']} FROM events WHERE seq > ?",
                   [upto])  # fmt: skip
     if not later:

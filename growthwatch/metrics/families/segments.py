@@ -163,7 +163,7 @@ class Segments(Family):
         settings = view.settings
         parts = []
         for group in groups:
-            events = read_upto(view, TYPES, self.columns, group, upto)
+            events = read_upto(view, TYPES, self.columns, group, upto, segment_events.SOURCE)
             parts.append((1, SegmentTotals.of(events, settings, kept)))
             del events
         return SegmentTotals.nothing().combined(parts)

@@ -132,7 +132,7 @@ class Subscriptions(Family):
         parts = []
         counts = product_counts(view, MRR_TYPES, upto)
         for group in product_groups(counts, max(1, settings.chunk_events // _MRR_WEIGHT)):
-            events = read_upto(view, MRR_TYPES, self.columns, group, upto)
+            events = read_upto(view, MRR_TYPES, self.columns, group, upto, customer_events.TABLE)
             parts.append((1, MrrTotals.of(compute_mrr(events, settings, horizon),
                                           settings.timezone)))  # fmt: skip
             del events

@@ -87,8 +87,8 @@ class Trials(Family):
         if totals is None:
             customer_events.sync(view, upto)  # the indexed copy the next updates read from
             totals = TrialTotals.nothing().combined(
-                (1, TrialTotals.of(read_upto(view, trials.TYPES, self.columns, group, upto),
-                                   settings))
+                (1, TrialTotals.of(read_upto(view, trials.TYPES, self.columns, group, upto,
+                                             customer_events.TABLE), settings))
                 for group in product_groups(product_counts(view, trials.TYPES, upto),
                                             max(1, settings.chunk_events // _WEIGHT))
             )  # fmt: skip

@@ -42,3 +42,36 @@ def test_the_parts_of_a_product_read_each_of_its_events_once() -> None:
     owners = [set(part["subject"].dropna()) for part in parts]
     assert sum(len(o) for o in owners) == 23
     assert sum(1 for o in owners if o) > 1
+
+
+def test_a_group_read_from_the_indexed_copies_is_the_ledgers_read() -> None:
+    """A full build reads its groups from the copies of its types (``segment_events``):
+    the same frame as from the ledger, whatever the group, later events left out."""
+    from growthwatch.metrics import segment_events
+    from growthwatch.metrics.reads import LedgerView
+    from growthwatch.metrics.segments import TYPES
+    from growthwatch.metrics.settings import MetricsSettings
+    from growthwatch.metrics.touched import read_upto
+
+    events = []
+    for i in range(90):
+        kind = ("signup", "subscription_started", "payment", "refund", "active_use")[i % 5]
+        extra = {"after": 10} if kind == "subscription_started" else {}
+        events.append(ev(kind, START + timedelta(hours=i // 3), f"c{i % 11}",
+                         product=("p", "q", "r")[i % 3], source_id=f"e{i}", **extra))  # fmt: skip
+    with Ledger() as ledger:
+        ledger.append(events[:70])
+        view = LedgerView(ledger, MetricsSettings())
+        upto = ledger.max_seq()
+        segment_events.sync(view, upto)
+        ledger.append(events[70:])  # after ``upto``: in neither read
+        for group in (Group(["p", "r"]), Group(["q"], (1, 3)), Group(["q"], (0, 3))):
+            want = read_upto(view, TYPES, ("idempotency_key", "product", "type", "ts",
+                                           "subject", "mrr_after"), group, upto)  # fmt: skip
+            got = read_upto(view, TYPES, ("idempotency_key", "product", "type", "ts",
+                                          "subject", "mrr_after"), group, upto,
+                            segment_events.SOURCE)  # fmt: skip
+            pd.testing.assert_frame_equal(got.reset_index(drop=True),
+                                          want.reset_index(drop=True))  # fmt: skip
+            assert len(want) and not want["type"].eq("active_use").any()
+            assert set(want["product"]) == set(group.products)

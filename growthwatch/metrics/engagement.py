@@ -51,6 +51,7 @@ def product_daily(
     until: pd.Timestamp | None = None,
     first_days: pd.Series | None = None,
     edges: pd.DataFrame | None = None,
+    counts: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per product (and ``all``) and day, from the product's first such event to ``until``.
 
@@ -59,6 +60,9 @@ def product_daily(
     ``edges`` (``rolling_edges``' columns), when given, are the active users' interval
     edges computed elsewhere (the engine's SQL over the rollup, ``sql/activity.py``)
     and ``events`` then need no ``active_use`` rows: the volume stays in DuckDB.
+    ``counts`` (``sql.signup_counts.COLUMNS``), when given, are the signups',
+    activations' and activated signups' counts per product and day computed there too,
+    and ``events`` need no ``signup`` or ``activation`` rows either.
     """
     tz = settings.timezone
 
@@ -69,6 +73,11 @@ def product_daily(
     ev = ev[ev["subject"].notna()]
     known = [] if first_days is None else list(first_days.index)
     active_days = None if edges is None else edges.loc[edges["dau"] > 0, ["product", "day"]]
+    if counts is not None:  # the signups' and activations' days, from their counts
+        ev = ev[ev["type"] == EventType.ACTIVE_USE.value]
+        days_of_counts = counts[["product", "day"]]
+        active_days = (days_of_counts if active_days is None
+                       else pd.concat([days_of_counts, active_days], ignore_index=True))  # fmt: skip
     if ev.empty and not known and (active_days is None or active_days.empty):
         return empty(COLUMNS)
     day = _day_numbers(ev["ts"])
@@ -114,6 +123,11 @@ def product_daily(
             np.add.at(delta, (p, at), edges[name].to_numpy(dtype="int64"))
             grid[:, :, COUNTS.index(name)] = np.cumsum(delta, axis=1)[:, :n_days]
 
+    if counts is not None and len(counts):
+        at = (products.get_indexer(counts["product"].to_numpy(dtype=object)),
+              counts["day"].to_numpy(dtype="int64") - start_day)
+        for name in ("signups", "activations", "activated"):
+            np.add.at(grid[:, :, COUNTS.index(name)], at, counts[name].to_numpy(dtype="int64"))
     signup = kind == EventType.SIGNUP.value
     s = pd.DataFrame({"p": codes[signup], "u": user[signup],
                       "d": day[signup], "ts": naive_utc(ev["ts"])[signup]})  # fmt: skip

@@ -2,8 +2,10 @@
 
 The active users (three quarters of all events) are counted in the ledger's DuckDB from
 the persisted active-user rollup (``growthwatch.metrics.sql.activity``: distinct user-days,
-folded in by ``seq``): a run holds only the signups and activations in memory, and an
-update reads the rollup's days from 30 days before its rewrite, not the events.
+folded in by ``seq``), and the signups and activations there too
+(``growthwatch.metrics.sql.signup_counts``: one row per product and day): a run holds no
+event frame, and an update reads the rollup's days and the signups from 30 days before
+its rewrite, not the history.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from growthwatch.metrics import engagement
 from growthwatch.metrics._frame import local_days_before
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
 from growthwatch.metrics.settings import MetricsSettings
-from growthwatch.metrics.sql import activity
+from growthwatch.metrics.sql import activity, signup_counts
 
 _WINDOW = pd.Timedelta(days=max(engagement.WINDOWS.values()))
 _HELD = (EventType.SIGNUP.value, EventType.ACTIVATION.value)  # the rest stays in SQL
@@ -56,7 +58,7 @@ class Product(Family):
         return pd.Series(grids["first"].array, index=pd.Index(grids["product"], dtype=object))
 
     def held(self, settings: MetricsSettings) -> tuple[str, ...]:
-        return _HELD
+        return ()  # all of it is counted in SQL: the engine runs it in one piece
 
     def run(
         self,
@@ -65,12 +67,15 @@ class Product(Family):
         products: set[str] | None,
         horizon: pd.Timestamp,
     ) -> Computed:
-        """``compute``'s numbers, with the active users' edges from the rollup."""
+        """``compute``'s numbers, with the active users' edges from the rollup and the
+        signups' and activations' counts from SQL (``sql.signup_counts``): no event
+        frame."""
         settings = view.settings
         read_from = self.read_start(start, settings)
-        events = view.events(_HELD, start=read_from, columns=self.columns, ordered=False)
         activity.sync(view)
         first = self.first_days(view, read_from)
         edges = activity.rolling_edges(view, read_from)
-        daily = engagement.product_daily(events, settings, horizon, first, edges)
+        counts = signup_counts.signup_counts(view, read_from)
+        nothing = view.events(_HELD, columns=self.columns, products=[], ordered=False)
+        daily = engagement.product_daily(nothing, settings, horizon, first, edges, counts)
         return Computed({"product_daily": daily}, start)

@@ -20,6 +20,10 @@ compare with):
   ``SESSION_MINUTES`` before it, ties to the greater key; else its own channel), and the
   converting sessions (those a signup was attributed to); plus the ``channel = all`` and
   ``product = all`` rows.
+* signups and activations (``growthwatch.metrics.engagement``): per local day and
+  product the distinct users with a ``signup``, with an ``activation``, and of the day's
+  signups those with an activation at most ``activation_window_days`` x 24 hours after
+  their signup (events with a user only).
 * revenue (``growthwatch.metrics.revenue``): per local day or UTC hour, product and
   currency the payments, refunds and failed payments, summed in micro-units and counted;
   the rates, zero hours and portfolio rows are pandas' (``revenue.from_sums``).
@@ -332,6 +336,37 @@ def traffic(src: Source, tz: str, session_minutes: int) -> str:
     on this one statement over 10M events (its executor waiting for a task no thread
     ran), and each step alone is faster than the CTEs recomputed per branch."""
     return traffic_counts(f"({traffic_visitors(src, tz, session_minutes)})")
+
+
+# -- signups and activations ---------------------------------------------------------------
+
+
+def signup_counts(src: Source, tz: str, window_days: int) -> str:
+    """(product, day, signups, activations, activated) per local day number with a signup
+    or an activation: the distinct users who signed up that day, who activated that day,
+    and of the day's signups those with an activation within the window after their
+    signup (``engagement.product_daily``'s definitions; the window as whole hours, not
+    calendar days, as the pandas ``Timedelta``)."""
+    hours = literal(24 * int(window_days))
+    ev = (f"SELECT product, subject, type, ts, {day_number('ts', tz)} AS day "
+          + src.rows("type IN ('signup', 'activation') AND subject IS NOT NULL"))  # fmt: skip
+    ctes = [
+        f"ev AS ({ev})",
+        "s AS (SELECT product, subject, ts, day FROM ev WHERE type = 'signup')",
+        "a AS (SELECT product, subject, ts, day FROM ev WHERE type = 'activation')",
+        "ok AS (SELECT DISTINCT s.product AS product, s.subject AS subject, s.day AS day "
+        "FROM s JOIN a ON a.product = s.product AND a.subject = s.subject "
+        f"AND a.ts >= s.ts AND a.ts <= s.ts + INTERVAL {hours} HOUR)",
+        "rows AS (SELECT product, day, count(DISTINCT subject) AS signups, 0 AS activations, "
+        "0 AS activated FROM s GROUP BY product, day "
+        "UNION ALL SELECT product, day, 0, count(DISTINCT subject), 0 FROM a "
+        "GROUP BY product, day "
+        "UNION ALL SELECT product, day, 0, 0, count(*) FROM ok GROUP BY product, day)",
+    ]
+    return (f"WITH {', '.join(ctes)} SELECT product, day, CAST(sum(signups) AS BIGINT) AS "
+            "signups, CAST(sum(activations) AS BIGINT) AS activations, "
+            "CAST(sum(activated) AS BIGINT) AS activated FROM rows GROUP BY product, day "
+            "ORDER BY product, day")  # fmt: skip
 
 
 # -- revenue -------------------------------------------------------------------------------

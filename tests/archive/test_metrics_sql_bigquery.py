@@ -66,7 +66,8 @@ def test_transpiled_queries_on_the_emulator_equal_duckdb_on_the_ledger(
             src = q.Source(table, where)
             queries = [q.logo_retention(src, tz),
                        q.funnel(("signup", "activation", "payment"), 3, wanted, src, tz),
-                       q.funnel(("active_use", "pricing_view"), 1, wanted, src, tz)]  # fmt: skip
+                       q.funnel(("active_use", "pricing_view"), 1, wanted, src, tz),
+                       q.signup_counts(src, tz, 3)]  # fmt: skip
             if table == "events":
                 local = [_rows(ledger.connection.execute(sql).fetchall()) for sql in queries]
                 continue
@@ -76,5 +77,5 @@ def test_transpiled_queries_on_the_emulator_equal_duckdb_on_the_ledger(
                 assert got == want, (tz, sql[:80])
                 assert len(want) >= 3  # cells, not an empty answer
                 checked += 1
-    assert checked == 6
+    assert checked == 8
     ledger.close()

@@ -2,23 +2,27 @@
 product family's engine path) against the pandas definition in
 ``engagement.product_daily`` (the reference), on random streams over DST changes with
 activations on the window's edge and before their signup; and a
-hand-computed case."""
+hand-computed case; the statement transpiles to BigQuery."""
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 import pytest
+import sqlglot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from metric_cases import ev, t
+from sqlglot.errors import ErrorLevel
 
 from growthwatch.events import GrowthEvent
 from growthwatch.metrics import engagement
 from growthwatch.metrics.reads import LedgerView, read_events
 from growthwatch.metrics.settings import MetricsSettings
+from growthwatch.metrics.sql import queries as q
 from growthwatch.metrics.sql import signup_counts
 from growthwatch.stores.ledger import Ledger
 
@@ -84,3 +88,14 @@ def test_hand_counted_signups_and_activations(tz: str) -> None:
     # a's and b's activations fall on day 30 (b's a minute after a's)
     assert mine.loc[edge, ["signups", "activations"]].tolist() == [0, 2]
     assert mine.loc[day, "activation_rate"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("tz", ["UTC", "Europe/Berlin"])
+def test_the_statement_transpiles_to_bigquery(tz: str, caplog: pytest.LogCaptureFixture) -> None:
+    where = q.ledger_where(["p9"], since="2026-03-01T00:00:00+00:00")
+    sql = q.signup_counts(q.Source(where=where), tz, WINDOW)
+    with caplog.at_level(logging.WARNING, logger="sqlglot"):
+        (out,) = sqlglot.transpile(sql, read="duckdb", write="bigquery",
+                                   unsupported_level=ErrorLevel.RAISE)  # fmt: skip
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    assert "DATETIME(ts" in out and "INTERVAL '72' HOUR" in out and "COUNT(DISTINCT" in out

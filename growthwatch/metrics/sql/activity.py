@@ -191,9 +191,9 @@ def _build(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> None:
     span = _span(con, upto_rows)
     active = int(_scalar(con, f"SELECT count(*) FROM events WHERE {aq.ACTIVE} AND {upto_rows}"))
     parts = state.parts_for(con, active, _ROWS_PER_MIB)
-    with (state.one_thread(con, parts > 1),
-          state.partitioned(con, "activity_events", f"{aq.ACTIVE} AND {upto_rows}", _STAGED,
-                            parts) as part_of):  # fmt: skip
+    with (state.partitioned(con, "activity_events", f"{aq.ACTIVE} AND {upto_rows}", _STAGED,
+                            parts) as part_of,
+          state.one_thread(con, parts > 1)):  # fmt: skip
         con.execute(f"CREATE OR REPLACE TEMP TABLE raw_users AS {aq.user_firsts('FALSE', tz)}")
         for i in range(parts):
             src = part_of(i)

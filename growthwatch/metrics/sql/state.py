@@ -75,9 +75,10 @@ CREATE TABLE IF NOT EXISTS state_funnels_cells (funnel VARCHAR, product VARCHAR,
     month BIGINT, last_step BIGINT, next VARCHAR, users BIGINT);
 """
 _CELL_KEYS = ("product", "month", "last_step", "next")
-# what the cohorts' and funnels' statements read of an event (a partitioned build's
-# staged copy: ``partitioned``)
-_STAGED = ("product", "subject", "ts", "type", "kind", "idempotency_key")
+# what the cohorts' and the funnels' statements read of an event (a partitioned build's
+# staged copy: ``partitioned``; its sort's cost follows the width)
+_COHORT_STAGED = ("product", "subject", "ts", "type")
+_FUNNEL_STAGED = ("product", "subject", "ts", "type", "kind", "idempotency_key")
 _LOWEST = -(2**31)  # a month number before any
 # Input events one partition of a state build may aggregate per MiB of DuckDB's
 # ``memory_limit``. The funnel users (hash joins and a window per user) ran out of memory
@@ -201,6 +202,7 @@ def _one_thread(con: duckdb.DuckDBPyConnection, when: bool) -> Iterator[None]:
 one_thread = _one_thread  # shared with the active-user rollup's partitioned build
 
 PART = "gw_part"  # a staged row's partition number (``partitioned``)
+_STAGE_THREADS_MIB = 256  # a DuckDB share from which ``partitioned`` sorts on every thread
 
 
 @contextlib.contextmanager
@@ -219,14 +221,23 @@ def partitioned(
     partition order, so each partition is a range of its row groups that their zone maps
     find (16 partitions on the 10M ledger: 5.8 s). The copy lives in DuckDB's storage
     and spills to its temporary directory like any table, and is dropped at the end.
-    One partition reads ``events`` itself."""
+    One partition reads ``events`` itself.
+
+    Enter it before ``one_thread``: the copy's scan and sort spill within the limit on
+    every thread (on the 101.5M ledger the cohorts' 82M rows, four columns, took 41.9 s on
+    two threads and 60.4 s on one at the default's 832 MiB share; a partition's read of
+    the copy then 2.3 s, where its scan of the ledger took 9.2 s), except under a share
+    below ``_STAGE_THREADS_MIB``, where it runs on one (two threads' sort ran out of 24
+    MiB where one fits)."""
     if parts <= 1:
         yield lambda _i: q.Source(where=where)
         return
     selected = ", ".join(dict.fromkeys(columns))
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {selected}, "
-                f"CAST({q.subject_hash(parts)} AS INTEGER) AS {PART} FROM events "
-                f"WHERE {where} ORDER BY {PART}")  # fmt: skip
+    limit = _limit_mib(con)
+    with _one_thread(con, limit is not None and limit < _STAGE_THREADS_MIB):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {selected}, "
+                    f"CAST({q.subject_hash(parts)} AS INTEGER) AS {PART} FROM events "
+                    f"WHERE {where} ORDER BY {PART}")  # fmt: skip
     try:
         yield lambda i: q.Source(table=name, where=f"{PART} = {literal(int(i))}")
     finally:
@@ -362,8 +373,8 @@ def _rebuild_cohorts(run: _Run, tz: str) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE cell_parts (product VARCHAR, cohort BIGINT, "
                 "month BIGINT, users BIGINT)")  # fmt: skip
     staged = f"{run.where()} AND type IN ('signup', 'active_use') AND subject IS NOT NULL"
-    with (_one_thread(con, parts > 1),
-          partitioned(con, "cohort_events", staged, _STAGED, parts) as part_of):  # fmt: skip
+    with (partitioned(con, "cohort_events", staged, _COHORT_STAGED, parts) as part_of,
+          _one_thread(con, parts > 1)):  # fmt: skip
         for i in range(parts):
             part = q.subject_part(i, parts)
             src = part_of(i)
@@ -600,9 +611,9 @@ def _rebuild_funnel(run: _Run, f: Funnel, wanted: Sequence[str]) -> None:
     relevant = (f"subject IS NOT NULL AND (type IN {literals(wanted)} "
                 f"OR kind IN {literals(wanted)})")  # fmt: skip
     parts = _parts(run, relevant, _FUNNEL_ROWS_PER_MIB)
-    with (_one_thread(run.con, parts > 1),
-          partitioned(run.con, "funnel_events", f"{run.where()} AND {relevant}", _STAGED,
-                      parts) as part_of):  # fmt: skip
+    with (partitioned(run.con, "funnel_events", f"{run.where()} AND {relevant}",
+                      _FUNNEL_STAGED, parts) as part_of,
+          _one_thread(run.con, parts > 1)):  # fmt: skip
         for i in range(parts):
             users = q.funnel_users(f.steps, f.window_days, wanted, part_of(i))
             run.con.execute(f"INSERT INTO state_funnels_users SELECT {literal(f.name)}, * "

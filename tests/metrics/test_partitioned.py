@@ -35,11 +35,14 @@ def _keys(con: object, source: q.Source) -> list[str]:
     return [r[0] for r in con.execute(sql).fetchall()]  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("limit", [None, "64MB"])  # sorted; a tight share: unsorted
 @pytest.mark.parametrize("parts", [2, 3, 7])
-def test_each_partition_is_the_ledgers_rows_of_its_users(parts: int) -> None:
+def test_each_partition_is_the_ledgers_rows_of_its_users(parts: int, limit: str | None) -> None:
     with _ledger() as ledger:
         con = ledger.connection
         try:
+            if limit is not None:
+                con.execute(f"SET memory_limit = '{limit}'")
             with state.partitioned(con, "staged_events", WHERE, ("idempotency_key", "type"),
                                    parts) as part_of:  # fmt: skip
                 got = [_keys(con, part_of(i)) for i in range(parts)]

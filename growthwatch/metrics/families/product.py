@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from growthwatch.events import EventType
+from growthwatch.frames import empty_frame
 from growthwatch.metrics import engagement
 from growthwatch.metrics._frame import local_days_before
 from growthwatch.metrics.families.base import Computed, Family, Frames, LedgerView, Scope
@@ -20,7 +20,6 @@ from growthwatch.metrics.settings import MetricsSettings
 from growthwatch.metrics.sql import activity, signup_counts
 
 _WINDOW = pd.Timedelta(days=max(engagement.WINDOWS.values()))
-_HELD = (EventType.SIGNUP.value, EventType.ACTIVATION.value)  # the rest stays in SQL
 
 
 class Product(Family):
@@ -76,6 +75,5 @@ class Product(Family):
         first = self.first_days(view, read_from)
         edges = activity.rolling_edges(view, read_from)
         counts = signup_counts.signup_counts(view, read_from)
-        nothing = view.events(_HELD, columns=self.columns, products=[], ordered=False)
-        daily = engagement.product_daily(nothing, settings, horizon, first, edges, counts)
+        daily = engagement.product_daily(empty_frame(), settings, horizon, first, edges, counts)
         return Computed({"product_daily": daily}, start)

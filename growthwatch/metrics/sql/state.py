@@ -368,16 +368,16 @@ def _rebuild_cohorts(run: _Run, tz: str) -> None:
     cells of the whole; identical to one piece, whatever the partitions)."""
     con = run.con
     span = run.span()
-    parts = _parts(run, "type IN ('signup', 'active_use') AND subject IS NOT NULL",
-                   _COHORT_ROWS_PER_MIB, ("signup", "active_use"), _COHORT_FLOOR_MIB)  # fmt: skip
+    rows = "type IN ('signup', 'active_use') AND subject IS NOT NULL"
+    parts = _parts(run, rows, _COHORT_ROWS_PER_MIB, ("signup", "active_use"), _COHORT_FLOOR_MIB)
     con.execute("CREATE OR REPLACE TABLE state_cohorts_members (product VARCHAR, "
                 "subject VARCHAR, cohort BIGINT)")  # fmt: skip
     con.execute("CREATE OR REPLACE TABLE state_cohorts_active (product VARCHAR, "
                 "subject VARCHAR, month BIGINT)")  # fmt: skip
     con.execute("CREATE OR REPLACE TEMP TABLE cell_parts (product VARCHAR, cohort BIGINT, "
                 "month BIGINT, users BIGINT)")  # fmt: skip
-    staged = f"{run.where()} AND type IN ('signup', 'active_use') AND subject IS NOT NULL"
-    with (partitioned(con, "cohort_events", staged, _COHORT_STAGED, parts) as part_of,
+    with (partitioned(con, "cohort_events", f"{run.where()} AND {rows}", _COHORT_STAGED,
+                      parts) as part_of,
           _one_thread(con, parts > 1)):  # fmt: skip
         for i in range(parts):
             part = q.subject_part(i, parts)

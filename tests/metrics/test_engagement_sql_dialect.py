@@ -45,12 +45,15 @@ def rendered() -> dict[str, list[str]]:
         out.setdefault("traffic_counts", []).append(q.traffic_counts("traffic_visitors"))
         out.setdefault("traffic", []).append(q.traffic(SRC, tz, 30))
         out.setdefault("revenue", []).extend(q.revenue(SRC, freq, tz) for freq in ("D", "h"))
+        # signups and activations (their own tests: test_signup_counts)
+        out.setdefault("signup_counts", []).append(q.signup_counts(SRC, tz, 7))
     out["ledger_where"] = [f"SELECT 1 FROM events WHERE {SRC.where}",
                            "SELECT 1 FROM events WHERE " + q.ledger_where(
                                before="2026-04-01T00:00:00+00:00")]  # fmt: skip
     # the ledger's partitions of the users (BigQuery runs the whole: one part, ``TRUE``)
     out["subject_part"] = [f"SELECT 1 FROM events WHERE {q.subject_part(i, n)}"
                            for i, n in ((0, 1), (0, 4), (3, 4))]  # fmt: skip
+    out["subject_hash"] = [f"SELECT {q.subject_hash(4)} AS part FROM events"]
     return out
 
 

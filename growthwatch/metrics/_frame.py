@@ -99,10 +99,10 @@ def day_range(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
 
 def naive_utc(ts: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     """datetime64[us] UTC values without the per-element Timestamp objects that
-    ``to_numpy()`` of a tz-aware column creates (seconds per million rows)."""
-    if isinstance(ts, pd.DatetimeIndex):
-        return ts.tz_convert("UTC").tz_localize(None).to_numpy().astype("datetime64[us]")
-    return ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    ``to_numpy()`` of a tz-aware column creates (seconds per million rows): asked for a
+    datetime64 dtype, pandas hands over the UTC values themselves (3.5 us a call, where
+    converting and localising the column took 260 us; an update makes a hundred calls)."""
+    return ts.to_numpy(dtype="datetime64[us]")
 
 
 def json_key(metadata: pd.Series, key: str) -> pd.Series:
@@ -198,8 +198,24 @@ def local_floor(ts: pd.Series, freq: str, tz: str = "UTC") -> pd.Series:
 
 
 def local_floor_at(at: pd.Timestamp, freq: str, tz: str = "UTC") -> pd.Timestamp:
-    """``local_floor`` of one instant."""
-    return pd.Timestamp(local_floor(pd.Series([at]).astype(TIME_DTYPE), freq, tz).iloc[0])
+    """``local_floor`` of one instant, on the scalar (a one-row column's conversions cost
+    a hundred times more, and an update floors a few dozen instants): the same rules, a
+    midnight that does not exist moved to the day's first instant, an ambiguous one its
+    first occurrence (``ambiguous=True``: the DST one, which comes first)."""
+    at = pd.Timestamp(at)
+    if at.tzinfo is None:  # a naive instant is UTC, as the column's conversion takes it
+        at = at.tz_localize("UTC")
+    if freq == "h":
+        return at.tz_convert("UTC").floor("h").as_unit("us")
+    wall = at.tz_convert(tz).tz_localize(None)
+    if freq == "D":
+        start = wall.normalize()
+    elif freq in ("MS", "YS"):
+        start = pd.Timestamp(wall.year, wall.month if freq == "MS" else 1, 1)
+    else:
+        raise ValueError(f"unknown bucket frequency {freq!r}")
+    local = start.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+    return local.tz_convert("UTC").as_unit("us")
 
 
 def local_days_before(at: pd.Timestamp, days: int, tz: str = "UTC") -> pd.Timestamp:

@@ -259,10 +259,14 @@ def _rates(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def _ltv(out: pd.DataFrame, months: int) -> np.ndarray:
+    """ARPA over the mean customer churn rate of the ``months`` months before (per
+    product). One grouped shift and one grouped rolling mean, not a Python function per
+    product: the segment family's keys are hundreds of products to it."""
     ordered = out.sort_values(["product", "time"], kind="stable")
-    mean_rate = ordered.groupby("product", sort=False)["customer_churn_rate"].transform(
-        lambda s: s.shift(1).rolling(months, min_periods=1).mean()
-    )
+    by = ordered["product"].to_numpy(dtype=object)
+    before = ordered["customer_churn_rate"].groupby(by, sort=False).shift(1)
+    rolled = before.groupby(by, sort=False).rolling(months, min_periods=1).mean()
+    mean_rate = rolled.droplevel(0).reindex(ordered.index)
     ltv = ratio(ordered["arpa"], mean_rate)
     ltv[~np.isfinite(mean_rate.to_numpy(dtype="float64"))] = np.nan
     return pd.Series(ltv, index=ordered.index).reindex(out.index).to_numpy()

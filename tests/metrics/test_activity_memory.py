@@ -1,5 +1,5 @@
 """The active-user rollup keeps to DuckDB's ``memory_limit``, and one family's failure
-leaves the next family the whole share (``growthwatch.metrics.sql.activity._build``,
+leaves the next family the whole share (``growthwatch.metrics.sql.activity._input``,
 ``MetricsEngine._release``).
 
 At 101.5M demo events the rollup's build ran out of its 832 MB share in one piece, and

@@ -37,8 +37,8 @@ SOURCE = f"(SELECT * FROM {customer_events.TABLE} UNION ALL SELECT * FROM {TABLE
 def sync(view: LedgerView, upto: int) -> None:
     """Bring both copies to ``seq <= upto`` (each rebuilt when the ledger lost events it
     holds)."""
-    customer_events.sync(view, upto)
-    customer_events.sync_copy(view, upto, TABLE, _EXTRA_SQL)
+    customer_events.sync_copies(view, upto, [(customer_events.TABLE, customer_events.TYPES_SQL),
+                                             (TABLE, _EXTRA_SQL)])  # fmt: skip
 
 
 def _read_extra(view: LedgerView, columns: Sequence[str], subjects: Sequence[str]) -> pd.DataFrame:

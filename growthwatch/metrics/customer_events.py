@@ -118,7 +118,11 @@ def read(
     select = select_list(wanted)
     marks = ", ".join("?" for _ in subjects)
     kinds = ", ".join("?" for _ in types)
-    sql = (f"SELECT {select}, seq FROM {TABLE} WHERE subject IN ({marks}) AND type IN ({kinds}) "
+    # The subjects' rows first, then their types: with both conditions on one scan
+    # DuckDB plans a scan of the whole copy instead of the index lookup (989 customers
+    # of the 101.5M ledger's 4.6M-row copy: 0.47 s, against 0.03 s from the index).
+    sql = (f"WITH theirs AS MATERIALIZED (SELECT * FROM {TABLE} WHERE subject IN ({marks})) "
+           f"SELECT {select}, seq FROM theirs WHERE type IN ({kinds}) "
            "ORDER BY ts, idempotency_key")  # fmt: skip
     cursor = view.ledger.connection
     try:

@@ -354,14 +354,19 @@ def logo_retention(
     run = _Run(view, "cohorts", _COHORT_TABLES, {"tz": tz}, start is None, begin=False)
     try:
         con = run.con
-        # a rebuild's rows computed before the transaction, but under a tight share in
-        # it (as the active-user rollup's: ``activity.sync``)
-        outside = run.rebuild and not tight(con)
-        with _cohort_rows(run, tz) if outside else contextlib.nullcontext():
+        if run.rebuild and not tight(con):
+            # the rows computed before the transaction (as the active-user rollup's:
+            # ``activity.sync``), then copied in
+            with _staged_cohort_rows(run, tz) as parts:
+                run.begin()
+                _write_cohorts(run, parts)
+                _index_members(con)
+                run.commit()
+        else:
             run.begin()
             if run.rebuild:
-                with contextlib.nullcontext() if outside else _cohort_rows(run, tz):
-                    _write_cohorts(run)
+                _cohort_rows(run, tz, into_state=True)
+                _index_members(con)
             elif run.upto > run.after:
                 _fold_cohorts(run, tz)
             run.commit()
@@ -388,64 +393,86 @@ def logo_retention(
 _COHORT_RAW = ("cohort_members", "cohort_active", "cohort_cells")
 
 
-@contextlib.contextmanager
-def _cohort_rows(run: _Run, tz: str) -> Iterator[None]:
-    """The cohort state's rows from the whole ledger into temporary tables (``_COHORT_RAW``,
-    shaped as the state's members, active months and cells), in as many partitions of
-    the users as DuckDB's ``memory_limit`` needs (``_parts``): each partition's members,
-    active months and cells, the cells then summed (a user is in one partition, so the
-    sums are the cells of the whole; identical to one piece, whatever the partitions).
-    Dropped on the way out.
+def _cohort_rows(run: _Run, tz: str, *, into_state: bool) -> int:
+    """The cohort state's rows from the whole ledger, in as many partitions of the users
+    as DuckDB's ``memory_limit`` needs (``_parts``): each partition's members, active
+    months and cells, the cells then summed (a user is in one partition, so the sums are
+    the cells of the whole; identical to one piece, whatever the partitions). Returns the
+    number of partitions.
 
-    Why apart from the state's tables: computed before the pass's transaction (under a
-    share that is not ``tight``) they are scanned on every thread, where tables created
-    in the open transaction are scanned on one (the 10M demo ledger in two partitions:
-    7.9 s of partition statements in the transaction, 3.3 before it plus 1.4 to copy
-    the rows into the state's tables; in one piece 6.3 s for the whole pass, now 5.5)."""
+    ``into_state``: straight into the state's tables, in the pass's transaction (under a
+    ``tight`` share: a copy beside them in it ran out of 24 MB). Else into temporary
+    tables (``_COHORT_RAW``, the active months with their partition: see
+    ``_staged_cohort_rows``), computed before the transaction and copied in by
+    ``_write_cohorts``: a table
+    created in the open transaction is scanned on one thread, a committed one on every
+    thread (the 10M demo ledger in two partitions: 7.9 s of partition statements in the
+    transaction, 3.3 before it plus 1.4 to copy the rows into the state's tables; in
+    one piece 6.3 s for the whole pass, now 5.5)."""
     con = run.con
     span = run.span()
     rows = "type IN ('signup', 'active_use') AND subject IS NOT NULL"
     parts = _parts(run, rows, _COHORT_ROWS_PER_MIB, ("signup", "active_use"), _COHORT_FLOOR_MIB)
+    kind, members, active, cells = (
+        ("TABLE", "state_cohorts_members", "state_cohorts_active", "state_cohorts_cells")
+        if into_state else ("TEMP TABLE", *_COHORT_RAW)
+    )  # fmt: skip
+    part_column = "" if into_state else ", part INTEGER"
+    con.execute(f"CREATE OR REPLACE {kind} {members} (product VARCHAR, subject VARCHAR, "
+                "cohort BIGINT)")  # fmt: skip
+    con.execute(f"CREATE OR REPLACE {kind} {active} (product VARCHAR, subject VARCHAR, "
+                f"month BIGINT{part_column})")  # fmt: skip
+    con.execute("CREATE OR REPLACE TEMP TABLE cell_parts (product VARCHAR, cohort BIGINT, "
+                "month BIGINT, users BIGINT)")  # fmt: skip
+    with (partitioned(con, "cohort_events", f"{run.where()} AND {rows}", _COHORT_STAGED,
+                      parts) as part_of,
+          _one_thread(con, parts > 1 and tight(con))):  # fmt: skip
+        for i in range(parts):
+            part = q.subject_part(i, parts)
+            src = part_of(i)
+            con.execute(f"INSERT INTO {members} " + q.logo_members(src, tz, span))
+            if into_state:  # in month order (per partition): see ``_write_cohorts``
+                con.execute(f"INSERT INTO {active} {q.logo_active(src, tz, span)} "
+                            "ORDER BY month")  # fmt: skip
+                theirs = f"(SELECT * FROM {active} WHERE {part})"
+            else:
+                con.execute(f"INSERT INTO {active} SELECT *, {literal(i)} FROM "
+                            f"({q.logo_active(src, tz, span)})")  # fmt: skip
+                theirs = (f"(SELECT product, subject, month FROM {active} "
+                          f"WHERE part = {literal(i)})")  # fmt: skip
+            con.execute("INSERT INTO cell_parts " + q.logo_cells(
+                f"(SELECT * FROM {members} WHERE {part})", theirs, _LOWEST))  # fmt: skip
+    con.execute(f"CREATE OR REPLACE {kind} {cells} AS SELECT product, cohort, month, "
+                "CAST(sum(users) AS BIGINT) AS users FROM cell_parts "
+                "GROUP BY product, cohort, month")  # fmt: skip
+    con.execute("DROP TABLE cell_parts")
+    return parts
+
+
+@contextlib.contextmanager
+def _staged_cohort_rows(run: _Run, tz: str) -> Iterator[int]:
+    """``_cohort_rows`` into the temporary tables, dropped on the way out."""
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE cohort_members (product VARCHAR, "
-                    "subject VARCHAR, cohort BIGINT)")  # fmt: skip
-        con.execute("CREATE OR REPLACE TEMP TABLE cohort_active (product VARCHAR, "
-                    "subject VARCHAR, month BIGINT)")  # fmt: skip
-        con.execute("CREATE OR REPLACE TEMP TABLE cell_parts (product VARCHAR, cohort BIGINT, "
-                    "month BIGINT, users BIGINT)")  # fmt: skip
-        with (partitioned(con, "cohort_events", f"{run.where()} AND {rows}", _COHORT_STAGED,
-                          parts) as part_of,
-              _one_thread(con, parts > 1 and tight(con))):  # fmt: skip
-            for i in range(parts):
-                part = q.subject_part(i, parts)
-                src = part_of(i)
-                con.execute("INSERT INTO cohort_members " + q.logo_members(src, tz, span))
-                con.execute("INSERT INTO cohort_active " + q.logo_active(src, tz, span))
-                con.execute("INSERT INTO cell_parts " + q.logo_cells(
-                    f"(SELECT * FROM cohort_members WHERE {part})",
-                    f"(SELECT * FROM cohort_active WHERE {part})", _LOWEST))  # fmt: skip
-        con.execute("CREATE OR REPLACE TEMP TABLE cohort_cells AS SELECT product, cohort, "
-                    "month, CAST(sum(users) AS BIGINT) AS users FROM cell_parts "
-                    "GROUP BY product, cohort, month")  # fmt: skip
-        con.execute("DROP TABLE cell_parts")
-        yield
+        yield _cohort_rows(run, tz, into_state=False)
     finally:
         # (in an aborted transaction the drops fail, and its rollback drops the tables)
         with contextlib.suppress(duckdb.Error):
             for table in (*_COHORT_RAW, "cell_parts"):
-                con.execute(f"DROP TABLE IF EXISTS {table}")
+                run.con.execute(f"DROP TABLE IF EXISTS {table}")
 
 
-def _write_cohorts(run: _Run) -> None:
-    """The cohort state's tables from a rebuild's rows (``_cohort_rows``), in the pass's
-    transaction: the active months in month order (the folds' lookups of recent months
-    skip the older row groups), then the members' index."""
+def _write_cohorts(run: _Run, parts: int) -> None:
+    """The cohort state's tables from the temporary ones of ``_cohort_rows`` (``parts``
+    partitions), in the pass's transaction: the active months in month order within each
+    partition (the folds' lookups of recent months skip the older row groups)."""
     con = run.con
     con.execute("CREATE OR REPLACE TABLE state_cohorts_members AS SELECT * FROM cohort_members")
-    con.execute("CREATE OR REPLACE TABLE state_cohorts_active AS SELECT * FROM cohort_active "
-                "ORDER BY month")  # fmt: skip
+    con.execute("CREATE OR REPLACE TABLE state_cohorts_active (product VARCHAR, "
+                "subject VARCHAR, month BIGINT)")  # fmt: skip
+    for i in range(parts):
+        con.execute("INSERT INTO state_cohorts_active SELECT product, subject, month FROM "
+                    f"cohort_active WHERE part = {literal(i)} ORDER BY month")  # fmt: skip
     con.execute("CREATE OR REPLACE TABLE state_cohorts_cells AS SELECT * FROM cohort_cells")
-    _index_members(con)
 
 
 # Members from which their subject index serves the fold's lookup: below, a hash
@@ -690,11 +717,15 @@ def _fold_funnel(run: _Run, f: Funnel, wanted: Sequence[str], tz: str) -> bool:
     step = literal(f.steps[0])
     con.execute("CREATE OR REPLACE TEMP TABLE touched AS SELECT DISTINCT product, subject "
                 f"FROM new_events WHERE {mine}")  # fmt: skip
-    # One lookup of the state: the rows of the users with new events (and where they are)
+    # One lookup of the state: the rows of the users with new events (and where they are),
+    # by the subject index first and the funnel after (with both conditions on one scan
+    # DuckDB scans the whole table: 831 users of the 101.5M ledger's 4M rows, 0.16 s
+    # against 0.05 warm)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE theirs AS SELECT s.rowid AS rid, s.product AS product, "
-        f"s.subject AS subject, s.t0 AS t0 FROM state_funnels_users AS s WHERE s.funnel = {name} "
-        f"AND s.subject IN {_subjects(con, 'touched')}"
+        "CREATE OR REPLACE TEMP TABLE theirs AS WITH s AS MATERIALIZED (SELECT rowid AS rid, "
+        "funnel, product, subject, t0 FROM state_funnels_users WHERE subject IN "
+        f"{_subjects(con, 'touched')}) SELECT rid, product, subject, t0 FROM s "
+        f"WHERE funnel = {name}"
     )
     # Their entries now: the earlier of the state's and the new step-1 events' (a user with
     # neither has not entered); those from a window before the earliest new event are the

@@ -61,6 +61,7 @@ def sync_copies(view: LedgerView, upto: int, copies: Sequence[tuple[str, str]]) 
     cursor = view.ledger.connection
     rebuilt: list[tuple[str, str]] = []
     behind: list[tuple[str, str, int]] = []
+    staged = False  # (an update's sync, the common case, makes no stage to drop)
     try:
         for table, types_sql in copies:
             seq_table = f"{table}_seq"
@@ -75,6 +76,7 @@ def sync_copies(view: LedgerView, upto: int, copies: Sequence[tuple[str, str]]) 
             return
         source = "events"
         if len(rebuilt) > 1:
+            staged = True
             every = ", ".join(types_sql for _, types_sql in rebuilt)
             cursor.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT * FROM events "
                            f"WHERE seq <= ? AND type IN ({every})", [upto])  # fmt: skip
@@ -98,8 +100,9 @@ def sync_copies(view: LedgerView, upto: int, copies: Sequence[tuple[str, str]]) 
             cursor.execute("ROLLBACK")
         raise
     finally:
-        with contextlib.suppress(Exception):
-            cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
+        if staged:
+            with contextlib.suppress(Exception):
+                cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}")
         cursor.close()
     if rebuilt:
         # A fresh ART index stays in memory until a checkpoint (32 of the 62 MiB DuckDB

@@ -208,8 +208,8 @@ def _input(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> Itera
 
     Under a binding DuckDB ``memory_limit`` the user aggregate and the days' window run
     in partitions of the users by a hash of ``subject`` (``state.parts_for`` at
-    ``_ROW_BYTES`` a row; on one thread under a tight share: ``state.tight``), so each
-    statement's memory follows a partition, not the history; a user's rows depend on
+    ``_ROW_BYTES`` a row; on one thread under a tight share: ``state.part_threads``), so
+    each statement's memory follows a partition, not the history; a user's rows depend on
     their own events only, so the partitions' rows are the whole's. The events are read
     once, into a staged copy in partition order (``state.partitioned``), not once per
     partition and statement."""
@@ -221,7 +221,7 @@ def _input(con: duckdb.DuckDBPyConnection, view: LedgerView, upto: int) -> Itera
     try:
         with (state.partitioned(con, "activity_events", f"{aq.ACTIVE} AND {upto_rows}",
                                 _STAGED, parts) as part_of,
-              state.one_thread(con, parts > 1 and state.tight(con))):  # fmt: skip
+              state.part_threads(con, parts)):  # fmt: skip
             con.execute(f"CREATE OR REPLACE TEMP TABLE raw_firsts AS "
                         f"{aq.user_firsts('FALSE', tz)}")  # fmt: skip
             for i in range(parts):

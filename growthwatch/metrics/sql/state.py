@@ -52,7 +52,7 @@ __all__ = [
     "changed_funnel_frames",
     "funnel_frames",
     "logo_retention",
-    "one_thread",
+    "part_threads",
     "partitioned",
     "parts_for",
     "rows_of_types",
@@ -200,19 +200,26 @@ def _one_thread(con: duckdb.DuckDBPyConnection, when: bool) -> Iterator[None]:
         con.execute(f"SET threads = {threads}")
 
 
-one_thread = _one_thread  # shared with the active-user rollup's partitioned build
-
 PART = "gw_part"  # a staged row's partition number (``partitioned``)
 _STAGE_SORT_MIB = 256  # a DuckDB share from which ``partitioned`` sorts, on every thread
 
 
 def tight(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether DuckDB's share is below ``_STAGE_SORT_MIB``: where a partitioned build
-    runs on one thread (``one_thread``: two threads' hash tables ran out of memory at
+    runs on one thread (``part_threads``: two threads' hash tables ran out of memory at
     42 and 61 MiB) and ``partitioned`` writes its copy unsorted. From it on, the
     partitions' statements can run on every thread, as the copy's sort does."""
     limit = _limit_mib(con)
     return limit is not None and limit < _STAGE_SORT_MIB
+
+
+def part_threads(
+    con: duckdb.DuckDBPyConnection, parts: int
+) -> contextlib.AbstractContextManager[None]:
+    """The threads a build's statements over ``parts`` partitions run on (of rows made
+    outside a transaction: the active-user rollup, the cohorts, the traffic): one under
+    a ``tight`` share, every thread otherwise. One rule for every such build."""
+    return _one_thread(con, parts > 1 and tight(con))
 
 
 @contextlib.contextmanager
@@ -233,7 +240,7 @@ def partitioned(
     and spills to its temporary directory like any table, and is dropped at the end.
     One partition reads ``events`` itself.
 
-    Enter it before ``one_thread``: the copy's scan and sort spill within the limit on
+    Enter it before ``part_threads``: the copy's scan and sort spill within the limit on
     every thread (on the 101.5M ledger the cohorts' 82M rows, four columns, took 41.9 s on
     two threads and 60.4 s on one at the default's 832 MiB share; a partition's read of
     the copy then 2.3 s, where its scan of the ledger took 9.2 s). Under a share below
@@ -404,9 +411,8 @@ def _cohort_rows(run: _Run, tz: str, *, into_state: bool) -> int:
     ``tight`` share: a copy beside them in it ran out of 24 MB). Else into temporary
     tables (``_COHORT_RAW``, the active months with their partition: see
     ``_staged_cohort_rows``), computed before the transaction and copied in by
-    ``_write_cohorts``: a table
-    created in the open transaction is scanned on one thread, a committed one on every
-    thread (the 10M demo ledger in two partitions: 7.9 s of partition statements in the
+    ``_write_cohorts``: a table created in the open transaction is scanned on one
+    thread, a committed one on every thread (the 10M demo ledger in two partitions: 7.9 s of partition statements in the
     transaction, 3.3 before it plus 1.4 to copy the rows into the state's tables; in
     one piece 6.3 s for the whole pass, now 5.5)."""
     con = run.con
@@ -426,7 +432,7 @@ def _cohort_rows(run: _Run, tz: str, *, into_state: bool) -> int:
                 "month BIGINT, users BIGINT)")  # fmt: skip
     with (partitioned(con, "cohort_events", f"{run.where()} AND {rows}", _COHORT_STAGED,
                       parts) as part_of,
-          _one_thread(con, parts > 1 and tight(con))):  # fmt: skip
+          part_threads(con, parts)):  # fmt: skip
         for i in range(parts):
             part = q.subject_part(i, parts)
             src = part_of(i)

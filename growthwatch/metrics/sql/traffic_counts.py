@@ -48,7 +48,7 @@ def traffic_daily(view: LedgerView, since: pd.Timestamp | None) -> tuple[pd.Data
         parts = state.parts_for(cursor, _input_rows(cursor, where, since), _ROWS_PER_MIB)
         with (state.partitioned(cursor, "traffic_events", f"{where} AND {_TYPES}", _COLUMNS,
                                 parts) as part_of,
-              state.one_thread(cursor, parts > 1 and state.tight(cursor))):  # fmt: skip
+              state.part_threads(cursor, parts)):  # fmt: skip
             for i in range(parts):
                 visitors = q.traffic_visitors(part_of(i), tz, traffic.SESSION_MINUTES)
                 cursor.execute(f"CREATE OR REPLACE TEMP TABLE traffic_visitors AS {visitors}"
